@@ -1,0 +1,26 @@
+"""Typed keys for what the application holds (settings, pools, workers)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from .config import Settings
+from .db import Database
+from .keys import Keys
+
+if TYPE_CHECKING:
+    from .metrics import Metrics
+    from .queue import JobQueue
+
+SETTINGS = web.AppKey("settings", Settings)
+DB = web.AppKey("db", Database)
+REDIS = web.AppKey("redis", aioredis.Redis)
+KEYS = web.AppKey("keys", Keys)
+QUEUE = web.AppKey("queue", "JobQueue")
+METRICS = web.AppKey("metrics", "Metrics")
+# where the servers really are once embedded ones have started
+DSN = web.AppKey("dsn", str)
+REDIS_URL = web.AppKey("redis_url", str)

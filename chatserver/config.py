@@ -1,0 +1,209 @@
+"""Settings: config.toml, then a `.env` file, then the real environment.
+
+config.toml is the single place that holds defaults; every key it holds is
+a field of `Settings`, named exactly like its environment variable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Mapping
+
+from dotenv import dotenv_values
+
+JWT_ALGORITHMS = ("HS256", "HS384", "HS512")
+AI_BACKENDS = ("", "callback", "openai", "builtin")
+PLACEHOLDER_SECRETS = ("", "change-me", "changeme", "secret", "change-me-to-a-long-random-secret")
+
+
+class ConfigError(Exception):
+    """A setting is missing or has a value we cannot use; the message names the key."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    APP_NAME: str
+    APP_VERSION: str
+    APP_HOST: str
+    APP_PORT: int
+    DEBUG: bool
+    LOG_LEVEL: str
+    DATA_DIR: str
+    PUBLIC_BASE_URL: str
+
+    DATABASE_URL: str
+    DB_HOST: str
+    DB_PORT: int
+    DB_USER: str
+    DB_PASSWORD: str
+    DB_NAME: str
+    DB_POOL_MIN: int
+    DB_POOL_MAX: int
+
+    REDIS_URL: str
+    REDIS_HOST: str
+    REDIS_PORT: int
+    REDIS_DB: int
+    REDIS_KEY_PREFIX: str
+
+    JWT_SECRET: str
+    JWT_ALGORITHM: str
+    JWT_ACCESS_TOKEN_EXPIRE_MINUTES: int
+
+    ALLOWED_ORIGINS: tuple
+    MAX_REQUEST_BODY: int
+
+    QUEUE_AI_CONCURRENCY: int
+    QUEUE_PREVIEW_CONCURRENCY: int
+    JOB_MAX_ATTEMPTS: int
+    JOB_RETRY_BASE_SECONDS: float
+    JOB_LEASE_SECONDS: int
+    SWEEP_INTERVAL_SECONDS: float
+    SHUTDOWN_GRACE_SECONDS: float
+
+    AI_BACKEND: str
+    AI_SERVICE_URL: str
+    AI_SERVICE_API_KEY: str
+    AI_SERVICE_TIMEOUT_SECONDS: float
+    OPENAI_BASE_URL: str
+    OPENAI_API_KEY: str
+    OPENAI_MODEL: str
+    STREAM_TIMEOUT_SECONDS: float
+    STREAM_CHECKPOINT_SECONDS: float
+    HISTORY_CHAR_BUDGET: int
+    FILE_CONTEXT_CHAR_BUDGET: int
+    FILE_WAIT_SECONDS: float
+
+    UPLOAD_DIR: str
+    MAX_UPLOAD_SIZE: int
+    PREVIEW_SERVICE_URL: str
+    PREVIEW_SERVICE_API_KEY: str
+    PREVIEW_SERVICE_TIMEOUT_SECONDS: float
+    TEXT_EXTRACT_CHAR_BUDGET: int
+
+    @property
+    def embedded_postgres(self) -> bool:
+        return not (self.DATABASE_URL or self.DB_HOST)
+
+    @property
+    def embedded_redis(self) -> bool:
+        return not (self.REDIS_URL or self.REDIS_HOST)
+
+    @property
+    def ai_backend(self) -> str:
+        """The configured backend, or the one implied by which URLs are set."""
+        if self.AI_BACKEND:
+            return self.AI_BACKEND
+        if self.AI_SERVICE_URL:
+            return "callback"
+        if self.OPENAI_BASE_URL:
+            return "openai"
+        return "builtin"
+
+    def replace(self, **changes: Any) -> "Settings":
+        return load_settings(None, environ={}, base=self, overrides=changes)
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
+
+
+def _convert(key: str, raw: Any) -> Any:
+    kind = FIELDS[key].type
+    try:
+        if kind == "bool":
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError("expected true or false")
+        if kind == "int":
+            if isinstance(raw, bool):
+                raise ValueError("expected an integer")
+            return int(str(raw).strip())
+        if kind == "float":
+            if isinstance(raw, bool):
+                raise ValueError("expected a number")
+            return float(str(raw).strip())
+        if kind == "tuple":
+            items = raw if isinstance(raw, (list, tuple)) else str(raw).split(",")
+            return tuple(str(item).strip() for item in items if str(item).strip())
+        if isinstance(raw, (dict, list)):
+            raise ValueError("expected a string")
+        return str(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{key}: invalid value {raw!r} ({exc})") from None
+
+
+def _validate(s: Settings) -> None:
+    for key in ("APP_PORT", "DB_PORT", "REDIS_PORT"):
+        if not 0 < getattr(s, key) < 65536:
+            raise ConfigError(f"{key}: {getattr(s, key)} is not a port number (1..65535)")
+    positive = (
+        "JWT_ACCESS_TOKEN_EXPIRE_MINUTES", "MAX_UPLOAD_SIZE", "MAX_REQUEST_BODY",
+        "QUEUE_AI_CONCURRENCY", "QUEUE_PREVIEW_CONCURRENCY", "JOB_MAX_ATTEMPTS",
+        "JOB_LEASE_SECONDS", "SWEEP_INTERVAL_SECONDS", "STREAM_TIMEOUT_SECONDS",
+        "DB_POOL_MAX", "HISTORY_CHAR_BUDGET", "FILE_CONTEXT_CHAR_BUDGET",
+        "TEXT_EXTRACT_CHAR_BUDGET",
+    )
+    for key in positive:
+        if getattr(s, key) <= 0:
+            raise ConfigError(f"{key}: must be greater than 0, got {getattr(s, key)}")
+    if s.REDIS_DB < 0:
+        raise ConfigError(f"REDIS_DB: must be 0 or more, got {s.REDIS_DB}")
+    if s.JWT_ALGORITHM not in JWT_ALGORITHMS:
+        raise ConfigError(
+            f"JWT_ALGORITHM: unknown algorithm {s.JWT_ALGORITHM!r} (use one of {', '.join(JWT_ALGORITHMS)})"
+        )
+    if s.AI_BACKEND not in AI_BACKENDS:
+        raise ConfigError(f"AI_BACKEND: unknown backend {s.AI_BACKEND!r} (use callback, openai or builtin)")
+    if s.AI_BACKEND == "callback" and not s.AI_SERVICE_URL:
+        raise ConfigError("AI_SERVICE_URL: must be set when AI_BACKEND is callback")
+    if s.AI_BACKEND == "openai" and not s.OPENAI_BASE_URL:
+        raise ConfigError("OPENAI_BASE_URL: must be set when AI_BACKEND is openai")
+    if not s.DEBUG and s.JWT_SECRET.strip().lower() in PLACEHOLDER_SECRETS:
+        raise ConfigError("JWT_SECRET: set a long random secret (or DEBUG=true for local development)")
+    if not s.DEBUG and len(s.JWT_SECRET.encode()) < 32:
+        raise ConfigError("JWT_SECRET: must be at least 32 bytes long when DEBUG=false")
+    if s.LOG_LEVEL.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ConfigError(f"LOG_LEVEL: unknown level {s.LOG_LEVEL!r}")
+
+
+def load_settings(
+    path: str | Path | None = DEFAULT_CONFIG,
+    *,
+    environ: Mapping[str, str] | None = None,
+    dotenv: str | Path | None = ".env",
+    base: Settings | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Read settings; later sources win: file, `.env`, environment, overrides."""
+    values: dict[str, Any] = dataclasses.asdict(base) if base else {}
+    if path is not None:
+        try:
+            with open(path, "rb") as fh:
+                values.update(tomllib.load(fh))
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    unknown = sorted(set(values) - set(FIELDS))
+    if unknown:
+        raise ConfigError(f"{unknown[0]}: unknown setting in {path}")
+    if dotenv is not None and Path(dotenv).is_file():
+        values.update({k: v for k, v in dotenv_values(dotenv).items() if k in FIELDS and v is not None})
+    env = os.environ if environ is None else environ
+    values.update({k: v for k, v in env.items() if k in FIELDS})
+    values.update(overrides or {})
+    missing = sorted(set(FIELDS) - set(values))
+    if missing:
+        raise ConfigError(f"{missing[0]}: missing setting (add it to {path or 'the config file'})")
+    settings = Settings(**{key: _convert(key, values[key]) for key in FIELDS})
+    _validate(settings)
+    return settings

@@ -1,0 +1,76 @@
+"""The PostgreSQL pool and the few helpers every data module uses."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any, AsyncIterator, Sequence
+from urllib.parse import quote
+
+import aiopg
+import psycopg2.extras
+from psycopg2.extensions import register_adapter
+
+from .config import Settings
+
+log = logging.getLogger(__name__)
+
+# jsonb parameters are passed as Json(...) and come back as Python objects
+register_adapter(dict, psycopg2.extras.Json)
+psycopg2.extras.register_uuid()
+
+
+def settings_dsn(settings: Settings) -> str:
+    """A libpq URL for the configured external server."""
+    if settings.DATABASE_URL:
+        return settings.DATABASE_URL
+    auth = quote(settings.DB_USER, safe="")
+    if settings.DB_PASSWORD:
+        auth += ":" + quote(settings.DB_PASSWORD, safe="")
+    return f"postgresql://{auth}@{settings.DB_HOST}:{settings.DB_PORT}/{quote(settings.DB_NAME, safe='')}"
+
+
+class Database:
+    """Thin wrapper over an aiopg pool; every query returns dict rows."""
+
+    def __init__(self, pool: aiopg.Pool):
+        self.pool = pool
+
+    @contextlib.asynccontextmanager
+    async def cursor(self) -> AsyncIterator[aiopg.Cursor]:
+        async with self.pool.acquire() as conn:
+            async with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+                yield cur
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiopg.Cursor]:
+        async with self.cursor() as cur:
+            async with cur.begin():
+                yield cur
+
+    async def fetchrow(self, sql: str, params: Sequence | dict = ()) -> dict | None:
+        async with self.cursor() as cur:
+            await cur.execute(sql, params)
+            row = await cur.fetchone()
+            return dict(row) if row is not None else None
+
+    async def fetch(self, sql: str, params: Sequence | dict = ()) -> list[dict]:
+        async with self.cursor() as cur:
+            await cur.execute(sql, params)
+            return [dict(r) for r in await cur.fetchall()]
+
+    async def execute(self, sql: str, params: Sequence | dict = ()) -> int:
+        async with self.cursor() as cur:
+            await cur.execute(sql, params)
+            return cur.rowcount
+
+    async def fetchval(self, sql: str, params: Sequence | dict = ()) -> Any:
+        row = await self.fetchrow(sql, params)
+        return next(iter(row.values())) if row else None
+
+
+async def open_database(dsn: str, settings: Settings) -> Database:
+    pool = await aiopg.create_pool(
+        dsn, minsize=settings.DB_POOL_MIN, maxsize=settings.DB_POOL_MAX, timeout=30
+    )
+    return Database(pool)

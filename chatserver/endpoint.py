@@ -1,0 +1,85 @@
+"""Describing endpoints once: the same pydantic models validate requests and
+feed /openapi.json, so the documentation cannot drift from the code."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any, Callable, TypeVar
+
+import pydantic
+from aiohttp import web
+
+from .errors import ApiError
+
+M = TypeVar("M", bound=pydantic.BaseModel)
+
+
+@dataclasses.dataclass
+class Endpoint:
+    summary: str
+    tag: str
+    body: type[pydantic.BaseModel] | None = None
+    form: type[pydantic.BaseModel] | None = None
+    multipart: dict | None = None
+    query: type[pydantic.BaseModel] | None = None
+    responses: dict[int, Any] = dataclasses.field(default_factory=dict)
+    public: bool = False
+    description: str = ""
+
+
+def endpoint(summary: str, *, tag: str, body=None, form=None, multipart=None, query=None,
+             responses: dict | None = None, public: bool = False, description: str = ""):
+    """Attach the API description to a handler. `public` handlers need no token."""
+
+    def wrap(handler: Callable) -> Callable:
+        handler.endpoint = Endpoint(summary, tag, body, form, multipart, query,
+                                    responses or {}, public, description)
+        return handler
+
+    return wrap
+
+
+def handler_endpoint(handler: Callable) -> Endpoint | None:
+    return getattr(handler, "endpoint", None)
+
+
+def _details(exc: pydantic.ValidationError) -> list[dict]:
+    return [
+        {"loc": [str(p) for p in err["loc"]], "msg": err["msg"], "type": err["type"]}
+        for err in exc.errors(include_url=False, include_context=False, include_input=False)
+    ]
+
+
+def validate(model: type[M], data: Any) -> M:
+    try:
+        return model.model_validate(data)
+    except pydantic.ValidationError as exc:
+        details = _details(exc)
+        first = details[0]
+        where = ".".join(first["loc"]) or "body"
+        raise ApiError(422, f"{where}: {first['msg']}", "validation_error", details) from None
+
+
+async def read_json(request: web.Request, model: type[M]) -> M:
+    """The request's JSON body validated by `model`; 422 for anything malformed."""
+    raw = await request.read()
+    try:
+        data = json.loads(raw) if raw else None
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(422, "request body is not valid JSON", "invalid_json") from None
+    if not isinstance(data, dict):
+        raise ApiError(422, "request body must be a JSON object", "invalid_json")
+    return validate(model, data)
+
+
+def read_query(request: web.Request, model: type[M]) -> M:
+    return validate(model, dict(request.query))
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    if isinstance(data, pydantic.BaseModel):
+        text = data.model_dump_json()
+    else:
+        text = json.dumps(data, default=str)
+    return web.Response(text=text, status=status, content_type="application/json")

@@ -1,0 +1,78 @@
+"""The one error shape of the API and the middleware that enforces it."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "too_many_requests",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+class ApiError(Exception):
+    """Raised by handlers and domain code; rendered as `{"error", "code"}`."""
+
+    def __init__(self, status: int, message: str, code: str | None = None, details: list | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code or _CODES.get(status, "error")
+        self.details = details
+
+
+def not_found(what: str = "resource") -> ApiError:
+    return ApiError(404, f"{what} not found", "not_found")
+
+
+def error_body(status: int, message: str, code: str | None = None, details: list | None = None) -> dict:
+    body: dict[str, Any] = {"error": message, "code": code or _CODES.get(status, "error")}
+    if details is not None:
+        body["details"] = details
+    return body
+
+
+def error_response(status: int, message: str, code: str | None = None,
+                   details: list | None = None, headers: dict | None = None) -> web.Response:
+    return web.Response(
+        status=status,
+        text=json.dumps(error_body(status, message, code, details)),
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler):
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(exc.status, exc.message, exc.code, exc.details)
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.content_type == "application/json":
+            raise
+        message = exc.reason if exc.status != 404 else "not found"
+        if exc.status == 401:
+            # aiohttp-jwt puts PyJWT's reason here ("Signature has expired", ...)
+            message = "invalid or expired token"
+        headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
+        return error_response(exc.status, message, headers=headers)
+    except Exception:
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return error_response(500, "internal server error")

@@ -1,0 +1,75 @@
+"""Every Redis key and pub/sub channel name, in one place.
+
+All of them start with the configured prefix, so several deployments (or
+test runs) can share one Redis without touching each other's data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class Keys:
+    prefix: str
+
+    def _k(self, *parts: object) -> str:
+        return ":".join((self.prefix, *map(str, parts)))
+
+    # job queue
+    def queue(self, name: str) -> str:
+        """Jobs waiting to run (a list; LPUSH in, BLMOVE out)."""
+        return self._k("queue", name)
+
+    def active(self, name: str, instance: str) -> str:
+        """Jobs one process has taken and not yet finished."""
+        return self._k("active", name, instance)
+
+    @property
+    def delayed(self) -> str:
+        """Jobs waiting for a retry (sorted set scored by due time)."""
+        return self._k("delayed")
+
+    @property
+    def dead(self) -> str:
+        """Jobs that failed every attempt (a list, newest first)."""
+        return self._k("dead")
+
+    @property
+    def instances(self) -> str:
+        """Ids of processes that may hold active jobs."""
+        return self._k("instances")
+
+    def heartbeat(self, instance: str) -> str:
+        """Exists while the process is alive (expires after the lease)."""
+        return self._k("heartbeat", instance)
+
+    def lock(self, name: str) -> str:
+        """A periodic task's once-per-interval lock."""
+        return self._k("lock", name)
+
+    @property
+    def stats(self) -> str:
+        """Hash of job counters shared by all processes."""
+        return self._k("stats")
+
+    # live streams
+    def stream(self, message_id: object) -> str:
+        """Live state of a streaming answer (hash: content, seq, ...)."""
+        return self._k("stream", message_id)
+
+    def stream_pending(self, message_id: object) -> str:
+        """Callback events that arrived ahead of their turn (hash seq -> event)."""
+        return self._k("stream", message_id, "pending")
+
+    def cancel(self, message_id: object) -> str:
+        """Set when a generation must stop."""
+        return self._k("cancel", message_id)
+
+    def chat_channel(self, chat_id: object) -> str:
+        """Pub/sub channel carrying one chat's stream events to every process."""
+        return self._k("chat", chat_id)
+
+    @property
+    def chat_channel_pattern(self) -> str:
+        return self._k("chat", "*")

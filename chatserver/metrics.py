@@ -1,0 +1,52 @@
+"""Prometheus metrics of one process, in a registry of its own per app."""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("http_requests_total", "HTTP requests answered",
+                                ["method", "route", "status"], registry=self.registry)
+        self.latency = Histogram("http_request_duration_seconds", "HTTP request latency",
+                                 ["method", "route"], registry=self.registry,
+                                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+        self.queue_depth = Gauge("queue_depth", "Jobs waiting, by queue (plus delayed and dead)",
+                                 ["queue"], registry=self.registry)
+        self.jobs = Gauge("jobs_total", "Jobs handled by this process since start, by outcome",
+                          ["queue", "outcome"], registry=self.registry)
+        self.websockets = Gauge("websockets_open", "WebSocket connections open in this process",
+                                registry=self.registry)
+
+
+def route_label(request: web.Request) -> str:
+    """The route template, never the raw path, so ids do not explode the label set."""
+    resource = request.match_info.route.resource
+    if resource is None or request.match_info.http_exception is not None:
+        return "unmatched"
+    return resource.canonical
+
+
+def metrics_middleware(metrics: Metrics):
+    @web.middleware
+    async def middleware(request: web.Request, handler):
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        finally:
+            route = route_label(request)
+            metrics.requests.labels(request.method, route, str(status)).inc()
+            metrics.latency.labels(request.method, route).observe(time.perf_counter() - started)
+
+    return middleware

@@ -1,0 +1,57 @@
+"""Request logging, CORS and body-size middlewares."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from aiohttp import hdrs, web
+
+from .errors import error_response
+
+access_log = logging.getLogger("chatserver.access")
+
+
+@web.middleware
+async def logging_middleware(request: web.Request, handler):
+    """One line per request: method, path (no query: it may hold a token), status, ms."""
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        access_log.info("method=%s path=%s status=%s ms=%.1f", request.method, request.path, status,
+                        (time.perf_counter() - started) * 1000)
+
+
+def cors_middleware(allowed_origins: tuple[str, ...]):
+    allow_any = "*" in allowed_origins
+
+    def allowed(origin: str | None) -> bool:
+        return bool(origin) and (allow_any or origin in allowed_origins)
+
+    @web.middleware
+    async def middleware(request: web.Request, handler):
+        origin = request.headers.get(hdrs.ORIGIN)
+        if request.method == hdrs.METH_OPTIONS and hdrs.ACCESS_CONTROL_REQUEST_METHOD in request.headers:
+            if not allowed(origin):
+                return error_response(403, "origin not allowed", "cors_forbidden")
+            response = web.Response(status=204)
+            response.headers[hdrs.ACCESS_CONTROL_ALLOW_METHODS] = "GET, POST, PATCH, DELETE, OPTIONS"
+            response.headers[hdrs.ACCESS_CONTROL_ALLOW_HEADERS] = request.headers.get(
+                hdrs.ACCESS_CONTROL_REQUEST_HEADERS, "Authorization, Content-Type")
+            response.headers[hdrs.ACCESS_CONTROL_MAX_AGE] = "600"
+        else:
+            response = await handler(request)
+        if allowed(origin) and not response.prepared:
+            response.headers[hdrs.ACCESS_CONTROL_ALLOW_ORIGIN] = origin
+            response.headers[hdrs.VARY] = "Origin"
+            response.headers[hdrs.ACCESS_CONTROL_EXPOSE_HEADERS] = "Content-Disposition"
+        return response
+
+    return middleware

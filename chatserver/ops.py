@@ -1,0 +1,110 @@
+"""Operations: health, readiness, metrics, and the API docs."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+from pathlib import Path
+
+import prometheus_client
+from aiohttp import web
+
+from . import appkeys
+from .endpoint import json_response
+from .openapi import build_openapi
+
+# drf-spectacular-sidecar ships Swagger UI and ReDoc builds; we only read its
+# static files (importing it would import Django).
+_SIDECAR = Path(importlib.util.find_spec("drf_spectacular_sidecar").submodule_search_locations[0])
+ASSETS = _SIDECAR / "static" / "drf_spectacular_sidecar"
+OPENAPI = web.AppKey("openapi", dict)
+
+SWAGGER_HTML = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title} - API docs</title>
+<link rel="stylesheet" href="/docs/assets/swagger-ui-dist/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/docs/assets/swagger-ui-dist/swagger-ui-bundle.js"></script>
+<script src="/docs/swagger-init.js"></script></body></html>
+"""
+SWAGGER_INIT = """window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui",
+  presets: [SwaggerUIBundle.presets.apis], layout: "BaseLayout", persistAuthorization: true});
+"""
+REDOC_HTML = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title} - API reference</title></head>
+<body><redoc spec-url="/openapi.json"></redoc>
+<script src="/docs/assets/redoc/bundles/redoc.standalone.js"></script></body></html>
+"""
+
+
+async def health(request: web.Request) -> web.Response:
+    return json_response({"status": "ok", "version": request.app[appkeys.SETTINGS].APP_VERSION})
+
+
+async def ready(request: web.Request) -> web.Response:
+    app = request.app
+    checks = {}
+
+    async def check(name, probe):
+        try:
+            await asyncio.wait_for(probe(), 2)
+            checks[name] = "ok"
+        except Exception as exc:
+            checks[name] = f"unavailable: {exc.__class__.__name__}"
+
+    await asyncio.gather(
+        check("postgres", lambda: app[appkeys.DB].fetchval("SELECT 1")),
+        check("redis", app[appkeys.REDIS].ping),
+    )
+    failed = [name for name, state in checks.items() if state != "ok"]
+    if failed:
+        body = {"error": f"{' and '.join(failed)} not reachable", "code": "not_ready", "checks": checks}
+        return json_response(body, 503)
+    return json_response({"status": "ready", "checks": checks})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    app = request.app
+    m = app[appkeys.METRICS]
+    queue = app[appkeys.QUEUE]
+    try:
+        for name, depth in (await queue.depths()).items():
+            m.queue_depth.labels(name).set(depth)
+    except Exception:
+        pass  # Redis down: /ready reports it; the rest of the metrics stay useful
+    for name, stats in queue.stats.items():
+        for outcome in ("processed", "failed", "retried", "dead"):
+            m.jobs.labels(name, outcome).set(getattr(stats, outcome))
+    return web.Response(body=prometheus_client.generate_latest(m.registry),
+                        headers={"Content-Type": prometheus_client.CONTENT_TYPE_LATEST})
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    return json_response(request.app[OPENAPI])
+
+
+async def _build_openapi(app: web.Application) -> None:
+    settings = app[appkeys.SETTINGS]
+    app[OPENAPI] = build_openapi(app, settings.APP_NAME, settings.APP_VERSION)
+
+
+def _page(template: str):
+    async def handler(request: web.Request) -> web.Response:
+        title = request.app[appkeys.SETTINGS].APP_NAME
+        return web.Response(text=template.format(title=title), content_type="text/html")
+    return handler
+
+
+async def swagger_init(request: web.Request) -> web.Response:
+    return web.Response(text=SWAGGER_INIT, content_type="application/javascript")
+
+
+def setup_routes(app: web.Application) -> None:
+    app.on_startup.append(_build_openapi)
+    app.router.add_get("/health", health)
+    app.router.add_get("/ready", ready)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/openapi.json", openapi_json)
+    app.router.add_get("/docs", _page(SWAGGER_HTML))
+    app.router.add_get("/docs/swagger-init.js", swagger_init)
+    app.router.add_get("/redoc", _page(REDOC_HTML))
+    app.router.add_static("/docs/assets", ASSETS)

@@ -1,0 +1,46 @@
+"""Opaque cursors: a JSON list, base64url-encoded; 422 when tampered with."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Annotated
+
+import pydantic
+
+from .errors import ApiError
+
+
+def encode_cursor(*values: object) -> str:
+    raw = json.dumps([str(v) for v in values], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, size: int) -> list[str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        values = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        values = None
+    if not (isinstance(values, list) and len(values) == size and all(isinstance(v, str) for v in values)):
+        raise bad_cursor()
+    return values
+
+
+def bad_cursor() -> ApiError:
+    return ApiError(422, "cursor: not a cursor this server gave out", "invalid_cursor")
+
+
+Cursor = Annotated[str, pydantic.StringConstraints(min_length=1, max_length=500)]
+
+
+def page_query(default: int) -> type[pydantic.BaseModel]:
+    """The `?limit=&cursor=` query of a paginated list."""
+
+    class PageQuery(pydantic.BaseModel):
+        model_config = pydantic.ConfigDict(extra="ignore")
+        limit: Annotated[int, pydantic.Field(ge=1, le=100)] = default
+        cursor: Cursor | None = None
+
+    PageQuery.__name__ = f"PageQuery{default}"
+    return PageQuery

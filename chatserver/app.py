@@ -72,6 +72,7 @@ async def queue_ctx(app: web.Application):
         retry_base=settings.JOB_RETRY_BASE_SECONDS,
         lease_seconds=settings.JOB_LEASE_SECONDS,
         grace_seconds=settings.SHUTDOWN_GRACE_SECONDS,
+        poll_seconds=settings.QUEUE_POLL_SECONDS,
     )
     app[appkeys.QUEUE] = queue
     register_tasks(app, queue)

@@ -93,6 +93,7 @@ class JobQueue:
         retry_base: float = 1.0,
         lease_seconds: float = 30,
         grace_seconds: float = 20,
+        poll_seconds: float = 1.0,
     ):
         self.redis = redis
         self.keys = keys
@@ -101,6 +102,7 @@ class JobQueue:
         self.retry_base = retry_base
         self.lease_seconds = lease_seconds
         self.grace_seconds = grace_seconds
+        self.poll_seconds = poll_seconds
         self.instance = uuid.uuid4().hex
         self.tasks: dict[str, Task] = {}
         self.stats = {name: QueueStats() for name in self.concurrency}
@@ -145,8 +147,8 @@ class JobQueue:
         """Stop taking jobs, let running ones finish within the grace period,
         and leave every unfinished job queued for another process."""
         self._stopping.set()
-        for task in self._background:
-            task.cancel()
+        # loops end at their next check of _stopping; cancelling them instead
+        # could be swallowed inside a Redis call
         await asyncio.gather(*self._background, return_exceptions=True)
         if self._workers:
             _, late = await asyncio.wait(self._workers, timeout=self.grace_seconds)
@@ -166,7 +168,7 @@ class JobQueue:
         source, active = self.keys.queue(queue), self.keys.active(queue, self.instance)
         while not self._stopping.is_set():
             try:
-                raw = await self.redis.blmove(source, active, 1, "RIGHT", "LEFT")
+                raw = await self.redis.blmove(source, active, self.poll_seconds, "RIGHT", "LEFT")
             except (aioredis.ConnectionError, aioredis.TimeoutError) as exc:
                 log.warning("queue %s: Redis unavailable (%s); retrying", queue, exc)
                 await self._sleep(1)
@@ -238,7 +240,7 @@ class JobQueue:
     async def _housekeeping(self) -> None:
         beat_every = self.lease_seconds / 3
         last_beat = time.monotonic()
-        while True:
+        while not self._stopping.is_set():
             try:
                 if time.monotonic() - last_beat >= beat_every:
                     await self._beat()
@@ -246,7 +248,7 @@ class JobQueue:
                 await self.move_due()
             except (aioredis.ConnectionError, aioredis.TimeoutError) as exc:
                 log.warning("queue housekeeping: Redis unavailable (%s)", exc)
-            await asyncio.sleep(min(0.2, self.retry_base / 2))
+            await self._sleep(min(0.2, self.retry_base / 2))
 
     async def sweep(self) -> int:
         """Put back the active jobs of every process whose heartbeat expired."""
@@ -270,15 +272,13 @@ class JobQueue:
         return moved
 
     async def _run_periodic(self, name: str, interval: float, fn: Callable[[], Awaitable[None]]) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 if await self.redis.set(self.keys.lock(name), self.instance, nx=True, px=int(interval * 1000)):
                     await fn()
-            except asyncio.CancelledError:
-                raise
             except Exception:
                 log.exception("periodic task %s failed", name)
-            await asyncio.sleep(interval)
+            await self._sleep(interval)
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(asyncio.TimeoutError):

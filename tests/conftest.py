@@ -103,6 +103,7 @@ def settings(servers, redis_prefix, tmp_path) -> Settings:
             "DATA_DIR": str(tmp_path / "var"),
             "UPLOAD_DIR": str(tmp_path / "uploads"),
             "JOB_RETRY_BASE_SECONDS": 0.01,
+            "QUEUE_POLL_SECONDS": 0.05,
             "SHUTDOWN_GRACE_SECONDS": 5,
             "STREAM_TIMEOUT_SECONDS": 10,
         },

@@ -45,6 +45,8 @@ def _query_parameters(model: type[pydantic.BaseModel]) -> list[dict]:
             prop = next(p for p in prop["anyOf"] if p.get("type") != "null") | {
                 k: v for k, v in prop.items() if k != "anyOf"}
         prop.pop("title", None)
+        if prop.get("default", "") is None:
+            del prop["default"]
         params.append({"name": name, "in": "query", "required": name in required, "schema": prop})
     return params
 

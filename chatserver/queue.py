@@ -157,9 +157,14 @@ class JobQueue:
             await asyncio.gather(*self._workers, return_exceptions=True)
             if late:
                 log.warning("%d job(s) did not finish within the grace period; requeued", len(late))
-        await self._requeue_active(self.instance)
-        await self.redis.srem(self.keys.instances, self.instance)
-        await self.redis.delete(self.keys.heartbeat(self.instance))
+        try:
+            await self._requeue_active(self.instance)
+            await self.redis.srem(self.keys.instances, self.instance)
+            await self.redis.delete(self.keys.heartbeat(self.instance))
+        except (aioredis.ConnectionError, aioredis.TimeoutError) as exc:
+            # our heartbeat will expire and another process's sweep requeues our jobs
+            log.warning("job queue stopped without Redis (%s); jobs are recovered by the sweep", exc)
+            return
         log.info("job queue stopped")
 
     # -- working --------------------------------------------------------

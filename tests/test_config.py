@@ -1,0 +1,102 @@
+"""Configuration: file, .env and environment, and clear errors for bad values."""
+
+import subprocess
+import sys
+
+import pytest
+
+from chatserver.config import DEFAULT_CONFIG, ConfigError, load_settings
+from conftest import TESTS_DIR
+
+ROOT = TESTS_DIR.parent
+
+
+def load(**environ):
+    return load_settings(DEFAULT_CONFIG, environ=environ, dotenv=None)
+
+
+def test_defaults_come_from_config_toml():
+    settings = load()
+    assert settings.APP_PORT == 8000
+    assert settings.JWT_ALGORITHM == "HS256"
+    assert settings.embedded_postgres and settings.embedded_redis
+    assert settings.ai_backend == "builtin"
+
+
+def test_environment_overrides_the_file():
+    settings = load(APP_PORT="9001", DEBUG="false", JWT_SECRET="x" * 40, ALLOWED_ORIGINS="http://a.test, http://b.test")
+    assert settings.APP_PORT == 9001 and settings.DEBUG is False
+    assert settings.ALLOWED_ORIGINS == ("http://a.test", "http://b.test")
+
+
+def test_dotenv_overrides_the_file_and_environment_overrides_dotenv(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("APP_PORT=7000\nDB_HOST=db.internal\n")
+    settings = load_settings(DEFAULT_CONFIG, environ={"APP_PORT": "7100"}, dotenv=env_file)
+    assert settings.DB_HOST == "db.internal" and not settings.embedded_postgres
+    assert settings.APP_PORT == 7100
+
+
+def test_ai_backend_follows_the_configured_urls():
+    assert load(AI_SERVICE_URL="http://ai.test/gen").ai_backend == "callback"
+    assert load(OPENAI_BASE_URL="http://llm.test/v1").ai_backend == "openai"
+
+
+@pytest.mark.parametrize("environ, key", [
+    ({"APP_PORT": "eighty"}, "APP_PORT"),
+    ({"APP_PORT": "70000"}, "APP_PORT"),
+    ({"DB_PORT": "-1"}, "DB_PORT"),
+    ({"DEBUG": "maybe"}, "DEBUG"),
+    ({"JWT_ALGORITHM": "RS256"}, "JWT_ALGORITHM"),
+    ({"JWT_ALGORITHM": "none"}, "JWT_ALGORITHM"),
+    ({"MAX_UPLOAD_SIZE": "0"}, "MAX_UPLOAD_SIZE"),
+    ({"AI_BACKEND": "gpt"}, "AI_BACKEND"),
+    ({"AI_BACKEND": "callback"}, "AI_SERVICE_URL"),
+    ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+    ({"DEBUG": "false"}, "JWT_SECRET"),
+    ({"DEBUG": "false", "JWT_SECRET": ""}, "JWT_SECRET"),
+    ({"DEBUG": "false", "JWT_SECRET": "short"}, "JWT_SECRET"),
+])
+def test_bad_values_name_the_key(environ, key):
+    with pytest.raises(ConfigError) as caught:
+        load(**environ)
+    assert str(caught.value).startswith(key)
+
+
+def test_unknown_key_in_the_file_is_an_error(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text(DEFAULT_CONFIG.read_text() + '\nAPP_PROT = 1\n')
+    with pytest.raises(ConfigError, match="APP_PROT"):
+        load_settings(config, environ={}, dotenv=None)
+
+
+def test_run_py_stops_with_one_clear_line_on_a_bad_value(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "run.py")],
+        env={"PATH": "/usr/bin:/bin", "APP_PORT": "not-a-port"},
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "configuration error: APP_PORT: invalid value 'not-a-port' (invalid literal for int() with base 10: 'not-a-port')"
+    ]
+
+
+def test_run_py_refuses_the_placeholder_secret_without_debug(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "run.py")], env={"PATH": "/usr/bin:/bin", "DEBUG": "false"},
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert "JWT_SECRET" in result.stderr
+
+
+def test_run_py_reads_another_config_file(tmp_path):
+    config = tmp_path / "other.toml"
+    config.write_text(DEFAULT_CONFIG.read_text().replace('JWT_ALGORITHM = "HS256"', 'JWT_ALGORITHM = "XX1"'))
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "run.py"), "--config", str(config)], env={"PATH": "/usr/bin:/bin"},
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert "JWT_ALGORITHM" in result.stderr

@@ -23,6 +23,7 @@ from .middleware import cors_middleware, logging_middleware
 from .migrate import apply_migrations_async
 from .queue import JobQueue
 from .workers import register_tasks
+from . import webclient
 
 log = logging.getLogger(__name__)
 
@@ -109,4 +110,5 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> web.Applica
     auth.setup_routes(app)
     chats.setup_routes(app)
     messages.setup_routes(app)
+    webclient.setup_routes(app)  # the web client at / (public, like /docs)
     return app

@@ -1,0 +1,143 @@
+// The REST half of the public contract (API.md), with the bearer token.
+
+export class ApiError extends Error {
+  constructor(status, message, code, details) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.details = details;
+  }
+}
+
+async function errorOf(response) {
+  let body = null;
+  try { body = await response.json(); } catch { /* not JSON: say what we know */ }
+  if (body && typeof body.error === "string") {
+    let message = body.error;
+    if (Array.isArray(body.details) && body.details.length && body.details[0].msg && !message.includes(body.details[0].msg)) {
+      message += `: ${body.details.map((d) => d.msg).join("; ")}`;
+    }
+    return new ApiError(response.status, message, body.code, body.details);
+  }
+  return new ApiError(response.status, `The server answered ${response.status} ${response.statusText || ""}`.trim(), "http_error");
+}
+
+export class Api {
+  constructor() {
+    this.token = null;
+    this.onUnauthorized = () => {};
+  }
+
+  headers(extra = {}) {
+    const headers = { ...extra };
+    if (this.token) headers.Authorization = `Bearer ${this.token}`;
+    return headers;
+  }
+
+  // fetch with the token; a 401 on an authenticated call means the session is over
+  async raw(method, path, { body, headers, signal, auth = true } = {}) {
+    let response;
+    try {
+      response = await fetch(path, {
+        method,
+        headers: this.headers({ ...(body !== undefined ? { "Content-Type": "application/json" } : {}), ...headers }),
+        body: body !== undefined ? JSON.stringify(body) : undefined,
+        signal,
+        cache: "no-store",
+      });
+    } catch (err) {
+      if (err.name === "AbortError") throw err;
+      throw new ApiError(0, "Cannot reach the server. Check your connection and try again.", "network_error");
+    }
+    if (!response.ok) {
+      const error = await errorOf(response);
+      if (response.status === 401 && auth && this.token) this.onUnauthorized(error);
+      throw error;
+    }
+    return response;
+  }
+
+  async json(method, path, options) {
+    const response = await this.raw(method, path, options);
+    if (response.status === 204) return null;
+    return response.json();
+  }
+
+  get(path, options) { return this.json("GET", path, options); }
+  post(path, body, options) { return this.json("POST", path, { ...options, body }); }
+  patch(path, body, options) { return this.json("PATCH", path, { ...options, body }); }
+  del(path, options) { return this.json("DELETE", path, options); }
+
+  async blob(path) {
+    const response = await this.raw("GET", path);
+    return response.blob();
+  }
+
+  // accounts
+  login(email, password) { return this.post("/api/auth/login", { email, password }, { auth: false }); }
+  register(email, password, displayName) {
+    const body = { email, password };
+    if (displayName) body.display_name = displayName;
+    return this.post("/api/auth/register", body, { auth: false });
+  }
+  me() { return this.get("/api/users/me"); }
+
+  // chats and messages
+  listChats(cursor) { return this.get(`/api/chats?limit=30${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`); }
+  createChat(title) { return this.post("/api/chats", title ? { title } : {}); }
+  getChat(id) { return this.get(`/api/chats/${encodeURIComponent(id)}`); }
+  renameChat(id, title) { return this.patch(`/api/chats/${encodeURIComponent(id)}`, { title }); }
+  deleteChat(id) { return this.del(`/api/chats/${encodeURIComponent(id)}`); }
+  search(q) { return this.get(`/api/search?limit=30&q=${encodeURIComponent(q)}`); }
+  listMessages(chatId, cursor) {
+    return this.get(`/api/chats/${encodeURIComponent(chatId)}/messages?limit=30${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+  }
+  postMessage(chatId, content, fileIds) {
+    const body = { content };
+    if (fileIds && fileIds.length) body.file_ids = fileIds;
+    return this.post(`/api/chats/${encodeURIComponent(chatId)}/messages`, body);
+  }
+  getMessage(id) { return this.get(`/api/messages/${encodeURIComponent(id)}`); }
+  cancel(id) { return this.post(`/api/messages/${encodeURIComponent(id)}/cancel`); }
+  regenerate(id) { return this.post(`/api/messages/${encodeURIComponent(id)}/regenerate`); }
+
+  // files
+  getFile(id) { return this.get(`/api/files/${encodeURIComponent(id)}`); }
+  deleteFile(id) { return this.del(`/api/files/${encodeURIComponent(id)}`); }
+  fileContent(id) { return this.blob(`/api/files/${encodeURIComponent(id)}/content`); }
+  filePreview(id) { return this.blob(`/api/files/${encodeURIComponent(id)}/preview`); }
+
+  // XMLHttpRequest, because fetch cannot report upload progress.
+  // Returns {promise, abort}.
+  upload(file, chatId, onProgress) {
+    const xhr = new XMLHttpRequest();
+    const promise = new Promise((resolve, reject) => {
+      xhr.open("POST", "/api/files");
+      if (this.token) xhr.setRequestHeader("Authorization", `Bearer ${this.token}`);
+      xhr.responseType = "text";
+      xhr.upload.addEventListener("progress", (ev) => {
+        if (ev.lengthComputable) onProgress(ev.loaded / ev.total);
+      });
+      xhr.addEventListener("load", () => {
+        let body = null;
+        try { body = JSON.parse(xhr.responseText); } catch { /* handled below */ }
+        if (xhr.status >= 200 && xhr.status < 300 && body) {
+          onProgress(1);
+          resolve(body);
+          return;
+        }
+        const message = body && typeof body.error === "string" ? body.error : `Upload failed (${xhr.status})`;
+        const error = new ApiError(xhr.status, message, body && body.code);
+        if (xhr.status === 401 && this.token) this.onUnauthorized(error);
+        reject(error);
+      });
+      xhr.addEventListener("error", () => reject(new ApiError(0, "The upload was interrupted (network error or file too large).", "network_error")));
+      xhr.addEventListener("abort", () => reject(new ApiError(0, "Upload cancelled", "aborted")));
+      const form = new FormData();
+      if (chatId) form.append("chat_id", chatId);
+      form.append("file", file, file.name);
+      xhr.send(form);
+    });
+    return { promise, abort: () => xhr.abort() };
+  }
+}

@@ -1,0 +1,92 @@
+"""The web client at `/`: static HTML, CSS and ES modules, no build step.
+
+The page is served with a Content-Security-Policy that allows only this
+server's own scripts and styles. Assets live under `/web/<version>/...`,
+where the version is a hash of every asset's bytes: they can then be cached
+forever (`immutable`), and relative module imports keep the same version.
+The page itself is `no-cache`, so a new release is picked up at once.
+
+Everything here is public (the auth middleware only guards /api/ and /ws/);
+the client talks to the server through the public contract alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import re
+from pathlib import Path
+
+from aiohttp import web
+
+STATIC = Path(__file__).resolve().parent / "static" / "web"
+PREFIX = "/web"
+_HOST = re.compile(r"^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
+_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml",
+          ".html": "text/html", ".png": "image/png", ".ico": "image/x-icon"}
+ASSET_VERSION = web.AppKey("webclient_asset_version", str)
+
+
+def asset_version() -> str:
+    digest = hashlib.sha256()
+    for path in sorted(STATIC.rglob("*")):
+        if path.is_file():
+            digest.update(path.relative_to(STATIC).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def content_security_policy(host: str | None) -> str:
+    connect = ["'self'"]
+    if host and _HOST.match(host):
+        # CSP3 lets 'self' cover ws(s) of the same host; older browsers need them named
+        connect += [f"ws://{host}", f"wss://{host}"]
+    return "; ".join([
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' blob: data:",
+        "connect-src " + " ".join(connect),
+        "manifest-src 'self'",
+        "base-uri 'none'",
+        "form-action 'none'",
+        "frame-ancestors 'none'",
+    ])
+
+
+def _security_headers(response: web.StreamResponse) -> None:
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+
+
+async def index(request: web.Request) -> web.Response:
+    version = request.app[ASSET_VERSION]
+    html = (STATIC / "index.html").read_text("utf-8").replace("{{ASSETS}}", f"{PREFIX}/{version}")
+    response = web.Response(text=html, content_type="text/html", charset="utf-8")
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["Content-Security-Policy"] = content_security_policy(request.host)
+    response.headers["X-Frame-Options"] = "DENY"
+    _security_headers(response)
+    return response
+
+
+async def asset(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["path"]
+    path = (STATIC / name).resolve()
+    if STATIC not in path.parents or not path.is_file() or path.name == "index.html":
+        raise web.HTTPNotFound()
+    response = web.FileResponse(path)
+    kind = _TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    response.content_type = kind
+    if request.match_info["version"] == request.app[ASSET_VERSION]:
+        response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+    else:  # an old page asking for assets that have changed since: serve, but do not keep
+        response.headers["Cache-Control"] = "no-cache"
+    _security_headers(response)
+    return response
+
+
+def setup_routes(app: web.Application) -> None:
+    app[ASSET_VERSION] = asset_version()
+    app.router.add_get("/", index)
+    app.router.add_get(PREFIX + "/{version:[A-Za-z0-9]+}/{path:.+}", asset)

@@ -1,0 +1,75 @@
+"""Helpers shared by the benchmarks: start `run.py` in its own process."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def server_env(port: int, **extra: str) -> dict[str, str]:
+    """Local PostgreSQL/Redis at their default ports when they answer, else embedded ones."""
+    data = tempfile.mkdtemp(prefix="chatserver-bench-")
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "APP_HOST": "127.0.0.1", "APP_PORT": str(port),
+           "LOG_LEVEL": "WARNING", "DATA_DIR": data, "UPLOAD_DIR": f"{data}/uploads",
+           "REDIS_KEY_PREFIX": f"bench:{uuid.uuid4().hex[:8]}"}
+    if _answers(5432):
+        env |= {"DB_HOST": "127.0.0.1", "DB_NAME": "chatserver_bench"}
+        _ensure_database("chatserver_bench")
+    if _answers(6379):
+        env["REDIS_HOST"] = "127.0.0.1"
+    return env | extra
+
+
+def start_server(**extra: str) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(ROOT / "run.py")], env=server_env(port, **extra), cwd=ROOT)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=2)
+            return proc, port
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("server did not start")
+
+
+def _answers(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def _ensure_database(name: str) -> None:
+    import psycopg2
+    conn = psycopg2.connect("postgresql://postgres@127.0.0.1:5432/postgres")
+    conn.autocommit = True
+    cur = conn.cursor()
+    cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+    if not cur.fetchone():
+        cur.execute(f'CREATE DATABASE "{name}"')
+    conn.close()

@@ -30,6 +30,12 @@ def settings_dsn(settings: Settings) -> str:
     return f"postgresql://{auth}@{settings.DB_HOST}:{settings.DB_PORT}/{quote(settings.DB_NAME, safe='')}"
 
 
+def as_dicts(cur, rows: list[tuple]) -> list[dict]:
+    """Rows as dicts; zip is several times faster than psycopg2's RealDictCursor."""
+    names = [column[0] for column in cur.description]
+    return [dict(zip(names, row)) for row in rows]
+
+
 class Database:
     """Thin wrapper over an aiopg pool; every query returns dict rows."""
 
@@ -37,14 +43,15 @@ class Database:
         self.pool = pool
 
     @contextlib.asynccontextmanager
-    async def cursor(self) -> AsyncIterator[aiopg.Cursor]:
+    async def cursor(self, factory=None) -> AsyncIterator[aiopg.Cursor]:
         async with self.pool.acquire() as conn:
-            async with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+            async with conn.cursor(cursor_factory=factory) as cur:
                 yield cur
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiopg.Cursor]:
-        async with self.cursor() as cur:
+        """A cursor inside BEGIN/COMMIT whose rows are dicts."""
+        async with self.cursor(psycopg2.extras.RealDictCursor) as cur:
             async with cur.begin():
                 yield cur
 
@@ -52,12 +59,12 @@ class Database:
         async with self.cursor() as cur:
             await cur.execute(sql, params)
             row = await cur.fetchone()
-            return dict(row) if row is not None else None
+            return as_dicts(cur, [row])[0] if row is not None else None
 
     async def fetch(self, sql: str, params: Sequence | dict = ()) -> list[dict]:
         async with self.cursor() as cur:
             await cur.execute(sql, params)
-            return [dict(r) for r in await cur.fetchall()]
+            return as_dicts(cur, await cur.fetchall())
 
     async def execute(self, sql: str, params: Sequence | dict = ()) -> int:
         async with self.cursor() as cur:

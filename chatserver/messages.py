@@ -153,8 +153,8 @@ async def post_message(request: web.Request) -> web.Response:
           tag="messages", query=MessagesPage,
           responses={200: MessagePage, 404: "no such chat", 422: "invalid limit or cursor"})
 async def list_messages(request: web.Request) -> web.Response:
-    db = request.app[appkeys.DB]
-    chat = await get_owned_chat(db, request.match_info["chat_id"], current_user_id(request))
+    db, user_id = request.app[appkeys.DB], current_user_id(request)
+    chat_id = parse_id(request.match_info["chat_id"], "chat")
     query = read_query(request, MessagesPage)
     before = None
     if query.cursor:
@@ -162,15 +162,20 @@ async def list_messages(request: web.Request) -> web.Response:
         if not position.isdigit():
             raise bad_cursor()
         before = int(position)
+    # messages carry their owner, so the common case needs one query; an
+    # empty page still has to tell "your empty chat" from "not your chat"
     rows = await db.fetch(
         f"""
         SELECT {MESSAGE_COLUMNS}, position FROM messages
-        WHERE chat_id = %(chat)s AND (%(before)s::bigint IS NULL OR position < %(before)s)
+        WHERE chat_id = %(chat)s AND user_id = %(user)s
+          AND (%(before)s::bigint IS NULL OR position < %(before)s)
         ORDER BY position DESC
         LIMIT %(limit)s
         """,
-        {"chat": chat["id"], "before": before, "limit": query.limit + 1},
+        {"chat": chat_id, "user": user_id, "before": before, "limit": query.limit + 1},
     )
+    if not rows:
+        await get_owned_chat(db, str(chat_id), user_id)
     more = len(rows) > query.limit
     rows = rows[: query.limit][::-1]
     cursor = encode_cursor(rows[0]["position"]) if more else None

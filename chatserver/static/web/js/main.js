@@ -101,8 +101,8 @@ function showAuth(message) {
   const box = $("auth-message");
   box.textContent = message || "";
   box.hidden = !message;
-  const email = $("login-form").hidden ? $("register-email") : $("login-email");
-  email.focus();
+  selectTab("login");
+  $("login-email").focus();
 }
 
 function selectTab(which) {

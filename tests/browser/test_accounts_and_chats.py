@@ -1,0 +1,166 @@
+"""Accounts, the chat list, rename, delete, search: in headless Chromium."""
+
+import datetime as dt
+import uuid
+
+import jwt
+import pytest
+
+from .conftest import new_chat, register_in_browser, rest_of, send, token_of, unexpected_errors
+
+pytestmark = pytest.mark.browser
+
+
+async def test_register_logout_and_login_again(live, page):
+    email = await register_in_browser(page, live)
+    assert await page.locator("#user-name").text_content() == email.split("@")[0]
+    await page.get_by_role("button", name="Log out").click()
+    form = page.locator("#login-form")
+    await form.get_by_label("Email").fill(email)
+    await form.get_by_label("Password").fill("wrong password")
+    await form.get_by_role("button", name="Log in").click()
+    await form.get_by_role("alert").filter(has_text="wrong email or password").wait_for()
+    await form.get_by_label("Password").fill("correct horse")
+    await form.get_by_role("button", name="Log in").click()
+    await page.locator("#app-view").wait_for(state="visible")
+    assert await token_of(page)
+    assert not unexpected_errors(page), page.errors
+
+
+async def test_registration_errors_come_from_the_server(live, page):
+    email = await register_in_browser(page, live)
+    await page.get_by_role("button", name="Log out").click()
+    await page.get_by_role("tab", name="Create account").click()
+    form = page.locator("#register-form")
+    await form.get_by_label("Email").fill(email.upper())
+    await form.get_by_label("Password").fill("correct horse")
+    await form.get_by_role("button", name="Create account").click()
+    await form.get_by_role("alert").filter(has_text="already exists").wait_for()
+
+
+async def test_expired_token_sends_the_user_back_to_login(live, page):
+    await register_in_browser(page, live)
+    rest = await rest_of(page, live)
+    _, me = await rest.call("GET", "/api/users/me")
+    past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=2)
+    expired = jwt.encode({"sub": me["id"], "iat": past, "exp": past + dt.timedelta(minutes=5)},
+                         live.settings.JWT_SECRET, algorithm="HS256")
+
+    # the token runs out while the page is open: the next call gets 401
+    # a token that runs out while the page is open: the client notices by itself
+    soon = jwt.encode({"sub": me["id"], "exp": dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=4)},
+                      live.settings.JWT_SECRET, algorithm="HS256")
+    await page.evaluate("(t) => sessionStorage.setItem('chatserver.token', t)", soon)
+    await page.reload()
+    await page.locator("#app-view").wait_for(state="visible")
+    message = page.locator("#auth-message")
+    await message.wait_for(state="visible", timeout=10000)
+    assert "session has expired" in (await message.text_content())
+
+    # a page opened with a token that has already expired
+    await register_in_browser(page, live)
+    await page.evaluate("(t) => sessionStorage.setItem('chatserver.token', t)", expired)
+    await page.reload()
+    await message.wait_for(state="visible")
+    assert "session has expired" in (await message.text_content())
+    assert await page.locator("#app-view").is_hidden()
+    assert await token_of(page) is None
+
+    # a token the server rejects although the client cannot tell (wrong signature)
+    await register_in_browser(page, live)
+    forged = jwt.encode({"sub": me["id"], "exp": dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)},
+                        "some-other-secret-of-enough-length-here", algorithm="HS256")
+    await page.evaluate("(t) => sessionStorage.setItem('chatserver.token', t)", forged)
+    await page.reload()
+    await message.wait_for(state="visible")
+    assert "session has expired" in (await message.text_content())
+
+
+async def test_new_chat_rename_delete(live, page):
+    await register_in_browser(page, live)
+    await new_chat(page)
+    chat_id = page.url.rsplit("/", 1)[-1]
+    entry = page.locator(f'#chat-list button[data-chat-id="{chat_id}"]')
+    assert await entry.text_content() == "New chat"
+    assert await entry.get_attribute("aria-current") == "page"
+
+    await page.get_by_role("button", name="Rename").click()
+    dialog = page.get_by_role("dialog")
+    await dialog.get_by_label("Title").fill("Holiday plans")
+    await dialog.get_by_role("button", name="Rename").click()
+    await entry.filter(has_text="Holiday plans").wait_for()
+    assert await page.locator("#chat-title").text_content() == "Holiday plans"
+    rest = await rest_of(page, live)
+    assert (await rest.call("GET", f"/api/chats/{chat_id}"))[1]["title"] == "Holiday plans"
+
+    # cancelling the confirmation keeps the chat; confirming deletes it
+    await page.get_by_role("button", name="Delete").click()
+    await dialog.get_by_role("button", name="Cancel").click()
+    assert await entry.count() == 1
+    await page.get_by_role("button", name="Delete").click()
+    assert "Holiday plans" in await dialog.text_content()
+    await dialog.get_by_role("button", name="Delete").click()
+    await entry.wait_for(state="detached")
+    assert (await rest.call("GET", f"/api/chats/{chat_id}"))[0] == 404
+    assert not unexpected_errors(page), page.errors
+
+
+async def test_chat_list_is_most_recent_first_and_loads_more_on_scroll(live, page):
+    await register_in_browser(page, live)
+    rest = await rest_of(page, live)
+    for n in range(45):
+        status, _ = await rest.call("POST", "/api/chats", json={"title": f"Chat number {n:02d}"})
+        assert status == 201
+    await page.reload()
+    buttons = page.locator("#chat-list button")
+    await buttons.first.wait_for()
+    assert await buttons.first.text_content() == "Chat number 44"
+    assert await buttons.count() == 30
+    # scrolling the list to its end loads the next page
+    await page.locator("#chat-list-sentinel").scroll_into_view_if_needed()
+    await page.wait_for_function("() => document.querySelectorAll('#chat-list button').length === 45")
+    titles = await buttons.all_text_contents()
+    assert titles == [f"Chat number {n:02d}" for n in range(44, -1, -1)]
+
+
+async def test_search_jumps_to_the_message(live, page):
+    await register_in_browser(page, live)
+    rest = await rest_of(page, live)
+    _, target = await rest.call("POST", "/api/chats", json={"title": "Zoo notes"})
+    _, posted = await rest.call("POST", f"/api/chats/{target['id']}/messages",
+                                json={"content": "The quokka is a small marsupial"})
+    for n in range(3):
+        _, other = await rest.call("POST", "/api/chats", json={"title": f"Other {n}"})
+        await rest.call("POST", f"/api/chats/{other['id']}/messages", json={"content": f"Unrelated words {n}"})
+    await page.reload()
+    await page.locator("#chat-list button").first.wait_for()
+    await page.get_by_role("searchbox", name="Search messages").fill("quokka")
+    await page.get_by_role("button", name="Search", exact=True).click()
+    results = page.locator("#search-list button")
+    await results.first.wait_for()
+    assert await results.count() == 1
+    assert "quokka" in await results.first.text_content()
+    assert "Zoo notes" in await results.first.text_content()
+    await results.first.click()
+    await page.wait_for_function("(id) => location.hash === '#/chat/' + id", arg=target["id"])
+    message = page.locator(f'#msg-{posted["user_message"]["id"]}')
+    await message.wait_for()
+    assert "highlight" in (await message.get_attribute("class"))
+    assert await page.locator("#chat-title").text_content() == "Zoo notes"
+
+
+async def test_nothing_from_the_server_becomes_markup(live, page):
+    await register_in_browser(page, live)
+    await new_chat(page)
+    evil = '<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2"> **still text**'
+    await send(page, evil)
+    user = page.locator("#messages > li.user").last
+    await user.wait_for()
+    assert await user.locator(".content").inner_text() == evil
+    assert await page.locator("#messages img, #messages script").count() == 0
+    # the chat title (taken from the message) and the sidebar are text too
+    await page.reload()
+    await page.locator("#messages > li.user").first.wait_for()
+    assert await page.locator("#messages > li.user .content").inner_text() == evil
+    assert await page.evaluate("window.__xss") is None
+    assert await page.locator("img[src=x], script:not([src])").count() == 0

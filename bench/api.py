@@ -1,5 +1,7 @@
 """Requests/s of `GET /api/chats/{id}/messages` (50 messages) from a second
-process, and the idle server's memory.
+process, and the idle server's memory. The load comes from `wrk` when it is
+installed (a Python client would share the 2 cores and measure itself), else
+from an aiohttp client.
 
     .venv/bin/python bench/api.py [--seconds 10] [--concurrency 32]
 """
@@ -8,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import statistics
+import subprocess
 import sys
 import time
 import uuid
@@ -20,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import rss_kib, start_server  # noqa: E402
 
 
-async def run(port: int, seconds: float, concurrency: int) -> tuple[int, list[float]]:
-    base = f"http://127.0.0.1:{port}"
+async def prepare(base: str) -> tuple[str, dict]:
+    """A user with one chat of 50 messages; returns its history URL and auth headers."""
     async with aiohttp.ClientSession() as session:
         async with session.post(f"{base}/api/auth/register",
                                 json={"email": f"bench-{uuid.uuid4().hex[:8]}@example.com",
@@ -37,6 +41,11 @@ async def run(port: int, seconds: float, concurrency: int) -> tuple[int, list[fl
         url = f"{base}/api/chats/{chat_id}/messages?limit=50"
         async with session.get(url, headers=headers) as resp:
             assert len((await resp.json())["items"]) == 50
+    return url, headers
+
+
+async def python_load(url: str, headers: dict, seconds: float, concurrency: int) -> tuple[int, list[float]]:
+    async with aiohttp.ClientSession() as session:
         latencies: list[float] = []
         deadline = time.perf_counter() + seconds
 
@@ -61,12 +70,21 @@ def main() -> None:
     try:
         time.sleep(1)
         idle = rss_kib(proc.pid)
-        count, latencies = asyncio.run(run(port, args.seconds, args.concurrency))
-        latencies.sort()
+        url, headers = asyncio.run(prepare(f"http://127.0.0.1:{port}"))
         print(f"idle server RSS: {idle / 1024:.1f} MiB")
         print(f"GET /api/chats/{{id}}/messages (50 messages), {args.concurrency} connections, {args.seconds:.0f} s:")
-        print(f"  {count / args.seconds:.0f} requests/s, p50 {statistics.median(latencies) * 1000:.1f} ms, "
-              f"p99 {latencies[int(len(latencies) * 0.99)] * 1000:.1f} ms")
+        if shutil.which("wrk"):
+            out = subprocess.run(["wrk", "-t2", f"-c{args.concurrency}", f"-d{args.seconds:.0f}s", "--latency",
+                                  "-H", f"Authorization: {headers['Authorization']}", url],
+                                 capture_output=True, text=True, check=True).stdout
+            print("  wrk: " + "\n  wrk: ".join(line.strip() for line in out.splitlines()
+                                                if line.strip().startswith(("Requests/sec", "50%", "99%", "Non-2xx"))))
+        else:
+            count, latencies = asyncio.run(python_load(url, headers, args.seconds, args.concurrency))
+            latencies.sort()
+            print(f"  aiohttp client: {count / args.seconds:.0f} requests/s, "
+                  f"p50 {statistics.median(latencies) * 1000:.1f} ms, "
+                  f"p99 {latencies[int(len(latencies) * 0.99)] * 1000:.1f} ms")
         print(f"server RSS after load: {rss_kib(proc.pid) / 1024:.1f} MiB")
     finally:
         proc.terminate()

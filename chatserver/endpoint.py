@@ -52,6 +52,7 @@ def _details(exc: pydantic.ValidationError) -> list[dict]:
 
 
 def validate(model: type[M], data: Any) -> M:
+    _check_storable(data)
     try:
         return model.model_validate(data)
     except pydantic.ValidationError as exc:
@@ -71,6 +72,25 @@ async def read_json(request: web.Request, model: type[M]) -> M:
     if not isinstance(data, dict):
         raise ApiError(422, "request body must be a JSON object", "invalid_json")
     return validate(model, data)
+
+
+def _check_storable(data: object) -> None:
+    """PostgreSQL text holds neither NUL nor unpaired surrogates (both valid
+    JSON escapes); refuse them here instead of failing at the INSERT."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            _check_storable(key)
+            _check_storable(value)
+    elif isinstance(data, list):
+        for item in data:
+            _check_storable(item)
+    elif isinstance(data, str):
+        if "\x00" in data:
+            raise ApiError(422, "input contains a NUL character", "invalid_input")
+        try:
+            data.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ApiError(422, "input contains an unpaired surrogate", "invalid_input") from None
 
 
 def read_query(request: web.Request, model: type[M]) -> M:

@@ -152,3 +152,14 @@ async def test_search_rejects_missing_or_bad_query(client, user, query):
 async def test_search_survives_query_syntax_characters(client, user):
     resp = await client.get("/api/search", params={"q": "a & | ! ( ' \" :* <->"}, headers=user.headers)
     assert resp.status == 200
+
+
+async def test_search_with_a_nul_character_is_422(client, user):
+    resp = await client.get("/api/search", params={"q": "a\x00b"}, headers=user.headers)
+    assert resp.status == 422
+    assert_error(await resp.json(), "invalid_input")
+
+
+async def test_login_with_a_nul_character_is_422(client):
+    resp = await client.post("/api/auth/login", data={"username": "a\x00@b.co", "password": "password1"})
+    assert resp.status == 422

@@ -164,3 +164,18 @@ async def test_another_users_or_missing_message_is_404(client, user, chat, other
     resp = await client.get(f"/api/messages/{message_id}", headers=other_user.headers)
     assert resp.status == 404
     assert_error(await resp.json(), "not_found")
+
+
+@pytest.mark.parametrize("raw", [b'{"content": "nul \\u0000 here"}', b'{"content": "lone \\ud800 surrogate"}'])
+async def test_text_postgres_cannot_store_is_422_not_500(client, user, chat, raw):
+    resp = await client.post(f"/api/chats/{chat['id']}/messages", data=raw,
+                             headers=user.headers | {"Content-Type": "application/json"})
+    assert resp.status == 422
+    assert_error(await resp.json(), "invalid_input")
+
+
+async def test_emoji_and_non_latin_text_round_trip(client, user, chat):
+    text = "Привет 👋 — 你好 \u200f"
+    posted = await (await post(client, user, chat["id"], text)).json()
+    got = await (await client.get(f"/api/messages/{posted['user_message']['id']}", headers=user.headers)).json()
+    assert got["content"] == text

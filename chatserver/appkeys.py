@@ -13,7 +13,9 @@ from .keys import Keys
 
 if TYPE_CHECKING:
     from .metrics import Metrics
+    from .preview.service import PreviewService
     from .queue import JobQueue
+    from .storage import Storage
 
 SETTINGS = web.AppKey("settings", Settings)
 DB = web.AppKey("db", Database)
@@ -21,6 +23,9 @@ REDIS = web.AppKey("redis", aioredis.Redis)
 KEYS = web.AppKey("keys", Keys)
 QUEUE = web.AppKey("queue", "JobQueue")
 METRICS = web.AppKey("metrics", "Metrics")
+STORAGE = web.AppKey("storage", "Storage")
+# None when no PREVIEW_SERVICE_URL is set: the built-in extractor runs instead
+PREVIEW_SERVICE = web.AppKey("preview_service", "PreviewService | None")
 # where the servers really are once embedded ones have started
 DSN = web.AppKey("dsn", str)
 REDIS_URL = web.AppKey("redis_url", str)

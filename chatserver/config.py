@@ -84,6 +84,10 @@ class Settings:
     PREVIEW_SERVICE_API_KEY: str
     PREVIEW_SERVICE_TIMEOUT_SECONDS: float
     TEXT_EXTRACT_CHAR_BUDGET: int
+    PREVIEW_SERVICE_MAX_ANSWER_BYTES: int
+    PREVIEW_RETRY_ROUNDS: int
+    UPLOAD_ORPHAN_AGE_SECONDS: float
+    FILES_HOUSEKEEPING_INTERVAL_SECONDS: float
 
     @property
     def embedded_postgres(self) -> bool:
@@ -152,10 +156,13 @@ def _validate(s: Settings) -> None:
         "JOB_LEASE_SECONDS", "SWEEP_INTERVAL_SECONDS", "QUEUE_POLL_SECONDS", "STREAM_TIMEOUT_SECONDS",
         "DB_POOL_MAX", "HISTORY_CHAR_BUDGET", "FILE_CONTEXT_CHAR_BUDGET",
         "TEXT_EXTRACT_CHAR_BUDGET",
+        "PREVIEW_SERVICE_MAX_ANSWER_BYTES", "UPLOAD_ORPHAN_AGE_SECONDS", "FILES_HOUSEKEEPING_INTERVAL_SECONDS",
     )
     for key in positive:
         if getattr(s, key) <= 0:
             raise ConfigError(f"{key}: must be greater than 0, got {getattr(s, key)}")
+    if s.PREVIEW_RETRY_ROUNDS < 0:
+        raise ConfigError(f"PREVIEW_RETRY_ROUNDS: must be 0 or more, got {s.PREVIEW_RETRY_ROUNDS}")
     if s.REDIS_DB < 0:
         raise ConfigError(f"REDIS_DB: must be 0 or more, got {s.REDIS_DB}")
     if s.JWT_ALGORITHM not in JWT_ALGORITHMS:

@@ -9,6 +9,8 @@ from aiohttp import web
 from . import appkeys
 from .queue import Job, JobQueue
 from .messages import GENERATE_TASK
+from .housekeeping import housekeep
+from .preview.job import PREVIEW_TASK, make_preview_job, preview_dead
 
 log = logging.getLogger(__name__)
 
@@ -35,3 +37,15 @@ def register_tasks(app: web.Application, queue: JobQueue) -> None:
 
     queue.task(GENERATE_TASK, "ai", generate_stub, on_dead=message_dead)
     queue.periodic("sweep", settings.SWEEP_INTERVAL_SECONDS, queue.sweep)
+
+    async def preview(job: Job) -> None:
+        await make_preview_job(app, job)
+
+    async def file_dead(job: Job, reason: str) -> None:
+        await preview_dead(app, job, reason)
+
+    async def files_housekeeping() -> None:
+        await housekeep(app)
+
+    queue.task(PREVIEW_TASK, "preview", preview, on_dead=file_dead)
+    queue.periodic("files.housekeeping", settings.FILES_HOUSEKEEPING_INTERVAL_SECONDS, files_housekeeping)

@@ -1,0 +1,146 @@
+"""The built-in extractor: text and previews made locally, no service needed.
+
+Everything here blocks (parsers, Pillow); callers run `extract` in a thread.
+Parsers of hostile input fail in many ways besides their own error classes,
+so each reader turns any failure into UnreadableFile with a clear message.
+"""
+
+from __future__ import annotations
+
+import io
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Callable
+
+import docx
+import pypdf
+from PIL import Image
+
+from ..sniff import DOCX, is_text
+from .result import Preview, UnreadableFile, make_preview
+
+THUMBNAIL_PX = 512
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp", "image/tiff")
+
+
+def extract(path: Path, content_type: str, budget: int) -> Preview:
+    reader = _reader_for(content_type)
+    if reader is None:
+        raise UnreadableFile(f"cannot extract text from files of type {content_type}")
+    try:
+        return reader(path, budget)
+    except UnreadableFile:
+        raise
+    except Exception as exc:
+        raise UnreadableFile(f"could not read the file as {content_type}: {exc}") from exc
+
+
+def _reader_for(content_type: str) -> Callable[[Path, int], Preview] | None:
+    if content_type in HTML_TYPES:
+        return _html
+    if is_text(content_type):
+        return _text
+    if content_type == "application/pdf":
+        return _pdf
+    if content_type == DOCX:
+        return _docx
+    if content_type in IMAGE_TYPES:
+        return _image
+    return None
+
+
+def _read_text(path: Path, budget: int) -> tuple[str, bool]:
+    """The start of a UTF-8 file, enough for `budget` characters; and whether more follows."""
+    limit = budget * 4
+    with open(path, "rb") as fh:
+        data = fh.read(limit + 1)
+    more = len(data) > limit
+    text = data[:limit].decode("utf-8-sig", "replace")
+    # a character cut by the byte limit decodes as U+FFFD
+    return (text.rstrip("\ufffd") if more else text), more
+
+
+def _text(path: Path, budget: int) -> Preview:
+    text, more = _read_text(path, budget)
+    return make_preview(text, budget, cut=more)
+
+
+class _HtmlText(HTMLParser):
+    HIDDEN = {"script", "style", "noscript", "template", "svg", "iframe", "object"}
+    BLOCKS = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "title", "section",
+              "article", "header", "footer", "pre", "blockquote", "table", "ul", "ol", "hr"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.hidden = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in self.HIDDEN:
+            self.hidden += 1
+        elif tag in self.BLOCKS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag):
+        if tag in self.HIDDEN:
+            self.hidden = max(0, self.hidden - 1)
+        elif tag in self.BLOCKS:
+            self.parts.append("\n")
+
+    def handle_data(self, data):
+        if not self.hidden:
+            self.parts.append(data)
+
+    def text(self) -> str:
+        lines = (" ".join(line.split()) for line in "".join(self.parts).splitlines())
+        return "\n".join(line for line in lines if line)
+
+
+def _html(path: Path, budget: int) -> Preview:
+    markup, more = _read_text(path, budget)
+    parser = _HtmlText()
+    parser.feed(markup)
+    parser.close()
+    return make_preview(parser.text(), budget, cut=more)
+
+
+def _pdf(path: Path, budget: int) -> Preview:
+    reader = pypdf.PdfReader(path)
+    if reader.is_encrypted and not reader.decrypt(""):
+        raise UnreadableFile("the PDF is encrypted with a password")
+    pages, size = [], 0
+    for page in reader.pages:
+        text = page.extract_text() or ""
+        pages.append(text)
+        size += len(text)
+        if size > budget:
+            break
+    cut = size > budget or len(pages) < len(reader.pages)
+    return make_preview("\n\n".join(pages), budget, cut=cut)
+
+
+def _docx(path: Path, budget: int) -> Preview:
+    document = docx.Document(str(path))
+    blocks = [p.text for p in document.paragraphs]
+    for table in document.tables:
+        for row in table.rows:
+            blocks.append("\t".join(cell.text for cell in row.cells))
+    return make_preview("\n".join(b for b in blocks if b.strip()), budget)
+
+
+def _image(path: Path, budget: int) -> Preview:
+    with Image.open(path) as image:
+        kind, (width, height) = image.format, image.size
+        image.draft("RGB", (THUMBNAIL_PX, THUMBNAIL_PX))
+        image.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
+        transparent = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+        thumbnail = image.convert("RGBA" if transparent else "RGB")
+    out = io.BytesIO()
+    if transparent:
+        thumbnail.save(out, "PNG", optimize=True)
+    else:
+        thumbnail.save(out, "JPEG", quality=85)
+    description = f"{kind} image, {width}x{height} pixels"
+    return make_preview(description, budget, image=out.getvalue(),
+                        image_extension="png" if transparent else "jpeg")

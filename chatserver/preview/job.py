@@ -1,0 +1,100 @@
+"""The `preview` job: pending -> processing -> ready or failed.
+
+A file that cannot be read is an outcome, not a job failure: it is recorded
+as `failed` at once and the job ends. Anything else that goes wrong (the
+service down, a time-out, the database) raises, so the queue retries with
+backoff; when the attempts run out, `preview_dead` records the reason and
+marks it temporary, so housekeeping tries again later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+
+import aiofiles.os
+from aiohttp import web
+
+from .. import appkeys
+from ..queue import Job
+from .extract import extract
+from .result import Preview, UnreadableFile
+
+log = logging.getLogger(__name__)
+
+PREVIEW_TASK = "preview"
+
+
+async def queue_preview(app: web.Application, file_id: uuid.UUID) -> None:
+    await app[appkeys.QUEUE].enqueue(PREVIEW_TASK, {"file_id": str(file_id)})
+
+
+async def make_preview_job(app: web.Application, job: Job) -> None:
+    db, storage = app[appkeys.DB], app[appkeys.STORAGE]
+    file_id = job.payload["file_id"]
+    row = await db.fetchrow(
+        """
+        UPDATE files SET status = 'processing'
+        WHERE id = %s AND status IN ('pending', 'processing')
+        RETURNING storage_name, name, content_type, preview_image
+        """,
+        (file_id,),
+    )
+    if row is None:
+        return  # deleted meanwhile, or a repeated delivery of a finished job
+    path = storage.path(row["storage_name"])
+    try:
+        if not await aiofiles.os.path.exists(path):
+            raise UnreadableFile("the stored file is missing")
+        preview = await _make(app, path, row["name"], row["content_type"])
+    except UnreadableFile as exc:
+        await _record_failure(app, file_id, str(exc), temporary=False)
+        return
+    await _record(app, file_id, row, preview)
+
+
+async def _make(app: web.Application, path, name: str, content_type: str) -> Preview:
+    service = app[appkeys.PREVIEW_SERVICE]
+    if service is not None:
+        return await service.preview(path, name, content_type)
+    budget = app[appkeys.SETTINGS].TEXT_EXTRACT_CHAR_BUDGET
+    return await asyncio.to_thread(extract, path, content_type, budget)
+
+
+async def _record(app: web.Application, file_id: str, row: dict, preview: Preview) -> None:
+    storage = app[appkeys.STORAGE]
+    image_name = None
+    if preview.image is not None:
+        image_name = await storage.write_preview(row["storage_name"], preview.image, preview.image_extension)
+    updated = await app[appkeys.DB].fetchrow(
+        """
+        UPDATE files
+        SET status = 'ready', text_content = %s, preview_text = %s, preview_image = %s,
+            error = NULL, error_temporary = false, processed_at = clock_timestamp()
+        WHERE id = %s AND status = 'processing'
+        RETURNING id
+        """,
+        (preview.text, preview.preview_text, image_name, file_id),
+    )
+    if updated is None and image_name:
+        await storage.remove(None, image_name)
+    elif updated is not None and row["preview_image"] not in (None, image_name):
+        # an earlier attempt's thumbnail in another format
+        await storage.remove(None, row["preview_image"])
+
+
+async def _record_failure(app: web.Application, file_id: str, reason: str, *, temporary: bool) -> None:
+    log.info("preview of file %s failed: %s", file_id, reason)
+    await app[appkeys.DB].execute(
+        """
+        UPDATE files
+        SET status = 'failed', error = %s, error_temporary = %s, processed_at = clock_timestamp()
+        WHERE id = %s AND status IN ('pending', 'processing')
+        """,
+        (reason, temporary, file_id),
+    )
+
+
+async def preview_dead(app: web.Application, job: Job, reason: str) -> None:
+    await _record_failure(app, job.payload["file_id"], reason, temporary=True)

@@ -1,0 +1,98 @@
+"""Receiving an upload: a multipart body streamed to a temporary file.
+
+The body is read part by part with `request.multipart()`, so neither the
+app's JSON body limit nor memory bounds its size; MAX_UPLOAD_SIZE does, and
+it is checked on every chunk as it arrives.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+from pathlib import Path
+from typing import AsyncIterator
+
+import aiofiles
+from aiohttp import BodyPartReader, hdrs, web
+
+from .errors import ApiError
+from .filenames import clean_name
+from .sniff import SNIFF_BYTES
+from .storage import Storage, discard
+
+CHUNK_BYTES = 256 * 1024
+MAX_FIELD_BYTES = 1024
+
+
+@dataclasses.dataclass
+class Upload:
+    temp: Path
+    name: str
+    claimed_type: str | None
+    size: int
+    sha256: str
+    head: bytes
+    fields: dict[str, str]
+
+
+@contextlib.asynccontextmanager
+async def receive_upload(request: web.Request, storage: Storage, max_size: int) -> AsyncIterator[Upload]:
+    """The received upload; its temporary file is gone when the block ends,
+    however it ends (refused, failed, client gone), unless it was moved away."""
+    if request.content_type != "multipart/form-data":
+        raise ApiError(415, "send the file as multipart/form-data", "unsupported_media_type")
+    temp = storage.new_temp()
+    try:
+        yield await _receive(request, temp, max_size)
+    finally:
+        await discard(temp)
+
+
+async def _receive(request: web.Request, temp: Path, max_size: int) -> Upload:
+    fields: dict[str, str] = {}
+    upload = None
+    try:
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                raise ApiError(422, "nested multipart bodies are not accepted", "invalid_multipart")
+            if part.name == "file":
+                if upload is not None:
+                    raise ApiError(422, "send one file per upload", "too_many_files")
+                upload = await _save(part, temp, max_size)
+            else:
+                fields[part.name or ""] = await _small_field(part)
+    except (ConnectionResetError, ConnectionAbortedError):
+        # the client went away mid-body: nobody reads this answer
+        raise ApiError(400, "the upload was interrupted", "upload_interrupted") from None
+    except ValueError as exc:
+        raise ApiError(422, f"malformed multipart body: {exc}", "invalid_multipart") from None
+    if upload is None:
+        raise ApiError(422, "file: a multipart part named 'file' is required", "validation_error")
+    upload.fields = fields
+    return upload
+
+
+async def _save(part: BodyPartReader, temp: Path, max_size: int) -> Upload:
+    digest, size, head = hashlib.sha256(), 0, bytearray()
+    async with aiofiles.open(temp, "wb") as out:
+        while chunk := await part.read_chunk(CHUNK_BYTES):
+            size += len(chunk)
+            if size > max_size:
+                raise ApiError(413, f"the file is larger than the limit of {max_size} bytes")
+            digest.update(chunk)
+            if len(head) < SNIFF_BYTES:
+                head += chunk[: SNIFF_BYTES - len(head)]
+            await out.write(chunk)
+    return Upload(temp=temp, name=clean_name(part.filename), claimed_type=part.headers.get(hdrs.CONTENT_TYPE),
+                  size=size, sha256=digest.hexdigest(), head=bytes(head), fields={})
+
+
+async def _small_field(part: BodyPartReader) -> str:
+    value = bytearray()
+    while chunk := await part.read_chunk(MAX_FIELD_BYTES):
+        value += chunk
+        if len(value) > MAX_FIELD_BYTES:
+            raise ApiError(422, f"{part.name}: longer than {MAX_FIELD_BYTES} bytes", "validation_error")
+    return value.decode("utf-8", "replace").strip()

@@ -55,16 +55,21 @@ class Keys:
 
     # live streams
     def stream(self, message_id: object) -> str:
-        """Live state of a streaming answer (hash: content, seq, ...)."""
+        """Live state of an answer (hash: state, next seq, piece count, final event, ...)."""
         return self._k("stream", message_id)
+
+    def stream_content(self, message_id: object) -> str:
+        """The text of a live answer so far (a string grown with APPEND)."""
+        return self._k("stream", message_id, "content")
 
     def stream_pending(self, message_id: object) -> str:
         """Callback events that arrived ahead of their turn (hash seq -> event)."""
         return self._k("stream", message_id, "pending")
 
-    def cancel(self, message_id: object) -> str:
-        """Set when a generation must stop."""
-        return self._k("cancel", message_id)
+    @property
+    def streams_active(self) -> str:
+        """Live answers scored by their last activity (the stream-timeout sweep reads it)."""
+        return self._k("streams", "active")
 
     def chat_channel(self, chat_id: object) -> str:
         """Pub/sub channel carrying one chat's stream events to every process."""

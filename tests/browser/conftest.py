@@ -266,3 +266,14 @@ def unexpected_errors(page) -> list[str]:
     statuses and refused WebSocket upgrades (which the client handles)."""
     routine = ("Failed to load resource", "WebSocket connection to")
     return [e for e in page.errors if not e.startswith(routine)]
+
+
+@pytest.fixture
+async def client_only(aiohttp_server) -> str:
+    """Only the web client's routes (no database): for tests of the page's own code."""
+    from chatserver import webclient
+
+    app = web.Application()
+    webclient.setup_routes(app)
+    server = await aiohttp_server(app, host="127.0.0.1")
+    return str(server.make_url("/"))

@@ -18,8 +18,8 @@ from .db import open_database, settings_dsn
 from .embedded import embedded_postgres, embedded_redis
 from .errors import error_middleware
 from .keys import Keys
-from .metrics import Metrics, metrics_middleware
-from .middleware import cors_middleware, logging_middleware
+from .metrics import Metrics
+from .middleware import access_middleware, cors_middleware
 from .migrate import apply_migrations_async
 from .preview.service import preview_service_ctx
 from .queue import JobQueue
@@ -95,8 +95,7 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> web.Applica
     app = web.Application(
         client_max_size=settings.MAX_REQUEST_BODY,
         middlewares=[
-            logging_middleware,
-            metrics_middleware(metrics),
+            access_middleware(metrics),
             cors_middleware(settings.ALLOWED_ORIGINS),
             error_middleware,
             auth.auth_middleware(settings),

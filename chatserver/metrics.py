@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -23,6 +21,11 @@ class Metrics:
         self.websockets = Gauge("websockets_open", "WebSocket connections open in this process",
                                 registry=self.registry)
 
+    def observe(self, request: web.Request, status: int, seconds: float) -> None:
+        route = route_label(request)
+        self.requests.labels(request.method, route, str(status)).inc()
+        self.latency.labels(request.method, route).observe(seconds)
+
 
 def route_label(request: web.Request) -> str:
     """The route template, never the raw path, so ids do not explode the label set."""
@@ -30,23 +33,3 @@ def route_label(request: web.Request) -> str:
     if resource is None or request.match_info.http_exception is not None:
         return "unmatched"
     return resource.canonical
-
-
-def metrics_middleware(metrics: Metrics):
-    @web.middleware
-    async def middleware(request: web.Request, handler):
-        started = time.perf_counter()
-        status = 500
-        try:
-            response = await handler(request)
-            status = response.status
-            return response
-        except web.HTTPException as exc:
-            status = exc.status
-            raise
-        finally:
-            route = route_label(request)
-            metrics.requests.labels(request.method, route, str(status)).inc()
-            metrics.latency.labels(request.method, route).observe(time.perf_counter() - started)
-
-    return middleware

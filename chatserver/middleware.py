@@ -1,4 +1,4 @@
-"""Request logging, CORS and body-size middlewares."""
+"""Access logging with metrics, and CORS."""
 
 from __future__ import annotations
 
@@ -8,25 +8,33 @@ import time
 from aiohttp import hdrs, web
 
 from .errors import error_response
+from .metrics import Metrics
 
 access_log = logging.getLogger("chatserver.access")
 
 
-@web.middleware
-async def logging_middleware(request: web.Request, handler):
-    """One line per request: method, path (no query: it may hold a token), status, ms."""
-    started = time.perf_counter()
-    status = 500
-    try:
-        response = await handler(request)
-        status = response.status
-        return response
-    except web.HTTPException as exc:
-        status = exc.status
-        raise
-    finally:
-        access_log.info("method=%s path=%s status=%s ms=%.1f", request.method, request.path, status,
-                        (time.perf_counter() - started) * 1000)
+def access_middleware(metrics: Metrics):
+    """Per request: one log line (method, path without the query, which may hold
+    a token, status, ms) and the request metrics."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler):
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        finally:
+            elapsed = time.perf_counter() - started
+            access_log.info("method=%s path=%s status=%s ms=%.1f", request.method, request.path, status,
+                            elapsed * 1000)
+            metrics.observe(request, status, elapsed)
+
+    return middleware
 
 
 def cors_middleware(allowed_origins: tuple[str, ...]):

@@ -6,7 +6,7 @@ import uuid
 import jwt
 import pytest
 
-from .conftest import new_chat, register_in_browser, rest_of, send, token_of, unexpected_errors
+from .conftest import Script, new_chat, register_in_browser, rest_of, send, token_of, unexpected_errors
 
 pytestmark = pytest.mark.browser
 
@@ -164,3 +164,35 @@ async def test_nothing_from_the_server_becomes_markup(live, page):
     assert await page.locator("#messages > li.user .content").inner_text() == evil
     assert await page.evaluate("window.__xss") is None
     assert await page.locator("img[src=x], script:not([src])").count() == 0
+
+
+async def test_older_messages_load_on_scroll_up(live, page, fake_ai):
+    fake_ai.script = lambda body: Script([f"ok {body['message']}"], delay=0.01)
+    await register_in_browser(page, live)
+    rest = await rest_of(page, live)
+    _, chat = await rest.call("POST", "/api/chats", json={"title": "Long history"})
+    for n in range(40):
+        status, _ = await rest.call("POST", f"/api/chats/{chat['id']}/messages", json={"content": f"message {n:02d}"})
+        assert status == 201
+    await page.goto(f"{live.url}#/chat/{chat['id']}")
+    users = page.locator("#messages > li.user")
+    await users.first.wait_for()
+    # one page of 30 rows (user + assistant): the newest 15 questions, at the bottom
+    assert await users.count() == 15
+    assert await users.last.locator(".content").inner_text() == "message 39"
+    newest = await page.locator("#scroller").evaluate("(s) => s.scrollHeight - s.scrollTop - s.clientHeight")
+    assert newest < 5
+    anchor = page.locator(f"#{await users.first.get_attribute('id')}")
+    scroller = page.locator("#scroller")
+    for expected in (30, 40):
+        await scroller.evaluate("(s) => { s.scrollTop = 0; }")
+        await page.wait_for_function("(n) => document.querySelectorAll('#messages > li.user').length === n",
+                                     arg=expected)
+        if expected == 30:
+            # the view stays where it was: the older messages went in above it
+            top = await anchor.evaluate("(el) => el.getBoundingClientRect().top")
+            box = await scroller.evaluate("(s) => s.getBoundingClientRect().top")
+            assert 0 <= top - box < 400, (top, box)
+    texts = await users.locator(".content").all_inner_texts()
+    assert texts == [f"message {n:02d}" for n in range(40)]
+    assert await page.locator("#load-older").is_hidden()

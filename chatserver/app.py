@@ -12,11 +12,13 @@ import logging
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from . import appkeys, auth, chats, files, messages, ops
+from . import answers, appkeys, auth, callback, chats, files, messages, ops, ws
+from .ai import ai_ctx
 from .config import Settings
 from .db import open_database, settings_dsn
 from .embedded import embedded_postgres, embedded_redis
 from .errors import error_middleware
+from .fanout import fanout_ctx
 from .keys import Keys
 from .metrics import Metrics
 from .middleware import access_middleware, cors_middleware
@@ -24,6 +26,7 @@ from .migrate import apply_migrations_async
 from .preview.service import preview_service_ctx
 from .queue import JobQueue
 from .storage import storage_ctx
+from .streams import streams_ctx
 from .workers import register_tasks
 from . import webclient
 
@@ -105,12 +108,16 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> web.Applica
     app[appkeys.KEYS] = Keys(settings.REDIS_KEY_PREFIX)
     app[appkeys.METRICS] = metrics
     app[START_WORKERS] = start_workers
-    app.cleanup_ctx.extend([servers_ctx, database_ctx, redis_ctx, storage_ctx, preview_service_ctx, queue_ctx])
+    app.cleanup_ctx.extend([servers_ctx, database_ctx, redis_ctx, storage_ctx, preview_service_ctx,
+                           streams_ctx, fanout_ctx, ai_ctx, queue_ctx])
 
     ops.setup_routes(app)
     auth.setup_routes(app)
     chats.setup_routes(app)
     messages.setup_routes(app)
     files.setup_routes(app)
+    answers.setup_routes(app)
+    callback.setup_routes(app)
+    ws.setup_routes(app)
     webclient.setup_routes(app)  # the web client at / (public, like /docs)
     return app

@@ -1,0 +1,53 @@
+"""The built-in backend: no model, just PostgreSQL full-text search over the
+user's own files and earlier messages. It says what it is, quotes what it
+found, and lists the passages as sources."""
+
+from __future__ import annotations
+
+from ..db import Database
+from .base import Write
+from .context import Context
+
+MAX_PASSAGES = 4
+HEADLINE = "MaxWords=45, MinWords=15, MaxFragments=2, FragmentDelimiter=\" … \", StartSel=\"\", StopSel=\"\""
+NOT_A_MODEL = ("No AI model is configured on this server, so this answer comes from the built-in search: "
+               "it looks for your words in your uploaded files and earlier messages. It is not a language "
+               "model and does not compose answers of its own.")
+
+# Any of the question's words may match (plainto_tsquery would demand all of them).
+SEARCH = f"""
+WITH q AS (SELECT replace(plainto_tsquery('english', %(q)s)::text, '&', '|')::tsquery AS q)
+SELECT title, passage FROM (
+    SELECT f.name AS title, ts_headline('english', f.text_content, q.q, '{HEADLINE}') AS passage,
+           ts_rank_cd(f.search, q.q) AS rank
+    FROM files f, q
+    WHERE f.user_id = %(user)s AND f.status = 'ready' AND f.search @@ q.q
+    UNION ALL
+    SELECT c.title, ts_headline('english', m.content, q.q, '{HEADLINE}'), ts_rank_cd(m.search, q.q)
+    FROM messages m JOIN chats c ON c.id = m.chat_id, q
+    WHERE m.user_id = %(user)s AND m.role = 'user' AND m.id <> %(question)s AND m.search @@ q.q
+) found
+ORDER BY rank DESC
+LIMIT {MAX_PASSAGES}
+"""
+
+
+class BuiltinBackend:
+    remote = False
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    async def generate(self, context: Context, write: Write) -> list[dict]:
+        passages = await self.db.fetch(
+            SEARCH, {"q": context.message, "user": context.user_id, "question": context.question_id})
+        await write(NOT_A_MODEL + "\n\n")
+        if not passages:
+            await write("I found nothing in your files or earlier messages that matches your message.")
+            return []
+        await write(f"I found {len(passages)} passage{'s' if len(passages) > 1 else ''} that may help:\n\n")
+        for number, passage in enumerate(passages, 1):
+            text = " ".join(passage["passage"].split())
+            await write(f"{number}. From \u201c{passage['title']}\u201d: {text}\n\n")
+        await write("The sources below hold these passages.")
+        return [{"title": p["title"], "url": "", "content": " ".join(p["passage"].split())} for p in passages]

@@ -1,0 +1,124 @@
+"""What an AI backend is told: the question, the conversation before it, and
+the text of the files attached to it, each within its character budget."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+import uuid
+
+from ..db import Database
+
+TRUNCATED = "\n[... truncated to fit the context budget]"
+NOTES = {
+    "waiting": "the file is still being processed; its text is not included",
+    "failed": "the file's text could not be extracted",
+    "budget": "the file's text did not fit in the context budget",
+}
+
+
+@dataclasses.dataclass
+class Context:
+    message_id: uuid.UUID
+    chat_id: uuid.UUID
+    user_id: uuid.UUID
+    question_id: uuid.UUID
+    chat_title: str
+    message: str
+    history: list[dict]  # [{"role", "content"}], oldest first
+    files: list[dict]  # [{"id", "name", "content"}, plus "note" when the text is missing or cut]
+
+
+async def load_answer(db: Database, message_id: str) -> dict | None:
+    """The unfinished answer with its question, or None if it is gone or finished."""
+    return await db.fetchrow(
+        """
+        SELECT a.id, a.chat_id, a.user_id, c.title AS chat_title,
+               q.id AS question_id, q.content AS question, q.file_ids, q.position
+        FROM messages a
+        JOIN messages q ON q.id = a.reply_to
+        JOIN chats c ON c.id = a.chat_id
+        WHERE a.id = %s AND a.role = 'assistant' AND a.status IN ('pending', 'streaming')
+        """,
+        (message_id,),
+    )
+
+
+async def history(db: Database, chat_id: uuid.UUID, before: int, budget: int) -> list[dict]:
+    """Earlier turns, newest kept first when the budget runs out; answers that
+    failed, were cancelled, are unfinished or were regenerated are left out."""
+    rows = await db.fetch(
+        """
+        SELECT role, content FROM messages
+        WHERE chat_id = %s AND position < %s
+          AND (role = 'user' OR (status = 'complete' AND NOT superseded))
+        ORDER BY position DESC
+        LIMIT 1000
+        """,
+        (chat_id, before),
+    )
+    kept, used = [], 0
+    for row in rows:
+        used += len(row["content"])
+        if used > budget:
+            break
+        kept.append({"role": row["role"], "content": row["content"]})
+    return kept[::-1]
+
+
+async def attached_files(db: Database, user_id: uuid.UUID, file_ids: list[uuid.UUID],
+                         budget: int, wait_seconds: float) -> list[dict]:
+    """The files' text, waiting a while for files whose text is still being extracted."""
+    if not file_ids:
+        return []
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        rows = await db.fetch(
+            "SELECT id, name, status, text_content FROM files WHERE id = ANY(%s) AND user_id = %s",
+            (list(file_ids), user_id),
+        )
+        waiting = any(r["status"] in ("pending", "processing") for r in rows)
+        left = deadline - time.monotonic()
+        if not waiting or left <= 0:
+            break
+        await asyncio.sleep(min(0.5, left))
+    by_id = {r["id"]: r for r in rows}
+    files = []
+    for file_id in file_ids:
+        row = by_id.get(file_id)
+        if row is None:
+            continue  # deleted since the message was posted
+        entry = {"id": str(row["id"]), "name": row["name"], "content": ""}
+        text = row["text_content"] or ""
+        if row["status"] in ("pending", "processing"):
+            entry["note"] = NOTES["waiting"]
+        elif row["status"] == "failed":
+            entry["note"] = NOTES["failed"]
+        elif len(text) <= budget:
+            entry["content"] = text
+            budget -= len(text)
+        elif budget > len(TRUNCATED):
+            entry["content"] = text[: budget - len(TRUNCATED)] + TRUNCATED
+            budget = 0
+        else:
+            entry["note"] = NOTES["budget"]
+        files.append(entry)
+    return files
+
+
+async def build_context(db: Database, settings, message_id: str) -> Context | None:
+    answer = await load_answer(db, message_id)
+    if answer is None:
+        return None
+    return Context(
+        message_id=answer["id"],
+        chat_id=answer["chat_id"],
+        user_id=answer["user_id"],
+        question_id=answer["question_id"],
+        chat_title=answer["chat_title"],
+        message=answer["question"],
+        history=await history(db, answer["chat_id"], answer["position"], settings.HISTORY_CHAR_BUDGET),
+        files=await attached_files(db, answer["user_id"], answer["file_ids"],
+                                   settings.FILE_CONTEXT_CHAR_BUDGET, settings.FILE_WAIT_SECONDS),
+    )

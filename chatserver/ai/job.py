@@ -1,0 +1,123 @@
+"""The `ai.generate` job: build the context, open the live state, run the backend.
+
+A job may run more than once (at-least-once queue, retries, a process that
+died). The live state tells a re-run what happened: a remote request the
+service already accepted is not sent again; a local generation another live
+process is driving is left alone; one that died half-way is finished as
+failed, since a model would not write the same words twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+
+from aiohttp import web
+
+from .. import appkeys
+from ..fanout import FANOUT
+from ..streams import FINISHED, STREAMS
+from . import BACKEND
+from .base import Backend, BackendFailed, BackendRejected, BackendUnavailable
+from .context import Context, build_context
+
+log = logging.getLogger(__name__)
+
+INTERRUPTED = "the answer was interrupted (the server generating it stopped)"
+
+
+class _Stopped(Exception):
+    """The answer was finished elsewhere (cancelled, timed out) while it was being written."""
+
+
+async def fail_answer(app: web.Application, message_id: uuid.UUID | str, reason: str) -> bool:
+    """Finish an unfinished answer as failed, telling its watchers; False if it had ended."""
+    row = await app[appkeys.DB].fetchrow(
+        "SELECT chat_id, content FROM messages WHERE id = %s AND status IN ('pending', 'streaming')",
+        (str(message_id),))
+    if row is None:
+        return False
+    done = await app[STREAMS].finish(uuid.UUID(str(message_id)), row["chat_id"], "failed", error=reason,
+                                     create_with=row["content"])
+    return done is not None
+
+
+async def generate(app: web.Application, message_id: str) -> None:
+    db, streams = app[appkeys.DB], app[STREAMS]
+    context = await build_context(db, app[appkeys.SETTINGS], message_id)
+    if context is None:
+        return  # deleted, cancelled or already answered
+    backend = app[BACKEND]
+    me = app[appkeys.QUEUE].instance
+    opened = await streams.open(context.message_id, "" if backend.remote else me)
+    if opened.state in FINISHED:
+        return
+    if opened.state == "streaming" and not await _take_over(app, backend, context, opened):
+        return
+    await db.execute("UPDATE messages SET status = 'streaming' WHERE id = %s AND status = 'pending'",
+                     (context.message_id,))
+    if backend.remote:
+        try:
+            await backend.generate(context, _no_write)
+        except BackendRejected as exc:
+            await streams.finish(context.message_id, context.chat_id, "failed", error=str(exc))
+            return
+        await streams.mark_sent(context.message_id)
+        return
+    await _run_local(app, backend, context)
+
+
+async def _no_write(text: str) -> None:
+    raise RuntimeError("a remote backend answers through the callback endpoint")
+
+
+async def _take_over(app: web.Application, backend: Backend, context: Context, opened) -> bool:
+    """Whether this run should (re)start an answer an earlier run already opened."""
+    if backend.remote:
+        return not opened.sent
+    if str(context.message_id) in app[FANOUT].running:
+        return False
+    me = app[appkeys.QUEUE].instance
+    if opened.owner != me and await app[appkeys.REDIS].exists(app[appkeys.KEYS].heartbeat(opened.owner)):
+        return False
+    if opened.pieces:
+        await app[STREAMS].finish(context.message_id, context.chat_id, "failed", error=INTERRUPTED)
+        return False
+    await app[STREAMS].claim(context.message_id, me)
+    return True
+
+
+async def _run_local(app: web.Application, backend: Backend, context: Context) -> None:
+    streams, running = app[STREAMS], app[FANOUT].running
+    message_id, chat_id = context.message_id, context.chat_id
+    written = False
+
+    async def write(text: str) -> None:
+        nonlocal written
+        written = True
+        if not await streams.append(message_id, chat_id, text):
+            raise _Stopped()
+
+    # its own task, so a cancel published by any process can stop it mid-read
+    task = asyncio.create_task(backend.generate(context, write))
+    running[str(message_id)] = task
+    try:
+        sources = await task
+    except asyncio.CancelledError:
+        if asyncio.current_task().cancelling():
+            raise
+        return
+    except _Stopped:
+        return
+    except (BackendRejected, BackendFailed) as exc:
+        await streams.finish(message_id, chat_id, "failed", error=str(exc))
+        return
+    except BackendUnavailable as exc:
+        if not written:
+            raise  # nothing shown yet: the queue retries with backoff
+        await streams.finish(message_id, chat_id, "failed", error=str(exc))
+        return
+    finally:
+        running.pop(str(message_id), None)
+    await streams.finish(message_id, chat_id, "complete", sources=sources)

@@ -1,0 +1,144 @@
+"""The AI service's way back in: `POST /api/ai/callback/{message_id}?token=...`.
+
+The token is an HMAC of the message id under a key derived from JWT_SECRET:
+it cannot be forged, and it is worth nothing for another message. It stops
+working with the stream: once the answer is finished, cancelled or timed
+out (STREAM_TIMEOUT_SECONDS without activity) every callback gets `409`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import uuid
+from typing import Annotated, Literal, Union
+
+import pydantic
+from aiohttp import web
+
+from . import appkeys
+from .endpoint import endpoint, json_response, validate
+from .errors import ApiError, not_found
+from .messages import Source
+from .streams import STREAMS, Event
+
+MAX_EVENTS = 1000
+# message id -> chat id never changes, so callbacks need no database read after the first
+_CHAT_OF: dict[uuid.UUID, uuid.UUID] = {}
+_CHAT_OF_LIMIT = 10_000
+
+
+def _key(settings) -> bytes:
+    return hashlib.sha256(b"chatserver callback token\x00" + settings.JWT_SECRET.encode()).digest()
+
+
+def callback_token(settings, message_id: uuid.UUID) -> str:
+    digest = hmac.new(_key(settings), str(message_id).encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def callback_url(settings, message_id: uuid.UUID) -> str:
+    base = settings.PUBLIC_BASE_URL.rstrip("/") or f"http://127.0.0.1:{settings.APP_PORT}"
+    return f"{base}/api/ai/callback/{message_id}?token={callback_token(settings, message_id)}"
+
+
+class _Event(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="ignore", strict=True)
+    seq: Annotated[int, pydantic.Field(ge=0)] | None = None
+
+
+class ChunkEvent(_Event):
+    type: Literal["chunk"]
+    content: str
+
+
+class CompleteEvent(_Event):
+    type: Literal["complete"]
+    sources: list[Source] = []
+    content: str | None = None
+
+
+class ErrorEvent(_Event):
+    type: Literal["error"]
+    error: Annotated[str, pydantic.StringConstraints(max_length=2000)] = "the AI service reported an error"
+
+
+AnyEvent = Annotated[Union[ChunkEvent, CompleteEvent, ErrorEvent], pydantic.Field(discriminator="type")]
+
+
+class CallbackBody(pydantic.RootModel):
+    """One event, or a JSON array of events applied in order."""
+    root: AnyEvent | Annotated[list[AnyEvent], pydantic.Field(min_length=1, max_length=MAX_EVENTS)]
+
+
+class CallbackOk(pydantic.BaseModel):
+    ok: bool = True
+
+
+def _stream_event(event: ChunkEvent | CompleteEvent | ErrorEvent) -> Event:
+    if isinstance(event, ChunkEvent):
+        return Event.chunk(event.content, event.seq)
+    if isinstance(event, CompleteEvent):
+        return Event.end("complete", sources=[s.model_dump() for s in event.sources],
+                         content=event.content, seq=event.seq)
+    return Event.end("failed", error=event.error, seq=event.seq)
+
+
+async def _chat_of(app: web.Application, message_id: uuid.UUID) -> uuid.UUID:
+    chat_id = _CHAT_OF.get(message_id)
+    if chat_id is None:
+        chat_id = await app[appkeys.DB].fetchval(
+            "SELECT chat_id FROM messages WHERE id = %s AND role = 'assistant'", (message_id,))
+        if chat_id is None:
+            raise not_found("message")
+        if len(_CHAT_OF) >= _CHAT_OF_LIMIT:
+            _CHAT_OF.clear()
+        _CHAT_OF[message_id] = chat_id
+    return chat_id
+
+
+def _finished() -> ApiError:
+    return ApiError(409, "the message is already finished or cancelled; stop sending", "message_finished")
+
+
+@endpoint("AI service callback: stream events for one answer", tag="ai", public=True, body=CallbackBody,
+          description="One event or a JSON array of events. `seq` (0, 1, 2, ...) makes delivery "
+                      "idempotent and ordered; `complete.content` is the authoritative final text. "
+                      "Authenticated by the `token` query parameter of the callback URL.",
+          responses={200: CallbackOk, 403: "wrong token for this message", 404: "unknown message",
+                     409: "the message is already finished or cancelled", 422: "malformed event"})
+async def ai_callback(request: web.Request) -> web.Response:
+    app = request.app
+    try:
+        message_id = uuid.UUID(request.match_info["message_id"])
+    except ValueError:
+        raise not_found("message") from None
+    token = request.query.get("token", "")
+    if not hmac.compare_digest(token.encode(), callback_token(app[appkeys.SETTINGS], message_id).encode()):
+        raise ApiError(403, "invalid callback token for this message", "invalid_token")
+    raw = await request.read()
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(422, "request body is not valid JSON", "invalid_json") from None
+    body = validate(CallbackBody, data).root
+    events = [_stream_event(e) for e in (body if isinstance(body, list) else [body])]
+    chat_id = await _chat_of(app, message_id)
+    outcome, _ = await app[STREAMS].apply(message_id, chat_id, events)
+    if outcome == "too_far":
+        raise ApiError(422, "seq is too far ahead of the missing events", "seq_too_far")
+    if outcome == "finished":
+        raise _finished()
+    if outcome == "missing":
+        exists = await app[appkeys.DB].fetchval("SELECT true FROM messages WHERE id = %s", (message_id,))
+        if not exists:
+            _CHAT_OF.pop(message_id, None)
+            raise not_found("message")
+        raise _finished()
+    return json_response(CallbackOk())
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_post("/api/ai/callback/{message_id}", ai_callback)

@@ -1,0 +1,106 @@
+"""Helpers for the AI, callback and WebSocket tests: fake AI services on
+127.0.0.1, posting messages, reading WebSocket frames."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from chatserver import appkeys
+from conftest import app_of
+
+
+async def post_message(client, account, chat_id: str, content: str = "Hello there", **extra) -> dict:
+    resp = await client.post(f"/api/chats/{chat_id}/messages", json={"content": content, **extra},
+                             headers=account.headers)
+    assert resp.status == 201, await resp.text()
+    return await resp.json()
+
+
+async def get_message(client, account, message_id: str) -> dict:
+    resp = await client.get(f"/api/messages/{message_id}", headers=account.headers)
+    assert resp.status == 200, await resp.text()
+    return await resp.json()
+
+
+async def idle(client) -> None:
+    await app_of(client)[appkeys.QUEUE].wait_idle()
+
+
+async def open_ws(client, account, chat_id: str):
+    return await client.ws_connect(f"/ws/chat/{chat_id}?token={account.token}")
+
+
+async def receive(ws, timeout: float = 10) -> dict:
+    return json.loads((await ws.receive(timeout=timeout)).data)
+
+
+async def follow(ws, message_id: str, timeout: float = 10) -> list[dict]:
+    """Send stream_request and read frames up to `complete` or an error frame."""
+    await ws.send_json({"type": "stream_request", "message_id": message_id})
+    return await read_to_end(ws, timeout)
+
+
+async def read_to_end(ws, timeout: float = 10) -> list[dict]:
+    frames = []
+    while True:
+        frame = await receive(ws, timeout)
+        frames.append(frame)
+        if frame.get("type") == "complete" or "error" in frame:
+            return frames
+
+
+def streamed_text(frames: list[dict]) -> str:
+    """stream_content + chunks, as a client would show them."""
+    text = ""
+    for frame in frames:
+        if frame.get("type") == "stream_content":
+            text = frame["content"]
+        elif frame.get("type") == "chunk":
+            text += frame["content"]
+    return text
+
+
+class FakeAIService:
+    """The external AI service: records every request and answers with the
+    next status of `statuses` (the last one repeats)."""
+
+    def __init__(self, statuses=(202,), delay: float = 0):
+        self.statuses = list(statuses)
+        self.delay = delay
+        self.requests: list[dict] = []
+        self.headers: list[dict] = []
+        self.arrived = asyncio.Event()
+        self.app = web.Application()
+        self.app.router.add_post("/generate", self.handle)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.requests.append(await request.json())
+        self.headers.append(dict(request.headers))
+        self.arrived.set()
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        status = self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
+        return web.json_response({"accepted": status < 300}, status=status)
+
+    async def next_request(self, timeout: float = 10) -> dict:
+        await asyncio.wait_for(self.arrived.wait(), timeout)
+        self.arrived.clear()
+        return self.requests[-1]
+
+
+def callback_path(request_body: dict) -> str:
+    """The path and query of the callback URL, to post through a test client."""
+    url = urlsplit(request_body["callback_url"])
+    return f"{url.path}?{url.query}"
+
+
+async def start_callback_service(fake_service, make_client, service: FakeAIService | None = None, **settings):
+    service = service or FakeAIService()
+    server = await fake_service(service.app)
+    client = await make_client(AI_SERVICE_URL=str(server.make_url("/generate")),
+                               AI_SERVICE_API_KEY="service-key", **settings)
+    return service, client

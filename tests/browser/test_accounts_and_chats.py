@@ -196,3 +196,32 @@ async def test_older_messages_load_on_scroll_up(live, page, fake_ai):
     texts = await users.locator(".content").all_inner_texts()
     assert texts == [f"message {n:02d}" for n in range(40)]
     assert await page.locator("#load-older").is_hidden()
+
+
+async def test_server_errors_become_readable_notices(live, page):
+    await register_in_browser(page, live)
+    await new_chat(page)
+
+    async def unavailable(route):
+        await route.fulfill(status=503, json={"error": "the database is not reachable", "code": "unavailable"})
+
+    await page.route("**/api/chats/*/messages", unavailable)
+    await send(page, "will this arrive?")
+    notice = page.locator("#notices .notice.error")
+    await notice.filter(has_text="Could not send the message: the database is not reachable").wait_for()
+    # the text is kept so that it can be sent again
+    assert await page.get_by_label("Message", exact=True).input_value() == "will this arrive?"
+    await page.unroute("**/api/chats/*/messages", unavailable)
+
+    # a proxy's HTML error page is not shown as such, and the page stays usable
+    async def bad_gateway(route):
+        await route.fulfill(status=502, content_type="text/html", body="<html><body>Bad Gateway</body></html>")
+
+    await page.route("**/api/chats?*", bad_gateway)
+    await page.reload()
+    await notice.filter(has_text="Could not load your chats: The server answered 502").wait_for()
+    assert await page.locator("#app-view").is_visible()
+    await page.unroute("**/api/chats?*", bad_gateway)
+    await page.get_by_label("Message", exact=True).fill("now it works")
+    await page.keyboard.press("Enter")
+    await page.locator("#messages > li.user").filter(has_text="now it works").wait_for()

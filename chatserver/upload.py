@@ -15,6 +15,7 @@ from typing import AsyncIterator
 
 import aiofiles
 from aiohttp import BodyPartReader, hdrs, web
+from aiohttp.http_exceptions import BadHttpMessage
 
 from .errors import ApiError
 from .filenames import clean_name
@@ -66,7 +67,8 @@ async def _receive(request: web.Request, temp: Path, max_size: int) -> Upload:
     except (ConnectionResetError, ConnectionAbortedError):
         # the client went away mid-body: nobody reads this answer
         raise ApiError(400, "the upload was interrupted", "upload_interrupted") from None
-    except ValueError as exc:
+    except (ValueError, BadHttpMessage) as exc:
+        # also part headers aiohttp refuses: NUL or control bytes, lines over 8 KiB
         raise ApiError(422, f"malformed multipart body: {exc}", "invalid_multipart") from None
     if upload is None:
         raise ApiError(422, "file: a multipart part named 'file' is required", "validation_error")

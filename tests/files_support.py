@@ -16,7 +16,8 @@ from conftest import app_of
 
 async def upload(client, account, data: bytes, name: str = "notes.txt", *, content_type: str | None = None,
                  chat_id: str | None = None):
-    form = aiohttp.FormData()
+    # names as browsers and curl send them: raw UTF-8, not percent-encoded
+    form = aiohttp.FormData(quote_fields=False)
     if chat_id is not None:
         form.add_field("chat_id", chat_id)
     form.add_field("file", data, filename=name, content_type=content_type or "application/octet-stream")

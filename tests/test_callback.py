@@ -1,10 +1,9 @@
 """The callback endpoint (API.md "AI service integration"): tokens, seq, answers."""
 
-import asyncio
-
-from ai_support import (FakeAIService, callback_path, follow, get_message, idle, open_ws, post_message,
+from ai_support import (callback_path, follow, get_message, idle, open_ws, post_message, read_to_end,
                         start_callback_service, streamed_text)
-from conftest import assert_error, create_chat, register
+from chatserver.streams import STREAMS
+from conftest import app_of, assert_error, create_chat, register
 
 
 async def started(fake_service, make_client, **settings):
@@ -42,3 +41,140 @@ async def test_chunks_then_complete_store_the_answer(fake_service, make_client):
     stored = await get_message(client, account, answer["id"])
     assert stored["status"] == "complete" and stored["content"] == "Hello world"
     assert stored["sources"] == [source] and stored["completed_at"] is not None and stored["error"] is None
+
+
+async def test_forged_token_and_token_of_another_message_are_403(fake_service, make_client):
+    service, client, account, chat, answer, body = await started(fake_service, make_client)
+    first_path = callback_path(body)
+    await post_message(client, account, chat["id"], "Second question")
+    other = await service.next_request()
+    other_token = callback_path(other).split("token=")[1]
+    for path in (f"/api/ai/callback/{answer['id']}?token=forged",
+                 f"/api/ai/callback/{answer['id']}",
+                 f"/api/ai/callback/{answer['id']}?token={other_token}"):
+        resp = await client.post(path, json={"type": "chunk", "content": "evil"})
+        assert resp.status == 403
+        assert_error(await resp.json(), "invalid_token")
+    assert (await client.post(first_path, json={"type": "chunk", "content": "fine"})).status == 200
+    assert (await get_message(client, account, answer["id"]))["content"] == "fine"
+
+
+async def test_unknown_message_is_404(fake_service, make_client):
+    service, client, account, chat, answer, body = await started(fake_service, make_client)
+    path = callback_path(body)
+    resp = await client.post("/api/ai/callback/not-a-uuid?token=x", json={"type": "chunk", "content": "a"})
+    assert resp.status == 404
+    assert_error(await resp.json(), "not_found")
+    assert (await client.delete(f"/api/chats/{chat['id']}", headers=account.headers)).status == 204
+    resp = await client.post(path, json={"type": "chunk", "content": "late"})
+    assert resp.status in (404, 409)  # 409 while the cancelled state lingers in Redis
+    app = app_of(client)
+    await app[STREAMS].redis.delete(app[STREAMS].keys.stream(answer["id"]))
+    resp = await client.post(path, json={"type": "chunk", "content": "later"})
+    assert resp.status == 404
+    assert_error(await resp.json(), "not_found")
+
+
+async def test_duplicate_and_out_of_order_seq_are_applied_once_in_order(fake_service, make_client):
+    service, client, account, chat, answer, body = await started(fake_service, make_client)
+    path = callback_path(body)
+    ws = await open_ws(client, account, chat["id"])
+    await ws.send_json({"type": "stream_request", "message_id": answer["id"]})
+    deliveries = [(2, "C"), (0, "A"), (0, "A"), (3, "D"), (1, "B"), (2, "C"), (1, "B")]
+    for seq, text in deliveries:
+        resp = await client.post(path, json={"type": "chunk", "content": text, "seq": seq})
+        assert resp.status == 200, await resp.text()
+    assert (await get_message(client, account, answer["id"]))["content"] == "ABCD"
+    assert (await client.post(path, json={"type": "complete", "seq": 4})).status == 200
+    frames = await read_to_end(ws)
+    assert frames == [
+        {"type": "stream_content", "message_id": answer["id"], "content": ""},
+        {"type": "chunk", "message_id": answer["id"], "content": "A"},
+        {"type": "chunk", "message_id": answer["id"], "content": "BCD"},
+        {"type": "complete", "message_id": answer["id"], "sources": []},
+    ]
+    stored = await get_message(client, account, answer["id"])
+    assert (stored["status"], stored["content"]) == ("complete", "ABCD")
+
+
+async def test_a_batch_is_applied_in_order_and_a_parked_complete_waits_for_the_gap(fake_service, make_client):
+    service, client, account, chat, answer, body = await started(fake_service, make_client)
+    path = callback_path(body)
+    batch = [{"type": "chunk", "content": "one ", "seq": 0}, {"type": "complete", "seq": 3},
+             {"type": "chunk", "content": "three", "seq": 2}]
+    assert (await client.post(path, json=batch)).status == 200
+    assert (await get_message(client, account, answer["id"]))["status"] == "streaming"
+    assert (await client.post(path, json={"type": "chunk", "content": "two ", "seq": 1})).status == 200
+    stored = await get_message(client, account, answer["id"])
+    assert (stored["status"], stored["content"]) == ("complete", "one two three")
+
+
+async def test_callbacks_after_completion_are_409_and_change_nothing(fake_service, make_client):
+    service, client, account, chat, answer, body = await started(fake_service, make_client)
+    path = callback_path(body)
+    assert (await client.post(path, json=[{"type": "chunk", "content": "done"}, {"type": "complete"}])).status == 200
+    for event in ({"type": "chunk", "content": "more"}, {"type": "complete", "content": "other"},
+                  {"type": "error", "error": "late"}):
+        resp = await client.post(path, json=event)
+        assert resp.status == 409
+        assert_error(await resp.json(), "message_finished")
+    stored = await get_message(client, account, answer["id"])
+    assert (stored["status"], stored["content"], stored["error"]) == ("complete", "done", None)
+
+
+async def test_complete_content_is_authoritative(fake_service, make_client):
+    service, client, account, chat, answer, body = await started(fake_service, make_client)
+    path = callback_path(body)
+    ws = await open_ws(client, account, chat["id"])
+    await ws.send_json({"type": "stream_request", "message_id": answer["id"]})
+    await client.post(path, json={"type": "chunk", "content": "Helo", "seq": 0})
+    await client.post(path, json={"type": "complete", "content": "Hello, corrected."})
+    frames = await read_to_end(ws)
+    assert frames[0] == {"type": "stream_content", "message_id": answer["id"], "content": ""}
+    assert frames[-1] == {"type": "complete", "message_id": answer["id"], "sources": [],
+                          "content": "Hello, corrected."}
+    assert (await get_message(client, account, answer["id"]))["content"] == "Hello, corrected."
+
+
+async def test_complete_content_extending_the_stream_arrives_as_a_last_chunk(fake_service, make_client):
+    service, client, account, chat, answer, body = await started(fake_service, make_client)
+    path = callback_path(body)
+    ws = await open_ws(client, account, chat["id"])
+    await ws.send_json({"type": "stream_request", "message_id": answer["id"]})
+    await client.post(path, json={"type": "chunk", "content": "Hello"})
+    await client.post(path, json={"type": "complete", "content": "Hello world"})
+    frames = await read_to_end(ws)
+    assert [f.get("content") for f in frames] == ["", "Hello", " world", None]
+    assert streamed_text(frames) == "Hello world"
+
+
+async def test_error_event_fails_the_answer_keeping_its_text(fake_service, make_client):
+    service, client, account, chat, answer, body = await started(fake_service, make_client)
+    path = callback_path(body)
+    ws = await open_ws(client, account, chat["id"])
+    await client.post(path, json={"type": "chunk", "content": "partial"})
+    await client.post(path, json={"type": "error", "error": "model overloaded"})
+    frames = await follow(ws, answer["id"])
+    assert frames == [{"type": "stream_content", "message_id": answer["id"], "content": "partial"},
+                      {"error": "model overloaded", "message_id": answer["id"], "status": "failed"}]
+    stored = await get_message(client, account, answer["id"])
+    assert (stored["status"], stored["content"], stored["error"]) == ("failed", "partial", "model overloaded")
+    assert stored["completed_at"] is not None
+
+
+async def test_malformed_events_are_422_and_store_nothing(fake_service, make_client):
+    service, client, account, chat, answer, body = await started(fake_service, make_client)
+    path = callback_path(body)
+    bad = [b"{not json", b"42", b"[]", b'{"type": "chunk"}', b'{"type": "chunk", "content": 5}',
+           b'{"type": "chunk", "content": "a", "seq": -1}', b'{"type": "chunk", "content": "a", "seq": "1"}',
+           b'{"type": "shout", "content": "a"}', b'{"content": "a"}',
+           b'[{"type": "chunk", "content": "ok"}, {"type": "chunk"}]',
+           b'{"type": "complete", "sources": "nope"}', b'{"type": "chunk", "content": "a\\u0000b"}',
+           b'{"type": "chunk", "content": "a", "seq": 5000}']
+    for raw in bad:
+        resp = await client.post(path, data=raw, headers={"Content-Type": "application/json"})
+        assert resp.status == 422, raw
+        assert_error(await resp.json())
+    stored = await get_message(client, account, answer["id"])
+    assert (stored["status"], stored["content"]) == ("streaming", "")
+    assert (await client.post(path, json={"type": "chunk", "content": "still fine"})).status == 200

@@ -1,0 +1,190 @@
+"""The WebSocket (API.md "WebSocket"): upgrade, ping, bad frames, exact resume."""
+
+import random
+
+import aiohttp
+import pytest
+
+from ai_support import (callback_path, follow, get_message, idle, open_ws, post_message, read_to_end, receive,
+                        start_callback_service, streamed_text)
+from chatserver import appkeys
+from conftest import app_of, create_chat, register
+
+
+async def streaming_answer(fake_service, make_client, **settings):
+    service, client = await start_callback_service(fake_service, make_client, **settings)
+    account = await register(client)
+    chat = await create_chat(client, account)
+    answer = (await post_message(client, account, chat["id"], "Tell me a story"))["assistant_message"]
+    path = callback_path(await service.next_request())
+    await idle(client)
+    return client, account, chat, answer, path
+
+
+async def test_upgrade_without_or_with_a_bad_token_is_401(client, user, chat):
+    for query in ("", "?token=", "?token=not.a.jwt"):
+        with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+            await client.ws_connect(f"/ws/chat/{chat['id']}{query}")
+        assert caught.value.status == 401
+
+
+async def test_upgrade_for_another_users_or_a_missing_chat_is_404(client, user, other_user, chat):
+    for chat_id in (chat["id"], "00000000-0000-0000-0000-000000000000", "nonsense"):
+        with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+            await client.ws_connect(f"/ws/chat/{chat_id}?token={other_user.token}")
+        assert caught.value.status == 404
+
+
+async def test_ping_answers_pong_with_the_same_timestamp(client, user, chat):
+    ws = await open_ws(client, user, chat["id"])
+    await ws.send_json({"type": "ping", "timestamp": 1635000000000})
+    assert await receive(ws) == {"type": "pong", "timestamp": 1635000000000}
+
+
+async def test_bad_frames_get_an_error_and_the_socket_stays_usable(client, user, other_user, chat):
+    other_chat = await create_chat(client, other_user)
+    foreign = (await post_message(client, other_user, other_chat["id"], "mine"))["assistant_message"]
+    own_chat_2 = await create_chat(client, user)
+    elsewhere = (await post_message(client, user, own_chat_2["id"], "elsewhere"))["assistant_message"]
+    ws = await open_ws(client, user, chat["id"])
+    bad = ["{not json", "[1, 2]", '"text"', '{"type": "dance"}', "{}",
+           '{"type": "stream_request"}', '{"type": "stream_request", "message_id": 7}',
+           '{"type": "stream_request", "message_id": "not-a-uuid"}',
+           '{"type": "cancel", "message_id": "not-a-uuid"}']
+    for raw in bad:
+        await ws.send_str(raw)
+        frame = await receive(ws)
+        assert set(frame) == {"error"} and frame["error"], raw
+    for message in (foreign, elsewhere):
+        for kind in ("stream_request", "cancel"):
+            await ws.send_json({"type": kind, "message_id": message["id"]})
+            assert await receive(ws) == {"error": "no such message in this chat", "message_id": message["id"]}
+    await ws.send_bytes(b"\x00\x01")
+    assert set(await receive(ws)) == {"error"}
+    await ws.send_json({"type": "ping", "timestamp": 1})
+    assert await receive(ws) == {"type": "pong", "timestamp": 1}
+
+
+async def test_a_frame_over_64_kib_closes_the_socket_with_1009(client, user, chat):
+    ws = await open_ws(client, user, chat["id"])
+    await ws.send_str('{"type": "ping", "pad": "' + "x" * 70_000 + '"}')
+    message = await ws.receive(timeout=10)
+    assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+    assert ws.close_code == 1009
+
+
+async def test_request_before_the_first_chunk_gets_everything(fake_service, make_client):
+    client, account, chat, answer, path = await streaming_answer(fake_service, make_client)
+    ws = await open_ws(client, account, chat["id"])
+    await ws.send_json({"type": "stream_request", "message_id": answer["id"]})
+    assert await receive(ws) == {"type": "stream_content", "message_id": answer["id"], "content": ""}
+    await client.post(path, json={"type": "chunk", "content": "Once", "seq": 0})
+    await client.post(path, json={"type": "chunk", "content": " upon", "seq": 1})
+    source = {"title": "t", "url": "", "content": "c"}
+    await client.post(path, json={"type": "complete", "sources": [source]})
+    assert await read_to_end(ws) == [
+        {"type": "chunk", "message_id": answer["id"], "content": "Once"},
+        {"type": "chunk", "message_id": answer["id"], "content": " upon"},
+        {"type": "complete", "message_id": answer["id"], "sources": [source]},
+    ]
+
+
+async def test_request_mid_stream_gets_the_text_so_far_then_only_later_chunks(fake_service, make_client):
+    client, account, chat, answer, path = await streaming_answer(fake_service, make_client)
+    await client.post(path, json=[{"type": "chunk", "content": "a", "seq": 0}, {"type": "chunk", "content": "b", "seq": 1}])
+    ws = await open_ws(client, account, chat["id"])
+    await ws.send_json({"type": "stream_request", "message_id": answer["id"]})
+    assert await receive(ws) == {"type": "stream_content", "message_id": answer["id"], "content": "ab"}
+    await client.post(path, json={"type": "chunk", "content": "c", "seq": 2})
+    await client.post(path, json={"type": "complete"})
+    assert await read_to_end(ws) == [{"type": "chunk", "message_id": answer["id"], "content": "c"},
+                                     {"type": "complete", "message_id": answer["id"], "sources": []}]
+
+
+async def test_request_after_the_end_gets_content_then_complete(fake_service, make_client):
+    client, account, chat, answer, path = await streaming_answer(fake_service, make_client)
+    await client.post(path, json=[{"type": "chunk", "content": "all"}, {"type": "complete"}])
+    ws = await open_ws(client, account, chat["id"])
+    expected = [{"type": "stream_content", "message_id": answer["id"], "content": "all"},
+                {"type": "complete", "message_id": answer["id"], "sources": []}]
+    assert await follow(ws, answer["id"]) == expected
+    # also once the live state is gone and only PostgreSQL knows the answer
+    app = app_of(client)
+    keys = app[appkeys.KEYS]
+    await app[appkeys.REDIS].delete(keys.stream(answer["id"]), keys.stream_content(answer["id"]))
+    assert await follow(ws, answer["id"]) == expected
+
+
+async def test_a_user_message_streams_as_complete(client, user, chat):
+    question = (await post_message(client, user, chat["id"], "hi"))["user_message"]
+    ws = await open_ws(client, user, chat["id"])
+    assert await follow(ws, question["id"]) == [
+        {"type": "stream_content", "message_id": question["id"], "content": "hi"},
+        {"type": "complete", "message_id": question["id"], "sources": []}]
+
+
+@pytest.mark.parametrize("seed", range(6))
+async def test_resume_at_random_points_is_exact(fake_service, make_client, seed):
+    rng = random.Random(seed)
+    client, account, chat, answer, path = await streaming_answer(fake_service, make_client)
+    pieces = [f"<{i}:{'x' * rng.randint(0, 5)}>" for i in range(30)]
+    order = list(range(len(pieces)))
+    # deliveries out of order and repeated, as a flaky network would make them
+    deliveries = order + rng.sample(order, 10)
+    rng.shuffle(deliveries)
+    join_points = sorted(rng.sample(range(len(deliveries) + 1), 4))
+    sockets = []
+    for step, seq in enumerate(deliveries + [None]):
+        while join_points and join_points[0] == step:
+            join_points.pop(0)
+            ws = await open_ws(client, account, chat["id"])
+            await ws.send_json({"type": "stream_request", "message_id": answer["id"]})
+            sockets.append(ws)
+        if seq is not None:
+            resp = await client.post(path, json={"type": "chunk", "content": pieces[seq], "seq": seq})
+            assert resp.status == 200
+    await client.post(path, json={"type": "complete"})
+    final = "".join(pieces)
+    for ws in sockets:
+        frames = await read_to_end(ws)
+        assert frames[0]["type"] == "stream_content"
+        assert [f["type"] for f in frames[1:-1]] == ["chunk"] * (len(frames) - 2)
+        assert frames[-1] == {"type": "complete", "message_id": answer["id"], "sources": []}
+        assert streamed_text(frames) == final
+    assert (await get_message(client, account, answer["id"]))["content"] == final
+
+
+async def test_several_sockets_on_one_chat_each_get_every_frame(fake_service, make_client):
+    client, account, chat, answer, path = await streaming_answer(fake_service, make_client)
+    sockets = [await open_ws(client, account, chat["id"]) for _ in range(3)]
+    for ws in sockets:
+        await ws.send_json({"type": "stream_request", "message_id": answer["id"]})
+        assert (await receive(ws))["type"] == "stream_content"
+    assert app_of(client)[appkeys.METRICS].websockets._value.get() == 3
+    for seq, text in enumerate(["x", "y", "z"]):
+        await client.post(path, json={"type": "chunk", "content": text, "seq": seq})
+    await client.post(path, json={"type": "complete"})
+    for ws in sockets:
+        frames = await read_to_end(ws)
+        assert [f.get("content") for f in frames] == ["x", "y", "z", None]
+    await sockets[0].close()
+    await sockets[1].close()
+    await sockets[2].send_json({"type": "ping", "timestamp": 2})
+    await receive(sockets[2])
+    assert app_of(client)[appkeys.METRICS].websockets._value.get() == 1
+
+
+async def test_chunks_posted_to_another_instance_reach_this_socket(fake_service, make_client):
+    client, account, chat, answer, path = await streaming_answer(fake_service, make_client)
+    other = await make_client(AI_SERVICE_URL="http://127.0.0.1:9/unused")
+    ws = await open_ws(client, account, chat["id"])
+    await ws.send_json({"type": "stream_request", "message_id": answer["id"]})
+    assert (await receive(ws))["content"] == ""
+    await other.post(path, json={"type": "chunk", "content": "from B", "seq": 0})
+    await client.post(path, json={"type": "chunk", "content": " and A", "seq": 1})
+    await other.post(path, json={"type": "complete", "seq": 2})
+    assert await read_to_end(ws) == [{"type": "chunk", "message_id": answer["id"], "content": "from B"},
+                                     {"type": "chunk", "message_id": answer["id"], "content": " and A"},
+                                     {"type": "complete", "message_id": answer["id"], "sources": []}]
+    other_ws = await open_ws(other, account, chat["id"])
+    assert streamed_text(await follow(other_ws, answer["id"])) == "from B and A"

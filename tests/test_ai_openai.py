@@ -1,0 +1,109 @@
+"""The OpenAI-compatible backend against a fake /v1/chat/completions server."""
+
+import asyncio
+
+from ai_support import (FakeOpenAI, follow, get_message, idle, open_ws, post_message, read_to_end, receive,
+                        start_openai_service, streamed_text)
+from conftest import create_chat, register
+
+
+async def test_deltas_stream_to_the_socket_and_the_answer_is_stored(fake_service, make_client):
+    service, client = await start_openai_service(fake_service, make_client)
+    account = await register(client)
+    chat = await create_chat(client, account)
+    first = (await post_message(client, account, chat["id"], "First"))["assistant_message"]
+    await idle(client)
+    answer = (await post_message(client, account, chat["id"], "Second"))["assistant_message"]
+    await idle(client)
+    ws = await open_ws(client, account, chat["id"])
+    assert await follow(ws, answer["id"]) == [
+        {"type": "stream_content", "message_id": answer["id"], "content": "Hello!"},
+        {"type": "complete", "message_id": answer["id"], "sources": []}]
+    stored = await get_message(client, account, answer["id"])
+    assert (stored["status"], stored["content"], stored["sources"]) == ("complete", "Hello!", [])
+    request = service.requests[-1]
+    assert request["model"] == "test-model" and request["stream"] is True
+    assert request["messages"][1:] == [{"role": "user", "content": "First"},
+                                       {"role": "assistant", "content": "Hello!"},
+                                       {"role": "user", "content": "Second"}]
+    assert service.headers[-1]["Authorization"] == "Bearer sk-test"
+    assert first["id"] != answer["id"]
+
+
+async def test_live_watcher_sees_each_delta(fake_service, make_client):
+    hold = asyncio.Event()
+    service, client = await start_openai_service(fake_service, make_client, FakeOpenAI(hold=hold))
+    account = await register(client)
+    chat = await create_chat(client, account)
+    ws = await open_ws(client, account, chat["id"])
+    answer = (await post_message(client, account, chat["id"], "Hi"))["assistant_message"]
+    await ws.send_json({"type": "stream_request", "message_id": answer["id"]})
+    first = await receive(ws)
+    frames = [first]
+    if first["content"] != "Hel":
+        frames.append(await receive(ws))
+    hold.set()
+    frames += await read_to_end(ws)
+    assert streamed_text(frames) == "Hello!"
+    assert frames[-1] == {"type": "complete", "message_id": answer["id"], "sources": []}
+
+
+async def test_a_5xx_is_retried(fake_service, make_client):
+    service, client = await start_openai_service(fake_service, make_client, FakeOpenAI(statuses=(503, 500, 200)))
+    account = await register(client)
+    chat = await create_chat(client, account)
+    answer = (await post_message(client, account, chat["id"], "Hi"))["assistant_message"]
+    await idle(client)
+    assert len(service.requests) == 3
+    stored = await get_message(client, account, answer["id"])
+    assert (stored["status"], stored["content"]) == ("complete", "Hello!")
+
+
+async def test_a_4xx_fails_at_once(fake_service, make_client):
+    service, client = await start_openai_service(fake_service, make_client, FakeOpenAI(statuses=(401,)))
+    account = await register(client)
+    chat = await create_chat(client, account)
+    answer = (await post_message(client, account, chat["id"], "Hi"))["assistant_message"]
+    await idle(client)
+    assert len(service.requests) == 1
+    stored = await get_message(client, account, answer["id"])
+    assert stored["status"] == "failed" and "401" in stored["error"] and stored["content"] == ""
+
+
+async def test_a_broken_stream_fails_keeping_the_text_so_far(fake_service, make_client):
+    service, client = await start_openai_service(fake_service, make_client, FakeOpenAI(break_after=2))
+    account = await register(client)
+    chat = await create_chat(client, account)
+    answer = (await post_message(client, account, chat["id"], "Hi"))["assistant_message"]
+    await idle(client)
+    stored = await get_message(client, account, answer["id"])
+    assert (stored["status"], stored["content"]) == ("failed", "Hello")
+    assert stored["error"] == "the model server sent a malformed event"
+    ws = await open_ws(client, account, chat["id"])
+    assert await follow(ws, answer["id"]) == [
+        {"type": "stream_content", "message_id": answer["id"], "content": "Hello"},
+        {"error": "the model server sent a malformed event", "message_id": answer["id"], "status": "failed"}]
+
+
+async def test_cancel_closes_the_model_stream_and_keeps_the_partial_text(fake_service, make_client):
+    hold = asyncio.Event()
+    service, client = await start_openai_service(fake_service, make_client, FakeOpenAI(hold=hold))
+    account = await register(client)
+    chat = await create_chat(client, account)
+    ws = await open_ws(client, account, chat["id"])
+    answer = (await post_message(client, account, chat["id"], "Hi"))["assistant_message"]
+    await ws.send_json({"type": "stream_request", "message_id": answer["id"]})
+    frames = [await receive(ws)]
+    if frames[0]["content"] != "Hel":
+        frames.append(await receive(ws))
+    resp = await client.post(f"/api/messages/{answer['id']}/cancel", headers=account.headers)
+    assert resp.status == 200
+    body = await resp.json()
+    assert (body["status"], body["content"], body["error"]) == ("cancelled", "Hel", "cancelled")
+    await asyncio.wait_for(service.disconnected.wait(), 10)
+    await idle(client)
+    frames += await read_to_end(ws)
+    assert frames[-1] == {"error": "cancelled", "message_id": answer["id"], "status": "cancelled"}
+    assert streamed_text(frames) == "Hel"
+    stored = await get_message(client, account, answer["id"])
+    assert (stored["status"], stored["content"]) == ("cancelled", "Hel")

@@ -219,19 +219,20 @@ class JobQueue:
         self.stats[queue].retried += 1
 
     async def _dead_letter(self, queue: str, active: str, raw: str, job: Job | None, reason: str) -> None:
-        entry = json.dumps({"job": raw, "error": reason, "failed_at": time.time()})
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.lrem(active, 1, raw)
-            pipe.lpush(self.keys.dead, entry)
-            await pipe.execute()
-        self.stats[queue].dead += 1
         log.error("job %s dead-lettered: %s", job.id if job else "?", reason)
+        # on_dead runs while the job is still active, so wait_idle() also waits for it
         task = self.tasks.get(job.name) if job else None
         if task and task.on_dead:
             try:
                 await task.on_dead(job, reason)
             except Exception:
                 log.exception("on_dead of job %s failed", job.id)
+        entry = json.dumps({"job": raw, "error": reason, "failed_at": time.time()})
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.lrem(active, 1, raw)
+            pipe.lpush(self.keys.dead, entry)
+            await pipe.execute()
+        self.stats[queue].dead += 1
 
     # -- keeping things moving -----------------------------------------
 

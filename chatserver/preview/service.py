@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import json
 from pathlib import Path
 from typing import AsyncIterator
@@ -41,21 +42,26 @@ class PreviewService:
         self.budget = settings.TEXT_EXTRACT_CHAR_BUDGET
 
     async def preview(self, path: Path, name: str, content_type: str) -> Preview:
-        with aiohttp.MultipartWriter("form-data") as body:
-            part = body.append(_read_chunks(path), {hdrs.CONTENT_TYPE: content_type})
-            part.set_content_disposition("form-data", name="file", filename=name)
-        headers = {hdrs.AUTHORIZATION: f"Bearer {self.api_key}"}
         try:
-            async with self.session.post(self.url, data=body, headers=headers,
-                                         timeout=aiohttp.ClientTimeout(total=self.timeout)) as resp:
-                if resp.status != 200:
-                    raise PreviewServiceError(f"preview service answered HTTP {resp.status}")
-                raw = await self._read_answer(resp)
+            # closing the chunks closes the file also when the request fails midway
+            async with contextlib.aclosing(_read_chunks(path)) as chunks:
+                raw = await self._post(chunks, name, content_type)
         except asyncio.TimeoutError:
             raise PreviewServiceError(f"preview service did not answer within {self.timeout:g} s") from None
         except aiohttp.ClientError as exc:
             raise PreviewServiceError(f"preview service unreachable: {exc.__class__.__name__}: {exc}") from None
         return self._parse(raw)
+
+    async def _post(self, chunks: AsyncIterator[bytes], name: str, content_type: str) -> bytes:
+        with aiohttp.MultipartWriter("form-data") as body:
+            part = body.append(chunks, {hdrs.CONTENT_TYPE: content_type})
+            part.set_content_disposition("form-data", name="file", filename=name)
+        headers = {hdrs.AUTHORIZATION: f"Bearer {self.api_key}"}
+        async with self.session.post(self.url, data=body, headers=headers,
+                                     timeout=aiohttp.ClientTimeout(total=self.timeout)) as resp:
+            if resp.status != 200:
+                raise PreviewServiceError(f"preview service answered HTTP {resp.status}")
+            return await self._read_answer(resp)
 
     async def _read_answer(self, resp: aiohttp.ClientResponse) -> bytes:
         if (resp.content_length or 0) > self.max_answer:

@@ -66,7 +66,10 @@ def streamed_text(frames: list[dict]) -> str:
 
 class FakeAIService:
     """The external AI service: records every request and answers with the
-    next status of `statuses` (the last one repeats)."""
+    next status of `statuses` (the last one repeats).
+
+    Tests share one database, so an app's start-up sweep may re-queue another
+    test's forgotten answer into this service: look requests up by message id."""
 
     def __init__(self, statuses=(202,), delay: float = 0):
         self.statuses = list(statuses)
@@ -86,10 +89,16 @@ class FakeAIService:
         status = self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
         return web.json_response({"accepted": status < 300}, status=status)
 
-    async def next_request(self, timeout: float = 10) -> dict:
-        await asyncio.wait_for(self.arrived.wait(), timeout)
-        self.arrived.clear()
-        return self.requests[-1]
+    def requests_for(self, message_id: str) -> list[dict]:
+        return [r for r in self.requests if r["message_id"] == message_id]
+
+    async def request_for(self, message_id: str, timeout: float = 10) -> dict:
+        """The latest request for that answer, once one arrived."""
+        async with asyncio.timeout(timeout):
+            while not self.requests_for(message_id):
+                self.arrived.clear()
+                await self.arrived.wait()
+        return self.requests_for(message_id)[-1]
 
 
 def callback_path(request_body: dict) -> str:
@@ -108,6 +117,7 @@ async def start_callback_service(fake_service, make_client, service: FakeAIServi
 
 class FakeOpenAI:
     """An OpenAI-compatible /v1/chat/completions server streaming `deltas`.
+    (Find a test's requests by its question: see FakeAIService on strays.)
 
     `hold` (an asyncio.Event) pauses the stream after the first delta until set;
     `status` answers with that HTTP status instead of a stream."""
@@ -123,6 +133,9 @@ class FakeOpenAI:
         self.disconnected = asyncio.Event()
         self.app = web.Application()
         self.app.router.add_post("/v1/chat/completions", self.handle)
+
+    def requests_about(self, question: str) -> list[dict]:
+        return [r for r in self.requests if r["messages"][-1]["content"] == question]
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.requests.append(await request.json())

@@ -26,8 +26,8 @@ async def insert_file(client, account, chat_id, name, status, text):
 async def test_attached_ready_file_reaches_the_service_in_files(fake_service, make_client):
     service, client, account, chat = await setup(fake_service, make_client)
     file_id = await insert_file(client, account, chat["id"], "report.txt", "ready", "Quarterly revenue grew 12%.")
-    await post_message(client, account, chat["id"], "Summarise the report", file_ids=[str(file_id)])
-    body = await service.next_request()
+    posted = await post_message(client, account, chat["id"], "Summarise the report", file_ids=[str(file_id)])
+    body = await service.request_for(posted["assistant_message"]["id"])
     assert body["files"] == [{"id": str(file_id), "name": "report.txt", "content": "Quarterly revenue grew 12%."}]
 
 
@@ -37,8 +37,8 @@ async def test_files_beyond_the_budget_are_cut_and_unfinished_ones_sent_with_a_n
     big = await insert_file(client, account, chat["id"], "big.txt", "ready", "word " * 100)
     late = await insert_file(client, account, chat["id"], "late.pdf", "processing", None)
     rest = await insert_file(client, account, chat["id"], "rest.txt", "ready", "never fits")
-    await post_message(client, account, chat["id"], "Read these", file_ids=[str(big), str(late), str(rest)])
-    files = (await service.next_request())["files"]
+    posted = await post_message(client, account, chat["id"], "Read these", file_ids=[str(big), str(late), str(rest)])
+    files = (await service.request_for(posted["assistant_message"]["id"]))["files"]
     assert [f["name"] for f in files] == ["big.txt", "late.pdf", "rest.txt"]
     assert len(files[0]["content"]) == 100 and files[0]["content"].endswith("[... truncated to fit the context budget]")
     assert files[1]["content"] == "" and "still being processed" in files[1]["note"]
@@ -50,7 +50,7 @@ async def test_history_is_oldest_first_without_failed_cancelled_or_superseded_an
 
     async def turn(question, finish):
         answer = (await post_message(client, account, chat["id"], question))["assistant_message"]
-        path = callback_path(await service.next_request())
+        path = callback_path(await service.request_for(answer["id"]))
         await idle(client)
         await finish(answer, path)
         return answer
@@ -73,14 +73,14 @@ async def test_history_is_oldest_first_without_failed_cancelled_or_superseded_an
     replaced = await turn("q4", await complete("old a4"))
     resp = await client.post(f"/api/messages/{replaced['id']}/regenerate", headers=account.headers)
     assert resp.status == 201
-    regenerated = await service.next_request()
+    regenerated = await service.request_for((await resp.json())["id"])
     assert regenerated["message"] == "q4"
     assert regenerated["conversation_history"] == [
         {"role": "user", "content": "q1"}, {"role": "assistant", "content": "a1"},
         {"role": "user", "content": "q2"}, {"role": "user", "content": "q3"}]
     await client.post(callback_path(regenerated), json={"type": "complete", "content": "new a4"})
-    await post_message(client, account, chat["id"], "q5")
-    history = (await service.next_request())["conversation_history"]
+    last = (await post_message(client, account, chat["id"], "q5"))["assistant_message"]
+    history = (await service.request_for(last["id"]))["conversation_history"]
     assert history[-2:] == [{"role": "user", "content": "q4"}, {"role": "assistant", "content": "new a4"}]
     assert {"role": "assistant", "content": "old a4"} not in history
 
@@ -88,10 +88,9 @@ async def test_history_is_oldest_first_without_failed_cancelled_or_superseded_an
 async def test_history_is_bounded_by_its_budget_keeping_the_newest(fake_service, make_client):
     service, client, account, chat = await setup(fake_service, make_client, HISTORY_CHAR_BUDGET=25)
     for question in ("first question", "second q", "third q"):
-        await post_message(client, account, chat["id"], question)
-        await service.next_request()
-    await post_message(client, account, chat["id"], "now")
-    history = (await service.next_request())["conversation_history"]
+        await service.request_for((await post_message(client, account, chat["id"], question))["assistant_message"]["id"])
+    last = (await post_message(client, account, chat["id"], "now"))["assistant_message"]
+    history = (await service.request_for(last["id"]))["conversation_history"]
     assert history == [{"role": "user", "content": "second q"}, {"role": "user", "content": "third q"}]
 
 
@@ -100,8 +99,8 @@ async def test_5xx_and_timeouts_are_retried_then_accepted(fake_service, make_cli
     service, client, account, chat = await setup(fake_service, make_client, service)
     answer = (await post_message(client, account, chat["id"], "hi"))["assistant_message"]
     await idle(client)
-    assert len(service.requests) == 3
-    assert len({r["callback_url"] for r in service.requests}) == 1
+    assert len(service.requests_for(answer["id"])) == 3
+    assert len({r["callback_url"] for r in service.requests_for(answer["id"])}) == 1
     assert (await get_message(client, account, answer["id"]))["status"] == "streaming"
 
 
@@ -111,7 +110,7 @@ async def test_a_slow_service_times_out_and_is_retried(fake_service, make_client
                                                  AI_SERVICE_TIMEOUT_SECONDS=0.1, JOB_MAX_ATTEMPTS=2)
     answer = (await post_message(client, account, chat["id"], "hi"))["assistant_message"]
     await idle(client)
-    assert len(service.requests) == 2
+    assert len(service.requests_for(answer["id"])) == 2
     stored = await get_message(client, account, answer["id"])
     assert stored["status"] == "failed" and "unreachable" in stored["error"]
 
@@ -123,7 +122,7 @@ async def test_a_service_that_keeps_failing_fails_the_message_and_tells_watchers
     answer = (await post_message(client, account, chat["id"], "hi"))["assistant_message"]
     frames = await follow(ws, answer["id"])
     await idle(client)
-    assert len(service.requests) == 3
+    assert len(service.requests_for(answer["id"])) == 3
     assert frames[0] == {"type": "stream_content", "message_id": answer["id"], "content": ""}
     assert frames[-1] == {"error": "AI service failed (HTTP 500)", "message_id": answer["id"], "status": "failed"}
     stored = await get_message(client, account, answer["id"])
@@ -135,7 +134,7 @@ async def test_a_4xx_fails_the_message_at_once(fake_service, make_client):
     service, client, account, chat = await setup(fake_service, make_client, service)
     answer = (await post_message(client, account, chat["id"], "hi"))["assistant_message"]
     await idle(client)
-    assert len(service.requests) == 1
+    assert len(service.requests_for(answer["id"])) == 1
     stored = await get_message(client, account, answer["id"])
     assert (stored["status"], stored["error"]) == ("failed", "AI service refused the request (HTTP 400)")
     assert stored["completed_at"] is not None

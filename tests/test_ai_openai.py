@@ -11,9 +11,9 @@ async def test_deltas_stream_to_the_socket_and_the_answer_is_stored(fake_service
     service, client = await start_openai_service(fake_service, make_client)
     account = await register(client)
     chat = await create_chat(client, account)
-    first = (await post_message(client, account, chat["id"], "First"))["assistant_message"]
+    first = (await post_message(client, account, chat["id"], "First of two"))["assistant_message"]
     await idle(client)
-    answer = (await post_message(client, account, chat["id"], "Second"))["assistant_message"]
+    answer = (await post_message(client, account, chat["id"], "Second of two"))["assistant_message"]
     await idle(client)
     ws = await open_ws(client, account, chat["id"])
     assert await follow(ws, answer["id"]) == [
@@ -21,11 +21,11 @@ async def test_deltas_stream_to_the_socket_and_the_answer_is_stored(fake_service
         {"type": "complete", "message_id": answer["id"], "sources": []}]
     stored = await get_message(client, account, answer["id"])
     assert (stored["status"], stored["content"], stored["sources"]) == ("complete", "Hello!", [])
-    request = service.requests[-1]
+    [request] = service.requests_about("Second of two")
     assert request["model"] == "test-model" and request["stream"] is True
-    assert request["messages"][1:] == [{"role": "user", "content": "First"},
+    assert request["messages"][1:] == [{"role": "user", "content": "First of two"},
                                        {"role": "assistant", "content": "Hello!"},
-                                       {"role": "user", "content": "Second"}]
+                                       {"role": "user", "content": "Second of two"}]
     assert service.headers[-1]["Authorization"] == "Bearer sk-test"
     assert first["id"] != answer["id"]
 
@@ -52,9 +52,9 @@ async def test_a_5xx_is_retried(fake_service, make_client):
     service, client = await start_openai_service(fake_service, make_client, FakeOpenAI(statuses=(503, 500, 200)))
     account = await register(client)
     chat = await create_chat(client, account)
-    answer = (await post_message(client, account, chat["id"], "Hi"))["assistant_message"]
+    answer = (await post_message(client, account, chat["id"], "Retry me"))["assistant_message"]
     await idle(client)
-    assert len(service.requests) == 3
+    assert len(service.requests_about("Retry me")) == 3
     stored = await get_message(client, account, answer["id"])
     assert (stored["status"], stored["content"]) == ("complete", "Hello!")
 
@@ -63,9 +63,9 @@ async def test_a_4xx_fails_at_once(fake_service, make_client):
     service, client = await start_openai_service(fake_service, make_client, FakeOpenAI(statuses=(401,)))
     account = await register(client)
     chat = await create_chat(client, account)
-    answer = (await post_message(client, account, chat["id"], "Hi"))["assistant_message"]
+    answer = (await post_message(client, account, chat["id"], "Refuse me"))["assistant_message"]
     await idle(client)
-    assert len(service.requests) == 1
+    assert len(service.requests_about("Refuse me")) == 1
     stored = await get_message(client, account, answer["id"])
     assert stored["status"] == "failed" and "401" in stored["error"] and stored["content"] == ""
 

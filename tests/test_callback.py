@@ -11,7 +11,7 @@ async def started(fake_service, make_client, **settings):
     account = await register(client)
     chat = await create_chat(client, account)
     posted = await post_message(client, account, chat["id"], "Say hello")
-    body = await service.next_request()
+    body = await service.request_for(posted["assistant_message"]["id"])
     await idle(client)
     return service, client, account, chat, posted["assistant_message"], body
 
@@ -46,8 +46,8 @@ async def test_chunks_then_complete_store_the_answer(fake_service, make_client):
 async def test_forged_token_and_token_of_another_message_are_403(fake_service, make_client):
     service, client, account, chat, answer, body = await started(fake_service, make_client)
     first_path = callback_path(body)
-    await post_message(client, account, chat["id"], "Second question")
-    other = await service.next_request()
+    second = (await post_message(client, account, chat["id"], "Second question"))["assistant_message"]
+    other = await service.request_for(second["id"])
     other_token = callback_path(other).split("token=")[1]
     for path in (f"/api/ai/callback/{answer['id']}?token=forged",
                  f"/api/ai/callback/{answer['id']}",

@@ -16,7 +16,7 @@ async def streaming_answer(fake_service, make_client, **settings):
     account = await register(client)
     chat = await create_chat(client, account)
     answer = (await post_message(client, account, chat["id"], "Tell me a story"))["assistant_message"]
-    path = callback_path(await service.next_request())
+    path = callback_path(await service.request_for(answer["id"]))
     await idle(client)
     return client, account, chat, answer, path
 

@@ -460,7 +460,9 @@ function renderMessage(model) {
   status.hidden = !STATUS_LABEL[data.status];
 
   const error = el.querySelector(".message-error");
-  const errorText = data.status === "cancelled" ? (data.error || "Stopped before the answer was finished.")
+  const stopped = "Stopped before the answer was finished.";
+  const errorText = data.status === "cancelled"
+    ? (data.error && !/^cancel+ed\.?$/i.test(data.error.trim()) ? `${stopped} (${data.error})` : stopped)
     : data.status === "failed" ? `The answer failed: ${data.error || "unknown error"}` : "";
   error.textContent = errorText;
   error.hidden = !errorText;

@@ -250,10 +250,14 @@ async def new_chat(page) -> None:
     await page.wait_for_function("(u) => location.href !== u && location.hash.startsWith('#/chat/')", arg=before)
 
 
-async def send(page, text: str) -> None:
+async def send(page, text: str, wait: bool = True) -> None:
+    """Type and send a message; with `wait`, until it (and its answer) are on screen."""
+    before = await page.locator("#messages > li.user").count()
     box = page.get_by_label("Message", exact=True)
     await box.fill(text)
     await box.press("Enter")
+    if wait:
+        await page.locator("#messages > li.assistant").nth(before).wait_for()
 
 
 def assistant(page, index: int = -1):

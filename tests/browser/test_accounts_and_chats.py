@@ -206,7 +206,7 @@ async def test_server_errors_become_readable_notices(live, page):
         await route.fulfill(status=503, json={"error": "the database is not reachable", "code": "unavailable"})
 
     await page.route("**/api/chats/*/messages", unavailable)
-    await send(page, "will this arrive?")
+    await send(page, "will this arrive?", wait=False)
     notice = page.locator("#notices .notice.error")
     await notice.filter(has_text="Could not send the message: the database is not reachable").wait_for()
     # the text is kept so that it can be sent again

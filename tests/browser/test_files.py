@@ -7,7 +7,7 @@ import os
 import pytest
 from PIL import Image
 
-from .conftest import new_chat, register_in_browser, rest_of, send, unexpected_errors
+from .conftest import new_chat, register_in_browser, rest_of, screenshot, send, unexpected_errors
 
 pytestmark = pytest.mark.browser
 
@@ -92,6 +92,7 @@ async def test_upload_with_progress_preview_and_download(live, page, tmp_path):
     # after a reload the attachments are fetched again, previews included
     await page.reload()
     await page.locator("#messages > li.user .attachment img.thumb").wait_for()
+    await screenshot(page, "attachments.png")
     assert not unexpected_errors(page), page.errors
 
 

@@ -22,8 +22,15 @@ def register_tasks(app: web.Application, queue: JobQueue) -> None:
     async def answer_dead(job: Job, reason: str) -> None:
         await fail_answer(app, job.payload["message_id"], reason)
 
+    sweeps = 0
+
     async def answers_sweep() -> None:
-        await sweep_answers(app)
+        # Stored rows are checked from the second sweep on, one interval after
+        # start: a short-lived process (a test, a one-off command) sharing the
+        # database never touches answers it has not seen.
+        nonlocal sweeps
+        sweeps += 1
+        await sweep_answers(app, check_rows=sweeps > 1)
 
     queue.task(GENERATE_TASK, "ai", generate_answer, on_dead=answer_dead)
     queue.periodic("sweep", settings.SWEEP_INTERVAL_SECONDS, queue.sweep)

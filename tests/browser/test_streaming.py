@@ -205,3 +205,29 @@ async def test_streamed_markup_renders_as_text(live, page, fake_ai):
     assert evil in await answer.locator(".content").inner_text()
     assert await page.locator("#messages img, #messages script").count() == 0
     assert await page.evaluate("window.__xss") is None
+
+
+async def test_idle_socket_is_kept_alive_with_pings(live, page, fake_ai):
+    frames = {"sent": [], "received": []}
+
+    def on_socket(ws):
+        ws.on("framesent", lambda payload: frames["sent"].append(payload))
+        ws.on("framereceived", lambda payload: frames["received"].append(payload))
+
+    page.on("websocket", on_socket)
+    await page.clock.install()
+    await register_in_browser(page, live)
+    await new_chat(page)
+    await send(page, "hello")
+    await wait_status(assistant(page), "complete")
+    assert any('"stream_request"' in f for f in frames["sent"])
+    assert not any('"ping"' in f for f in frames["sent"])
+    await page.clock.fast_forward(25_000)
+    await page.wait_for_function("() => true")
+    for _ in range(50):
+        if any('"pong"' in f for f in frames["received"]):
+            break
+        await asyncio.sleep(0.1)
+    pings = [f for f in frames["sent"] if '"ping"' in f]
+    assert pings and any('"pong"' in f for f in frames["received"])
+    assert await page.locator("#connection").text_content() == ""

@@ -1,6 +1,7 @@
 """The WebSocket (API.md "WebSocket"): upgrade, ping, bad frames, exact resume."""
 
 import random
+import time
 
 import aiohttp
 import pytest
@@ -8,6 +9,8 @@ import pytest
 from ai_support import (callback_path, follow, get_message, idle, open_ws, post_message, read_to_end, receive,
                         start_callback_service, streamed_text)
 from chatserver import appkeys
+from chatserver.fanout import FANOUT
+from chatserver.streams import STREAMS
 from conftest import app_of, create_chat, register
 
 
@@ -188,3 +191,36 @@ async def test_chunks_posted_to_another_instance_reach_this_socket(fake_service,
                                      {"type": "complete", "message_id": answer["id"], "sources": []}]
     other_ws = await open_ws(other, account, chat["id"])
     assert streamed_text(await follow(other_ws, answer["id"])) == "from B and A"
+
+
+async def test_a_piece_lost_on_the_way_is_filled_in_from_the_snapshot(fake_service, make_client):
+    client, account, chat, answer, path = await streaming_answer(fake_service, make_client)
+    app = app_of(client)
+    streams = app[STREAMS]
+    ws = await open_ws(client, account, chat["id"])
+    await ws.send_json({"type": "stream_request", "message_id": answer["id"]})
+    assert (await receive(ws))["content"] == ""
+    await client.post(path, json={"type": "chunk", "content": "A", "seq": 0})
+    assert (await receive(ws))["content"] == "A"
+    # "B" is published where nobody listens, as if the pub/sub connection had dropped it
+    keys = streams._stream_keys(answer["id"], chat["id"])
+    keys[3] = "nobody-listens"
+    await streams._apply(keys=keys, args=[answer["id"], time.time(), 1000, 1000, 60, "", "", "c", 1, "B", ""])
+    await client.post(path, json={"type": "chunk", "content": "C", "seq": 2})
+    await client.post(path, json={"type": "complete", "seq": 3})
+    assert await read_to_end(ws) == [{"type": "chunk", "message_id": answer["id"], "content": "BC"},
+                                     {"type": "complete", "message_id": answer["id"], "sources": []}]
+
+
+async def test_after_the_subscription_is_lost_watchers_catch_up(fake_service, make_client):
+    client, account, chat, answer, path = await streaming_answer(fake_service, make_client)
+    ws = await open_ws(client, account, chat["id"])
+    await ws.send_json({"type": "stream_request", "message_id": answer["id"]})
+    assert (await receive(ws))["content"] == ""
+    fanout = app_of(client)[FANOUT]
+    await fanout.close()  # the listener sees its connection go and subscribes again
+    await client.post(path, json={"type": "chunk", "content": "after", "seq": 0})
+    await client.post(path, json={"type": "complete", "seq": 1})
+    frames = await read_to_end(ws)
+    assert streamed_text([{"type": "stream_content", "content": ""}] + frames) == "after"
+    assert frames[-1] == {"type": "complete", "message_id": answer["id"], "sources": []}

@@ -307,10 +307,14 @@ class JobQueue:
         """Wait until no job is queued, delayed or running anywhere (tests, benchmarks)."""
         deadline = time.monotonic() + timeout
         while True:
-            busy = await self.redis.zcard(self.keys.delayed)
-            for queue in self.concurrency:
-                busy += await self.redis.llen(self.keys.queue(queue))
-                busy += await self.redis.llen(self.keys.active(queue, self.instance))
+            # one MULTI: read one by one, a job moving from active to delayed
+            # between two reads would be seen in neither
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.zcard(self.keys.delayed)
+                for queue in self.concurrency:
+                    pipe.llen(self.keys.queue(queue))
+                    pipe.llen(self.keys.active(queue, self.instance))
+                busy = sum(await pipe.execute())
             if not busy:
                 return
             if time.monotonic() > deadline:

@@ -1,6 +1,8 @@
 """Preview jobs with the built-in extractor: every type it reads, the text
 budget, unreadable and corrupt files, and the status a file moves through."""
 
+import zlib
+
 import pytest
 
 from chatserver import appkeys
@@ -74,6 +76,15 @@ async def test_images_get_a_thumbnail_of_at_most_512_px_and_their_size_as_text(
     assert read_image(data).size == thumb_size
 
 
+async def test_an_image_too_large_to_decode_safely_fails_without_decoding(client, user):
+    # a PNG header claiming 8000x8000 pixels, followed by nothing worth decoding
+    data = image_bytes((1, 1))
+    header = (8000).to_bytes(4, "big") * 2 + data[24:29]  # width, height, then depth, colour, ...
+    data = data[:16] + header + zlib.crc32(b"IHDR" + header).to_bytes(4, "big") + data[33:]
+    file = await processed(client, user, await uploaded(client, user, data, "bomb.png"))
+    assert (file["status"], file["error"]) == ("failed", "the image is too large to preview (8000x8000 pixels)")
+
+
 async def test_text_over_the_budget_is_cut_and_says_so(make_client):
     client = await make_client(TEXT_EXTRACT_CHAR_BUDGET=100)
     user = await register(client)
@@ -95,6 +106,7 @@ async def test_unreadable_or_corrupt_files_fail_with_a_clear_error(client, user,
     file = await processed(client, user, await uploaded(client, user, data, name))
     assert file["status"] == "failed"
     assert file["error"].startswith(error), file["error"]
+    assert "/" not in file["error"].removeprefix(error), "the error names a server path"
     assert file["text_content"] is None and file["processed_at"] is not None
     status, _, _ = await preview_of(client, user, file)
     assert status == 404

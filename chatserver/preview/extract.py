@@ -20,6 +20,8 @@ from ..sniff import DOCX, is_text
 from .result import Preview, UnreadableFile, make_preview
 
 THUMBNAIL_PX = 512
+# a small upload can decode to gigabytes; Pillow's own bomb check allows ~180M pixels
+MAX_IMAGE_PIXELS = 40_000_000
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp", "image/tiff")
 
@@ -33,7 +35,9 @@ def extract(path: Path, content_type: str, budget: int) -> Preview:
     except UnreadableFile:
         raise
     except Exception as exc:
-        raise UnreadableFile(f"could not read the file as {content_type}: {exc}") from exc
+        # users see this message; where we keep files is none of their business
+        reason = str(exc).replace(str(path), "the file") or exc.__class__.__name__
+        raise UnreadableFile(f"could not read the file as {content_type}: {reason}") from exc
 
 
 def _reader_for(content_type: str) -> Callable[[Path, int], Preview] | None:
@@ -132,6 +136,8 @@ def _docx(path: Path, budget: int) -> Preview:
 def _image(path: Path, budget: int) -> Preview:
     with Image.open(path) as image:
         kind, (width, height) = image.format, image.size
+        if width * height > MAX_IMAGE_PIXELS:
+            raise UnreadableFile(f"the image is too large to preview ({width}x{height} pixels)")
         image.draft("RGB", (THUMBNAIL_PX, THUMBNAIL_PX))
         image.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
         transparent = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info

@@ -361,6 +361,16 @@ async def test_housekeeping_removes_crash_leftovers_and_orphans_only_when_stale(
     assert resp.status == 200
 
 
+async def test_housekeeping_runs_as_a_periodic_task(make_client):
+    client = await make_client(start_workers=False, UPLOAD_ORPHAN_AGE_SECONDS=60)
+    storage = app_of(client)[appkeys.STORAGE]
+    crashed = storage.tmp / "crashed.part"
+    crashed.write_bytes(b"left behind")
+    os.utime(crashed, (time.time() - 120,) * 2)
+    await app_of(client)[appkeys.QUEUE].start()
+    await wait_until(lambda: not crashed.exists())
+
+
 async def test_openapi_documents_the_file_routes(client):
     spec = await (await client.get("/openapi.json")).json()
     upload_op = spec["paths"]["/api/files"]["post"]

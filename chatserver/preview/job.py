@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from pathlib import Path
 
 import aiofiles.os
 from aiohttp import web
@@ -54,7 +55,7 @@ async def make_preview_job(app: web.Application, job: Job) -> None:
     await _record(app, file_id, row, preview)
 
 
-async def _make(app: web.Application, path, name: str, content_type: str) -> Preview:
+async def _make(app: web.Application, path: Path, name: str, content_type: str) -> Preview:
     service = app[appkeys.PREVIEW_SERVICE]
     if service is not None:
         return await service.preview(path, name, content_type)

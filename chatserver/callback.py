@@ -19,7 +19,7 @@ import pydantic
 from aiohttp import web
 
 from . import appkeys
-from .endpoint import endpoint, json_response, validate
+from .endpoint import endpoint, json_response, read_query, validate
 from .errors import ApiError, not_found
 from .messages import Source
 from .streams import STREAMS, Event
@@ -73,6 +73,11 @@ class CallbackBody(pydantic.RootModel):
     root: AnyEvent | Annotated[list[AnyEvent], pydantic.Field(min_length=1, max_length=MAX_EVENTS)]
 
 
+class CallbackQuery(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="ignore")
+    token: str = ""
+
+
 class CallbackOk(pydantic.BaseModel):
     ok: bool = True
 
@@ -104,6 +109,7 @@ def _finished() -> ApiError:
 
 
 @endpoint("AI service callback: stream events for one answer", tag="ai", public=True, body=CallbackBody,
+          query=CallbackQuery,
           description="One event or a JSON array of events. `seq` (0, 1, 2, ...) makes delivery "
                       "idempotent and ordered; `complete.content` is the authoritative final text. "
                       "Authenticated by the `token` query parameter of the callback URL.",
@@ -115,7 +121,7 @@ async def ai_callback(request: web.Request) -> web.Response:
         message_id = uuid.UUID(request.match_info["message_id"])
     except ValueError:
         raise not_found("message") from None
-    token = request.query.get("token", "")
+    token = read_query(request, CallbackQuery).token
     if not hmac.compare_digest(token.encode(), callback_token(app[appkeys.SETTINGS], message_id).encode()):
         raise ApiError(403, "invalid callback token for this message", "invalid_token")
     raw = await request.read()

@@ -125,3 +125,16 @@ async def test_drag_and_drop_and_over_size_refusal(start_live, page):
     await send(page, "one file")
     await page.locator("#messages > li.user .attachment").wait_for()
     assert await page.locator("#messages > li.user .attachment").count() == 1
+
+
+async def test_attaching_without_a_chat_starts_one(live, page, tmp_path):
+    await register_in_browser(page, live)
+    notes = tmp_path / "first.txt"
+    notes.write_text("the very first file")
+    await page.locator("#file-input").set_input_files(str(notes))
+    await page.wait_for_function("() => location.hash.startsWith('#/chat/')")
+    chat_id = page.url.rsplit("/", 1)[-1]
+    await page.wait_for_function("() => document.querySelector('#attachments > li')?.dataset.state === 'ready'")
+    rest = await rest_of(page, live)
+    _, listing = await rest.call("GET", f"/api/files?chat_id={chat_id}")
+    assert [f["name"] for f in listing["items"]] == ["first.txt"]

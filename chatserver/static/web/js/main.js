@@ -670,7 +670,22 @@ async function waitFor(test, timeoutMs = 10000) {
 
 // attachments in the composer
 
-function addFiles(list) {
+// Files belong to a chat (deleting the chat removes them): with no chat open,
+// attaching starts one.
+async function addFiles(list) {
+  if (!list.length) return;
+  if (!state.current || !state.current.chatId) {
+    try {
+      const chat = await api.createChat();
+      state.chats.set(chat.id, chat);
+      renderChatList();
+      goToChat(chat.id);
+      await waitFor(() => state.current && state.current.chatId === chat.id && state.current.socket);
+    } catch (err) {
+      reportError(err, "Could not start a chat for the files");
+      return;
+    }
+  }
   for (const file of list) {
     const upload = { local: file, file: null, state: "uploading", progress: 0, error: null, abort: null,
       el: h("li", { class: "attachment uploading" }) };
@@ -941,9 +956,10 @@ function renderSearch(q, items) {
   const list = clear($("search-list"));
   for (const hit of items) {
     const chat = state.chats.get(hit.chat_id);
+    const label = h("span", { class: "hit-chat", text: chat ? chat.title : "Chat" });
+    if (!chat) api.getChat(hit.chat_id).then((c) => { label.textContent = c.title; }).catch(() => {});
     const button = h("button", { type: "button", "data-message-id": hit.message_id },
-      h("span", { class: "hit-chat", text: chat ? chat.title : "Chat" }),
-      h("span", { class: "hit-snippet", text: hit.snippet }));
+      label, h("span", { class: "hit-snippet", text: hit.snippet }));
     button.addEventListener("click", () => { jumpTo(hit.chat_id, hit.message_id); closeSidebar(); });
     list.append(h("li", {}, button));
   }

@@ -231,3 +231,20 @@ async def test_idle_socket_is_kept_alive_with_pings(live, page, fake_ai):
     pings = [f for f in frames["sent"] if '"ping"' in f]
     assert pings and any('"pong"' in f for f in frames["received"])
     assert await page.locator("#connection").text_content() == ""
+
+
+async def test_answers_still_arrive_when_websockets_are_blocked(live, page, fake_ai):
+    fake_ai.script = lambda body: Script(words(30), delay=0.05)
+
+    async def refuse(ws):
+        await ws.close(code=1011, reason="blocked by a proxy")
+
+    await page.route_web_socket("**/ws/**", refuse)
+    await register_in_browser(page, live)
+    await new_chat(page)
+    await send(page, "Are you there?")
+    answer = assistant(page)
+    await page.locator("#connection").filter(has_text="onnecting").wait_for()
+    await wait_status(answer, "complete")
+    assert await answer.locator(".content").inner_text() == "".join(words(30)).strip()
+    assert await answer.locator(".sources li").count() == 2

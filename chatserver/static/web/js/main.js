@@ -11,6 +11,7 @@ const TOKEN_KEY = "chatserver.token";
 const RUNNING = new Set(["pending", "streaming"]);
 const EXPIRED_TEXT = "Your session has expired. Please log in again.";
 const DEFAULT_TITLE = "New chat";
+const POLL_OFFLINE_MS = 4000;
 
 const api = new Api();
 const files = new FileStore(api, notify);
@@ -86,6 +87,7 @@ function logout(message) {
   api.token = null;
   state.user = null;
   sessionStorage.removeItem(TOKEN_KEY);
+  history.replaceState(null, "", location.pathname + location.search); // the next user starts afresh
   state.chats.clear();
   state.chatCursor = null;
   state.chatsDone = false;
@@ -228,6 +230,7 @@ async function route() {
 // ---------------------------------------------------------------- conversation
 
 function closeConversation() {
+  if (state.current) clearInterval(state.current.pollTimer);
   if (state.current && state.current.socket) state.current.socket.stop();
   state.current = null;
   clear($("messages"));
@@ -288,6 +291,32 @@ async function openChat(chatId) {
     if (model.data.role === "assistant" && RUNNING.has(model.data.status)) watch(conv, model);
   }
   conv.socket.start();
+  conv.pollTimer = setInterval(() => pollWhileOffline(conv), POLL_OFFLINE_MS);
+}
+
+// While the socket cannot be opened for a while (a proxy that blocks
+// WebSockets, a long outage), running answers are read over REST instead.
+// The REST content replaces what is shown, like stream_content does, so
+// nothing is doubled when the socket comes back.
+async function pollWhileOffline(conv) {
+  if (state.current !== conv || !conv.socket || conv.socket.isOpen() || conv.polling) return;
+  if (!conv.offlineSince || Date.now() - conv.offlineSince < POLL_OFFLINE_MS) return;
+  conv.polling = true;
+  try {
+    for (const id of [...conv.socket.watching]) {
+      const fresh = await api.getMessage(id);
+      const model = conv.messages.get(id);
+      if (state.current !== conv || !model || conv.socket.isOpen()) return;
+      model.data = fresh;
+      if (!RUNNING.has(fresh.status)) conv.socket.unwatch(id);
+      scheduleRender(model);
+    }
+    updateRunning();
+  } catch {
+    // unreachable as well: the socket's reconnect loop goes on
+  } finally {
+    conv.polling = false;
+  }
 }
 
 async function checkChatReachable(conv) {
@@ -313,7 +342,9 @@ function onSocketState(conv, s) {
   const el = $("connection");
   el.classList.toggle("offline", s !== "online");
   el.textContent = s === "online" ? "" : s === "connecting" ? "Connecting\u2026" : "Reconnecting\u2026";
+  if (s !== "online" && !conv.offlineSince) conv.offlineSince = Date.now();
   if (s === "online") {
+    conv.offlineSince = null;
     // the socket re-sends stream_request for every watched message: each
     // answers with a fresh stream_content, and chunks only count after it
     for (const model of conv.messages.values()) model.synced = false;

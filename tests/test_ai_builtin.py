@@ -45,7 +45,7 @@ async def test_fresh_install_answers_from_the_users_files_with_sources(make_clie
     assert "biology.txt" in stored["content"] and "stranger" not in stored["content"]
     assert stored["sources"] == [{"title": "biology.txt", "url": "",
                                   "content": "Photosynthesis converts light energy into chemical energy "
-                                             "stored in glucose"}]
+                                             "stored in glucose."}]
     assert frames[-1] == {"type": "complete", "message_id": answer["id"], "sources": stored["sources"]}
 
 
@@ -78,3 +78,16 @@ async def test_the_builtin_backend_runs_when_nothing_is_configured(client, user,
     await idle(client)
     stored = await get_message(client, user, answer["id"])
     assert stored["status"] == "complete" and stored["content"].startswith(NOT_A_MODEL)
+
+
+async def test_a_long_text_is_quoted_by_the_passage_around_the_match(make_client):
+    client = await make_client(start_workers=False)
+    account = await register(client)
+    filler = "lorem ipsum dolor sit amet " * 60
+    await add_file(client, account, "policy.txt", filler + "Refunds are accepted within thirty days. " + filler)
+    chat = await create_chat(client, account)
+    answer, frames = await watched_answer(client, account, chat, "What about refunds?")
+    [source] = (await get_message(client, account, answer["id"]))["sources"]
+    assert source["title"] == "policy.txt"
+    assert "Refunds are accepted within thirty days" in source["content"]
+    assert len(source["content"].split()) <= 60

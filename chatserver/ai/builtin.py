@@ -9,7 +9,8 @@ from .base import Write
 from .context import Context
 
 MAX_PASSAGES = 4
-HEADLINE = "MaxWords=45, MinWords=15, MaxFragments=2, FragmentDelimiter=\" … \", StartSel=\"\", StopSel=\"\""
+HEADLINE = "MaxWords=60, MinWords=25, ShortWord=2, StartSel=\"\", StopSel=\"\""
+SHORT = 400  # texts up to this many characters are quoted whole
 NOT_A_MODEL = ("No AI model is configured on this server, so this answer comes from the built-in search: "
                "it looks for your words in your uploaded files and earlier messages. It is not a language "
                "model and does not compose answers of its own.")
@@ -18,12 +19,17 @@ NOT_A_MODEL = ("No AI model is configured on this server, so this answer comes f
 SEARCH = f"""
 WITH q AS (SELECT replace(plainto_tsquery('english', %(q)s)::text, '&', '|')::tsquery AS q)
 SELECT title, passage FROM (
-    SELECT f.name AS title, ts_headline('english', f.text_content, q.q, '{HEADLINE}') AS passage,
+    SELECT f.name AS title,
+           CASE WHEN length(f.text_content) <= {SHORT} THEN f.text_content
+                ELSE ts_headline('english', f.text_content, q.q, '{HEADLINE}') END AS passage,
            ts_rank_cd(f.search, q.q) AS rank
     FROM files f, q
     WHERE f.user_id = %(user)s AND f.status = 'ready' AND f.search @@ q.q
     UNION ALL
-    SELECT c.title, ts_headline('english', m.content, q.q, '{HEADLINE}'), ts_rank_cd(m.search, q.q)
+    SELECT c.title,
+           CASE WHEN length(m.content) <= {SHORT} THEN m.content
+                ELSE ts_headline('english', m.content, q.q, '{HEADLINE}') END,
+           ts_rank_cd(m.search, q.q)
     FROM messages m JOIN chats c ON c.id = m.chat_id, q
     WHERE m.user_id = %(user)s AND m.role = 'user' AND m.id <> %(question)s AND m.search @@ q.q
 ) found

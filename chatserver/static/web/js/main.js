@@ -352,8 +352,9 @@ function onSocketState(conv, s) {
 }
 
 function watch(conv, model) {
-  model.synced = false;
-  if (conv.socket) conv.socket.watch(model.data.id);
+  if (!conv.socket || conv.socket.watching.has(model.data.id)) return;
+  model.synced = false; // chunks count only after the stream_content this request brings
+  conv.socket.watch(model.data.id);
 }
 
 function onFrame(conv, frame) {
@@ -381,6 +382,10 @@ function onFrame(conv, frame) {
       data.status = "streaming";
       break;
     case "complete":
+      if (!model.synced) { // cannot happen by the contract; if it does, REST has the final text
+        refreshMessage(conv, model, "the answer could not be followed live");
+        return;
+      }
       data.status = "complete";
       data.sources = Array.isArray(frame.sources) ? frame.sources : [];
       data.completed_at = data.completed_at || new Date().toISOString();
@@ -415,7 +420,8 @@ async function refreshMessage(conv, model, fallbackError) {
   if (state.current !== conv) return;
   scheduleRender(model);
   updateRunning();
-  announce(model.data.status === "cancelled" ? "The answer was stopped." : "The answer failed.");
+  announce({ cancelled: "The answer was stopped.", complete: "The answer is complete." }[model.data.status]
+    || "The answer failed.");
 }
 
 function addMessage(data, { prepend = false } = {}) {

@@ -21,7 +21,7 @@ from .auth import current_user_id
 from .chats import get_owned_chat
 from .endpoint import endpoint
 from .errors import ApiError
-from .fanout import FANOUT, RESYNC, Piece
+from .fanout import FANOUT, RESYNC
 from .streams import FINISHED, STREAMS, Snapshot
 
 log = logging.getLogger(__name__)

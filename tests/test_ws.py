@@ -224,3 +224,21 @@ async def test_after_the_subscription_is_lost_watchers_catch_up(fake_service, ma
     frames = await read_to_end(ws)
     assert streamed_text([{"type": "stream_content", "content": ""}] + frames) == "after"
     assert frames[-1] == {"type": "complete", "message_id": answer["id"], "sources": []}
+
+
+async def test_a_client_that_stops_answering_pings_is_dropped(make_client):
+    client = await make_client(WS_HEARTBEAT_SECONDS=0.2)
+    account = await register(client)
+    chat = await create_chat(client, account)
+    ws = await client.ws_connect(f"/ws/chat/{chat['id']}?token={account.token}", autoping=False)
+    kinds = []
+    while True:
+        message = await ws.receive(timeout=10)
+        kinds.append(message.type)
+        if message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+            break
+    assert kinds[0] == aiohttp.WSMsgType.PING
+    live = await client.ws_connect(f"/ws/chat/{chat['id']}?token={account.token}")
+    await live.send_json({"type": "ping", "timestamp": 3})
+    assert await receive(live) == {"type": "pong", "timestamp": 3}
+    assert app_of(client)[appkeys.METRICS].websockets._value.get() == 1

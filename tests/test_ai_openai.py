@@ -1,10 +1,11 @@
 """The OpenAI-compatible backend against a fake /v1/chat/completions server."""
 
 import asyncio
+import uuid
 
 from ai_support import (FakeOpenAI, follow, get_message, idle, open_ws, post_message, read_to_end, receive,
                         start_openai_service, streamed_text)
-from conftest import create_chat, register
+from conftest import create_chat, db_of, register
 
 
 async def test_deltas_stream_to_the_socket_and_the_answer_is_stored(fake_service, make_client):
@@ -107,3 +108,20 @@ async def test_cancel_closes_the_model_stream_and_keeps_the_partial_text(fake_se
     assert streamed_text(frames) == "Hel"
     stored = await get_message(client, account, answer["id"])
     assert (stored["status"], stored["content"]) == ("cancelled", "Hel")
+
+
+async def test_attached_files_go_to_the_model_as_a_context_block(fake_service, make_client):
+    service, client = await start_openai_service(fake_service, make_client)
+    account = await register(client)
+    chat = await create_chat(client, account)
+    file_id = await db_of(client).fetchval(
+        """
+        INSERT INTO files (user_id, name, storage_name, size, sha256, content_type, status, text_content)
+        VALUES (%s, 'menu.txt', %s, 1, 'x', 'text/plain', 'ready', 'Soup of the day: leek.') RETURNING id
+        """, (account.id, uuid.uuid4().hex))
+    await post_message(client, account, chat["id"], "What soup is there today?", file_ids=[str(file_id)])
+    await idle(client)
+    [request] = service.requests_about("What soup is there today?")
+    assert request["messages"][-2] == {
+        "role": "system",
+        "content": "The user attached these files to the message:\n--- file: menu.txt ---\nSoup of the day: leek."}

@@ -3,7 +3,7 @@
 from ai_support import (callback_path, follow, get_message, idle, open_ws, post_message, read_to_end,
                         start_callback_service, streamed_text)
 from chatserver.streams import STREAMS
-from conftest import app_of, assert_error, create_chat, register
+from conftest import app_of, assert_error, create_chat, db_of, register
 
 
 async def started(fake_service, make_client, **settings):
@@ -178,3 +178,24 @@ async def test_malformed_events_are_422_and_store_nothing(fake_service, make_cli
     stored = await get_message(client, account, answer["id"])
     assert (stored["status"], stored["content"]) == ("streaming", "")
     assert (await client.post(path, json={"type": "chunk", "content": "still fine"})).status == 200
+
+
+async def test_chunks_reach_postgresql_only_at_checkpoints(fake_service, make_client):
+    service, client, account, chat, answer, body = await started(fake_service, make_client,
+                                                                 STREAM_CHECKPOINT_SECONDS=3600)
+    path = callback_path(body)
+    for seq in range(5):
+        assert (await client.post(path, json={"type": "chunk", "content": f"{seq} ", "seq": seq})).status == 200
+    stored = await db_of(client).fetchrow("SELECT status, content FROM messages WHERE id = %s", (answer["id"],))
+    assert (stored["status"], stored["content"]) == ("streaming", "")
+    listed = (await (await client.get(f"/api/chats/{chat['id']}/messages", headers=account.headers)).json())["items"]
+    assert listed[-1]["content"] == "0 1 2 3 4 " and listed[-1]["status"] == "streaming"
+
+
+async def test_a_due_checkpoint_saves_the_partial_text(fake_service, make_client):
+    service, client, account, chat, answer, body = await started(fake_service, make_client,
+                                                                 STREAM_CHECKPOINT_SECONDS=0)
+    path = callback_path(body)
+    await client.post(path, json=[{"type": "chunk", "content": "saved", "seq": 0}])
+    stored = await db_of(client).fetchrow("SELECT status, content FROM messages WHERE id = %s", (answer["id"],))
+    assert (stored["status"], stored["content"]) == ("streaming", "saved")

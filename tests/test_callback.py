@@ -199,3 +199,18 @@ async def test_a_due_checkpoint_saves_the_partial_text(fake_service, make_client
     await client.post(path, json=[{"type": "chunk", "content": "saved", "seq": 0}])
     stored = await db_of(client).fetchrow("SELECT status, content FROM messages WHERE id = %s", (answer["id"],))
     assert (stored["status"], stored["content"]) == ("streaming", "saved")
+
+
+async def test_unicode_and_separators_survive_the_relay(fake_service, make_client):
+    service, client, account, chat, answer, body = await started(fake_service, make_client)
+    path = callback_path(body)
+    ws = await open_ws(client, account, chat["id"])
+    await ws.send_json({"type": "stream_request", "message_id": answer["id"]})
+    await client.post(path, json={"type": "chunk", "content": "héllo | wörld ", "seq": 0})
+    await client.post(path, json={"type": "chunk", "content": "🌍 \"/\\\n", "seq": 1})
+    await client.post(path, json={"type": "complete", "content": "héllo | wörld 🌍 \"/\\\n✓",
+                                  "sources": [{"title": "ünï", "content": "🌍"}]})
+    frames = await read_to_end(ws)
+    assert [f.get("content") for f in frames] == ["", "héllo | wörld ", "🌍 \"/\\\n", "✓", None]
+    assert frames[-1]["sources"] == [{"title": "ünï", "url": "", "content": "🌍"}]
+    assert (await get_message(client, account, answer["id"]))["content"] == "héllo | wörld 🌍 \"/\\\n✓"

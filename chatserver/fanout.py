@@ -72,8 +72,12 @@ class Fanout:
         while True:
             try:
                 async for message in self._pubsub.listen():
-                    if message["type"] == "pmessage":
+                    if message["type"] != "pmessage":
+                        continue
+                    try:
                         self.dispatch(message["data"])
+                    except ValueError:
+                        log.error("ignoring a malformed stream piece on %s", message["channel"])
             except (aioredis.ConnectionError, aioredis.TimeoutError, OSError) as exc:
                 log.warning("stream fan-out lost Redis (%s); resubscribing", exc)
             await self._resubscribe()

@@ -242,3 +242,15 @@ async def test_a_client_that_stops_answering_pings_is_dropped(make_client):
     await live.send_json({"type": "ping", "timestamp": 3})
     assert await receive(live) == {"type": "pong", "timestamp": 3}
     assert app_of(client)[appkeys.METRICS].websockets._value.get() == 1
+
+
+async def test_garbage_on_a_chat_channel_does_not_stop_the_fan_out(fake_service, make_client):
+    client, account, chat, answer, path = await streaming_answer(fake_service, make_client)
+    app = app_of(client)
+    await app[appkeys.REDIS].publish(app[appkeys.KEYS].chat_channel(chat["id"]), "no separators here")
+    ws = await open_ws(client, account, chat["id"])
+    await ws.send_json({"type": "stream_request", "message_id": answer["id"]})
+    await receive(ws)
+    await client.post(path, json=[{"type": "chunk", "content": "still"}, {"type": "complete"}])
+    assert await read_to_end(ws) == [{"type": "chunk", "message_id": answer["id"], "content": "still"},
+                                     {"type": "complete", "message_id": answer["id"], "sources": []}]

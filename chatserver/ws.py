@@ -27,6 +27,8 @@ from .streams import FINISHED, STREAMS, Snapshot
 log = logging.getLogger(__name__)
 
 MAX_FRAME = 64 * 1024
+# answers one socket may follow at once; each costs a task and a queue
+MAX_FOLLOWED = 100
 
 
 class _Text:
@@ -180,6 +182,9 @@ class ChatSocket:
         if row is None:
             await self.error("no such message in this chat", message_id)
         elif kind == "stream_request":
+            if len(self.followers) >= MAX_FOLLOWED and message_id not in self.followers:
+                await self.error(f"this socket already follows {MAX_FOLLOWED} answers", message_id)
+                return
             self.follow(message_id)
         else:
             try:
@@ -224,7 +229,14 @@ async def chat_socket(request: web.Request) -> web.WebSocketResponse:
     try:
         async for message in ws:
             if message.type == WSMsgType.TEXT:
-                await socket.handle(message.data)
+                try:
+                    await socket.handle(message.data)
+                except (ConnectionError, RuntimeError):
+                    raise
+                except Exception:
+                    # a database hiccup must not end the socket
+                    log.exception("WebSocket frame of chat %s failed", chat["id"])
+                    await socket.error("internal error; try again")
             elif message.type == WSMsgType.BINARY:
                 await socket.error("frames must be JSON text")
     finally:

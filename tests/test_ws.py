@@ -254,3 +254,19 @@ async def test_garbage_on_a_chat_channel_does_not_stop_the_fan_out(fake_service,
     await client.post(path, json=[{"type": "chunk", "content": "still"}, {"type": "complete"}])
     assert await read_to_end(ws) == [{"type": "chunk", "message_id": answer["id"], "content": "still"},
                                      {"type": "complete", "message_id": answer["id"], "sources": []}]
+
+
+async def test_one_socket_follows_at_most_100_answers_at_once(make_client):
+    client = await make_client(start_workers=False)
+    account = await register(client)
+    chat = await create_chat(client, account)
+    answers = [(await post_message(client, account, chat["id"], f"q{i}"))["assistant_message"]["id"]
+               for i in range(101)]
+    ws = await open_ws(client, account, chat["id"])
+    for answer in answers[:100]:
+        await ws.send_json({"type": "stream_request", "message_id": answer})
+        assert await receive(ws) == {"type": "stream_content", "message_id": answer, "content": ""}
+    await ws.send_json({"type": "stream_request", "message_id": answers[100]})
+    assert await receive(ws) == {"error": "this socket already follows 100 answers", "message_id": answers[100]}
+    await ws.send_json({"type": "stream_request", "message_id": answers[0]})  # a repeat restarts it
+    assert await receive(ws) == {"type": "stream_content", "message_id": answers[0], "content": ""}

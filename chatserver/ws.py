@@ -60,9 +60,10 @@ async def _snapshot(app: web.Application, message_id: uuid.UUID) -> Snapshot:
         return Snapshot("", 0, {"status": "failed", "sources": [], "error": "the message was deleted"})
     if row["status"] in FINISHED:
         return Snapshot(row["content"], 0, {k: row[k] for k in ("status", "sources", "error")})
-    # the stream may have opened between the two reads
+    # the stream may have opened between the two reads; if not, the stored
+    # text is all there is (a pending answer's is empty)
     snap = await streams.snapshot(message_id)
-    return snap if snap is not None else Snapshot("", 0, None)
+    return snap if snap is not None else Snapshot(row["content"], 0, None)
 
 
 class Follower:
@@ -72,16 +73,16 @@ class Follower:
         self.id = str(message_id)
 
     async def send_final(self, final: dict, sent: _Text, content: str) -> None:
+        so_far = sent.value()
+        extends = content.startswith(so_far)
+        if extends and len(content) > len(so_far):
+            await self.ws.send_json({"type": "chunk", "message_id": self.id, "content": content[len(so_far):]})
         if final["status"] != "complete":
             await self.ws.send_json({"error": final["error"] or f"the answer was {final['status']}",
                                      "message_id": self.id, "status": final["status"]})
             return
         frame = {"type": "complete", "message_id": self.id, "sources": final["sources"]}
-        so_far = sent.value()
-        if content.startswith(so_far):
-            if len(content) > len(so_far):
-                await self.ws.send_json({"type": "chunk", "message_id": self.id, "content": content[len(so_far):]})
-        else:
+        if not extends:
             # the service's authoritative text differs from what it streamed
             frame["content"] = content
         await self.ws.send_json(frame)

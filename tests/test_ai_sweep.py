@@ -57,7 +57,11 @@ async def test_a_streaming_answer_whose_live_state_is_lost_fails(fake_service, m
     app = app_of(client)
     keys = app[appkeys.KEYS]
     await app[appkeys.REDIS].delete(keys.stream(answer["id"]), keys.stream_content(answer["id"]))
+    ws = await open_ws(client, account, chat["id"])
+    await ws.send_json({"type": "stream_request", "message_id": answer["id"]})
+    assert await receive(ws) == {"type": "stream_content", "message_id": answer["id"], "content": "Partial"}
     await sweep_answers(app)
+    assert await read_to_end(ws) == [{"error": LOST, "message_id": answer["id"], "status": "failed"}]
     stored = await get_message(client, account, answer["id"])
     assert (stored["status"], stored["content"], stored["error"]) == ("failed", "Partial", LOST)
 

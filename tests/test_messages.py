@@ -79,8 +79,8 @@ async def test_posting_with_unknown_file_ids_is_422(client, user, chat):
 
 async def test_posting_with_another_users_file_is_422(client, user, other_user, chat):
     file_id = await db_of(client).fetchval(
-        """INSERT INTO files (user_id, name, storage_name, size, sha256, content_type)
-           VALUES (%s, 'x.txt', %s, 1, 'h', 'text/plain') RETURNING id""",
+        """INSERT INTO files (user_id, name, storage_name, size, sha256, content_type, status, text_content)
+           VALUES (%s, 'x.txt', %s, 1, 'h', 'text/plain', 'ready', 'x') RETURNING id""",
         (other_user.id, uuid.uuid4().hex))
     resp = await post(client, user, chat["id"], file_ids=[str(file_id)])
     assert resp.status == 422
@@ -88,8 +88,8 @@ async def test_posting_with_another_users_file_is_422(client, user, other_user, 
 
 async def test_posting_with_own_file_records_its_id(client, user, chat):
     file_id = await db_of(client).fetchval(
-        """INSERT INTO files (user_id, name, storage_name, size, sha256, content_type)
-           VALUES (%s, 'x.txt', %s, 1, 'h', 'text/plain') RETURNING id""",
+        """INSERT INTO files (user_id, name, storage_name, size, sha256, content_type, status, text_content)
+           VALUES (%s, 'x.txt', %s, 1, 'h', 'text/plain', 'ready', 'x') RETURNING id""",
         (user.id, uuid.uuid4().hex))
     resp = await post(client, user, chat["id"], file_ids=[str(file_id), str(file_id)])
     assert resp.status == 201

@@ -14,7 +14,7 @@ import logging
 from aiohttp import web
 
 from . import appkeys
-from .preview.job import queue_preview
+from .preview.job import PREVIEW_TASK, queue_preview
 from .storage import discard
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,7 @@ async def housekeep(app: web.Application) -> None:
     if orphans or thumbnails:
         log.info("removed %d stored file(s) and %d thumbnail(s) without a row", len(orphans), len(thumbnails))
     await _retry_temporary_failures(app)
+    await _requeue_lost_previews(app)
 
 
 async def _unreferenced(app: web.Application, column: str, names: list[str]) -> set[str]:
@@ -71,3 +72,23 @@ async def _retry_temporary_failures(app: web.Application) -> None:
             )
     if rows:
         log.info("queued %d failed preview(s) again", len(rows))
+
+
+async def _requeue_lost_previews(app: web.Application) -> None:
+    """A crash between storing an upload and queuing its preview leaves the
+    file pending with no job; queue one again."""
+    rows = await app[appkeys.DB].fetch(
+        """
+        SELECT id FROM files
+        WHERE status IN ('pending', 'processing')
+          AND created_at < clock_timestamp() - make_interval(secs => %s)
+        """,
+        (app[appkeys.SETTINGS].UPLOAD_ORPHAN_AGE_SECONDS,),
+    )
+    if not rows:
+        return
+    queued = {p.get("file_id") for p in await app[appkeys.QUEUE].payloads(PREVIEW_TASK)}
+    for row in rows:
+        if str(row["id"]) not in queued:
+            log.warning("file %s had no preview job; queued again", row["id"])
+            await queue_preview(app, row["id"])

@@ -303,6 +303,24 @@ class JobQueue:
         depths["delayed"], depths["dead"] = values[-2], values[-1]
         return depths
 
+    async def payloads(self, name: str) -> list[dict]:
+        """Payloads of every job of this task that is queued, delayed or
+        running anywhere, so a sweep can tell a lost job from a slow one."""
+        queue = self.tasks[name].queue
+        raws = await self.redis.lrange(self.keys.queue(queue), 0, -1)
+        raws += await self.redis.zrange(self.keys.delayed, 0, -1)
+        for instance in await self.redis.smembers(self.keys.instances):
+            raws += await self.redis.lrange(self.keys.active(queue, instance), 0, -1)
+        found = []
+        for raw in raws:
+            try:
+                job = Job.loads(raw)
+            except (ValueError, TypeError):
+                continue
+            if job.name == name:
+                found.append(job.payload)
+        return found
+
     async def wait_idle(self, timeout: float = 30) -> None:
         """Wait until no job is queued, delayed or running anywhere (tests, benchmarks)."""
         deadline = time.monotonic() + timeout

@@ -379,3 +379,32 @@ async def test_openapi_documents_the_file_routes(client):
     for path in ("/api/files/{file_id}", "/api/files/{file_id}/content", "/api/files/{file_id}/preview"):
         assert "get" in spec["paths"][path]
     assert "delete" in spec["paths"]["/api/files/{file_id}"]
+
+
+async def test_housekeeping_queues_again_a_preview_whose_job_was_lost(make_client):
+    client = await make_client(start_workers=False, UPLOAD_ORPHAN_AGE_SECONDS=60)
+    user = await register(client)
+    app = app_of(client)
+    file = await uploaded(client, user, b"plain words to extract\n", "lost.txt")
+    queue = app[appkeys.QUEUE]
+    # the process died after writing the row and before its job reached Redis
+    await app[appkeys.REDIS].delete(app[appkeys.KEYS].queue("preview"))
+    await db_of(client).execute("UPDATE files SET created_at = created_at - interval '5 minutes' WHERE id = %s",
+                                (file["id"],))
+    await housekeep(app)
+    await queue.start()
+    await queue.wait_idle(20)
+    resp = await client.get(f"/api/files/{file['id']}", headers=user.headers)
+    body = await resp.json()
+    assert body["status"] == "ready" and "plain words to extract" in body["text_content"]
+
+
+async def test_housekeeping_leaves_a_queued_preview_alone(make_client):
+    client = await make_client(start_workers=False, UPLOAD_ORPHAN_AGE_SECONDS=60)
+    user = await register(client)
+    app = app_of(client)
+    file = await uploaded(client, user, b"waiting its turn\n", "queued.txt")
+    await db_of(client).execute("UPDATE files SET created_at = created_at - interval '5 minutes' WHERE id = %s",
+                                (file["id"],))
+    await housekeep(app)
+    assert await app[appkeys.REDIS].llen(app[appkeys.KEYS].queue("preview")) == 1

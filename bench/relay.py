@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import statistics
 import subprocess
 import sys
@@ -110,7 +111,8 @@ async def watcher(ws: aiohttp.ClientWebSocketResponse, expected: int, latencies:
 
 
 async def drive(session: aiohttp.ClientSession, url: str, chunks: int, batch: int, rate: float | None) -> None:
-    began = time.perf_counter()
+    # streams start out of phase, as independent generations would
+    began = time.perf_counter() + (random.uniform(0, batch / rate) if rate else 0)
     for start in range(0, chunks, batch):
         if rate:  # post each batch when its last chunk would have been written
             await asyncio.sleep(max(0.0, began + (start + batch) / rate - time.perf_counter()))

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import time
 import uuid
 from typing import Iterable
@@ -32,8 +31,6 @@ from aiohttp import web
 
 from . import appkeys
 from .messages import MESSAGE_COLUMNS
-
-log = logging.getLogger(__name__)
 
 FINAL_GRACE_SECONDS = 60
 # how far ahead of the expected `seq` an early callback event may be parked

@@ -61,6 +61,7 @@ async def generate(app: web.Application, message_id: str) -> None:
         try:
             await backend.generate(context, _no_write)
         except BackendRejected as exc:
+            log.warning("answer %s failed: %s", context.message_id, exc)
             await streams.finish(context.message_id, context.chat_id, "failed", error=str(exc))
             return
         await streams.mark_sent(context.message_id)
@@ -82,6 +83,7 @@ async def _take_over(app: web.Application, backend: Backend, context: Context, o
     if opened.owner != me and await app[appkeys.REDIS].exists(app[appkeys.KEYS].heartbeat(opened.owner)):
         return False
     if opened.pieces:
+        log.warning("answer %s failed: %s", context.message_id, INTERRUPTED)
         await app[STREAMS].finish(context.message_id, context.chat_id, "failed", error=INTERRUPTED)
         return False
     await app[STREAMS].claim(context.message_id, me)
@@ -111,11 +113,13 @@ async def _run_local(app: web.Application, backend: Backend, context: Context) -
     except _Stopped:
         return
     except (BackendRejected, BackendFailed) as exc:
+        log.warning("answer %s failed: %s", message_id, exc)
         await streams.finish(message_id, chat_id, "failed", error=str(exc))
         return
     except BackendUnavailable as exc:
         if not written:
             raise  # nothing shown yet: the queue retries with backoff
+        log.warning("answer %s failed half-way: %s", message_id, exc)
         await streams.finish(message_id, chat_id, "failed", error=str(exc))
         return
     finally:

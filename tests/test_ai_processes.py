@@ -3,6 +3,7 @@ also when one of them is killed (SIGKILL) mid-stream."""
 
 import asyncio
 import os
+import socket
 import subprocess
 import sys
 
@@ -11,7 +12,12 @@ import pytest
 
 from ai_support import FakeAIService, callback_path, read_to_end, streamed_text
 from conftest import TESTS_DIR
-from test_run import free_port
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 async def start_process(tmp_path, servers, redis_prefix, service_url: str) -> tuple[subprocess.Popen, str]:

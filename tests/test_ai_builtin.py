@@ -91,3 +91,38 @@ async def test_a_long_text_is_quoted_by_the_passage_around_the_match(make_client
     assert source["title"] == "policy.txt"
     assert "Refunds are accepted within thirty days" in source["content"]
     assert len(source["content"].split()) <= 60
+
+
+async def test_attached_files_are_quoted_even_when_the_question_names_nothing_in_them(make_client):
+    client = await make_client(start_workers=False)
+    account = await register(client)
+    long_text = "Quarterly revenue grew in every region. " * 30
+    file_id = await db_of(client).fetchval(
+        """
+        INSERT INTO files (user_id, name, storage_name, size, sha256, content_type, status, text_content)
+        VALUES (%s, 'report.txt', %s, 1, 'x', 'text/plain', 'ready', %s) RETURNING id
+        """,
+        (account.id, uuid.uuid4().hex, long_text))
+    chat = await create_chat(client, account)
+    answer = (await post_message(client, account, chat["id"], "Summarise this for me please",
+                                 file_ids=[str(file_id)]))["assistant_message"]
+    await generate(app_of(client), answer["id"])
+    stored = await get_message(client, account, answer["id"])
+    assert stored["status"] == "complete"
+    (source,) = stored["sources"]
+    assert source["title"] == "report.txt"
+    assert source["content"].startswith("Quarterly revenue grew in every region.")
+    assert source["content"].endswith("...") and len(source["content"]) < len(long_text)
+
+
+async def test_an_attached_file_without_text_is_named_in_the_answer(make_client):
+    client = await make_client(start_workers=False, FILE_WAIT_SECONDS=0.1)
+    account = await register(client)
+    await add_file(client, account, "scan.pdf", None, status="failed")
+    file_id = await db_of(client).fetchval("SELECT id FROM files WHERE user_id = %s", (account.id,))
+    chat = await create_chat(client, account)
+    answer = (await post_message(client, account, chat["id"], "What is in the scan?",
+                                 file_ids=[str(file_id)]))["assistant_message"]
+    await generate(app_of(client), answer["id"])
+    stored = await get_message(client, account, answer["id"])
+    assert "\u201cscan.pdf\u201d is attached but its text is not available" in stored["content"]

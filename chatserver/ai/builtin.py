@@ -1,6 +1,8 @@
 """The built-in backend: no model, just PostgreSQL full-text search over the
 user's own files and earlier messages. It says what it is, quotes what it
-found, and lists the passages as sources."""
+found, and lists the passages as sources. Files attached to the message are
+always quoted (around the matching words, else from their start), since a
+question like "summarise this" names nothing a search could find."""
 
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ SELECT title, passage FROM (
                 ELSE ts_headline('english', f.text_content, q.q, '{HEADLINE}') END AS passage,
            ts_rank_cd(f.search, q.q) AS rank
     FROM files f, q
-    WHERE f.user_id = %(user)s AND f.status = 'ready' AND f.search @@ q.q
+    WHERE f.user_id = %(user)s AND f.status = 'ready' AND f.search @@ q.q AND NOT f.id = ANY(%(attached)s::uuid[])
     UNION ALL
     SELECT c.title,
            CASE WHEN length(m.content) <= {SHORT} THEN m.content
@@ -34,7 +36,18 @@ SELECT title, passage FROM (
     WHERE m.user_id = %(user)s AND m.role = 'user' AND m.id <> %(question)s AND m.search @@ q.q
 ) found
 ORDER BY rank DESC
-LIMIT {MAX_PASSAGES}
+LIMIT %(limit)s
+"""
+
+ATTACHED = f"""
+WITH q AS (SELECT replace(plainto_tsquery('english', %(q)s)::text, '&', '|')::tsquery AS q)
+SELECT f.name AS title,
+       CASE WHEN length(f.text_content) <= {SHORT} THEN f.text_content
+            WHEN f.search @@ q.q THEN ts_headline('english', f.text_content, q.q, '{HEADLINE}')
+            ELSE left(f.text_content, {SHORT}) || ' ...' END AS passage
+FROM files f, q
+WHERE f.user_id = %(user)s AND f.id = ANY(%(attached)s::uuid[]) AND f.text_content <> ''
+ORDER BY array_position(%(attached)s::uuid[], f.id)
 """
 
 
@@ -45,9 +58,16 @@ class BuiltinBackend:
         self.db = db
 
     async def generate(self, context: Context, write: Write) -> list[dict]:
-        passages = await self.db.fetch(
-            SEARCH, {"q": context.message, "user": context.user_id, "question": context.question_id})
+        readable = [f["id"] for f in context.files if f.get("content")]
+        params = {"q": context.message, "user": context.user_id, "question": context.question_id,
+                  "attached": readable}
+        passages = await self.db.fetch(ATTACHED, params) if readable else []
+        if len(passages) < MAX_PASSAGES:
+            passages += await self.db.fetch(SEARCH, params | {"limit": MAX_PASSAGES - len(passages)})
         await write(NOT_A_MODEL + "\n\n")
+        for unread in (f for f in context.files if not f.get("content")):
+            await write(f"\u201c{unread['name']}\u201d is attached but its text is not available "
+                        f"({unread.get('note') or 'no text'}).\n\n")
         if not passages:
             await write("I found nothing in your files or earlier messages that matches your message.")
             return []

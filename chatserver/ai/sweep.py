@@ -16,7 +16,6 @@ from aiohttp import web
 
 from .. import appkeys
 from ..messages import GENERATE_TASK, queue_answer
-from ..queue import Job
 from ..streams import STREAMS
 from .job import INTERRUPTED, fail_answer
 
@@ -53,23 +52,6 @@ async def _time_out(app: web.Application) -> None:
             await redis.zrem(keys.streams_active, message_id)
 
 
-async def _queued_answers(app: web.Application) -> set[str]:
-    redis, keys = app[appkeys.REDIS], app[appkeys.KEYS]
-    raws = await redis.lrange(keys.queue("ai"), 0, -1)
-    raws += await redis.zrange(keys.delayed, 0, -1)
-    for instance in await redis.smembers(keys.instances):
-        raws += await redis.lrange(keys.active("ai", instance), 0, -1)
-    found = set()
-    for raw in raws:
-        try:
-            job = Job.loads(raw)
-        except (ValueError, TypeError):
-            continue
-        if job.name == GENERATE_TASK:
-            found.add(str(job.payload.get("message_id")))
-    return found
-
-
 async def _reconcile(app: web.Application) -> None:
     streams = app[STREAMS]
     rows = await app[appkeys.DB].fetch(
@@ -88,7 +70,8 @@ async def _reconcile(app: web.Application) -> None:
         elif row["status"] == "streaming":
             await fail_answer(app, row["id"], LOST)
         elif row["old"]:
-            queued = await _queued_answers(app) if queued is None else queued
+            if queued is None:
+                queued = {str(p.get("message_id")) for p in await app[appkeys.QUEUE].payloads(GENERATE_TASK)}
             if str(row["id"]) not in queued:
                 log.warning("answer %s had no job; queued again", row["id"])
                 await queue_answer(app, row["id"])

@@ -49,7 +49,7 @@ return {'new', '0', ARGV[3], ''}
 """
 
 # KEYS: state hash, content, pending hash, chat channel, active set
-# ARGV: message id, now, checkpoint interval, max seq ahead, grace, create, initial content,
+# ARGV: message id, now, checkpoint interval, max seq ahead, grace, create, initial content, max bytes,
 #       then per event: kind (c = chunk, f = final, F = final with authoritative content), seq or '', text, final JSON
 _APPLY = """
 local id, now = ARGV[1], tonumber(ARGV[2])
@@ -62,14 +62,14 @@ elseif st[1] ~= 'streaming' then
   return {'finished'}
 end
 local nxt, n = tonumber(st[2]), tonumber(st[3])
-for i = 8, #ARGV, 4 do
+for i = 9, #ARGV, 4 do
   if ARGV[i + 1] ~= '' and tonumber(ARGV[i + 1]) - nxt > tonumber(ARGV[4]) then return {'too_far'} end
 end
 local buf, final = {}, nil
 local function take(kind, text, fin)
   if kind == 'c' then buf[#buf + 1] = text else final = {kind, text, fin} end
 end
-for i = 8, #ARGV, 4 do
+for i = 9, #ARGV, 4 do
   if final then break end
   local kind, seq, text, fin = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   if seq == '' then
@@ -93,6 +93,10 @@ for i = 8, #ARGV, 4 do
   end
 end
 local piece = table.concat(buf)
+local limit = tonumber(ARGV[8])
+if redis.call('STRLEN', KEYS[2]) + #piece > limit or (final and final[1] == 'F' and #final[2] > limit) then
+  return {'too_long'}
+end
 if #piece > 0 then
   redis.call('APPEND', KEYS[2], piece)
   n = n + 1
@@ -198,11 +202,18 @@ class Streams:
         `create_with` starts a state holding that text when none exists, so an
         answer that never streamed can still be finished for its watchers."""
         args: list = [str(message_id), time.time(), self.settings.STREAM_CHECKPOINT_SECONDS, MAX_SEQ_AHEAD,
-                      FINAL_GRACE_SECONDS, "1" if create_with is not None else "", create_with or ""]
+                      FINAL_GRACE_SECONDS, "1" if create_with is not None else "", create_with or "",
+                      self.settings.MAX_ANSWER_BYTES]
         for event in events:
             args += [event.kind, "" if event.seq is None else event.seq, event.text, event.final]
         result = await self._apply(keys=self._stream_keys(message_id, chat_id), args=args)
         outcome = result[0]
+        if outcome == "too_long":
+            # a runaway backend must not fill Redis and PostgreSQL: the answer
+            # fails with what it had, and the sender is told to stop
+            await self.finish(message_id, chat_id, "failed", create_with=None,
+                              error=f"the answer exceeded {self.settings.MAX_ANSWER_BYTES} bytes")
+            return "finished", None
         if outcome == "checkpoint":
             await self._checkpoint(message_id, result[1])
             return "ok", None

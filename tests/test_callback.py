@@ -214,3 +214,23 @@ async def test_unicode_and_separators_survive_the_relay(fake_service, make_clien
     assert [f.get("content") for f in frames] == ["", "héllo | wörld ", "🌍 \"/\\\n", "✓", None]
     assert frames[-1]["sources"] == [{"title": "ünï", "url": "", "content": "🌍"}]
     assert (await get_message(client, account, answer["id"]))["content"] == "héllo | wörld 🌍 \"/\\\n✓"
+
+
+async def test_an_answer_over_the_size_cap_fails_keeping_what_came_before(fake_service, make_client):
+    service, client, account, chat, answer, body = await started(fake_service, make_client, MAX_ANSWER_BYTES=100)
+    path = callback_path(body)
+    assert (await client.post(path, json={"type": "chunk", "content": "x" * 60, "seq": 0})).status == 200
+    resp = await client.post(path, json={"type": "chunk", "content": "y" * 60, "seq": 1})
+    assert resp.status == 409
+    assert_error(await resp.json(), "message_finished")
+    stored = await get_message(client, account, answer["id"])
+    assert stored["status"] == "failed" and stored["content"] == "x" * 60
+    assert stored["error"] == "the answer exceeded 100 bytes"
+
+
+async def test_an_authoritative_final_text_over_the_cap_fails_the_answer(fake_service, make_client):
+    service, client, account, chat, answer, body = await started(fake_service, make_client, MAX_ANSWER_BYTES=100)
+    resp = await client.post(callback_path(body), json={"type": "complete", "content": "z" * 101})
+    assert resp.status == 409
+    stored = await get_message(client, account, answer["id"])
+    assert stored["status"] == "failed" and stored["content"] == ""

@@ -42,18 +42,23 @@ def server_env(port: int, **extra: str) -> dict[str, str]:
     return env | extra
 
 
-def start_server(**extra: str) -> tuple[subprocess.Popen, int]:
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, str(ROOT / "run.py")], env=server_env(port, **extra), cwd=ROOT)
-    deadline = time.monotonic() + 90
+def spawn(argv: list[str], port: int, env: dict[str, str] | None = None, timeout: float = 90) -> subprocess.Popen:
+    """Start a server process and wait until its /ready answers."""
+    proc = subprocess.Popen(argv, env=env, cwd=ROOT)
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=2)
-            return proc, port
+            return proc
         except OSError:
-            time.sleep(0.2)
+            time.sleep(0.1)
     proc.kill()
-    raise RuntimeError("server did not start")
+    raise RuntimeError(f"{' '.join(argv)} did not start")
+
+
+def start_server(**extra: str) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    return spawn([sys.executable, str(ROOT / "run.py")], port, server_env(port, **extra)), port
 
 
 def _answers(port: int) -> bool:

@@ -32,7 +32,7 @@ import aiohttp
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import free_port, start_server  # noqa: E402
+from common import free_port, spawn, start_server  # noqa: E402
 
 BATCHES = (1, 20)
 
@@ -72,17 +72,7 @@ def serve_baseline(port: int) -> None:
 
 def start_baseline() -> tuple[subprocess.Popen, int]:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, __file__, "--serve-baseline", str(port)])
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            import urllib.request
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=1)
-            return proc, port
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("baseline relay did not start")
+    return spawn([sys.executable, __file__, "--serve-baseline", str(port)], port, timeout=30), port
 
 
 # -- measuring ---------------------------------------------------------------

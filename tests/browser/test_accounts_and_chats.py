@@ -1,7 +1,6 @@
 """Accounts, the chat list, rename, delete, search: in headless Chromium."""
 
 import datetime as dt
-import uuid
 
 import jwt
 import pytest

@@ -2,7 +2,6 @@
 with the token, downloads, and the server's message for over-size files."""
 
 import io
-import os
 
 import pytest
 from PIL import Image

@@ -205,7 +205,8 @@ async def test_a_piece_lost_on_the_way_is_filled_in_from_the_snapshot(fake_servi
     # "B" is published where nobody listens, as if the pub/sub connection had dropped it
     keys = streams._stream_keys(answer["id"], chat["id"])
     keys[3] = "nobody-listens"
-    await streams._apply(keys=keys, args=[answer["id"], time.time(), 1000, 1000, 60, "", "", "c", 1, "B", ""])
+    await streams._apply(keys=keys, args=[answer["id"], time.time(), 1000, 1000, 60, "", "", 10**6,
+                                          "c", 1, "B", ""])
     await client.post(path, json={"type": "chunk", "content": "C", "seq": 2})
     await client.post(path, json={"type": "complete", "seq": 3})
     assert await read_to_end(ws) == [{"type": "chunk", "message_id": answer["id"], "content": "BC"},

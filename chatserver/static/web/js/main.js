@@ -32,6 +32,10 @@ const state = {
 
 function notify(text, kind = "info") {
   const box = $("notices");
+  // the same failure seen twice (a retry, a second request) is one notice
+  for (const shown of box.children) {
+    if (shown.classList.contains(kind) && shown.querySelector("p").textContent === text) return;
+  }
   const close = h("button", { type: "button", "aria-label": "Dismiss notice" }, "\u00d7");
   const notice = h("div", { class: `notice ${kind}`, role: kind === "error" ? "alert" : undefined },
     h("p", { text }), close);

@@ -307,12 +307,16 @@ class JobQueue:
         """Payloads of every job of this task that is queued, delayed or
         running anywhere, so a sweep can tell a lost job from a slow one."""
         queue = self.tasks[name].queue
-        raws = await self.redis.lrange(self.keys.queue(queue), 0, -1)
-        raws += await self.redis.zrange(self.keys.delayed, 0, -1)
-        for instance in await self.redis.smembers(self.keys.instances):
-            raws += await self.redis.lrange(self.keys.active(queue, instance), 0, -1)
+        instances = await self.redis.smembers(self.keys.instances)
+        # one MULTI, so a job moving between lists meanwhile is seen exactly once
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.lrange(self.keys.queue(queue), 0, -1)
+            pipe.zrange(self.keys.delayed, 0, -1)
+            for instance in instances:
+                pipe.lrange(self.keys.active(queue, instance), 0, -1)
+            lists = await pipe.execute()
         found = []
-        for raw in raws:
+        for raw in (raw for listed in lists for raw in listed):
             try:
                 job = Job.loads(raw)
             except (ValueError, TypeError):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 
-import redis.asyncio as aioredis
+import redis.asyncio as redis_async
 from aiohttp import web
 
 from . import answers, appkeys, auth, callback, chats, files, messages, ops, ws
@@ -61,7 +61,7 @@ async def database_ctx(app: web.Application):
 
 
 async def redis_ctx(app: web.Application):
-    client = aioredis.Redis.from_url(app[appkeys.REDIS_URL], decode_responses=True,
+    client = redis_async.Redis.from_url(app[appkeys.REDIS_URL], decode_responses=True,
                                      health_check_interval=30)
     app[appkeys.REDIS] = client
     yield

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import redis.asyncio as aioredis
+import redis.asyncio as redis_async
 from aiohttp import web
 
 from .config import Settings
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 SETTINGS = web.AppKey("settings", Settings)
 DB = web.AppKey("db", Database)
-REDIS = web.AppKey("redis", aioredis.Redis)
+REDIS = web.AppKey("redis", redis_async.Redis)
 KEYS = web.AppKey("keys", Keys)
 QUEUE = web.AppKey("queue", "JobQueue")
 METRICS = web.AppKey("metrics", "Metrics")

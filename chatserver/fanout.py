@@ -13,7 +13,7 @@ import asyncio
 import dataclasses
 import logging
 
-import redis.asyncio as aioredis
+import redis.asyncio as redis_async
 from aiohttp import web
 
 from . import appkeys
@@ -32,12 +32,12 @@ class Piece:
 
 
 class Fanout:
-    def __init__(self, redis: aioredis.Redis, pattern: str):
+    def __init__(self, redis: redis_async.Redis, pattern: str):
         self.redis = redis
         self.pattern = pattern
         self.watchers: dict[str, set[asyncio.Queue]] = {}
         self.running: dict[str, asyncio.Task] = {}
-        self._pubsub: aioredis.client.PubSub | None = None
+        self._pubsub: redis_async.client.PubSub | None = None
 
     def watch(self, message_id: str) -> asyncio.Queue:
         queue: asyncio.Queue = asyncio.Queue()
@@ -78,7 +78,7 @@ class Fanout:
                         self.dispatch(message["data"])
                     except ValueError:
                         log.error("ignoring a malformed stream piece on %s", message["channel"])
-            except (aioredis.ConnectionError, aioredis.TimeoutError, OSError) as exc:
+            except (redis_async.ConnectionError, redis_async.TimeoutError, OSError) as exc:
                 log.warning("stream fan-out lost Redis (%s); resubscribing", exc)
             await self._resubscribe()
 
@@ -88,7 +88,7 @@ class Fanout:
             try:
                 await self.subscribe()
                 break
-            except (aioredis.ConnectionError, aioredis.TimeoutError, OSError):
+            except (redis_async.ConnectionError, redis_async.TimeoutError, OSError):
                 await asyncio.sleep(1)
         for queues in self.watchers.values():
             for queue in queues:
@@ -99,7 +99,7 @@ class Fanout:
             pubsub, self._pubsub = self._pubsub, None
             try:
                 await pubsub.aclose()
-            except (aioredis.ConnectionError, OSError):
+            except (redis_async.ConnectionError, OSError):
                 pass
 
 

@@ -20,7 +20,7 @@ import time
 import uuid
 from typing import Awaitable, Callable
 
-import redis.asyncio as aioredis
+import redis.asyncio as redis_async
 
 from .keys import Keys
 
@@ -85,7 +85,7 @@ def backoff_delay(attempt: int, base: float) -> float:
 class JobQueue:
     def __init__(
         self,
-        redis: aioredis.Redis,
+        redis: redis_async.Redis,
         keys: Keys,
         concurrency: dict[str, int],
         *,
@@ -161,7 +161,7 @@ class JobQueue:
             await self._requeue_active(self.instance)
             await self.redis.srem(self.keys.instances, self.instance)
             await self.redis.delete(self.keys.heartbeat(self.instance))
-        except (aioredis.ConnectionError, aioredis.TimeoutError) as exc:
+        except (redis_async.ConnectionError, redis_async.TimeoutError) as exc:
             # our heartbeat will expire and another process's sweep requeues our jobs
             log.warning("job queue stopped without Redis (%s); jobs are recovered by the sweep", exc)
             return
@@ -174,7 +174,7 @@ class JobQueue:
         while not self._stopping.is_set():
             try:
                 raw = await self.redis.blmove(source, active, self.poll_seconds, "RIGHT", "LEFT")
-            except (aioredis.ConnectionError, aioredis.TimeoutError) as exc:
+            except (redis_async.ConnectionError, redis_async.TimeoutError) as exc:
                 log.warning("queue %s: Redis unavailable (%s); retrying", queue, exc)
                 await self._sleep(1)
                 continue
@@ -252,7 +252,7 @@ class JobQueue:
                     await self._beat()
                     last_beat = time.monotonic()
                 await self.move_due()
-            except (aioredis.ConnectionError, aioredis.TimeoutError) as exc:
+            except (redis_async.ConnectionError, redis_async.TimeoutError) as exc:
                 log.warning("queue housekeeping: Redis unavailable (%s)", exc)
             await self._sleep(min(0.2, self.retry_base / 2))
 

@@ -5,7 +5,7 @@ import asyncio
 import json
 
 import pytest
-import redis.asyncio as aioredis
+import redis.asyncio as redis_async
 
 from chatserver import appkeys
 from chatserver.keys import Keys
@@ -16,7 +16,7 @@ from conftest import app_of, create_chat, db_of, register
 
 @pytest.fixture
 async def redis(servers):
-    client = aioredis.Redis.from_url(servers["redis_url"], decode_responses=True)
+    client = redis_async.Redis.from_url(servers["redis_url"], decode_responses=True)
     yield client
     await client.aclose()
 

@@ -106,8 +106,16 @@ class Fanout:
 FANOUT = web.AppKey("fanout", Fanout)
 
 
+def fanout_client_name(app: web.Application) -> str:
+    return f"{app[appkeys.KEYS].prefix}:fanout"
+
+
 async def fanout_ctx(app: web.Application):
-    fanout = Fanout(app[appkeys.REDIS], app[appkeys.KEYS].chat_channel_pattern)
+    # a client of its own: a subscribed connection that breaks must never be
+    # handed back to the pool that runs ordinary commands
+    client = redis_async.Redis.from_url(app[appkeys.REDIS_URL], decode_responses=True,
+                                        client_name=fanout_client_name(app))
+    fanout = Fanout(client, app[appkeys.KEYS].chat_channel_pattern)
     await fanout.subscribe()
     app[FANOUT] = fanout
     listener = asyncio.create_task(fanout.listen())
@@ -115,3 +123,4 @@ async def fanout_ctx(app: web.Application):
     listener.cancel()
     await asyncio.gather(listener, return_exceptions=True)
     await fanout.close()
+    await client.aclose()

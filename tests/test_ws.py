@@ -9,7 +9,7 @@ import pytest
 from ai_support import (callback_path, follow, get_message, idle, open_ws, post_message, read_to_end, receive,
                         start_callback_service, streamed_text)
 from chatserver import appkeys
-from chatserver.fanout import FANOUT
+from chatserver.fanout import fanout_client_name
 from chatserver.streams import STREAMS
 from conftest import app_of, create_chat, register
 
@@ -218,8 +218,12 @@ async def test_after_the_subscription_is_lost_watchers_catch_up(fake_service, ma
     ws = await open_ws(client, account, chat["id"])
     await ws.send_json({"type": "stream_request", "message_id": answer["id"]})
     assert (await receive(ws))["content"] == ""
-    fanout = app_of(client)[FANOUT]
-    await fanout.close()  # the listener sees its connection go and subscribes again
+    # the server drops our subscription; the listener notices and subscribes again
+    app = app_of(client)
+    redis = app[appkeys.REDIS]
+    (killed,) = [c["id"] for c in await redis.client_list(_type="pubsub")
+                 if c["name"] == fanout_client_name(app)]
+    await redis.client_kill_filter(_id=killed)
     await client.post(path, json={"type": "chunk", "content": "after", "seq": 0})
     await client.post(path, json={"type": "complete", "seq": 1})
     frames = await read_to_end(ws)

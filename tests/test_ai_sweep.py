@@ -22,6 +22,15 @@ async def streaming(fake_service, make_client, **settings):
     return client, account, chat, answer, path
 
 
+async def pending_answer(make_client):
+    """An app without workers and one posted question whose answer is still pending."""
+    client = await make_client(start_workers=False)
+    account = await register(client)
+    chat = await create_chat(client, account)
+    answer = (await post_message(client, account, chat["id"], "hi"))["assistant_message"]
+    return client, app_of(client), account, chat, answer
+
+
 async def test_no_activity_for_the_stream_timeout_fails_keeping_the_text(fake_service, make_client):
     client, account, chat, answer, path = await streaming(fake_service, make_client, STREAM_TIMEOUT_SECONDS=30)
     app = app_of(client)
@@ -67,11 +76,7 @@ async def test_a_streaming_answer_whose_live_state_is_lost_fails(fake_service, m
 
 
 async def test_a_pending_answer_whose_job_was_lost_is_queued_again(make_client):
-    client = await make_client(start_workers=False)
-    app = app_of(client)
-    account = await register(client)
-    chat = await create_chat(client, account)
-    answer = (await post_message(client, account, chat["id"], "hi"))["assistant_message"]
+    client, app, account, chat, answer = await pending_answer(make_client)
     queue_key = app[appkeys.KEYS].queue("ai")
     await db_of(client).execute("UPDATE messages SET created_at = created_at - interval '1 hour' WHERE id = %s",
                                 (answer["id"],))
@@ -84,11 +89,7 @@ async def test_a_pending_answer_whose_job_was_lost_is_queued_again(make_client):
 
 
 async def test_a_local_generation_of_a_dead_process_fails_at_the_next_sweep(make_client):
-    client = await make_client(start_workers=False)
-    app = app_of(client)
-    account = await register(client)
-    chat = await create_chat(client, account)
-    answer = (await post_message(client, account, chat["id"], "hi"))["assistant_message"]
+    client, app, account, chat, answer = await pending_answer(make_client)
     streams = app[STREAMS]
     await streams.open(answer["id"], owner="a-process-that-died")
     await streams.append(answer["id"], chat["id"], "Half an ans")
@@ -99,11 +100,7 @@ async def test_a_local_generation_of_a_dead_process_fails_at_the_next_sweep(make
 
 
 async def test_a_rerun_job_fails_a_half_written_local_answer_instead_of_writing_it_twice(make_client):
-    client = await make_client(start_workers=False)
-    app = app_of(client)
-    account = await register(client)
-    chat = await create_chat(client, account)
-    answer = (await post_message(client, account, chat["id"], "hi"))["assistant_message"]
+    client, app, account, chat, answer = await pending_answer(make_client)
     streams = app[STREAMS]
     await streams.open(answer["id"], owner="a-process-that-died")
     await streams.append(answer["id"], chat["id"], "Half")

@@ -1,7 +1,7 @@
 """create_app(settings): the only way the application is built.
 
 Read top to bottom: resources (in start-up order), middlewares (outermost
-first), then the route table, one module per resource.
+first), then the route table: every route of the server, in one place.
 """
 
 from __future__ import annotations
@@ -12,23 +12,22 @@ import logging
 import redis.asyncio as redis_async
 from aiohttp import web
 
-from . import answers, appkeys, auth, callback, chats, files, messages, ops, ws
-from .ai import ai_ctx
-from .config import Settings
-from .db import open_database, settings_dsn
-from .embedded import embedded_postgres, embedded_redis
-from .errors import error_middleware
-from .fanout import fanout_ctx
-from .keys import Keys
-from .metrics import Metrics
-from .middleware import access_middleware, cors_middleware
-from .migrate import apply_migrations_async
-from .preview.service import preview_service_ctx
-from .queue import JobQueue
-from .storage import storage_ctx
-from .streams import streams_ctx
-from .workers import register_tasks
-from . import webclient
+from chatserver import appkeys
+from chatserver.ai import ai_ctx
+from chatserver.api import auth, callback, chats, files, messages, ops, webclient, ws
+from chatserver.api.middleware import access_middleware, cors_middleware
+from chatserver.config import Settings
+from chatserver.db import open_database, settings_dsn
+from chatserver.embedded import embedded_postgres, embedded_redis
+from chatserver.errors import error_middleware
+from chatserver.files.preview_service import preview_service_ctx
+from chatserver.files.storage import storage_ctx
+from chatserver.jobs.queue import JobQueue
+from chatserver.jobs.tasks import register_tasks
+from chatserver.keys import Keys
+from chatserver.live.stream import streams_ctx
+from chatserver.metrics import Metrics
+from chatserver.migrate import apply_migrations_async
 
 log = logging.getLogger(__name__)
 
@@ -109,15 +108,51 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> web.Applica
     app[appkeys.METRICS] = metrics
     app[START_WORKERS] = start_workers
     app.cleanup_ctx.extend([servers_ctx, database_ctx, redis_ctx, storage_ctx, preview_service_ctx,
-                           streams_ctx, fanout_ctx, ai_ctx, queue_ctx])
+                           streams_ctx, ai_ctx, queue_ctx])
 
-    ops.setup_routes(app)
-    auth.setup_routes(app)
-    chats.setup_routes(app)
-    messages.setup_routes(app)
-    files.setup_routes(app)
-    answers.setup_routes(app)
-    callback.setup_routes(app)
-    ws.setup_routes(app)
-    webclient.setup_routes(app)  # the web client at / (public, like /docs)
+    app.on_startup.append(ops.build_openapi_document)
+    add_routes(app.router)
     return app
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    """The route table: every route of the server, in the order of the API."""
+    router.add_post("/api/auth/register", auth.register)
+    router.add_post("/api/auth/login", auth.login)
+    router.add_get("/api/users/me", auth.me)
+
+    router.add_post("/api/chats", chats.create_chat)
+    router.add_get("/api/chats", chats.list_chats)
+    router.add_get("/api/chats/{chat_id}", chats.get_chat)
+    router.add_patch("/api/chats/{chat_id}", chats.rename_chat)
+    router.add_delete("/api/chats/{chat_id}", chats.delete_chat)
+    router.add_get("/api/search", chats.search)
+
+    router.add_post("/api/chats/{chat_id}/messages", messages.post_message)
+    router.add_get("/api/chats/{chat_id}/messages", messages.list_messages)
+    router.add_get("/api/messages/{message_id}", messages.get_message)
+    router.add_post("/api/messages/{message_id}/cancel", messages.cancel_message)
+    router.add_post("/api/messages/{message_id}/regenerate", messages.regenerate_message)
+
+    router.add_get("/ws/chat/{chat_id}", ws.chat_socket)
+    router.add_post("/api/ai/callback/{message_id}", callback.ai_callback)
+
+    router.add_post("/api/files", files.upload_file)
+    router.add_get("/api/files", files.list_files)
+    router.add_get("/api/files/{file_id}", files.get_file)
+    router.add_get("/api/files/{file_id}/content", files.get_content)
+    router.add_get("/api/files/{file_id}/preview", files.get_preview)
+    router.add_delete("/api/files/{file_id}", files.delete_file)
+
+    router.add_get("/health", ops.health)
+    router.add_get("/ready", ops.ready)
+    router.add_get("/metrics", ops.metrics)
+    router.add_get("/openapi.json", ops.openapi_json)
+    router.add_get("/docs", ops.swagger_page)
+    router.add_get("/docs/swagger-init.js", ops.swagger_init)
+    router.add_get("/redoc", ops.redoc_page)
+    router.add_static("/docs/assets", ops.ASSETS)
+
+    # the web client (public, like /docs)
+    router.add_get("/", webclient.index)
+    router.add_get(webclient.PREFIX + "/{version:[A-Za-z0-9]+}/{path:.+}", webclient.asset)

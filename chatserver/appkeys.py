@@ -7,15 +7,12 @@ from typing import TYPE_CHECKING
 import redis.asyncio as redis_async
 from aiohttp import web
 
-from .config import Settings
-from .db import Database
-from .keys import Keys
+from chatserver.config import Settings
+from chatserver.db import Database
+from chatserver.keys import Keys
 
 if TYPE_CHECKING:
-    from .metrics import Metrics
-    from .preview.service import PreviewService
-    from .queue import JobQueue
-    from .storage import Storage
+    pass
 
 SETTINGS = web.AppKey("settings", Settings)
 DB = web.AppKey("db", Database)

@@ -11,7 +11,7 @@ import aiopg
 import psycopg2.extras
 from psycopg2.extensions import register_adapter
 
-from .config import Settings
+from chatserver.config import Settings
 
 log = logging.getLogger(__name__)
 

@@ -48,11 +48,6 @@ class Keys:
         """A periodic task's once-per-interval lock."""
         return self._k("lock", name)
 
-    @property
-    def stats(self) -> str:
-        """Hash of job counters shared by all processes."""
-        return self._k("stats")
-
     # live streams
     def stream(self, message_id: object) -> str:
         """Live state of an answer (hash: state, next seq, piece count, final event, ...)."""

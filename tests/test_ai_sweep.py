@@ -7,7 +7,7 @@ from ai_support import (callback_path, get_message, idle, open_ws, post_message,
 from chatserver import appkeys
 from chatserver.ai.job import INTERRUPTED, generate
 from chatserver.ai.sweep import LOST, sweep_answers
-from chatserver.streams import STREAMS
+from chatserver.live.stream import STREAMS
 from conftest import app_of, create_chat, db_of, register
 
 

@@ -2,7 +2,7 @@
 
 from ai_support import (callback_path, follow, get_message, idle, open_ws, post_message, read_to_end,
                         start_callback_service, streamed_text)
-from chatserver.streams import STREAMS
+from chatserver.live.stream import STREAMS
 from conftest import app_of, assert_error, create_chat, db_of, register
 
 

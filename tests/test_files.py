@@ -10,7 +10,7 @@ import time
 import pytest
 
 from chatserver import appkeys
-from chatserver.housekeeping import housekeep
+from chatserver.files.housekeeping import housekeep
 from conftest import app_of, assert_error, create_chat, db_of, register
 from files_support import (image_bytes, nothing_stored, processed, random_id, raw_multipart, stored_files,
                            upload, uploaded)

@@ -6,7 +6,7 @@ import zlib
 import pytest
 
 from chatserver import appkeys
-from chatserver.housekeeping import housekeep
+from chatserver.files.housekeeping import housekeep
 from conftest import app_of, db_of, register
 from files_support import docx_bytes, image_bytes, pdf_bytes, processed, read_image, stored_files, uploaded
 

@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 
 from chatserver import appkeys
-from chatserver.housekeeping import housekeep
+from chatserver.files.housekeeping import housekeep
 from conftest import app_of, db_of, register
 from files_support import image_bytes, processed, read_image, stored_files, uploaded
 

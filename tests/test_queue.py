@@ -9,8 +9,8 @@ import redis.asyncio as redis_async
 
 from chatserver import appkeys
 from chatserver.keys import Keys
-from chatserver.messages import GENERATE_TASK
-from chatserver.queue import Job, JobQueue, PermanentJobError, backoff_delay
+from chatserver.ai.job import GENERATE_TASK
+from chatserver.jobs.queue import Job, JobQueue, backoff_delay
 from conftest import app_of, create_chat, db_of, register
 
 
@@ -114,23 +114,6 @@ async def test_a_job_that_keeps_failing_is_dead_lettered_and_its_owner_told(make
     assert entry["error"] == "cannot parse"
     assert Job.loads(entry["job"]).attempts == 2
     assert queue.stats["ai"].dead == 1
-
-
-async def test_a_permanent_error_skips_the_retries(make_queue, redis):
-    queue = make_queue(max_attempts=5)
-    calls = []
-
-    async def refuse(job):
-        calls.append(1)
-        raise PermanentJobError("400 from the service")
-
-    queue.task("refuse", "ai", refuse)
-    await queue.start()
-    await queue.enqueue("refuse", {})
-    await queue.wait_idle(5)
-    await queue.stop()
-    assert calls == [1]
-    assert await redis.llen(queue.keys.dead) == 1
 
 
 def test_backoff_grows_exponentially():
@@ -241,13 +224,13 @@ async def test_an_unreadable_job_is_dead_lettered_not_lost(make_queue, redis):
 
 
 async def test_a_dead_generation_job_marks_its_message_failed(make_client):
-    client = await make_client()
+    client = await make_client(JOB_MAX_ATTEMPTS=1)
     app = app_of(client)
     queue = app[appkeys.QUEUE]
     on_dead = queue.tasks[GENERATE_TASK].on_dead
 
     async def unreachable_backend(job):
-        raise PermanentJobError("AI service answered 400")
+        raise RuntimeError("AI service answered 400")
 
     queue.task(GENERATE_TASK, "ai", unreachable_backend, on_dead=on_dead)
     account = await register(client)

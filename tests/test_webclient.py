@@ -2,7 +2,7 @@
 
 import re
 
-from chatserver.webclient import STATIC
+from chatserver.api.webclient import STATIC
 
 
 async def test_page_is_public_with_a_strict_csp(client):

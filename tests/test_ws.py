@@ -1,7 +1,6 @@
 """The WebSocket (API.md "WebSocket"): upgrade, ping, bad frames, exact resume."""
 
 import random
-import time
 
 import aiohttp
 import pytest
@@ -9,8 +8,8 @@ import pytest
 from ai_support import (callback_path, follow, get_message, idle, open_ws, post_message, read_to_end, receive,
                         start_callback_service, streamed_text)
 from chatserver import appkeys
-from chatserver.fanout import fanout_client_name
-from chatserver.streams import STREAMS
+from chatserver.keys import Keys
+from chatserver.live.stream import STREAMS, Event, Streams, listener_client_name
 from conftest import app_of, create_chat, register
 
 
@@ -193,6 +192,11 @@ async def test_chunks_posted_to_another_instance_reach_this_socket(fake_service,
     assert streamed_text(await follow(other_ws, answer["id"])) == "from B and A"
 
 
+class _DeafKeys(Keys):
+    def chat_channel(self, chat_id: object) -> str:
+        return "nobody-listens"
+
+
 async def test_a_piece_lost_on_the_way_is_filled_in_from_the_snapshot(fake_service, make_client):
     client, account, chat, answer, path = await streaming_answer(fake_service, make_client)
     app = app_of(client)
@@ -203,10 +207,8 @@ async def test_a_piece_lost_on_the_way_is_filled_in_from_the_snapshot(fake_servi
     await client.post(path, json={"type": "chunk", "content": "A", "seq": 0})
     assert (await receive(ws))["content"] == "A"
     # "B" is published where nobody listens, as if the pub/sub connection had dropped it
-    keys = streams._stream_keys(answer["id"], chat["id"])
-    keys[3] = "nobody-listens"
-    await streams._apply(keys=keys, args=[answer["id"], time.time(), 1000, 1000, 60, "", "", 10**6,
-                                          "c", 1, "B", ""])
+    deaf = Streams(streams.redis, _DeafKeys(streams.keys.prefix), streams.settings, streams.db)
+    await deaf.apply(answer["id"], chat["id"], [Event.chunk("B", 1)])
     await client.post(path, json={"type": "chunk", "content": "C", "seq": 2})
     await client.post(path, json={"type": "complete", "seq": 3})
     assert await read_to_end(ws) == [{"type": "chunk", "message_id": answer["id"], "content": "BC"},
@@ -222,7 +224,7 @@ async def test_after_the_subscription_is_lost_watchers_catch_up(fake_service, ma
     app = app_of(client)
     redis = app[appkeys.REDIS]
     (killed,) = [c["id"] for c in await redis.client_list(_type="pubsub")
-                 if c["name"] == fanout_client_name(app)]
+                 if c["name"] == listener_client_name(app[appkeys.KEYS])]
     await redis.client_kill_filter(_id=killed)
     await client.post(path, json={"type": "chunk", "content": "after", "seq": 0})
     await client.post(path, json={"type": "complete", "seq": 1})

@@ -1,16 +1,22 @@
 """AI backends (callback service, OpenAI-compatible server, built-in search),
-chosen by `settings.ai_backend`; see base.py for their interface."""
+chosen by `settings.ai_backend`; see base.py for their interface. job.py is
+the `ai.generate` job, context.py what a backend is told, sweep.py the check
+that no answer hangs.
+
+May import `data`, `live`, `jobs` and infrastructure, never `api`. Backends
+only emit text into the live layer, through the job's `write`.
+"""
 
 from __future__ import annotations
 
 import aiohttp
 from aiohttp import web
 
-from .. import appkeys
-from .base import Backend
-from .builtin import BuiltinBackend
-from .callback import CallbackBackend
-from .openai import OpenAIBackend
+from chatserver import appkeys
+from chatserver.ai.base import Backend
+from chatserver.ai.builtin import BuiltinBackend
+from chatserver.ai.callback import CallbackBackend
+from chatserver.ai.openai import OpenAIBackend
 
 BACKEND = web.AppKey("ai_backend", Backend)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Awaitable, Callable, Protocol
 
-from .context import Context
+from chatserver.ai.context import Context
 
 Write = Callable[[str], Awaitable[None]]
 

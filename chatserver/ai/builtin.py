@@ -6,9 +6,10 @@ question like "summarise this" names nothing a search could find."""
 
 from __future__ import annotations
 
-from ..db import Database
-from .base import Write
-from .context import Context
+from chatserver.data import chats, files, messages
+from chatserver.db import Database
+from chatserver.ai.base import Write
+from chatserver.ai.context import Context
 
 MAX_PASSAGES = 4
 HEADLINE = "MaxWords=60, MinWords=25, ShortWord=2, StartSel=\"\", StopSel=\"\""
@@ -16,40 +17,6 @@ SHORT = 400  # texts up to this many characters are quoted whole
 NOT_A_MODEL = ("No AI model is configured on this server, so this answer comes from the built-in search: "
                "it looks for your words in your uploaded files and earlier messages. It is not a language "
                "model and does not compose answers of its own.")
-
-# Any of the question's words may match (plainto_tsquery would demand all of them).
-SEARCH = f"""
-WITH q AS (SELECT replace(plainto_tsquery('english', %(q)s)::text, '&', '|')::tsquery AS q)
-SELECT title, passage FROM (
-    SELECT f.name AS title,
-           CASE WHEN length(f.text_content) <= {SHORT} THEN f.text_content
-                ELSE ts_headline('english', f.text_content, q.q, '{HEADLINE}') END AS passage,
-           ts_rank_cd(f.search, q.q) AS rank
-    FROM files f, q
-    WHERE f.user_id = %(user)s AND f.status = 'ready' AND f.search @@ q.q AND NOT f.id = ANY(%(attached)s::uuid[])
-    UNION ALL
-    SELECT c.title,
-           CASE WHEN length(m.content) <= {SHORT} THEN m.content
-                ELSE ts_headline('english', m.content, q.q, '{HEADLINE}') END,
-           ts_rank_cd(m.search, q.q)
-    FROM messages m JOIN chats c ON c.id = m.chat_id, q
-    WHERE m.user_id = %(user)s AND m.role = 'user' AND m.id <> %(question)s AND m.search @@ q.q
-) found
-ORDER BY rank DESC
-LIMIT %(limit)s
-"""
-
-ATTACHED = f"""
-WITH q AS (SELECT replace(plainto_tsquery('english', %(q)s)::text, '&', '|')::tsquery AS q)
-SELECT f.name AS title,
-       CASE WHEN length(f.text_content) <= {SHORT} THEN f.text_content
-            WHEN f.search @@ q.q THEN ts_headline('english', f.text_content, q.q, '{HEADLINE}')
-            ELSE left(f.text_content, {SHORT}) || ' ...' END AS passage
-FROM files f, q
-WHERE f.user_id = %(user)s AND f.id = ANY(%(attached)s::uuid[]) AND f.text_content <> ''
-ORDER BY array_position(%(attached)s::uuid[], f.id)
-"""
-
 
 class BuiltinBackend:
     remote = False
@@ -59,11 +26,10 @@ class BuiltinBackend:
 
     async def generate(self, context: Context, write: Write) -> list[dict]:
         readable = [f["id"] for f in context.files if f.get("content")]
-        params = {"q": context.message, "user": context.user_id, "question": context.question_id,
-                  "attached": readable}
-        passages = await self.db.fetch(ATTACHED, params) if readable else []
+        passages = await files.attached_passages(self.db, context.user_id, readable, context.message,
+                                                 HEADLINE, SHORT) if readable else []
         if len(passages) < MAX_PASSAGES:
-            passages += await self.db.fetch(SEARCH, params | {"limit": MAX_PASSAGES - len(passages)})
+            passages += await self._search(context, readable, MAX_PASSAGES - len(passages))
         await write(NOT_A_MODEL + "\n\n")
         for unread in (f for f in context.files if not f.get("content")):
             await write(f"\u201c{unread['name']}\u201d is attached but its text is not available "
@@ -77,3 +43,15 @@ class BuiltinBackend:
             await write(f"{number}. From \u201c{passage['title']}\u201d: {text}\n\n")
         await write("The sources below hold these passages.")
         return [{"title": p["title"], "url": "", "content": " ".join(p["passage"].split())} for p in passages]
+
+    async def _search(self, context: Context, attached: list, limit: int) -> list[dict]:
+        """The best passages of the user's other files and earlier questions
+        (any of the question's words may match), a question titled by its chat."""
+        found = await files.passages(self.db, context.user_id, context.message, attached, HEADLINE, SHORT, limit)
+        asked = await messages.passages(self.db, context.user_id, context.message, context.question_id,
+                                        HEADLINE, SHORT, limit)
+        if asked:
+            titles = await chats.titles(self.db, list({m["chat_id"] for m in asked}))
+            found += [{"title": titles.get(m["chat_id"], ""), "passage": m["passage"], "rank": m["rank"]}
+                      for m in asked]
+        return sorted(found, key=lambda p: -p["rank"])[:limit]

@@ -1,15 +1,33 @@
-"""The external AI service of API.md: one POST per answer; the text then
-arrives through the callback endpoint."""
+"""The external AI service: one POST per answer; the text then arrives
+through the callback endpoint, at a URL whose token is an HMAC of the
+message id under a key derived from JWT_SECRET, so it cannot be forged."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
+import uuid
 
 import aiohttp
 
-from ..callback import callback_url
-from .base import BackendRejected, BackendUnavailable, Write
-from .context import Context
+from chatserver.ai.base import BackendRejected, BackendUnavailable, Write
+from chatserver.ai.context import Context
+
+
+def _key(settings) -> bytes:
+    return hashlib.sha256(b"chatserver callback token\x00" + settings.JWT_SECRET.encode()).digest()
+
+
+def callback_token(settings, message_id: uuid.UUID) -> str:
+    digest = hmac.new(_key(settings), str(message_id).encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def callback_url(settings, message_id: uuid.UUID) -> str:
+    base = settings.PUBLIC_BASE_URL.rstrip("/") or f"http://127.0.0.1:{settings.APP_PORT}"
+    return f"{base}/api/ai/callback/{message_id}?token={callback_token(settings, message_id)}"
 
 
 class CallbackBackend:

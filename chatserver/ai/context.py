@@ -8,7 +8,8 @@ import dataclasses
 import time
 import uuid
 
-from ..db import Database
+from chatserver.data import files, messages
+from chatserver.db import Database
 
 TRUNCATED = "\n[... truncated to fit the context budget]"
 NOTES = {
@@ -24,40 +25,15 @@ class Context:
     chat_id: uuid.UUID
     user_id: uuid.UUID
     question_id: uuid.UUID
-    chat_title: str
     message: str
     history: list[dict]  # [{"role", "content"}], oldest first
     files: list[dict]  # [{"id", "name", "content"}, plus "note" when the text is missing or cut]
 
 
-async def load_answer(db: Database, message_id: str) -> dict | None:
-    """The unfinished answer with its question, or None if it is gone or finished."""
-    return await db.fetchrow(
-        """
-        SELECT a.id, a.chat_id, a.user_id, c.title AS chat_title,
-               q.id AS question_id, q.content AS question, q.file_ids, q.position
-        FROM messages a
-        JOIN messages q ON q.id = a.reply_to
-        JOIN chats c ON c.id = a.chat_id
-        WHERE a.id = %s AND a.role = 'assistant' AND a.status IN ('pending', 'streaming')
-        """,
-        (message_id,),
-    )
-
-
 async def history(db: Database, chat_id: uuid.UUID, before: int, budget: int) -> list[dict]:
     """Earlier turns, newest kept first when the budget runs out; answers that
     failed, were cancelled, are unfinished or were regenerated are left out."""
-    rows = await db.fetch(
-        """
-        SELECT role, content FROM messages
-        WHERE chat_id = %s AND position < %s
-          AND (role = 'user' OR (status = 'complete' AND NOT superseded))
-        ORDER BY position DESC
-        LIMIT 1000
-        """,
-        (chat_id, before),
-    )
+    rows = await messages.history(db, chat_id, before, 1000)
     kept, used = [], 0
     for row in rows:
         used += len(row["content"])
@@ -74,17 +50,14 @@ async def attached_files(db: Database, user_id: uuid.UUID, file_ids: list[uuid.U
         return []
     deadline = time.monotonic() + wait_seconds
     while True:
-        rows = await db.fetch(
-            "SELECT id, name, status, text_content FROM files WHERE id = ANY(%s) AND user_id = %s",
-            (list(file_ids), user_id),
-        )
+        rows = await files.texts(db, user_id, file_ids)
         waiting = any(r["status"] in ("pending", "processing") for r in rows)
         left = deadline - time.monotonic()
         if not waiting or left <= 0:
             break
         await asyncio.sleep(min(0.5, left))
     by_id = {r["id"]: r for r in rows}
-    files = []
+    found = []
     for file_id in file_ids:
         row = by_id.get(file_id)
         if row is None:
@@ -103,12 +76,12 @@ async def attached_files(db: Database, user_id: uuid.UUID, file_ids: list[uuid.U
             budget = 0
         else:
             entry["note"] = NOTES["budget"]
-        files.append(entry)
-    return files
+        found.append(entry)
+    return found
 
 
 async def build_context(db: Database, settings, message_id: str) -> Context | None:
-    answer = await load_answer(db, message_id)
+    answer = await messages.get_question(db, message_id)
     if answer is None:
         return None
     return Context(
@@ -116,7 +89,6 @@ async def build_context(db: Database, settings, message_id: str) -> Context | No
         chat_id=answer["chat_id"],
         user_id=answer["user_id"],
         question_id=answer["question_id"],
-        chat_title=answer["chat_title"],
         message=answer["question"],
         history=await history(db, answer["chat_id"], answer["position"], settings.HISTORY_CHAR_BUDGET),
         files=await attached_files(db, answer["user_id"], answer["file_ids"],

@@ -15,32 +15,30 @@ import uuid
 
 from aiohttp import web
 
-from .. import appkeys
-from ..fanout import FANOUT
-from ..streams import FINISHED, STREAMS
-from . import BACKEND
-from .base import Backend, BackendFailed, BackendRejected, BackendUnavailable
-from .context import Context, build_context
+from chatserver import appkeys
+from chatserver.ai import BACKEND
+from chatserver.data import messages
+from chatserver.live.stream import STREAMS
+from chatserver.ai.base import Backend, BackendFailed, BackendRejected, BackendUnavailable
+from chatserver.ai.context import Context, build_context
 
 log = logging.getLogger(__name__)
 
 INTERRUPTED = "the answer was interrupted (the server generating it stopped)"
+GENERATE_TASK = "ai.generate"
 
 
 class _Stopped(Exception):
     """The answer was finished elsewhere (cancelled, timed out) while it was being written."""
 
 
-async def fail_answer(app: web.Application, message_id: uuid.UUID | str, reason: str) -> bool:
-    """Finish an unfinished answer as failed, telling its watchers; False if it had ended."""
-    row = await app[appkeys.DB].fetchrow(
-        "SELECT chat_id, content FROM messages WHERE id = %s AND status IN ('pending', 'streaming')",
-        (str(message_id),))
-    if row is None:
-        return False
-    done = await app[STREAMS].finish(uuid.UUID(str(message_id)), row["chat_id"], "failed", error=reason,
-                                     create_with=row["content"])
-    return done is not None
+async def queue_answer(app: web.Application, message_id: uuid.UUID) -> None:
+    """Queue the generation of an answer. If Redis is down the message stays
+    pending and the answer sweep queues it again."""
+    try:
+        await app[appkeys.QUEUE].enqueue(GENERATE_TASK, {"message_id": str(message_id)})
+    except Exception:
+        log.exception("could not queue the answer %s; the sweep will retry", message_id)
 
 
 async def generate(app: web.Application, message_id: str) -> None:
@@ -51,12 +49,11 @@ async def generate(app: web.Application, message_id: str) -> None:
     backend = app[BACKEND]
     me = app[appkeys.QUEUE].instance
     opened = await streams.open(context.message_id, "" if backend.remote else me)
-    if opened.state in FINISHED:
+    if opened.state in messages.FINISHED:
         return
     if opened.state == "streaming" and not await _take_over(app, backend, context, opened):
         return
-    await db.execute("UPDATE messages SET status = 'streaming' WHERE id = %s AND status = 'pending'",
-                     (context.message_id,))
+    await messages.mark_streaming(db, context.message_id)
     if backend.remote:
         try:
             await backend.generate(context, _no_write)
@@ -77,21 +74,22 @@ async def _take_over(app: web.Application, backend: Backend, context: Context, o
     """Whether this run should (re)start an answer an earlier run already opened."""
     if backend.remote:
         return not opened.sent
-    if str(context.message_id) in app[FANOUT].running:
+    if str(context.message_id) in app[STREAMS].running:
         return False
-    me = app[appkeys.QUEUE].instance
-    if opened.owner != me and await app[appkeys.REDIS].exists(app[appkeys.KEYS].heartbeat(opened.owner)):
+    queue = app[appkeys.QUEUE]
+    if opened.owner != queue.instance and await queue.is_alive(opened.owner):
         return False
     if opened.pieces:
         log.warning("answer %s failed: %s", context.message_id, INTERRUPTED)
         await app[STREAMS].finish(context.message_id, context.chat_id, "failed", error=INTERRUPTED)
         return False
-    await app[STREAMS].claim(context.message_id, me)
+    await app[STREAMS].claim(context.message_id, queue.instance)
     return True
 
 
 async def _run_local(app: web.Application, backend: Backend, context: Context) -> None:
-    streams, running = app[STREAMS], app[FANOUT].running
+    streams = app[STREAMS]
+    running = streams.running
     message_id, chat_id = context.message_id, context.chat_id
     written = False
 

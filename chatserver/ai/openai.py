@@ -8,8 +8,8 @@ import json
 
 import aiohttp
 
-from .base import BackendFailed, BackendRejected, BackendUnavailable, Write
-from .context import Context
+from chatserver.ai.base import BackendFailed, BackendRejected, BackendUnavailable, Write
+from chatserver.ai.context import Context
 
 SYSTEM_PROMPT = "You are a helpful assistant. Answer in the language of the user's message."
 

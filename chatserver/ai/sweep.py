@@ -14,10 +14,10 @@ import time
 
 from aiohttp import web
 
-from .. import appkeys
-from ..messages import GENERATE_TASK, queue_answer
-from ..streams import STREAMS
-from .job import INTERRUPTED, fail_answer
+from chatserver import appkeys
+from chatserver.ai.job import GENERATE_TASK, INTERRUPTED, queue_answer
+from chatserver.data import messages
+from chatserver.live.stream import STREAMS
 
 log = logging.getLogger(__name__)
 
@@ -31,36 +31,24 @@ async def sweep_answers(app: web.Application, check_rows: bool = True) -> None:
 
 
 async def _time_out(app: web.Application) -> None:
-    redis, keys, timeout = app[appkeys.REDIS], app[appkeys.KEYS], app[appkeys.SETTINGS].STREAM_TIMEOUT_SECONDS
-    live = await redis.zrange(keys.streams_active, 0, -1, withscores=True)
-    if not live:
-        return
-    async with redis.pipeline(transaction=False) as pipe:
-        for message_id, _ in live:
-            pipe.hget(keys.stream(message_id), "owner")
-        owners = await pipe.execute()
+    streams, queue = app[STREAMS], app[appkeys.QUEUE]
+    timeout = app[appkeys.SETTINGS].STREAM_TIMEOUT_SECONDS
     now = time.time()
-    for (message_id, last), owner in zip(live, owners):
+    for message_id, last, owner in await streams.active():
         if now - last > timeout:
             reason = f"no activity from the AI backend for {timeout:g} s"
-        elif owner and not await redis.exists(keys.heartbeat(owner)):
+        elif owner and not await queue.is_alive(owner):
             reason = INTERRUPTED
         else:
             continue
         log.warning("answer %s failed: %s", message_id, reason)
-        if not await fail_answer(app, message_id, reason):
-            await redis.zrem(keys.streams_active, message_id)
+        if not await streams.fail(message_id, reason):
+            await streams.forget(message_id)
 
 
 async def _reconcile(app: web.Application) -> None:
     streams = app[STREAMS]
-    rows = await app[appkeys.DB].fetch(
-        """
-        SELECT id, status, clock_timestamp() - created_at > make_interval(secs => %s) AS old
-        FROM messages WHERE status IN ('pending', 'streaming') AND role = 'assistant'
-        """,
-        (app[appkeys.SETTINGS].SWEEP_INTERVAL_SECONDS,),
-    )
+    rows = await messages.unfinished_answers(app[appkeys.DB], app[appkeys.SETTINGS].SWEEP_INTERVAL_SECONDS)
     queued = None
     for row in rows:
         snap = await streams.snapshot(row["id"])
@@ -68,7 +56,7 @@ async def _reconcile(app: web.Application) -> None:
             if snap.final is not None:
                 await streams.store_final_from_redis(row["id"])
         elif row["status"] == "streaming":
-            await fail_answer(app, row["id"], LOST)
+            await streams.fail(row["id"], LOST)
         elif row["old"]:
             if queued is None:
                 queued = {str(p.get("message_id")) for p in await app[appkeys.QUEUE].payloads(GENERATE_TASK)}

@@ -274,11 +274,11 @@ def unexpected_errors(page) -> list[str]:
 
 @pytest.fixture
 async def client_only(aiohttp_server) -> str:
-    """Only the web client's routes (no database): for tests of the page's own code."""
-    from chatserver import webclient
+    """The routes alone (no database behind them): for tests of the page's own code."""
+    from chatserver.app import add_routes
 
     app = web.Application()
-    webclient.setup_routes(app)
+    add_routes(app.router)
     server = await aiohttp_server(app, host="127.0.0.1")
     return str(server.make_url("/"))
 

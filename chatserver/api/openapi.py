@@ -8,8 +8,8 @@ import pydantic
 from aiohttp import web
 from pydantic.json_schema import models_json_schema
 
-from .endpoint import handler_endpoint
-from .errors import _CODES
+from chatserver.api.endpoint import handler_endpoint
+from chatserver.errors import _CODES
 
 ERROR_SCHEMA = {
     "type": "object",

@@ -16,8 +16,8 @@ import docx
 import pypdf
 from PIL import Image
 
-from ..sniff import DOCX, is_text
-from .result import Preview, UnreadableFile, make_preview
+from chatserver.files.sniff import DOCX, is_text
+from chatserver.files.result import Preview, UnreadableFile, make_preview
 
 THUMBNAIL_PX = 512
 # a small upload can decode to gigabytes; Pillow's own bomb check allows ~180M pixels

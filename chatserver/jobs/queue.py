@@ -22,7 +22,7 @@ from typing import Awaitable, Callable
 
 import redis.asyncio as redis_async
 
-from .keys import Keys
+from chatserver.keys import Keys
 
 log = logging.getLogger(__name__)
 
@@ -30,19 +30,22 @@ Handler = Callable[["Job"], Awaitable[None]]
 DeadHandler = Callable[["Job", str], Awaitable[None]]
 
 # Moves due retries back to their queues; atomic so a job is never in both.
+# KEYS[1] is the delayed set, KEYS[i] (i >= 2) the queue named ARGV[i].
 _MOVE_DUE = """
+local target = {}
+for i = 2, #ARGV do target[ARGV[i]] = KEYS[i] end
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 100)
+local moved = 0
 for _, raw in ipairs(due) do
-  local job = cjson.decode(raw)
-  redis.call('LPUSH', ARGV[2] .. job.queue, raw)
-  redis.call('ZREM', KEYS[1], raw)
+  local key = target[cjson.decode(raw).queue]
+  if key then
+    redis.call('LPUSH', key, raw)
+    redis.call('ZREM', KEYS[1], raw)
+    moved = moved + 1
+  end
 end
-return #due
+return moved
 """
-
-
-class PermanentJobError(Exception):
-    """A failure that retrying cannot fix: the job goes straight to dead-letter."""
 
 
 @dataclasses.dataclass
@@ -194,8 +197,6 @@ class JobQueue:
             await task.handler(job)
         except asyncio.CancelledError:
             raise
-        except PermanentJobError as exc:
-            await self._dead_letter(queue, active, raw, job, str(exc))
         except Exception as exc:
             log.warning("job %s %s attempt %d failed: %r", job.name, job.id, job.attempts + 1, exc,
                         exc_info=not isinstance(exc, (OSError, asyncio.TimeoutError)))
@@ -241,7 +242,13 @@ class JobQueue:
 
     async def move_due(self) -> int:
         """Put retries whose time has come back on their queues."""
-        return await self._move_due(keys=[self.keys.delayed], args=[time.time(), self.keys.queue("")])
+        names = list(self.concurrency)
+        return await self._move_due(keys=[self.keys.delayed, *map(self.keys.queue, names)],
+                                    args=[time.time(), *names])
+
+    async def is_alive(self, instance: str) -> bool:
+        """Whether the process `instance` still keeps its heartbeat (holds its jobs)."""
+        return bool(await self.redis.exists(self.keys.heartbeat(instance)))
 
     async def _housekeeping(self) -> None:
         beat_every = self.lease_seconds / 3

@@ -16,7 +16,8 @@ from pathlib import Path
 import aiofiles.os
 from aiohttp import web
 
-from . import appkeys
+from chatserver import appkeys
+from chatserver.data import files
 
 
 class Storage:
@@ -77,6 +78,12 @@ async def discard(path: Path) -> None:
     """Remove a file that may already be gone."""
     with contextlib.suppress(FileNotFoundError):
         await aiofiles.os.remove(path)
+
+
+async def remove_chat_files(app: web.Application, chat_id: uuid.UUID) -> None:
+    """Before a chat is deleted: rows first, then their bytes, so no row outlives its bytes."""
+    for row in await files.delete_for_chat(app[appkeys.DB], chat_id):
+        await app[appkeys.STORAGE].remove(row["storage_name"], row["preview_image"])
 
 
 async def storage_ctx(app: web.Application):

@@ -12,6 +12,7 @@ the client talks to the server through the public contract alone.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import mimetypes
 import re
@@ -19,14 +20,14 @@ from pathlib import Path
 
 from aiohttp import web
 
-STATIC = Path(__file__).resolve().parent / "static" / "web"
+STATIC = Path(__file__).resolve().parent.parent / "static" / "web"
 PREFIX = "/web"
 _HOST = re.compile(r"^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
 _TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml",
           ".html": "text/html", ".png": "image/png", ".ico": "image/x-icon"}
-ASSET_VERSION = web.AppKey("webclient_asset_version", str)
 
 
+@functools.cache
 def asset_version() -> str:
     digest = hashlib.sha256()
     for path in sorted(STATIC.rglob("*")):
@@ -60,7 +61,7 @@ def _security_headers(response: web.StreamResponse) -> None:
 
 
 async def index(request: web.Request) -> web.Response:
-    version = request.app[ASSET_VERSION]
+    version = asset_version()
     html = (STATIC / "index.html").read_text("utf-8").replace("{{ASSETS}}", f"{PREFIX}/{version}")
     response = web.Response(text=html, content_type="text/html", charset="utf-8")
     response.headers["Cache-Control"] = "no-cache"
@@ -78,15 +79,9 @@ async def asset(request: web.Request) -> web.StreamResponse:
     response = web.FileResponse(path)
     kind = _TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     response.content_type = kind
-    if request.match_info["version"] == request.app[ASSET_VERSION]:
+    if request.match_info["version"] == asset_version():
         response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
     else:  # an old page asking for assets that have changed since: serve, but do not keep
         response.headers["Cache-Control"] = "no-cache"
     _security_headers(response)
     return response
-
-
-def setup_routes(app: web.Application) -> None:
-    app[ASSET_VERSION] = asset_version()
-    app.router.add_get("/", index)
-    app.router.add_get(PREFIX + "/{version:[A-Za-z0-9]+}/{path:.+}", asset)

@@ -17,10 +17,10 @@ import aiofiles
 from aiohttp import BodyPartReader, hdrs, web
 from aiohttp.http_exceptions import BadHttpMessage
 
-from .errors import ApiError
-from .filenames import clean_name
-from .sniff import SNIFF_BYTES
-from .storage import Storage, discard
+from chatserver.errors import ApiError
+from chatserver.files.filenames import clean_name
+from chatserver.files.sniff import SNIFF_BYTES
+from chatserver.files.storage import Storage, discard
 
 CHUNK_BYTES = 256 * 1024
 MAX_FIELD_BYTES = 1024

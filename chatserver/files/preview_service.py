@@ -20,9 +20,9 @@ import aiofiles
 import aiohttp
 from aiohttp import hdrs, web
 
-from .. import appkeys
-from ..config import Settings
-from .result import Preview, make_preview
+from chatserver import appkeys
+from chatserver.config import Settings
+from chatserver.files.result import Preview, make_preview
 
 CHUNK_BYTES = 256 * 1024
 IMAGE_SIGNATURES = {b"\x89PNG\r\n\x1a\n": "png", b"\xff\xd8\xff": "jpeg"}

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import pydantic
 
-from .errors import ApiError
+from chatserver.errors import ApiError
 
 
 def encode_cursor(*values: object) -> str:

@@ -17,10 +17,11 @@ from pathlib import Path
 import aiofiles.os
 from aiohttp import web
 
-from .. import appkeys
-from ..queue import Job
-from .extract import extract
-from .result import Preview, UnreadableFile
+from chatserver import appkeys
+from chatserver.data import files
+from chatserver.jobs.queue import Job
+from chatserver.files.extract import extract
+from chatserver.files.result import Preview, UnreadableFile
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +35,7 @@ async def queue_preview(app: web.Application, file_id: uuid.UUID) -> None:
 async def make_preview_job(app: web.Application, job: Job) -> None:
     db, storage = app[appkeys.DB], app[appkeys.STORAGE]
     file_id = job.payload["file_id"]
-    row = await db.fetchrow(
-        """
-        UPDATE files SET status = 'processing'
-        WHERE id = %s AND status IN ('pending', 'processing')
-        RETURNING storage_name, name, content_type, preview_image
-        """,
-        (file_id,),
-    )
+    row = await files.start_processing(db, file_id)
     if row is None:
         return  # deleted meanwhile, or a repeated delivery of a finished job
     path = storage.path(row["storage_name"])
@@ -68,33 +62,17 @@ async def _record(app: web.Application, file_id: str, row: dict, preview: Previe
     image_name = None
     if preview.image is not None:
         image_name = await storage.write_preview(row["storage_name"], preview.image, preview.image_extension)
-    updated = await app[appkeys.DB].fetchrow(
-        """
-        UPDATE files
-        SET status = 'ready', text_content = %s, preview_text = %s, preview_image = %s,
-            error = NULL, error_temporary = false, processed_at = clock_timestamp()
-        WHERE id = %s AND status = 'processing'
-        RETURNING id
-        """,
-        (preview.text, preview.preview_text, image_name, file_id),
-    )
-    if updated is None and image_name:
+    updated = await files.record_ready(app[appkeys.DB], file_id, preview.text, preview.preview_text, image_name)
+    if not updated and image_name:
         await storage.remove(None, image_name)
-    elif updated is not None and row["preview_image"] not in (None, image_name):
+    elif updated and row["preview_image"] not in (None, image_name):
         # an earlier attempt's thumbnail in another format
         await storage.remove(None, row["preview_image"])
 
 
 async def _record_failure(app: web.Application, file_id: str, reason: str, *, temporary: bool) -> None:
     log.info("preview of file %s failed: %s", file_id, reason)
-    await app[appkeys.DB].execute(
-        """
-        UPDATE files
-        SET status = 'failed', error = %s, error_temporary = %s, processed_at = clock_timestamp()
-        WHERE id = %s AND status IN ('pending', 'processing')
-        """,
-        (reason, temporary, file_id),
-    )
+    await files.record_failure(app[appkeys.DB], file_id, reason, temporary=temporary)
 
 
 async def preview_dead(app: web.Application, job: Job, reason: str) -> None:

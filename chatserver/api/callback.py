@@ -1,15 +1,12 @@
 """The AI service's way back in: `POST /api/ai/callback/{message_id}?token=...`.
 
-The token is an HMAC of the message id under a key derived from JWT_SECRET:
-it cannot be forged, and it is worth nothing for another message. It stops
+The token (ai/callback.py) is worth nothing for another message. It stops
 working with the stream: once the answer is finished, cancelled or timed
 out (STREAM_TIMEOUT_SECONDS without activity) every callback gets `409`.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 import json
 import uuid
@@ -18,30 +15,18 @@ from typing import Annotated, Literal, Union
 import pydantic
 from aiohttp import web
 
-from . import appkeys
-from .endpoint import endpoint, json_response, read_query, validate
-from .errors import ApiError, not_found
-from .messages import Source
-from .streams import STREAMS, Event
+from chatserver import appkeys
+from chatserver.ai.callback import callback_token
+from chatserver.api.endpoint import endpoint, json_response, read_query, validate
+from chatserver.api.messages import Source
+from chatserver.data import messages
+from chatserver.errors import ApiError, not_found
+from chatserver.live.stream import STREAMS, Event
 
 MAX_EVENTS = 1000
 # message id -> chat id never changes, so callbacks need no database read after the first
 _CHAT_OF: dict[uuid.UUID, uuid.UUID] = {}
 _CHAT_OF_LIMIT = 10_000
-
-
-def _key(settings) -> bytes:
-    return hashlib.sha256(b"chatserver callback token\x00" + settings.JWT_SECRET.encode()).digest()
-
-
-def callback_token(settings, message_id: uuid.UUID) -> str:
-    digest = hmac.new(_key(settings), str(message_id).encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-
-
-def callback_url(settings, message_id: uuid.UUID) -> str:
-    base = settings.PUBLIC_BASE_URL.rstrip("/") or f"http://127.0.0.1:{settings.APP_PORT}"
-    return f"{base}/api/ai/callback/{message_id}?token={callback_token(settings, message_id)}"
 
 
 class _Event(pydantic.BaseModel):
@@ -94,8 +79,7 @@ def _stream_event(event: ChunkEvent | CompleteEvent | ErrorEvent) -> Event:
 async def _chat_of(app: web.Application, message_id: uuid.UUID) -> uuid.UUID:
     chat_id = _CHAT_OF.get(message_id)
     if chat_id is None:
-        chat_id = await app[appkeys.DB].fetchval(
-            "SELECT chat_id FROM messages WHERE id = %s AND role = 'assistant'", (message_id,))
+        chat_id = await messages.chat_of_answer(app[appkeys.DB], message_id)
         if chat_id is None:
             raise not_found("message")
         if len(_CHAT_OF) >= _CHAT_OF_LIMIT:
@@ -138,13 +122,8 @@ async def ai_callback(request: web.Request) -> web.Response:
     if outcome == "finished":
         raise _finished()
     if outcome == "missing":
-        exists = await app[appkeys.DB].fetchval("SELECT true FROM messages WHERE id = %s", (message_id,))
-        if not exists:
+        if not await messages.exists(app[appkeys.DB], message_id):
             _CHAT_OF.pop(message_id, None)
             raise not_found("message")
         raise _finished()
     return json_response(CallbackOk())
-
-
-def setup_routes(app: web.Application) -> None:
-    app.router.add_post("/api/ai/callback/{message_id}", ai_callback)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
 import uuid
 from typing import Literal
@@ -12,16 +13,15 @@ import aiofiles.os
 import pydantic
 from aiohttp import hdrs, web
 
-from . import appkeys
-from .auth import current_user_id
-from .chats import CHAT_DELETED, get_owned_chat
-from .db import Database
-from .endpoint import endpoint, json_response, read_query
-from .errors import ApiError, not_found
-from .filenames import content_disposition
-from .preview.job import queue_preview
-from .sniff import is_text, refine_zip, sniff
-from .upload import receive_upload
+from chatserver import appkeys
+from chatserver.api.chats import owned_chat
+from chatserver.api.endpoint import current_user_id, endpoint, json_response, owned, read_query
+from chatserver.data import files
+from chatserver.errors import ApiError, not_found
+from chatserver.files.filenames import content_disposition
+from chatserver.files.preview import queue_preview
+from chatserver.files.sniff import is_text, refine_zip, sniff
+from chatserver.files.upload import receive_upload
 
 log = logging.getLogger(__name__)
 
@@ -58,23 +58,14 @@ UPLOAD_FORM = {
         "chat_id": {"type": "string", "format": "uuid", "description": "one of your chats"},
     },
 }
-FILE_COLUMNS = """id, name, size, content_type, status, chat_id, text_content, preview_text,
-                  preview_image IS NOT NULL AS has_preview_image, error, created_at, processed_at"""
 # what a browser must not do with bytes users uploaded: guess another type, run them
 SAFE_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox",
                 hdrs.CACHE_CONTROL: "private, no-cache"}
 
 
-async def get_owned_file(db: Database, file_id: str, user_id: uuid.UUID, columns: str = FILE_COLUMNS) -> dict:
-    """The file if it exists and is the user's; 404 otherwise (also for a malformed id)."""
-    try:
-        file_uuid = uuid.UUID(file_id)
-    except ValueError:
-        raise not_found("file") from None
-    row = await db.fetchrow(f"SELECT {columns} FROM files WHERE id = %s AND user_id = %s", (file_uuid, user_id))
-    if row is None:
-        raise not_found("file")
-    return row
+async def owned_file(request: web.Request, columns: Literal["row", "download", "preview", "id"] = "row") -> dict:
+    return await owned(request, functools.partial(files.get_owned, columns=columns),
+                       request.match_info["file_id"], "file")
 
 
 @endpoint("Upload a file (streamed); its preview is made in the background", tag="files",
@@ -88,19 +79,13 @@ async def upload_file(request: web.Request) -> web.Response:
     db, storage = app[appkeys.DB], app[appkeys.STORAGE]
     async with receive_upload(request, storage, app[appkeys.SETTINGS].MAX_UPLOAD_SIZE) as upload:
         chat_id = upload.fields.get("chat_id")
-        chat = await get_owned_chat(db, chat_id, user_id) if chat_id else None
+        chat = await owned_chat(request, chat_id) if chat_id else None
         content_type = sniff(upload.head, upload.name, upload.claimed_type)
         content_type = await asyncio.to_thread(refine_zip, upload.temp, content_type)
         storage_name = await storage.keep(upload.temp)
     try:
-        row = await db.fetchrow(
-            f"""
-            INSERT INTO files (user_id, chat_id, name, storage_name, size, sha256, content_type)
-            VALUES (%s, %s, %s, %s, %s, %s, %s)
-            RETURNING {FILE_COLUMNS}
-            """,
-            (user_id, chat and chat["id"], upload.name, storage_name, upload.size, upload.sha256, content_type),
-        )
+        row = await files.insert(db, user_id, chat and chat["id"], upload.name, storage_name, upload.size,
+                                 upload.sha256, content_type)
     except BaseException:
         await storage.remove(storage_name)
         raise
@@ -108,7 +93,7 @@ async def upload_file(request: web.Request) -> web.Response:
         await queue_preview(app, row["id"])
     except Exception:
         log.exception("could not queue the preview of file %s; the upload is undone", row["id"])
-        await db.execute("DELETE FROM files WHERE id = %s", (row["id"],))
+        await files.delete(db, row["id"])
         await storage.remove(storage_name)
         raise ApiError(503, "the preview queue is unavailable; try again", "unavailable") from None
     return json_response(File(**row), 201)
@@ -117,25 +102,16 @@ async def upload_file(request: web.Request) -> web.Response:
 @endpoint("List your files, newest first", tag="files", query=FilesQuery,
           responses={200: FileList, 404: "chat_id is not one of your chats"})
 async def list_files(request: web.Request) -> web.Response:
-    db, user_id = request.app[appkeys.DB], current_user_id(request)
     query = read_query(request, FilesQuery)
-    chat = await get_owned_chat(db, query.chat_id, user_id) if query.chat_id is not None else None
-    rows = await db.fetch(
-        f"""
-        SELECT {FILE_COLUMNS} FROM files
-        WHERE user_id = %(user)s AND (%(chat)s::uuid IS NULL OR chat_id = %(chat)s)
-        ORDER BY created_at DESC, id DESC
-        """,
-        {"user": user_id, "chat": chat and chat["id"]},
-    )
+    chat = await owned_chat(request, query.chat_id) if query.chat_id is not None else None
+    rows = await files.list_owned(request.app[appkeys.DB], current_user_id(request), chat and chat["id"])
     return json_response(FileList(items=[File(**r) for r in rows]))
 
 
 @endpoint("Read a file's metadata, status and extracted text", tag="files",
           responses={200: File, 404: "no such file"})
 async def get_file(request: web.Request) -> web.Response:
-    row = await get_owned_file(request.app[appkeys.DB], request.match_info["file_id"], current_user_id(request))
-    return json_response(File(**row))
+    return json_response(File(**await owned_file(request)))
 
 
 @endpoint("Download the original bytes", tag="files",
@@ -143,8 +119,7 @@ async def get_file(request: web.Request) -> web.Response:
                            "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}},
                      404: "no such file"})
 async def get_content(request: web.Request) -> web.StreamResponse:
-    row = await get_owned_file(request.app[appkeys.DB], request.match_info["file_id"], current_user_id(request),
-                               "name, storage_name, content_type")
+    row = await owned_file(request, "download")
     path = request.app[appkeys.STORAGE].path(row["storage_name"])
     if not await aiofiles.os.path.isfile(path):
         raise not_found("file content")
@@ -160,8 +135,7 @@ async def get_content(request: web.Request) -> web.StreamResponse:
                            "content": {"image/png": {}, "image/jpeg": {}, "text/plain": {}}},
                      404: "no such file, or no preview yet"})
 async def get_preview(request: web.Request) -> web.StreamResponse:
-    row = await get_owned_file(request.app[appkeys.DB], request.match_info["file_id"], current_user_id(request),
-                               "status, preview_text, preview_image")
+    row = await owned_file(request, "preview")
     if row["status"] == "ready" and row["preview_image"]:
         path = request.app[appkeys.STORAGE].preview_path(row["preview_image"])
         if await aiofiles.os.path.isfile(path):
@@ -176,33 +150,13 @@ async def get_preview(request: web.Request) -> web.StreamResponse:
 @endpoint("Delete a file, its stored bytes and its thumbnail", tag="files",
           responses={204: None, 404: "no such file"})
 async def delete_file(request: web.Request) -> web.Response:
-    row = await get_owned_file(request.app[appkeys.DB], request.match_info["file_id"], current_user_id(request),
-                               "id")
-    deleted = await request.app[appkeys.DB].fetchrow(
-        "DELETE FROM files WHERE id = %s RETURNING storage_name, preview_image", (row["id"],))
+    row = await owned_file(request, "id")
+    deleted = await files.delete(request.app[appkeys.DB], row["id"])
     if deleted is None:
         raise not_found("file")
     await request.app[appkeys.STORAGE].remove(deleted["storage_name"], deleted["preview_image"])
     return web.Response(status=204)
 
 
-async def remove_chat_files(app: web.Application, chat_id: uuid.UUID) -> None:
-    """Chat deletion hook: rows first, then their bytes, so no row outlives its bytes."""
-    rows = await app[appkeys.DB].fetch(
-        "DELETE FROM files WHERE chat_id = %s RETURNING storage_name, preview_image", (chat_id,))
-    for row in rows:
-        await app[appkeys.STORAGE].remove(row["storage_name"], row["preview_image"])
-
-
 def _with_charset(content_type: str) -> str:
     return f"{content_type}; charset=utf-8" if is_text(content_type) else content_type
-
-
-def setup_routes(app: web.Application) -> None:
-    app.setdefault(CHAT_DELETED, []).append(remove_chat_files)
-    app.router.add_post("/api/files", upload_file)
-    app.router.add_get("/api/files", list_files)
-    app.router.add_get("/api/files/{file_id}", get_file)
-    app.router.add_get("/api/files/{file_id}/content", get_content)
-    app.router.add_get("/api/files/{file_id}/preview", get_preview)
-    app.router.add_delete("/api/files/{file_id}", delete_file)

@@ -5,14 +5,22 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any, Callable, TypeVar
+import uuid
+from typing import Any, Awaitable, Callable, TypeVar
 
 import pydantic
 from aiohttp import web
 
-from .errors import ApiError
+from chatserver import appkeys
+from chatserver.errors import ApiError, not_found
 
 M = TypeVar("M", bound=pydantic.BaseModel)
+# the authenticated user of a request (set by the auth middleware)
+USER_ID = web.RequestKey("user_id", uuid.UUID)
+
+
+def current_user_id(request: web.Request) -> uuid.UUID:
+    return request[USER_ID]
 
 
 @dataclasses.dataclass
@@ -103,3 +111,21 @@ def json_response(data: Any, status: int = 200) -> web.Response:
     else:
         text = json.dumps(data, default=str)
     return web.Response(text=text, status=status, content_type="application/json")
+
+
+def parse_id(raw: str | None, what: str) -> uuid.UUID:
+    """An id from a path or query; a malformed one is answered like a missing one."""
+    try:
+        return uuid.UUID(raw or "")
+    except ValueError:
+        raise not_found(what) from None
+
+
+async def owned(request: web.Request, lookup: Callable[..., Awaitable[dict | None]], raw: str | None,
+                what: str) -> dict:
+    """The row `lookup(db, id, user_id)` finds, or 404: malformed, missing and
+    another user's are the same answer."""
+    row = await lookup(request.app[appkeys.DB], parse_id(raw, what), current_user_id(request))
+    if row is None:
+        raise not_found(what)
+    return row

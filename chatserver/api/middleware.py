@@ -7,8 +7,8 @@ import time
 
 from aiohttp import hdrs, web
 
-from .errors import error_response
-from .metrics import Metrics
+from chatserver.errors import error_response
+from chatserver.metrics import Metrics
 
 access_log = logging.getLogger("chatserver.access")
 

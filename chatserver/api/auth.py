@@ -11,16 +11,17 @@ import uuid
 from typing import Annotated
 
 import jwt
-import psycopg2.errors
 import pydantic
 from aiohttp import web
 from aiohttp_jwt import JWTMiddleware
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from . import appkeys
-from .endpoint import endpoint, handler_endpoint, json_response, read_json, validate
-from .errors import ApiError
+from chatserver import appkeys
+from chatserver.api.endpoint import (USER_ID, current_user_id, endpoint, handler_endpoint, json_response,
+                                     read_json, validate)
+from chatserver.data import users
+from chatserver.errors import ApiError
 
 log = logging.getLogger(__name__)
 # aiohttp-jwt logs every rejected token with a traceback; a bad token is routine
@@ -68,8 +69,6 @@ class TokenOut(pydantic.BaseModel):
     expires_in: int
 
 
-USER_COLUMNS = "id, email, display_name, created_at"
-
 
 def issue_token(settings, user_id: uuid.UUID) -> tuple[str, int]:
     lifetime = settings.JWT_ACCESS_TOKEN_EXPIRE_MINUTES * 60
@@ -89,16 +88,9 @@ async def register(request: web.Request) -> web.Response:
     body = await read_json(request, RegisterIn)
     password_hash = await asyncio.to_thread(_hasher.hash, body.password)
     try:
-        row = await request.app[appkeys.DB].fetchrow(
-            f"""
-            INSERT INTO users (email, password_hash, display_name)
-            VALUES (%(email)s, %(hash)s, %(name)s)
-            RETURNING {USER_COLUMNS}
-            """,
-            {"email": body.email, "hash": password_hash,
-             "name": body.display_name or body.email.split("@")[0]},
-        )
-    except psycopg2.errors.UniqueViolation:
+        row = await users.insert(request.app[appkeys.DB], body.email, password_hash,
+                                 body.display_name or body.email.split("@")[0])
+    except users.EmailTaken:
         raise ApiError(409, "an account with this email already exists", "email_taken") from None
     return _token_answer(request, row, 201)
 
@@ -111,10 +103,7 @@ async def login(request: web.Request) -> web.Response:
         creds = validate(LoginIn, {"email": form.username, "password": form.password})
     else:
         creds = await read_json(request, LoginIn)
-    row = await request.app[appkeys.DB].fetchrow(
-        f"SELECT {USER_COLUMNS}, password_hash FROM users WHERE lower(email) = lower(%s)",
-        (creds.email,),
-    )
+    row = await users.get_with_hash(request.app[appkeys.DB], creds.email)
     ok = await asyncio.to_thread(_verify, row["password_hash"] if row else _DUMMY_HASH, creds.password)
     if not (row and ok):
         raise ApiError(401, "wrong email or password", "invalid_credentials")
@@ -131,19 +120,12 @@ def _verify(password_hash: str, password: str) -> bool:
 
 @endpoint("The current user", tag="auth", responses={200: User, 401: "missing or invalid token"})
 async def me(request: web.Request) -> web.Response:
-    row = await request.app[appkeys.DB].fetchrow(
-        f"SELECT {USER_COLUMNS} FROM users WHERE id = %s", (current_user_id(request),)
-    )
+    row = await users.get(request.app[appkeys.DB], current_user_id(request))
     if row is None:
         raise ApiError(401, "the account of this token no longer exists", "unauthorized")
     return json_response(User(**row))
 
 
-USER_ID = web.RequestKey("user_id", uuid.UUID)
-
-
-def current_user_id(request: web.Request) -> uuid.UUID:
-    return request[USER_ID]
 
 
 def decode_token(settings, token: str) -> uuid.UUID | None:
@@ -196,9 +178,3 @@ def auth_middleware(settings):
         return await checker(request, lambda req: with_user(req, handler))
 
     return middleware
-
-
-def setup_routes(app: web.Application) -> None:
-    app.router.add_post("/api/auth/register", register)
-    app.router.add_post("/api/auth/login", login)
-    app.router.add_get("/api/users/me", me)

@@ -1,16 +1,17 @@
-"""Which job runs which code, and the periodic tasks (the old Celery beat)."""
+"""Which job runs which code, and the periodic tasks: the wiring between the
+queue and the layers whose work it runs (ai, files)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from . import appkeys
-from .ai.job import fail_answer, generate
-from .ai.sweep import sweep_answers
-from .queue import Job, JobQueue
-from .messages import GENERATE_TASK
-from .housekeeping import housekeep
-from .preview.job import PREVIEW_TASK, make_preview_job, preview_dead
+from chatserver import appkeys
+from chatserver.ai.job import GENERATE_TASK, generate
+from chatserver.ai.sweep import sweep_answers
+from chatserver.files.housekeeping import housekeep
+from chatserver.files.preview import PREVIEW_TASK, make_preview_job, preview_dead
+from chatserver.jobs.queue import Job, JobQueue
+from chatserver.live.stream import STREAMS
 
 
 def register_tasks(app: web.Application, queue: JobQueue) -> None:
@@ -20,7 +21,7 @@ def register_tasks(app: web.Application, queue: JobQueue) -> None:
         await generate(app, job.payload["message_id"])
 
     async def answer_dead(job: Job, reason: str) -> None:
-        await fail_answer(app, job.payload["message_id"], reason)
+        await app[STREAMS].fail(job.payload["message_id"], reason)
 
     sweeps = 0
 

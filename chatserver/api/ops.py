@@ -9,9 +9,9 @@ from pathlib import Path
 import prometheus_client
 from aiohttp import web
 
-from . import appkeys
-from .endpoint import json_response
-from .openapi import build_openapi
+from chatserver import appkeys
+from chatserver.api.endpoint import json_response
+from chatserver.api.openapi import build_openapi
 
 # drf-spectacular-sidecar ships Swagger UI and ReDoc builds; we only read its
 # static files (importing it would import Django).
@@ -82,29 +82,24 @@ async def openapi_json(request: web.Request) -> web.Response:
     return json_response(request.app[OPENAPI])
 
 
-async def _build_openapi(app: web.Application) -> None:
+async def build_openapi_document(app: web.Application) -> None:
+    """On start-up, once every route is registered."""
     settings = app[appkeys.SETTINGS]
     app[OPENAPI] = build_openapi(app, settings.APP_NAME, settings.APP_VERSION)
 
 
-def _page(template: str):
-    async def handler(request: web.Request) -> web.Response:
-        title = request.app[appkeys.SETTINGS].APP_NAME
-        return web.Response(text=template.format(title=title), content_type="text/html")
-    return handler
+def _page(request: web.Request, template: str) -> web.Response:
+    title = request.app[appkeys.SETTINGS].APP_NAME
+    return web.Response(text=template.format(title=title), content_type="text/html")
+
+
+async def swagger_page(request: web.Request) -> web.Response:
+    return _page(request, SWAGGER_HTML)
+
+
+async def redoc_page(request: web.Request) -> web.Response:
+    return _page(request, REDOC_HTML)
 
 
 async def swagger_init(request: web.Request) -> web.Response:
     return web.Response(text=SWAGGER_INIT, content_type="application/javascript")
-
-
-def setup_routes(app: web.Application) -> None:
-    app.on_startup.append(_build_openapi)
-    app.router.add_get("/health", health)
-    app.router.add_get("/ready", ready)
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/openapi.json", openapi_json)
-    app.router.add_get("/docs", _page(SWAGGER_HTML))
-    app.router.add_get("/docs/swagger-init.js", swagger_init)
-    app.router.add_get("/redoc", _page(REDOC_HTML))
-    app.router.add_static("/docs/assets", ASSETS)

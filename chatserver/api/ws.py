@@ -1,0 +1,160 @@
+"""The WebSocket `/ws/chat/{chat_id}?token=...` of API.md.
+
+Each `stream_request` starts a task that turns what `Streams.follow` yields
+into frames; the exactness of resume is follow's (live/stream.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+
+from aiohttp import WSMsgType, web
+
+from chatserver import appkeys
+from chatserver.api.chats import owned_chat
+from chatserver.api.endpoint import current_user_id, endpoint
+from chatserver.api.messages import already_finished
+from chatserver.data import messages
+from chatserver.live.stream import STREAMS, AlreadyFinished, End, Streams, Text
+
+log = logging.getLogger(__name__)
+
+MAX_FRAME = 64 * 1024
+# answers one socket may follow at once; each costs a task and a queue
+MAX_FOLLOWED = 100
+
+
+def _frame(message_id: str, item: Text | End) -> dict:
+    """What `follow` yields, as the frame API.md names for it."""
+    if isinstance(item, Text):
+        kind = "stream_content" if item.kind == "content" else "chunk"
+        return {"type": kind, "message_id": message_id, "content": item.text}
+    if item.status != "complete":
+        return {"error": item.error or f"the answer was {item.status}", "message_id": message_id,
+                "status": item.status}
+    frame = {"type": "complete", "message_id": message_id, "sources": item.sources}
+    if item.content is not None:
+        # the service's authoritative text differs from what it streamed
+        frame["content"] = item.content
+    return frame
+
+
+async def _forward(ws: web.WebSocketResponse, streams: Streams, message_id: uuid.UUID) -> None:
+    key = str(message_id)
+    async for item in streams.follow(message_id):
+        await ws.send_json(_frame(key, item))
+
+
+def _message_id(frame: dict) -> uuid.UUID:
+    raw = frame.get("message_id")
+    if not isinstance(raw, str):
+        raise ValueError("message_id is missing")
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise ValueError("message_id is not a valid id") from None
+
+
+class ChatSocket:
+    def __init__(self, request: web.Request, chat: dict, ws: web.WebSocketResponse):
+        self.app = request.app
+        self.user_id = current_user_id(request)
+        self.chat = chat
+        self.ws = ws
+        self.followers: dict[uuid.UUID, asyncio.Task] = {}
+
+    async def error(self, text: str, message_id: object = None) -> None:
+        frame = {"error": text}
+        if message_id is not None:
+            frame["message_id"] = str(message_id)
+        await self.ws.send_json(frame)
+
+    async def handle(self, raw: str) -> None:
+        try:
+            frame = json.loads(raw)
+        except ValueError:
+            await self.error("invalid JSON")
+            return
+        if not isinstance(frame, dict):
+            await self.error("a frame must be a JSON object")
+            return
+        kind = frame.get("type")
+        if kind == "ping":
+            await self.ws.send_json({"type": "pong", "timestamp": frame.get("timestamp")})
+            return
+        if kind not in ("stream_request", "cancel"):
+            await self.error(f"unknown type {kind!r}" if isinstance(kind, str) else "type is missing")
+            return
+        try:
+            message_id = _message_id(frame)
+        except ValueError as exc:
+            await self.error(str(exc))
+            return
+        row = await messages.get_in_chat(self.app[appkeys.DB], message_id, self.chat["id"])
+        if row is None:
+            await self.error("no such message in this chat", message_id)
+        elif kind == "stream_request":
+            if len(self.followers) >= MAX_FOLLOWED and message_id not in self.followers:
+                await self.error(f"this socket already follows {MAX_FOLLOWED} answers", message_id)
+                return
+            self.follow(message_id)
+        else:
+            try:
+                await self.app[STREAMS].cancel(row)
+            except AlreadyFinished:
+                await self.error(already_finished().message, message_id)
+
+    def follow(self, message_id: uuid.UUID) -> None:
+        """A repeated request restarts the answer from its snapshot."""
+        previous = self.followers.pop(message_id, None)
+        if previous is not None:
+            previous.cancel()
+        task = asyncio.create_task(_forward(self.ws, self.app[STREAMS], message_id))
+        self.followers[message_id] = task
+        task.add_done_callback(lambda t: self._done(message_id, t))
+
+    def _done(self, message_id: uuid.UUID, task: asyncio.Task) -> None:
+        if self.followers.get(message_id) is task:
+            del self.followers[message_id]
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            if not isinstance(exc, (ConnectionError, RuntimeError)):
+                log.error("stream follower of %s failed", message_id, exc_info=exc)
+
+    async def close(self) -> None:
+        for task in self.followers.values():
+            task.cancel()
+        await asyncio.gather(*self.followers.values(), return_exceptions=True)
+
+
+@endpoint("WebSocket of one chat: live answers, cancel, ping", tag="websocket",
+          description="Upgrade with `?token=<jwt>`. Frames are JSON text; see API.md \"WebSocket\".",
+          responses={101: "switching protocols", 404: "no such chat"})
+async def chat_socket(request: web.Request) -> web.WebSocketResponse:
+    app = request.app
+    chat = await owned_chat(request)
+    ws = web.WebSocketResponse(max_msg_size=MAX_FRAME, heartbeat=app[appkeys.SETTINGS].WS_HEARTBEAT_SECONDS)
+    await ws.prepare(request)
+    socket = ChatSocket(request, chat, ws)
+    gauge = app[appkeys.METRICS].websockets
+    gauge.inc()
+    try:
+        async for message in ws:
+            if message.type == WSMsgType.TEXT:
+                try:
+                    await socket.handle(message.data)
+                except (ConnectionError, RuntimeError):
+                    raise
+                except Exception:
+                    # a database hiccup must not end the socket
+                    log.exception("WebSocket frame of chat %s failed", chat["id"])
+                    await socket.error("internal error; try again")
+            elif message.type == WSMsgType.BINARY:
+                await socket.error("frames must be JSON text")
+    finally:
+        gauge.dec()
+        await socket.close()
+    return ws

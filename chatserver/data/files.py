@@ -1,0 +1,196 @@
+"""The `files` table: uploads, their extraction state and their text."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Literal
+
+from chatserver.db import Database
+
+COLUMNS = """id, name, size, content_type, status, chat_id, text_content, preview_text,
+             preview_image IS NOT NULL AS has_preview_image, error, created_at, processed_at"""
+WORKING = ("pending", "processing")
+# the columns a download or a preview needs, besides the full row
+DOWNLOAD = "name, storage_name, content_type"
+PREVIEW = "status, preview_text, preview_image"
+_COLUMN_SETS = {"row": COLUMNS, "download": DOWNLOAD, "preview": PREVIEW, "id": "id"}
+
+
+async def get_owned(db: Database, file_id: uuid.UUID, user_id: uuid.UUID,
+                    columns: Literal["row", "download", "preview", "id"] = "row") -> dict | None:
+    return await db.fetchrow(f"SELECT {_COLUMN_SETS[columns]} FROM files WHERE id = %s AND user_id = %s",
+                             (file_id, user_id))
+
+
+async def owned_ids(db: Database, user_id: uuid.UUID, file_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    rows = await db.fetch("SELECT id FROM files WHERE user_id = %s AND id = ANY(%s)", (user_id, file_ids))
+    return {r["id"] for r in rows}
+
+
+async def insert(db: Database, user_id: uuid.UUID, chat_id: uuid.UUID | None, name: str, storage_name: str,
+                 size: int, sha256: str, content_type: str) -> dict:
+    row = await db.fetchrow(
+        f"""
+        INSERT INTO files (user_id, chat_id, name, storage_name, size, sha256, content_type)
+        VALUES (%s, %s, %s, %s, %s, %s, %s)
+        RETURNING {COLUMNS}
+        """,
+        (user_id, chat_id, name, storage_name, size, sha256, content_type),
+    )
+    assert row is not None
+    return row
+
+
+async def list_owned(db: Database, user_id: uuid.UUID, chat_id: uuid.UUID | None) -> list[dict]:
+    """Newest first; only one chat's when `chat_id` is given."""
+    return await db.fetch(
+        f"""
+        SELECT {COLUMNS} FROM files
+        WHERE user_id = %(user)s AND (%(chat)s::uuid IS NULL OR chat_id = %(chat)s)
+        ORDER BY created_at DESC, id DESC
+        """,
+        {"user": user_id, "chat": chat_id},
+    )
+
+
+async def delete(db: Database, file_id: uuid.UUID) -> dict | None:
+    """Remove the row; its storage_name and preview_image, whose bytes the caller removes."""
+    return await db.fetchrow("DELETE FROM files WHERE id = %s RETURNING storage_name, preview_image", (file_id,))
+
+
+async def delete_for_chat(db: Database, chat_id: uuid.UUID) -> list[dict]:
+    return await db.fetch("DELETE FROM files WHERE chat_id = %s RETURNING storage_name, preview_image", (chat_id,))
+
+
+async def unreferenced(db: Database, column: Literal["storage_name", "preview_image"], names: list[str]) -> set[str]:
+    """Which of these stored names no row refers to."""
+    if not names:
+        return set()
+    sql = {
+        "storage_name": "SELECT storage_name AS name FROM files WHERE storage_name = ANY(%s)",
+        "preview_image": "SELECT preview_image AS name FROM files WHERE preview_image = ANY(%s)",
+    }[column]
+    rows = await db.fetch(sql, (names,))
+    return set(names) - {r["name"] for r in rows}
+
+
+async def start_processing(db: Database, file_id: str) -> dict | None:
+    """Claim a file for extraction; None if it was deleted or is already done."""
+    return await db.fetchrow(
+        """
+        UPDATE files SET status = 'processing'
+        WHERE id = %s AND status IN ('pending', 'processing')
+        RETURNING storage_name, name, content_type, preview_image
+        """,
+        (file_id,),
+    )
+
+
+async def record_ready(db: Database, file_id: str, text: str, preview_text: str | None,
+                       preview_image: str | None) -> bool:
+    updated = await db.fetchrow(
+        """
+        UPDATE files
+        SET status = 'ready', text_content = %s, preview_text = %s, preview_image = %s,
+            error = NULL, error_temporary = false, processed_at = clock_timestamp()
+        WHERE id = %s AND status = 'processing'
+        RETURNING id
+        """,
+        (text, preview_text, preview_image, file_id),
+    )
+    return updated is not None
+
+
+async def record_failure(db: Database, file_id: str, reason: str, *, temporary: bool) -> None:
+    await db.execute(
+        """
+        UPDATE files
+        SET status = 'failed', error = %s, error_temporary = %s, processed_at = clock_timestamp()
+        WHERE id = %s AND status IN ('pending', 'processing')
+        """,
+        (reason, temporary, file_id),
+    )
+
+
+async def reset_retryable(db: Database, max_rounds: int) -> list[dict]:
+    """Temporary failures tried fewer than `max_rounds` times, set pending again: id and old error."""
+    return await db.fetch(
+        """
+        UPDATE files f
+        SET status = 'pending', error = NULL, error_temporary = false, preview_retries = f.preview_retries + 1
+        FROM (SELECT id, error FROM files
+              WHERE status = 'failed' AND error_temporary AND preview_retries < %s FOR UPDATE) old
+        WHERE f.id = old.id
+        RETURNING f.id, old.error
+        """,
+        (max_rounds,),
+    )
+
+
+async def restore_failure(db: Database, file_id: uuid.UUID, error: str) -> None:
+    """Undo reset_retryable for one file whose job could not be queued."""
+    await db.execute(
+        """
+        UPDATE files SET status = 'failed', error = %s, error_temporary = true
+        WHERE id = %s AND status = 'pending'
+        """,
+        (error, file_id),
+    )
+
+
+async def working_since(db: Database, seconds: float) -> list[uuid.UUID]:
+    """Files still waiting for their text after `seconds`."""
+    rows = await db.fetch(
+        """
+        SELECT id FROM files
+        WHERE status IN ('pending', 'processing')
+          AND created_at < clock_timestamp() - make_interval(secs => %s)
+        """,
+        (seconds,),
+    )
+    return [r["id"] for r in rows]
+
+
+async def texts(db: Database, user_id: uuid.UUID, file_ids: list[uuid.UUID]) -> list[dict]:
+    """id, name, status and text_content of these files of the user."""
+    return await db.fetch(
+        "SELECT id, name, status, text_content FROM files WHERE id = ANY(%s) AND user_id = %s",
+        (list(file_ids), user_id),
+    )
+
+
+async def attached_passages(db: Database, user_id: uuid.UUID, file_ids: list, q: str, headline: str,
+                            short: int) -> list[dict]:
+    """A passage of each attached file: around the query's words, else its start. title, passage."""
+    return await db.fetch(
+        """
+        WITH q AS (SELECT replace(plainto_tsquery('english', %(q)s)::text, '&', '|')::tsquery AS q)
+        SELECT f.name AS title,
+               CASE WHEN length(f.text_content) <= %(short)s THEN f.text_content
+                    WHEN f.search @@ q.q THEN ts_headline('english', f.text_content, q.q, %(headline)s)
+                    ELSE left(f.text_content, %(short)s) || ' ...' END AS passage
+        FROM files f, q
+        WHERE f.user_id = %(user)s AND f.id = ANY(%(attached)s::uuid[]) AND f.text_content <> ''
+        ORDER BY array_position(%(attached)s::uuid[], f.id)
+        """,
+        {"q": q, "user": user_id, "attached": file_ids, "headline": headline, "short": short},
+    )
+
+
+async def passages(db: Database, user_id: uuid.UUID, q: str, exclude: list, headline: str, short: int,
+                   limit: int) -> list[dict]:
+    """The user's other ready files matching any word of `q`: title, passage, rank."""
+    return await db.fetch(
+        """
+        WITH q AS (SELECT replace(plainto_tsquery('english', %(q)s)::text, '&', '|')::tsquery AS q)
+        SELECT f.name AS title,
+               CASE WHEN length(f.text_content) <= %(short)s THEN f.text_content
+                    ELSE ts_headline('english', f.text_content, q.q, %(headline)s) END AS passage,
+               ts_rank_cd(f.search, q.q) AS rank
+        FROM files f, q
+        WHERE f.user_id = %(user)s AND f.status = 'ready' AND f.search @@ q.q AND NOT f.id = ANY(%(attached)s::uuid[])
+        ORDER BY rank DESC
+        LIMIT %(limit)s
+        """,
+        {"q": q, "user": user_id, "attached": exclude, "headline": headline, "short": short, "limit": limit},
+    )

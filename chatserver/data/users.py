@@ -1,0 +1,41 @@
+"""The `users` table."""
+
+from __future__ import annotations
+
+import uuid
+
+import psycopg2.errors
+
+from chatserver.db import Database
+
+COLUMNS = "id, email, display_name, created_at"
+
+
+class EmailTaken(Exception):
+    pass
+
+
+async def insert(db: Database, email: str, password_hash: str, display_name: str) -> dict:
+    try:
+        row = await db.fetchrow(
+            f"""
+            INSERT INTO users (email, password_hash, display_name)
+            VALUES (%(email)s, %(hash)s, %(name)s)
+            RETURNING {COLUMNS}
+            """,
+            {"email": email, "hash": password_hash, "name": display_name},
+        )
+    except psycopg2.errors.UniqueViolation:
+        raise EmailTaken(email) from None
+    assert row is not None
+    return row
+
+
+async def get_with_hash(db: Database, email: str) -> dict | None:
+    """The user and their password hash, by case-insensitive email."""
+    return await db.fetchrow(
+        f"SELECT {COLUMNS}, password_hash FROM users WHERE lower(email) = lower(%s)", (email,))
+
+
+async def get(db: Database, user_id: uuid.UUID) -> dict | None:
+    return await db.fetchrow(f"SELECT {COLUMNS} FROM users WHERE id = %s", (user_id,))

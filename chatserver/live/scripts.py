@@ -1,0 +1,101 @@
+"""The Lua scripts behind a live answer: each change is one script, so
+checking `seq`, appending and publishing cost one Redis round trip. Every key
+reaches a script through KEYS (as Redis Cluster requires)."""
+
+from __future__ import annotations
+
+from chatserver.live.wire import PIECE_LUA
+
+# KEYS: state hash, active set. ARGV: message id, now, owner
+OPEN = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if state then
+  local s = redis.call('HMGET', KEYS[1], 'n', 'owner', 'sent')
+  return {state, s[1] or '0', s[2] or '', s[3] or ''}
+end
+redis.call('HSET', KEYS[1], 'state', 'streaming', 'next', 0, 'n', 0, 'ck', ARGV[2], 'owner', ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+return {'new', '0', ARGV[3], ''}
+"""
+
+# KEYS: state hash, content, pending hash, chat channel, active set
+# ARGV: message id, now, checkpoint interval, max seq ahead, grace, create, initial content, max bytes,
+#       then per event: kind (c = chunk, f = final, F = final with authoritative content), seq or '', text, final JSON
+APPLY = PIECE_LUA + """
+local id, now = ARGV[1], tonumber(ARGV[2])
+local st = redis.call('HMGET', KEYS[1], 'state', 'next', 'n', 'ck')
+if not st[1] then
+  if ARGV[6] ~= '1' then return {'missing'} end
+  redis.call('SET', KEYS[2], ARGV[7])
+  st = {'streaming', '0', '0', ARGV[2]}
+elseif st[1] ~= 'streaming' then
+  return {'finished'}
+end
+local nxt, n = tonumber(st[2]), tonumber(st[3])
+for i = 9, #ARGV, 4 do
+  if ARGV[i + 1] ~= '' and tonumber(ARGV[i + 1]) - nxt > tonumber(ARGV[4]) then return {'too_far'} end
+end
+local buf, final = {}, nil
+local function take(kind, text, fin)
+  if kind == 'c' then buf[#buf + 1] = text else final = {kind, text, fin} end
+end
+for i = 9, #ARGV, 4 do
+  if final then break end
+  local kind, seq, text, fin = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  if seq == '' then
+    take(kind, text, fin)
+  else
+    seq = tonumber(seq)
+    if seq > nxt then
+      redis.call('HSETNX', KEYS[3], seq, cjson.encode({kind, text, fin}))
+    elseif seq == nxt then
+      take(kind, text, fin)
+      nxt = nxt + 1
+      while not final do
+        local early = redis.call('HGET', KEYS[3], nxt)
+        if not early then break end
+        redis.call('HDEL', KEYS[3], nxt)
+        local e = cjson.decode(early)
+        take(e[1], e[2], e[3])
+        nxt = nxt + 1
+      end
+    end
+  end
+end
+local joined = table.concat(buf)
+local limit = tonumber(ARGV[8])
+if redis.call('STRLEN', KEYS[2]) + #joined > limit or (final and final[1] == 'F' and #final[2] > limit) then
+  return {'too_long'}
+end
+if #joined > 0 then
+  redis.call('APPEND', KEYS[2], joined)
+  n = n + 1
+  redis.call('PUBLISH', KEYS[4], piece(id, n, 'c', joined))
+end
+if final then
+  if final[1] == 'F' then redis.call('SET', KEYS[2], final[2]) end
+  local body = redis.call('GET', KEYS[2]) or ''
+  local fin = final[3]
+  n = n + 1
+  redis.call('HSET', KEYS[1], 'state', cjson.decode(fin)['status'], 'next', nxt, 'n', n, 'final', fin)
+  redis.call('PUBLISH', KEYS[4], piece(id, n, 'f', string.sub(fin, 1, -2) .. ',"content":' .. cjson.encode(body) .. '}'))
+  redis.call('EXPIRE', KEYS[1], ARGV[5])
+  redis.call('EXPIRE', KEYS[2], ARGV[5])
+  redis.call('DEL', KEYS[3])
+  redis.call('ZREM', KEYS[5], id)
+  return {'final', body, fin}
+end
+redis.call('HSET', KEYS[1], 'state', 'streaming', 'next', nxt, 'n', n)
+redis.call('ZADD', KEYS[5], now, id)
+if #joined > 0 and now - tonumber(st[4]) >= tonumber(ARGV[3]) then
+  redis.call('HSET', KEYS[1], 'ck', now)
+  return {'checkpoint', redis.call('GET', KEYS[2])}
+end
+return {'ok'}
+"""
+
+SNAPSHOT = """
+local s = redis.call('HMGET', KEYS[1], 'state', 'n', 'final')
+if not s[1] then return false end
+return {s[1], s[2], s[3] or '', redis.call('GET', KEYS[2]) or ''}
+"""

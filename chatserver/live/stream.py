@@ -1,0 +1,412 @@
+"""Live answers, from the backend's pieces to every process's followers.
+
+While an answer streams, Redis holds its text so far (a string grown with
+APPEND) and a small hash: `state`, `next` (the callback `seq` expected next),
+`n` (how many pieces were published), `ck` (last checkpoint), `owner` (the
+process driving a local backend), `sent` (a remote service accepted the
+request) and, once finished, `final`. The scripts in scripts.py change it and
+publish each piece (wire.py) on the chat's channel.
+
+Each process holds one pub/sub connection, subscribed to every chat channel
+before the app serves its first request. `follow(message_id)` registers with
+it first, then reads the snapshot (text so far and its piece number), then
+yields only the pieces numbered above it; a gap in the numbers (the pub/sub
+connection was lost) is filled from a fresh snapshot. A finished answer also
+stops a generation this process may still be driving (cancel, time-out or
+chat deletion elsewhere).
+
+PostgreSQL sees a partial answer at most once per STREAM_CHECKPOINT_SECONDS
+and the final one once; the Redis state then lingers for FINAL_GRACE_SECONDS
+so late readers and late callbacks still find it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import time
+import uuid
+from typing import AsyncIterator, Iterable, Literal
+
+import redis.asyncio as redis_async
+from aiohttp import web
+
+from chatserver import appkeys
+from chatserver.config import Settings
+from chatserver.data import messages
+from chatserver.db import Database
+from chatserver.keys import Keys
+from chatserver.live import scripts, wire
+
+log = logging.getLogger(__name__)
+
+FINAL_GRACE_SECONDS = 60
+# how far ahead of the expected `seq` an early callback event may be parked
+MAX_SEQ_AHEAD = 1000
+# put in every follower's queue after the subscription was lost: pieces may be missing
+_RESYNC = object()
+
+
+class AlreadyFinished(Exception):
+    """The answer had already ended (complete, failed or cancelled)."""
+
+
+@dataclasses.dataclass
+class Event:
+    """One step of an answer: a chunk of text, or its end."""
+    kind: str  # "c" chunk, "f" final, "F" final whose text replaces the streamed one
+    text: str = ""
+    seq: int | None = None
+    final: str = ""  # JSON {"status", "sources", "error"} of a final event
+
+    @classmethod
+    def chunk(cls, text: str, seq: int | None = None) -> "Event":
+        return cls("c", text, seq)
+
+    @classmethod
+    def end(cls, status: str, *, sources: Iterable[dict] = (), error: str | None = None,
+            content: str | None = None, seq: int | None = None) -> "Event":
+        final = json.dumps({"status": status, "sources": list(sources), "error": error},
+                           separators=(",", ":"))
+        return cls("F" if content is not None else "f", content or "", seq, final)
+
+
+@dataclasses.dataclass
+class Opened:
+    state: str  # "new", "streaming" or a finished status
+    pieces: int
+    owner: str
+    sent: bool
+
+
+@dataclasses.dataclass
+class Snapshot:
+    content: str
+    pieces: int
+    final: dict | None  # {"status", "sources", "error"} once finished
+
+
+@dataclasses.dataclass(frozen=True)
+class Text:
+    """What `follow` yields before the end: first the whole text so far, then each later piece."""
+    kind: Literal["content", "chunk"]
+    text: str
+
+
+@dataclasses.dataclass(frozen=True)
+class End:
+    """The last thing `follow` yields. `content` is set only when the final
+    text is not the concatenation of what was yielded (an authoritative
+    `complete.content` that differs from the stream)."""
+    status: str
+    sources: list
+    error: str | None
+    content: str | None = None
+
+
+class _Sent:
+    """What one follower has yielded of an answer so far."""
+
+    def __init__(self, text: str):
+        self.parts = [text]
+
+    def add(self, text: str) -> None:
+        self.parts.append(text)
+
+    def value(self) -> str:
+        joined = "".join(self.parts)
+        self.parts = [joined]
+        return joined
+
+
+class Streams:
+    def __init__(self, redis: redis_async.Redis, keys: Keys, settings: Settings, db: Database):
+        self.redis = redis
+        self.keys = keys
+        self.settings = settings
+        self.db = db
+        self._open = redis.register_script(scripts.OPEN)
+        self._apply = redis.register_script(scripts.APPLY)
+        self._snapshot = redis.register_script(scripts.SNAPSHOT)
+        self.followers: dict[str, set[asyncio.Queue]] = {}
+        # local generations by message id, stopped when their answer ends elsewhere
+        self.running: dict[str, asyncio.Task] = {}
+        self._pubsub: redis_async.client.PubSub | None = None
+
+    # ---- state
+
+    async def open(self, message_id: uuid.UUID, owner: str = "") -> Opened:
+        """Start the live state of an answer, or tell what state it already has."""
+        state, pieces, current_owner, sent = await self._open(
+            keys=[self.keys.stream(message_id), self.keys.streams_active],
+            args=[str(message_id), time.time(), owner])
+        return Opened(state, int(pieces), current_owner, bool(sent))
+
+    async def claim(self, message_id: uuid.UUID, owner: str) -> None:
+        await self.redis.hset(self.keys.stream(message_id), "owner", owner)
+
+    async def owner(self, message_id: object) -> str:
+        return await self.redis.hget(self.keys.stream(message_id), "owner") or ""
+
+    async def mark_sent(self, message_id: uuid.UUID) -> None:
+        """The AI service accepted the request: a re-run of the job must not send it again."""
+        await self.redis.hset(self.keys.stream(message_id), "sent", "1")
+
+    async def apply(self, message_id: uuid.UUID, chat_id: uuid.UUID, events: list[Event],
+                    *, create_with: str | None = None) -> tuple[str, dict | None]:
+        """Apply events in one script; returns the outcome ("ok", "missing",
+        "finished", "too_far" or "final") and, for "final", the stored message.
+        `create_with` starts a state holding that text when none exists, so an
+        answer that never streamed can still be finished for its followers."""
+        args: list = [str(message_id), time.time(), self.settings.STREAM_CHECKPOINT_SECONDS, MAX_SEQ_AHEAD,
+                      FINAL_GRACE_SECONDS, "1" if create_with is not None else "", create_with or "",
+                      self.settings.MAX_ANSWER_BYTES]
+        for event in events:
+            args += [event.kind, "" if event.seq is None else event.seq, event.text, event.final]
+        k = self.keys
+        result = await self._apply(keys=[k.stream(message_id), k.stream_content(message_id),
+                                         k.stream_pending(message_id), k.chat_channel(chat_id), k.streams_active],
+                                   args=args)
+        outcome = result[0]
+        if outcome == "too_long":
+            # a runaway backend must not fill Redis and PostgreSQL: the answer
+            # fails with what it had, and the sender is told to stop
+            await self.finish(message_id, chat_id, "failed", create_with=None,
+                              error=f"the answer exceeded {self.settings.MAX_ANSWER_BYTES} bytes")
+            return "finished", None
+        if outcome == "checkpoint":
+            await messages.checkpoint(self.db, message_id, result[1])
+            return "ok", None
+        if outcome == "final":
+            final = json.loads(result[2])
+            row = await messages.finish(self.db, message_id, final["status"], result[1], final["sources"],
+                                        final["error"])
+            return "final", row
+        return outcome, None
+
+    async def append(self, message_id: uuid.UUID, chat_id: uuid.UUID, text: str) -> bool:
+        """Add text from a local backend; False once the answer was finished elsewhere."""
+        outcome, _ = await self.apply(message_id, chat_id, [Event.chunk(text)])
+        return outcome == "ok"
+
+    async def finish(self, message_id: uuid.UUID, chat_id: uuid.UUID, status: str, *,
+                     sources: Iterable[dict] = (), error: str | None = None,
+                     create_with: str | None = "") -> dict | None:
+        """End an answer (also one that never started streaming); the stored
+        message, or None when it had already ended."""
+        outcome, row = await self.apply(message_id, chat_id, [Event.end(status, sources=sources, error=error)],
+                                        create_with=create_with)
+        return row if outcome == "final" else None
+
+    async def cancel(self, row: dict, reason: str = "cancelled") -> dict:
+        """Stop an unfinished answer (a row with id, chat_id, status, content),
+        keeping its text so far; the stored message. AlreadyFinished if it had ended."""
+        if row["status"] not in messages.UNFINISHED:
+            raise AlreadyFinished()
+        done = await self.finish(row["id"], row["chat_id"], "cancelled", error=reason, create_with=row["content"])
+        if done is None:
+            raise AlreadyFinished()
+        return done
+
+    async def cancel_chat(self, chat_id: uuid.UUID, reason: str) -> None:
+        for row in await messages.unfinished_in_chat(self.db, chat_id):
+            await self.finish(row["id"], row["chat_id"], "cancelled", error=reason, create_with=row["content"])
+
+    async def fail(self, message_id: uuid.UUID | str, reason: str) -> bool:
+        """Finish an unfinished answer as failed, telling its followers; False if it had ended."""
+        row = await messages.get_unfinished(self.db, message_id)
+        if row is None:
+            return False
+        done = await self.finish(row["id"], row["chat_id"], "failed", error=reason, create_with=row["content"])
+        return done is not None
+
+    async def snapshot(self, message_id: object) -> Snapshot | None:
+        """The answer's live state, or None when Redis holds none."""
+        found = await self._snapshot(keys=[self.keys.stream(message_id), self.keys.stream_content(message_id)])
+        if not found:
+            return None
+        state, pieces, final, content = found
+        return Snapshot(content, int(pieces), json.loads(final) if state in messages.FINISHED else None)
+
+    async def store_final_from_redis(self, message_id: uuid.UUID) -> None:
+        """Write an answer that finished in Redis but not yet in PostgreSQL (a crash in between)."""
+        snap = await self.snapshot(message_id)
+        if snap is not None and snap.final is not None:
+            await messages.finish(self.db, message_id, snap.final["status"], snap.content,
+                                  snap.final["sources"], snap.final["error"])
+
+    async def live_content(self, rows: list[dict]) -> list[dict]:
+        """Rows with the text of answers still streaming brought up to date."""
+        for row in rows:
+            if row["status"] in messages.UNFINISHED:
+                snap = await self.snapshot(row["id"])
+                if snap is not None and snap.final is None:
+                    row["content"], row["status"] = snap.content, "streaming"
+        return rows
+
+    async def active(self) -> list[tuple[str, float, str]]:
+        """Every live answer: its id, last activity (Unix time) and owner."""
+        live = await self.redis.zrange(self.keys.streams_active, 0, -1, withscores=True)
+        if not live:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for message_id, _ in live:
+                pipe.hget(self.keys.stream(message_id), "owner")
+            owners = await pipe.execute()
+        return [(message_id, last, owner or "") for (message_id, last), owner in zip(live, owners)]
+
+    async def forget(self, message_id: str) -> None:
+        """Drop an answer from the active set (it ended without a live state)."""
+        await self.redis.zrem(self.keys.streams_active, message_id)
+
+    # ---- following
+
+    async def _current(self, message_id: uuid.UUID) -> Snapshot:
+        """The answer's state from Redis, else from PostgreSQL (not started yet, or long finished)."""
+        snap = await self.snapshot(message_id)
+        if snap is not None:
+            return snap
+        row = await messages.get_state(self.db, message_id)
+        if row is None:
+            return Snapshot("", 0, {"status": "failed", "sources": [], "error": "the message was deleted"})
+        if row["status"] in messages.FINISHED:
+            return Snapshot(row["content"], 0, {k: row[k] for k in ("status", "sources", "error")})
+        # the stream may have opened between the two reads; if not, the stored
+        # text is all there is (a pending answer's is empty)
+        snap = await self.snapshot(message_id)
+        return snap if snap is not None else Snapshot(row["content"], 0, None)
+
+    async def follow(self, message_id: uuid.UUID) -> AsyncIterator[Text | End]:
+        """The answer exactly: Text("content") with everything so far, then
+        each later Text("chunk"), then one End."""
+        key = str(message_id)
+        queue: asyncio.Queue = asyncio.Queue()
+        self.followers.setdefault(key, set()).add(queue)
+        try:
+            snap = await self._current(message_id)
+            yield Text("content", snap.content)
+            sent = _Sent(snap.content)
+            if snap.final is not None:
+                for item in _ending(snap.final, sent, snap.content):
+                    yield item
+                return
+            last = snap.pieces
+            while True:
+                piece = await queue.get()
+                if piece is _RESYNC or piece.n > last + 1:
+                    snap = await self._current(message_id)
+                    so_far = sent.value()
+                    if snap.final is not None:
+                        for item in _ending(snap.final, sent, snap.content):
+                            yield item
+                        return
+                    if snap.content.startswith(so_far) and len(snap.content) > len(so_far):
+                        missing = snap.content[len(so_far):]
+                        sent.add(missing)
+                        yield Text("chunk", missing)
+                    last = snap.pieces
+                    continue
+                if piece.n <= last:
+                    continue
+                last = piece.n
+                if piece.kind == wire.CHUNK:
+                    sent.add(piece.body)
+                    yield Text("chunk", piece.body)
+                else:
+                    final = json.loads(piece.body)
+                    for item in _ending(final, sent, final.pop("content")):
+                        yield item
+                    return
+        finally:
+            queues = self.followers.get(key)
+            if queues is not None:
+                queues.discard(queue)
+                if not queues:
+                    del self.followers[key]
+
+    def dispatch(self, data: str) -> None:
+        piece = wire.decode(data)
+        if piece.kind == wire.FINAL and piece.message_id in self.running:
+            self.running[piece.message_id].cancel()
+        for queue in self.followers.get(piece.message_id, ()):
+            queue.put_nowait(piece)
+
+    # ---- the pub/sub listener
+
+    async def subscribe(self, client: redis_async.Redis) -> None:
+        pubsub = client.pubsub()
+        await pubsub.psubscribe(self.keys.chat_channel_pattern)
+        while (await pubsub.get_message(timeout=5)) is None:
+            pass  # the first message is the subscription's confirmation
+        self._pubsub = pubsub
+
+    async def listen(self, client: redis_async.Redis) -> None:
+        while True:
+            try:
+                assert self._pubsub is not None
+                async for message in self._pubsub.listen():
+                    if message["type"] != "pmessage":
+                        continue
+                    try:
+                        self.dispatch(message["data"])
+                    except ValueError:
+                        log.error("ignoring a malformed stream piece on %s", message["channel"])
+            except (redis_async.ConnectionError, redis_async.TimeoutError, OSError) as exc:
+                log.warning("stream fan-out lost Redis (%s); resubscribing", exc)
+            await self._resubscribe(client)
+
+    async def _resubscribe(self, client: redis_async.Redis) -> None:
+        await self.close()
+        while True:
+            try:
+                await self.subscribe(client)
+                break
+            except (redis_async.ConnectionError, redis_async.TimeoutError, OSError):
+                await asyncio.sleep(1)
+        for queues in self.followers.values():
+            for queue in queues:
+                queue.put_nowait(_RESYNC)
+
+    async def close(self) -> None:
+        if self._pubsub is not None:
+            pubsub, self._pubsub = self._pubsub, None
+            try:
+                await pubsub.aclose()
+            except (redis_async.ConnectionError, OSError):
+                pass
+
+
+def _ending(final: dict, sent: _Sent, content: str) -> list[Text | End]:
+    """What follows the text already sent when the answer ends with `content`."""
+    so_far = sent.value()
+    extends = content.startswith(so_far)
+    items: list[Text | End] = []
+    if extends and len(content) > len(so_far):
+        items.append(Text("chunk", content[len(so_far):]))
+    items.append(End(final["status"], final["sources"], final["error"], None if extends else content))
+    return items
+
+
+STREAMS = web.AppKey("streams", Streams)
+
+
+def listener_client_name(keys: Keys) -> str:
+    return f"{keys.prefix}:fanout"
+
+
+async def streams_ctx(app: web.Application):
+    streams = Streams(app[appkeys.REDIS], app[appkeys.KEYS], app[appkeys.SETTINGS], app[appkeys.DB])
+    # a client of its own: a subscribed connection that breaks must never be
+    # handed back to the pool that runs ordinary commands
+    client = redis_async.Redis.from_url(app[appkeys.REDIS_URL], decode_responses=True,
+                                        client_name=listener_client_name(app[appkeys.KEYS]))
+    await streams.subscribe(client)
+    app[STREAMS] = streams
+    listener = asyncio.create_task(streams.listen(client))
+    yield
+    listener.cancel()
+    await asyncio.gather(listener, return_exceptions=True)
+    await streams.close()
+    await client.aclose()

@@ -1,0 +1,196 @@
+// The messages of the open conversation: how each is drawn, kept in step
+// with its live answer, stopped or regenerated.
+
+import { state, api, files, RUNNING } from "./state.js";
+import { ApiError } from "./api.js";
+import { renderMarkdown } from "./markdown.js";
+import { messageAttachment } from "./files.js";
+import { reportError } from "./notices.js";
+import { touchChat } from "./chatlist.js";
+import { h, clear, $, safeUrl, formatTime } from "./dom.js";
+
+export function addMessage(data, { prepend = false } = {}) {
+  const conv = state.current;
+  if (conv.messages.has(data.id)) return conv.messages.get(data.id);
+  const model = { data, el: h("li", { class: `message ${data.role}`, id: `msg-${data.id}`, "data-message-id": data.id, tabindex: "-1" }),
+    synced: false, metaKey: null, scheduled: false };
+  conv.messages.set(data.id, model);
+  const list = $("messages");
+  if (prepend) list.prepend(model.el); else list.append(model.el);
+  $("empty-chat").hidden = true;
+  renderMessage(model);
+  return model;
+}
+
+export function scheduleRender(model) {
+  if (model.scheduled) return;
+  model.scheduled = true;
+  const run = () => {
+    model.scheduled = false;
+    const stick = nearBottom();
+    renderMessage(model);
+    if (stick) scrollToBottom();
+  };
+  // animation frames pause in hidden tabs; a timer keeps the model and page in step
+  if (document.hidden) setTimeout(run, 100); else requestAnimationFrame(run);
+}
+
+const STATUS_LABEL = { pending: "waiting", streaming: "writing\u2026", failed: "failed", cancelled: "stopped" };
+
+function lastAssistantId() {
+  let last = null;
+  for (const el of $("messages").children) if (el.classList.contains("assistant")) last = el.dataset.messageId;
+  return last;
+}
+
+function renderMessage(model) {
+  const { data, el } = model;
+  el.dataset.status = data.status;
+  el.setAttribute("aria-busy", String(RUNNING.has(data.status)));
+  const isLast = data.role === "assistant" && lastAssistantId() === data.id;
+  const metaKey = JSON.stringify([data.status, data.error, data.sources.length, isLast, data.file_ids.length]);
+
+  if (model.metaKey === null) {
+    el.append(
+      h("div", { class: "message-head" },
+        h("span", { class: "role" }, data.role === "user" ? "You" : "Assistant"),
+        h("span", { class: "status", hidden: true }),
+        h("time", { datetime: data.created_at, text: formatTime(data.created_at) })),
+      h("div", { class: data.role === "user" ? "content" : "content markdown" }),
+      h("p", { class: "message-error", hidden: true }),
+      h("ul", { class: "attachments", hidden: true, "aria-label": "Attachments" }),
+      h("section", { class: "sources", hidden: true }),
+      h("div", { class: "message-actions", hidden: true }));
+  }
+
+  const content = el.querySelector(".content");
+  clear(content);
+  if (data.role === "user") {
+    content.append(h("p", { class: "user-text", text: data.content }));
+  } else if (data.content) {
+    content.append(renderMarkdown(data.content));
+  } else if (RUNNING.has(data.status)) {
+    content.append(h("span", { class: "typing muted" }, "Thinking"));
+  }
+
+  if (model.metaKey === metaKey) return;
+  model.metaKey = metaKey;
+
+  const status = el.querySelector(".status");
+  status.className = `status ${data.status}`;
+  status.textContent = STATUS_LABEL[data.status] || "";
+  status.hidden = !STATUS_LABEL[data.status];
+
+  const error = el.querySelector(".message-error");
+  const stopped = "Stopped before the answer was finished.";
+  const errorText = data.status === "cancelled"
+    ? (data.error && !/^cancel+ed\.?$/i.test(data.error.trim()) ? `${stopped} (${data.error})` : stopped)
+    : data.status === "failed" ? `The answer failed: ${data.error || "unknown error"}` : "";
+  error.textContent = errorText;
+  error.hidden = !errorText;
+
+  const attachments = el.querySelector(".attachments");
+  if (data.file_ids.length && !attachments.children.length) {
+    for (const id of data.file_ids) attachments.append(messageAttachment(id, files));
+  }
+  attachments.hidden = !data.file_ids.length;
+
+  const sources = el.querySelector(".sources");
+  clear(sources);
+  if (data.sources.length) {
+    const list = h("ol");
+    for (const source of data.sources) list.append(renderSource(source));
+    sources.append(h("h3", {}, "Sources"), list);
+  }
+  sources.hidden = !data.sources.length;
+
+  const actions = el.querySelector(".message-actions");
+  clear(actions);
+  if (data.role === "assistant") {
+    if (RUNNING.has(data.status)) {
+      actions.append(h("button", { type: "button", class: "secondary stop-one", onclick: () => stopMessage(data.id) }, "Stop"));
+    } else if (isLast) {
+      actions.append(h("button", { type: "button", class: "secondary regenerate", onclick: () => regenerate(data.id) }, "Regenerate"));
+    }
+  }
+  actions.hidden = !actions.children.length;
+}
+
+function renderSource(source) {
+  const title = source.title || source.url || "Untitled source";
+  const href = safeUrl(source.url);
+  const item = h("li", {},
+    href ? h("a", { href, target: "_blank", rel: "noopener noreferrer nofollow" }, title) : h("span", {}, title));
+  if (source.content) {
+    item.append(h("details", {}, h("summary", {}, "snippet"), h("span", { class: "snippet", text: source.content })));
+  }
+  return item;
+}
+
+export function rerenderAll() {
+  if (!state.current) return;
+  for (const model of state.current.messages.values()) renderMessage(model);
+}
+
+export function runningIds() {
+  if (!state.current) return [];
+  return [...state.current.messages.values()]
+    .filter((m) => m.data.role === "assistant" && RUNNING.has(m.data.status)).map((m) => m.data.id);
+}
+
+export function updateRunning() {
+  const running = runningIds().length > 0;
+  $("stop").hidden = !running;
+}
+
+export function watch(conv, model) {
+  if (!conv.socket || conv.socket.watching.has(model.data.id)) return;
+  model.synced = false; // chunks count only after the stream_content this request brings
+  conv.socket.watch(model.data.id);
+}
+
+export async function stopMessage(id) {
+  const conv = state.current;
+  const model = conv && conv.messages.get(id);
+  if (!model) return;
+  try {
+    model.data = await api.cancel(id);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 409) {
+      model.data = await api.getMessage(id).catch(() => model.data);
+    } else {
+      reportError(err, "Could not stop the answer");
+      return;
+    }
+  }
+  if (state.current !== conv) return;
+  conv.socket && conv.socket.unwatch(id);
+  scheduleRender(model);
+  updateRunning();
+}
+
+async function regenerate(id) {
+  const conv = state.current;
+  try {
+    const message = await api.regenerate(id);
+    if (state.current !== conv) return;
+    const model = addMessage(message);
+    rerenderAll();
+    watch(conv, model);
+    updateRunning();
+    touchChat(conv.chatId);
+    scrollToBottom();
+  } catch (err) {
+    reportError(err, "Could not regenerate the answer");
+  }
+}
+
+function nearBottom() {
+  const s = $("scroller");
+  return s.scrollHeight - s.scrollTop - s.clientHeight < 80;
+}
+
+export function scrollToBottom() {
+  const s = $("scroller");
+  s.scrollTop = s.scrollHeight;
+}

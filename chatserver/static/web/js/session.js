@@ -1,0 +1,123 @@
+// Accounts: logging in and registering, the session's token and its expiry,
+// logging out.
+
+import { state, api, files } from "./state.js";
+import { loadChats, resetChats } from "./chatlist.js";
+import { closeConversation } from "./conversation.js";
+import { clearUploads } from "./composer.js";
+import { route } from "./router.js";
+import { $ } from "./dom.js";
+
+const TOKEN_KEY = "chatserver.token";
+const EXPIRED_TEXT = "Your session has expired. Please log in again.";
+
+export const savedToken = () => sessionStorage.getItem(TOKEN_KEY);
+
+function tokenExpiry(token) {
+  try {
+    const payload = JSON.parse(atob(token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
+    return typeof payload.exp === "number" ? payload.exp * 1000 : null;
+  } catch {
+    return null;
+  }
+}
+
+function setSession(token) {
+  api.token = token;
+  sessionStorage.setItem(TOKEN_KEY, token);
+  clearTimeout(state.expiryTimer);
+  const expires = tokenExpiry(token);
+  if (expires) {
+    const wait = expires - Date.now();
+    if (wait <= 0) return false;
+    if (wait < 2 ** 31 - 1) state.expiryTimer = setTimeout(() => logout(EXPIRED_TEXT), wait);
+  }
+  return true;
+}
+
+function logout(message) {
+  clearTimeout(state.expiryTimer);
+  closeConversation();
+  clearUploads();
+  api.token = null;
+  state.user = null;
+  sessionStorage.removeItem(TOKEN_KEY);
+  history.replaceState(null, "", location.pathname + location.search); // the next user starts afresh
+  resetChats();
+  files.forgetAll();
+  showAuth(message);
+}
+
+export function showAuth(message) {
+  $("loading").hidden = true;
+  $("app-view").hidden = true;
+  $("auth-view").hidden = false;
+  const box = $("auth-message");
+  box.textContent = message || "";
+  box.hidden = !message;
+  selectTab("login");
+  $("login-email").focus();
+}
+
+function selectTab(which) {
+  const login = which === "login";
+  $("tab-login").setAttribute("aria-selected", String(login));
+  $("tab-register").setAttribute("aria-selected", String(!login));
+  $("tab-login").tabIndex = login ? 0 : -1;
+  $("tab-register").tabIndex = login ? -1 : 0;
+  $("login-form").hidden = !login;
+  $("register-form").hidden = login;
+}
+
+export function wireSession() {
+  api.onUnauthorized = () => { if (state.user || api.token) logout(EXPIRED_TEXT); };
+  $("tab-login").addEventListener("click", () => selectTab("login"));
+  $("tab-register").addEventListener("click", () => selectTab("register"));
+  for (const tab of [$("tab-login"), $("tab-register")]) {
+    tab.addEventListener("keydown", (ev) => {
+      if (ev.key === "ArrowLeft" || ev.key === "ArrowRight") {
+        const next = tab.id === "tab-login" ? "register" : "login";
+        selectTab(next);
+        $(`tab-${next}`).focus();
+      }
+    });
+  }
+  const submit = (form, action) => form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const error = form.querySelector(".form-error");
+    const button = form.querySelector("button[type=submit]");
+    error.hidden = true;
+    button.disabled = true;
+    try {
+      const answer = await action(new FormData(form));
+      $("auth-message").hidden = true;
+      form.reset();
+      await startSession(answer.access_token, answer.user);
+    } catch (err) {
+      error.textContent = err.message;
+      error.hidden = false;
+    } finally {
+      button.disabled = false;
+    }
+  });
+  submit($("login-form"), (data) => api.login(String(data.get("email")).trim(), String(data.get("password"))));
+  submit($("register-form"), (data) => {
+    const password = String(data.get("password"));
+    if (password.length < 8) throw new Error("The password needs at least 8 characters.");
+    return api.register(String(data.get("email")).trim(), password, String(data.get("display_name") || "").trim());
+  });
+  $("logout").addEventListener("click", () => logout("You have logged out."));
+}
+
+export async function startSession(token, user) {
+  if (!setSession(token)) { logout(EXPIRED_TEXT); return; }
+  state.user = user || await api.me();
+  $("user-name").textContent = state.user.display_name || state.user.email;
+  $("user-name").title = state.user.email;
+  $("loading").hidden = true;
+  $("auth-view").hidden = true;
+  $("app-view").hidden = false;
+  resetChats();
+  await loadChats();
+  await route();
+}

@@ -1,4 +1,4 @@
-"""Files (API.md "Files"): upload, list, read, download, preview, delete."""
+"""Files (docs/rest.md, Files): upload, list, read, download, preview, delete."""
 
 from __future__ import annotations
 

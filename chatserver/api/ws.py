@@ -1,4 +1,4 @@
-"""The WebSocket `/ws/chat/{chat_id}?token=...` of API.md.
+"""The WebSocket `/ws/chat/{chat_id}?token=...` (docs/websocket.md).
 
 Each `stream_request` starts a task that turns what `Streams.follow` yields
 into frames; the exactness of resume is follow's (live/stream.py).
@@ -28,7 +28,7 @@ MAX_FOLLOWED = 100
 
 
 def _frame(message_id: str, item: Text | End) -> dict:
-    """What `follow` yields, as the frame API.md names for it."""
+    """What `follow` yields, as the frame docs/websocket.md names for it."""
     if isinstance(item, Text):
         kind = "stream_content" if item.kind == "content" else "chunk"
         return {"type": kind, "message_id": message_id, "content": item.text}
@@ -131,7 +131,7 @@ class ChatSocket:
 
 
 @endpoint("WebSocket of one chat: live answers, cancel, ping", tag="websocket",
-          description="Upgrade with `?token=<jwt>`. Frames are JSON text; see API.md \"WebSocket\".",
+          description="Upgrade with `?token=<jwt>`. Frames are JSON text; see docs/websocket.md.",
           responses={101: "switching protocols", 404: "no such chat"})
 async def chat_socket(request: web.Request) -> web.WebSocketResponse:
     app = request.app

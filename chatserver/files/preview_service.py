@@ -1,4 +1,4 @@
-"""The preview service client (API.md "Preview service").
+"""The preview service client (docs/preview-service.md).
 
 One call sends one file. Any failure (connection, time-out, non-200, an
 answer that is not the documented JSON or is too large) raises

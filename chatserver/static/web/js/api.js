@@ -1,4 +1,4 @@
-// The REST half of the public contract (API.md), with the bearer token.
+// The REST half of the public contract (docs/rest.md), with the bearer token.
 
 export class ApiError extends Error {
   constructor(status, message, code, details) {

@@ -1,5 +1,5 @@
 // chatserver web client: accounts, chats, the conversation and its live
-// answers, attachments. It uses only the public contract (API.md). This
+// answers, attachments. It uses only the public contract (docs/). This
 // module starts the page; each part of it is a module of its own.
 
 import { api } from "./state.js";

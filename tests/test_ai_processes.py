@@ -3,7 +3,6 @@ also when one of them is killed (SIGKILL) mid-stream."""
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 
@@ -12,12 +11,7 @@ import pytest
 
 from ai_support import FakeAIService, callback_path, read_to_end, streamed_text
 from conftest import TESTS_DIR
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from net_support import free_port
 
 
 async def start_process(tmp_path, servers, redis_prefix, service_url: str) -> tuple[subprocess.Popen, str]:

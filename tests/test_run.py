@@ -4,7 +4,6 @@ and Redis under DATA_DIR, data kept across restarts, clean SIGTERM."""
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,12 +13,7 @@ import urllib.request
 import pytest
 
 from conftest import TESTS_DIR
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from net_support import free_port
 
 
 def call(port, method, path, body=None):

@@ -5,7 +5,10 @@ import datetime as dt
 import jwt
 import pytest
 
-from .conftest import Script, new_chat, register_in_browser, rest_of, send, token_of, unexpected_errors
+from ai_support import Script
+
+from .pages import new_chat, register_in_browser, send, token_of, unexpected_errors
+from .rest import rest_of
 
 pytestmark = pytest.mark.browser
 

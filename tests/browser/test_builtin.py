@@ -5,7 +5,7 @@ import pytest
 
 from files_support import pdf_bytes
 
-from .conftest import assistant, new_chat, register_in_browser, send, unexpected_errors
+from .pages import assistant, new_chat, register_in_browser, send, unexpected_errors
 
 pytestmark = pytest.mark.browser
 

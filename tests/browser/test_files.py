@@ -6,7 +6,8 @@ import io
 import pytest
 from PIL import Image
 
-from .conftest import new_chat, register_in_browser, rest_of, screenshot, send, unexpected_errors
+from .pages import new_chat, register_in_browser, screenshot, send, unexpected_errors
+from .rest import rest_of
 
 pytestmark = pytest.mark.browser
 

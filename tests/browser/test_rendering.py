@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from .conftest import new_chat, register_in_browser, screenshot, send, unexpected_errors
+from .pages import new_chat, register_in_browser, screenshot, send, unexpected_errors
 
 pytestmark = pytest.mark.browser
 

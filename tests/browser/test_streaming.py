@@ -5,8 +5,10 @@ import asyncio
 
 import pytest
 
-from .conftest import (Script, assistant, default_answer, new_chat, register_in_browser, rest_of, screenshot,
-                       send, unexpected_errors)
+from ai_support import Script, default_answer
+
+from .pages import assistant, new_chat, register_in_browser, screenshot, send, unexpected_errors
+from .rest import rest_of
 
 pytestmark = pytest.mark.browser
 

@@ -7,7 +7,6 @@ first), then the route table: every route of the server, in one place.
 from __future__ import annotations
 
 import contextlib
-import logging
 
 import redis.asyncio as redis_async
 from aiohttp import web
@@ -28,9 +27,7 @@ from chatserver.keys import Keys
 from chatserver.live.stream import streams_ctx
 from chatserver.metrics import Metrics
 from chatserver.migrate import apply_migrations_async
-
-log = logging.getLogger(__name__)
-
+from chatserver.startup import log_summary
 
 async def servers_ctx(app: web.Application):
     """Use the configured servers, or start embedded ones under DATA_DIR."""
@@ -40,13 +37,11 @@ async def servers_ctx(app: web.Application):
             app[appkeys.DSN] = stack.enter_context(embedded_postgres(settings.DATA_DIR, settings.DB_NAME))
         else:
             app[appkeys.DSN] = settings_dsn(settings)
-            log.info("using PostgreSQL at %s", app[appkeys.DSN].rsplit("@", 1)[-1])
         if settings.embedded_redis:
             app[appkeys.REDIS_URL] = stack.enter_context(embedded_redis(settings.DATA_DIR))
         else:
             app[appkeys.REDIS_URL] = settings.REDIS_URL or (
                 f"redis://{settings.REDIS_HOST}:{settings.REDIS_PORT}/{settings.REDIS_DB}")
-            log.info("using Redis at %s", app[appkeys.REDIS_URL].rsplit("@", 1)[-1])
         yield
 
 
@@ -110,7 +105,7 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> web.Applica
     app.cleanup_ctx.extend([servers_ctx, database_ctx, redis_ctx, storage_ctx, preview_service_ctx,
                            streams_ctx, ai_ctx, queue_ctx])
 
-    app.on_startup.append(ops.build_openapi_document)
+    app.on_startup.extend([ops.build_openapi_document, log_summary])
     add_routes(app.router)
     return app
 

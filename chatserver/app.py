@@ -29,6 +29,7 @@ from chatserver.metrics import Metrics
 from chatserver.migrate import apply_migrations_async
 from chatserver.startup import log_summary
 
+
 async def servers_ctx(app: web.Application):
     """Use the configured servers, or start embedded ones under DATA_DIR."""
     settings = app[appkeys.SETTINGS]
@@ -146,8 +147,10 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/docs", ops.swagger_page)
     router.add_get("/docs/swagger-init.js", ops.swagger_init)
     router.add_get("/redoc", ops.redoc_page)
-    router.add_static("/docs/assets", ops.ASSETS)
+    router.add_static("/docs/assets/swagger-ui", ops.SWAGGER_ASSETS)
+    router.add_static("/docs/assets/redoc", ops.REDOC_ASSETS)
 
     # the web client (public, like /docs)
     router.add_get("/", webclient.index)
+    router.add_get("/favicon.ico", webclient.favicon)
     router.add_get(webclient.PREFIX + "/{version:[A-Za-z0-9]+}/{path:.+}", webclient.asset)

@@ -23,7 +23,8 @@ OPENAPI = web.AppKey("openapi", dict)
 SWAGGER_HTML = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title} - API docs</title>
 <link rel="icon" href="/favicon.ico">
-<link rel="stylesheet" href="/docs/assets/swagger-ui/swagger-ui.css"></head>
+<link rel="stylesheet" href="/docs/assets/swagger-ui/swagger-ui.css">
+<style>body {{ margin: 0; }}</style></head>
 <body><div id="swagger-ui"></div>
 <script src="/docs/assets/swagger-ui/swagger-ui-bundle.js"></script>
 <script src="/docs/swagger-init.js"></script></body></html>

@@ -4,14 +4,21 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 APP_HOST=0.0.0.0
 WORKDIR /app
 
+# requirements.txt without the embedded PostgreSQL and Redis: the image always
+# runs against real servers (see docker-compose.yml)
 COPY requirements.txt .
-RUN pip install --no-cache-dir -r requirements.txt
+RUN grep -v -- '-r requirements-embedded.txt' requirements.txt > /tmp/requirements-image.txt \
+    && pip install --no-cache-dir -r /tmp/requirements-image.txt && rm /tmp/requirements-image.txt
 
 COPY chatserver ./chatserver
 COPY migrations ./migrations
+COPY docs ./docs
 COPY run.py config.toml ./
 
-RUN useradd --system --home /app chatserver && mkdir -p /app/var && chown chatserver /app/var
+# the uploads folder exists in the image, owned by the app user, so a named
+# volume mounted there starts with that owner (Docker copies it on first use)
+RUN useradd --system --home /app chatserver \
+    && mkdir -p /app/var/uploads && chown -R chatserver /app/var
 USER chatserver
 
 EXPOSE 8000

@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import logging
 import sys
+from pathlib import Path
 
 from aiohttp import web
 
@@ -16,9 +17,14 @@ from chatserver.db import create_database_if_missing, settings_dsn
 from chatserver.embedded import embedded_postgres
 from chatserver.migrate import apply_migrations
 
+SETTINGS_DOC = Path(__file__).resolve().parent / "docs" / "settings.md"
+
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="chatserver: a self-hosted AI chat backend")
+    parser = argparse.ArgumentParser(
+        description="chatserver: a self-hosted AI chat backend",
+        epilog=f"Settings: {DEFAULT_CONFIG.name} holds every default; a .env file overrides it, and an environment "
+               f"variable of the same name overrides both. Every setting, its default and its meaning: {SETTINGS_DOC}")
     parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="settings file (default: config.toml)")
     commands = parser.add_subparsers(dest="command", metavar="{serve,migrate,user}")
     commands.add_parser("serve", help="serve the API (the default)")
@@ -40,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=settings.LOG_LEVEL.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # yoyo logs every step of every migration; chatserver.migrate sums them up in one line
+    logging.getLogger("yoyo").setLevel(max(logging.WARNING, logging.getLogger().level))
     try:
         if args.command in ("migrate", "user"):
             with contextlib.ExitStack() as stack:
@@ -53,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{count} migration(s) applied")
             return 0
         web.run_app(create_app(settings), host=settings.APP_HOST, port=settings.APP_PORT, access_log=None,
-                    shutdown_timeout=settings.SHUTDOWN_GRACE_SECONDS)
+                    shutdown_timeout=settings.SHUTDOWN_GRACE_SECONDS, print=None)
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 
 import redis.asyncio as redis_async
 from aiohttp import web
@@ -31,8 +30,7 @@ from chatserver.live.stream import streams_ctx
 from chatserver.metrics import Metrics
 from chatserver.migrate import apply_migrations_async
 from chatserver.secret import with_jwt_secret
-
-log = logging.getLogger(__name__)
+from chatserver.startup import log_summary
 
 
 async def servers_ctx(app: web.Application):
@@ -43,13 +41,11 @@ async def servers_ctx(app: web.Application):
             app[appkeys.DSN] = stack.enter_context(embedded_postgres(settings.DATA_DIR, settings.DB_NAME))
         else:
             app[appkeys.DSN] = settings_dsn(settings)
-            log.info("using PostgreSQL at %s", app[appkeys.DSN].rsplit("@", 1)[-1])
         if settings.embedded_redis:
             app[appkeys.REDIS_URL] = stack.enter_context(embedded_redis(settings.DATA_DIR))
         else:
             app[appkeys.REDIS_URL] = settings.REDIS_URL or (
                 f"redis://{settings.REDIS_HOST}:{settings.REDIS_PORT}/{settings.REDIS_DB}")
-            log.info("using Redis at %s", app[appkeys.REDIS_URL].rsplit("@", 1)[-1])
         yield
 
 
@@ -116,7 +112,7 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> web.Applica
     app.cleanup_ctx.extend([servers_ctx, database_ctx, redis_ctx, rate_limits_ctx, storage_ctx,
                            preview_service_ctx, streams_ctx, ai_ctx, queue_ctx])
 
-    app.on_startup.append(ops.build_openapi_document)
+    app.on_startup.extend([ops.build_openapi_document, log_summary])
     add_routes(app.router)
     return app
 
@@ -157,8 +153,10 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/docs", ops.swagger_page)
     router.add_get("/docs/swagger-init.js", ops.swagger_init)
     router.add_get("/redoc", ops.redoc_page)
-    router.add_static("/docs/assets", ops.ASSETS)
+    router.add_static("/docs/assets/swagger-ui", ops.SWAGGER_ASSETS)
+    router.add_static("/docs/assets/redoc", ops.REDOC_ASSETS)
 
     # the web client (public, like /docs)
     router.add_get("/", webclient.index)
+    router.add_get("/favicon.ico", webclient.favicon)
     router.add_get(webclient.PREFIX + "/{version:[A-Za-z0-9]+}/{path:.+}", webclient.asset)

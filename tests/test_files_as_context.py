@@ -30,5 +30,6 @@ async def test_uploaded_pdf_docx_png_and_text_are_extracted_and_cited_by_the_bui
     await app_of(client)[appkeys.QUEUE].wait_idle(30)
     answer = await get_message(client, account, posted["assistant_message"]["id"])
     assert answer["status"] == "complete"
-    assert [s["title"] for s in answer["sources"]] == list(uploads)
+    assert {s["title"] for s in answer["sources"]} == {"plan.pdf", "notes.docx", "list.txt"}
+    assert "\u201cphoto.png\u201d is attached; the built-in search reads text, not images." in answer["content"]
     assert "Water the tomatoes every morning." in answer["content"]

@@ -82,9 +82,20 @@ async def test_docs_pages_load_their_assets_from_this_server(client, path, marke
     page = await (await client.get(path)).text()
     assert marker in page and "http://" not in page and "https://" not in page
     asset = page.split('src="')[1].split('"')[0] if path == "/redoc" else \
-        "/docs/assets/swagger-ui-dist/swagger-ui-bundle.js"
+        "/docs/assets/swagger-ui/swagger-ui-bundle.js"
     resp = await client.get(asset)
     assert resp.status == 200 and len(await resp.read()) > 100_000
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc"])
+async def test_docs_pages_may_load_nothing_from_another_origin(client, path):
+    resp = await client.get(path)
+    policy = dict(d.strip().split(" ", 1) for d in resp.headers["Content-Security-Policy"].split(";"))
+    assert policy["default-src"] == "'self'" and policy["img-src"] == "'self' data:"
+
+
+async def test_redoc_page_has_no_default_margin(client):
+    assert "body { margin: 0; }" in await (await client.get("/redoc")).text()
 
 
 async def test_unknown_path_is_a_json_404(client):

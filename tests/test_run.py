@@ -9,6 +9,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -47,9 +48,38 @@ class Server:
                 break
         raise AssertionError("server did not start:\n" + self.log.read_text())
 
-    def stop(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
+    def stop(self, sig=signal.SIGTERM) -> int:
+        self.proc.send_signal(sig)
         return self.proc.wait(timeout=60)
+
+
+def running_under(folder) -> list[str]:
+    """Command lines of the processes (postgres, redis-server) that name the folder."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                    cmdline = fh.read().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if str(folder) in cmdline and "pytest" not in cmdline:
+                found.append(cmdline)
+    return found
+
+
+def gone(folder, seconds=30) -> list[str]:
+    """What still runs under the folder once it had time to stop."""
+    deadline = time.monotonic() + seconds
+    while (left := running_under(folder)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return left
+
+
+def watchdogs(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as fh:
+        children = [int(c) for c in fh.read().split()]
+    return [c for c in children if b"stdin.buffer.read" in Path(f"/proc/{c}/cmdline").read_bytes()]
 
 
 @pytest.mark.timeout(240)
@@ -63,7 +93,7 @@ def test_fresh_run_uses_embedded_servers_and_keeps_data_across_restarts(tmp_path
         code = server.stop()
     assert code == 0
     log = server.log.read_text()
-    assert "using embedded PostgreSQL" in log and "using embedded Redis" in log
+    assert "PostgreSQL: embedded" in log and "Redis: embedded" in log
     assert "job queue stopped" in log
 
     server = Server(tmp_path, port)
@@ -73,3 +103,51 @@ def test_fresh_run_uses_embedded_servers_and_keeps_data_across_restarts(tmp_path
         assert call(port, "GET", "/ready")[0] == 200
     finally:
         assert server.stop() == 0
+
+
+@pytest.mark.timeout(120)
+def test_first_start_says_in_a_few_lines_what_runs_where_and_nothing_from_initdb(tmp_path):
+    port = free_port()
+    server = Server(tmp_path, port)
+    server.stop()
+    console = server.log.read_text()
+    for line in ("PostgreSQL: embedded, data in " + str(tmp_path / "postgres"),
+                 "Redis: embedded, data in " + str(tmp_path / "redis"),
+                 "AI: the built-in search, not a language model",
+                 "uploads in " + str(tmp_path / "uploads"),
+                 "the embedded servers' own log: " + str(tmp_path / "embedded.log"),
+                 f"web client at http://127.0.0.1:{port}/ and the API docs at http://127.0.0.1:{port}/docs"):
+        assert line in console
+    for chatter in ("initdb", "pg_ctl", "PostmasterInfo", "XDG_RUNTIME_DIR", "Success", "Warning", "yoyo"):
+        assert chatter not in console
+    assert len(console.splitlines()) <= 12
+    assert "initdb" in (tmp_path / "embedded.log").read_text()
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
+def test_the_embedded_servers_stop_with_the_server(tmp_path, sig):
+    server = Server(tmp_path, free_port())
+    assert any("redis-server" in c for c in running_under(tmp_path))
+    assert any("postgres" in c for c in running_under(tmp_path))
+    server.stop(sig)
+    assert gone(tmp_path) == []
+
+
+@pytest.mark.timeout(240)
+def test_servers_left_by_a_crash_that_took_the_watchdogs_too_are_stopped_at_the_next_start(tmp_path):
+    port = free_port()
+    server = Server(tmp_path, port)
+    for pid in watchdogs(server.proc.pid):
+        os.kill(pid, signal.SIGKILL)
+    server.stop(signal.SIGKILL)
+    assert len(running_under(tmp_path)) == 2
+
+    server = Server(tmp_path, port)
+    try:
+        console = server.log.read_text()
+        assert "stopping the embedded PostgreSQL" in console and "stopping the embedded Redis" in console
+        assert call(port, "GET", "/ready")[0] == 200
+    finally:
+        assert server.stop() == 0
+    assert gone(tmp_path) == []

@@ -52,3 +52,9 @@ def test_no_third_party_or_inline_code_in_the_client():
             text = path.read_text("utf-8")
             assert "innerHTML" not in text and "insertAdjacentHTML" not in text and "eval(" not in text, path
             assert "//cdn" not in text and "https://" not in text.replace("https://example", ""), path
+
+
+async def test_favicon_ico_is_served(client):
+    resp = await client.get("/favicon.ico")
+    assert resp.status == 200 and resp.content_type == "image/x-icon"
+    assert (await resp.read())[:4] == b"\x00\x00\x01\x00"

@@ -1,22 +1,71 @@
-"""The built-in backend: no model, just PostgreSQL full-text search over the
-user's own files and earlier messages. It says what it is, quotes what it
-found, and lists the passages as sources. Files attached to the message are
-always quoted (around the matching words, else from their start), since a
-question like "summarise this" names nothing a search could find."""
+"""The built-in backend: no model, just PostgreSQL full-text search. It cuts
+the attached files, the user's other files and earlier answers into sentences,
+ranks the sentences against the question (ts_rank, attached files weighted
+up), and quotes the best ones once each, saying plainly what it is.
+
+What the user wrote is never a source (they know it already), nor is an
+earlier built-in answer (it only repeats passages of files), nor the text of
+an image (it merely describes the image)."""
 
 from __future__ import annotations
 
-from chatserver.data import chats, files, messages
-from chatserver.db import Database
+import re
+
 from chatserver.ai.base import Write
 from chatserver.ai.context import Context
+from chatserver.data import chats, files, messages
+from chatserver.db import Database
 
 MAX_PASSAGES = 4
-HEADLINE = "MaxWords=60, MinWords=25, ShortWord=2, StartSel=\"\", StopSel=\"\""
-SHORT = 400  # texts up to this many characters are quoted whole
+MAX_FILES = 20  # the user's best-matching files read besides the attached ones
+MAX_ANSWERS = 20
+ATTACHED_WEIGHT = 2.0
+LONG_SENTENCE = 400  # a longer "sentence" (a run-on, a table) is quoted around its matching words
+HEADLINE = "MaxWords=50, MinWords=20, ShortWord=2, StartSel=\"\", StopSel=\"\""
 NOT_A_MODEL = ("No AI model is configured on this server, so this answer comes from the built-in search: "
-               "it looks for your words in your uploaded files and earlier messages. It is not a language "
-               "model and does not compose answers of its own.")
+               "it looks for the words of your message in your files and earlier answers and quotes the "
+               "sentences that match best. It is not a language model and does not compose answers of its own.")
+
+_BULLET = re.compile(r"(?:[-*\u2022\u00b7\u2013]|\d{1,3}[.)])\s")
+_TERMINAL = ".!?:;"
+# a sentence ends at . ! or ? (and any closing quote or bracket) before a space and a capital or digit
+_SENTENCE_END = re.compile(r"[.!?][\"'\u201d\u2019)\]]*(?=\s+[\"'\u201c\u2018(\[]?[A-Z0-9])")
+_ABBREVIATIONS = {"e.g", "i.e", "etc", "mr", "mrs", "ms", "dr", "prof", "st", "no", "vs", "approx", "fig", "cf"}
+_MARKER = re.compile(r"^\[cut: .*\]$")  # the extractor's note that it kept only the start of a text
+
+
+def sentences(text: str) -> list[str]:
+    """The text's sentences, whitespace collapsed. A blank line or a bulleted
+    line starts a new one; other line breaks (a PDF's wrapped lines) do not,
+    except after a short line without closing punctuation (a heading)."""
+    found: list[str] = []
+    for block in re.split(r"\n\s*\n", text):
+        paragraphs: list[str] = []
+        for line in (line.strip() for line in block.split("\n")):
+            if not line:
+                continue
+            previous = paragraphs[-1] if paragraphs else ""
+            heading = len(previous) < 40 and previous[-1:] not in _TERMINAL
+            if not paragraphs or _BULLET.match(line) or heading or previous[-1] in _TERMINAL:
+                paragraphs.append(line)
+            else:
+                paragraphs[-1] = previous + " " + line
+        for paragraph in paragraphs:
+            found += _split_sentences(" ".join(paragraph.split()))
+    return [s for s in found if not _MARKER.match(s)]
+
+
+def _split_sentences(paragraph: str) -> list[str]:
+    parts, start = [], 0
+    for end in _SENTENCE_END.finditer(paragraph):
+        word = paragraph[start:end.start()].rsplit(" ", 1)[-1].lower()
+        if word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha()):
+            continue
+        parts.append(paragraph[start:end.end()].strip())
+        start = end.end()
+    parts.append(paragraph[start:].strip())
+    return [p for p in parts if p]
+
 
 class BuiltinBackend:
     remote = False
@@ -25,33 +74,86 @@ class BuiltinBackend:
         self.db = db
 
     async def generate(self, context: Context, write: Write) -> list[dict]:
-        readable = [f["id"] for f in context.files if f.get("content")]
-        passages = await files.attached_passages(self.db, context.user_id, readable, context.message,
-                                                 HEADLINE, SHORT) if readable else []
-        if len(passages) < MAX_PASSAGES:
-            passages += await self._search(context, readable, MAX_PASSAGES - len(passages))
+        attached = [f["id"] for f in context.files]
+        texts = await files.searchable_texts(self.db, context.user_id, context.message, attached,
+                                             len(attached) + MAX_FILES)
+        answers = await messages.searchable_answers(self.db, context.user_id, context.message, NOT_A_MODEL,
+                                                    MAX_ANSWERS)
+        # an identical passage is credited to the file attached first
+        order = {file_id: n for n, file_id in enumerate(attached)}
+        texts.sort(key=lambda t: order.get(str(t["id"]), len(order)))
+        titles = await chats.titles(self.db, list({a["chat_id"] for a in answers})) if answers else {}
+        candidates = [{"title": t["name"], "file": t["id"], "weight": ATTACHED_WEIGHT if t["attached"] else 1.0,
+                       "text": s} for t in texts for s in sentences(t["text_content"])]
+        candidates += [{"title": titles.get(a["chat_id"], ""), "file": None, "weight": 1.0, "text": s}
+                       for a in answers for s in sentences(a["content"])]
+        ranked = await self._rank(context.message, candidates)
+        matching = {c["text"] for c in ranked}
+        matched_files = {c["file"] for c in candidates if c["text"] in matching}
+        chosen = _choose(ranked, MAX_PASSAGES)
+
         await write(NOT_A_MODEL + "\n\n")
         for unread in (f for f in context.files if not f.get("content")):
             await write(f"\u201c{unread['name']}\u201d is attached but its text is not available "
                         f"({unread.get('note') or 'no text'}).\n\n")
-        if not passages:
-            await write("I found nothing in your files or earlier messages that matches your message.")
+        searched = {str(t["id"]) for t in texts}
+        for image in (f for f in context.files if f.get("content") and f["id"] not in searched):
+            await write(f"\u201c{image['name']}\u201d is attached; the built-in search reads text, "
+                        "not images.\n\n")
+        for text in texts:
+            if text["attached"] and text["id"] not in matched_files:
+                await write(f"\u201c{text['name']}\u201d does not mention any of the words of your message.\n\n")
+        if not chosen:
+            await write("I found nothing in your files or earlier answers that matches your message.")
             return []
-        await write(f"I found {len(passages)} passage{'s' if len(passages) > 1 else ''} that may help:\n\n")
-        for number, passage in enumerate(passages, 1):
-            text = " ".join(passage["passage"].split())
-            await write(f"{number}. From \u201c{passage['title']}\u201d: {text}\n\n")
+        await write(f"I found {len(chosen)} passage{'s' if len(chosen) > 1 else ''} that may help:\n\n")
+        for number, passage in enumerate(chosen, 1):
+            await write(f"{number}. From \u201c{passage['title']}\u201d: {passage['passage']}\n\n")
         await write("The sources below hold these passages.")
-        return [{"title": p["title"], "url": "", "content": " ".join(p["passage"].split())} for p in passages]
+        return [{"title": p["title"], "url": "", "content": p["passage"]} for p in chosen]
 
-    async def _search(self, context: Context, attached: list, limit: int) -> list[dict]:
-        """The best passages of the user's other files and earlier questions
-        (any of the question's words may match), a question titled by its chat."""
-        found = await files.passages(self.db, context.user_id, context.message, attached, HEADLINE, SHORT, limit)
-        asked = await messages.passages(self.db, context.user_id, context.message, context.question_id,
-                                        HEADLINE, SHORT, limit)
-        if asked:
-            titles = await chats.titles(self.db, list({m["chat_id"] for m in asked}))
-            found += [{"title": titles.get(m["chat_id"], ""), "passage": m["passage"], "rank": m["rank"]}
-                      for m in asked]
-        return sorted(found, key=lambda p: -p["rank"])[:limit]
+    async def _rank(self, question: str, candidates: list[dict]) -> list[dict]:
+        """The candidates matching any word of the question, each identical
+        passage once, with rank (weighted ts_rank), the question's words it
+        holds, and the passage to quote; best first."""
+        unique: dict[str, dict] = {}
+        for candidate in candidates:
+            known = unique.get(candidate["text"])
+            if known is None or candidate["weight"] > known["weight"]:
+                unique[candidate["text"]] = candidate
+        if not unique:
+            return []
+        kept = list(unique.values())
+        rows = await self.db.fetch(
+            """
+            WITH q AS (SELECT replace(plainto_tsquery('english', %(q)s)::text, '&', '|')::tsquery AS q,
+                              tsvector_to_array(to_tsvector('english', %(q)s)) AS words),
+                 p AS (SELECT i, s, to_tsvector('english', s) AS v
+                       FROM unnest(%(texts)s::text[]) WITH ORDINALITY AS t(s, i))
+            SELECT p.i, ts_rank(p.v, q.q) AS rank,
+                   ARRAY(SELECT unnest(tsvector_to_array(p.v)) INTERSECT SELECT unnest(q.words)) AS words,
+                   CASE WHEN length(p.s) <= %(long)s THEN p.s
+                        ELSE '... ' || ts_headline('english', p.s, q.q, %(headline)s) || ' ...' END AS passage
+            FROM p, q
+            WHERE p.v @@ q.q
+            """,
+            {"q": question, "texts": [c["text"] for c in kept], "long": LONG_SENTENCE, "headline": HEADLINE},
+        )
+        ranked = [{**kept[r["i"] - 1], "rank": r["rank"] * kept[r["i"] - 1]["weight"], "words": set(r["words"]),
+                   "passage": r["passage"]} for r in rows]
+        return sorted(ranked, key=lambda c: -c["rank"])
+
+
+def _choose(ranked: list[dict], limit: int) -> list[dict]:
+    """The best passages, preferring at each step one that holds words of the
+    question the passages chosen so far do not (so a question about two things
+    is answered on both)."""
+    chosen: list[dict] = []
+    covered: set[str] = set()
+    left = list(ranked)
+    while left and len(chosen) < limit:
+        best = max(left, key=lambda c: c["rank"] * (1 + len(c["words"] - covered)))
+        chosen.append(best)
+        covered |= best["words"]
+        left.remove(best)
+    return chosen

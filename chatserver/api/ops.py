@@ -15,27 +15,38 @@ from chatserver.api.endpoint import json_response
 from chatserver.api.openapi import build_openapi
 from chatserver.errors import ApiError
 
-# drf-spectacular-sidecar ships Swagger UI and ReDoc builds; we only read its
-# static files (importing it would import Django).
-_SIDECAR = Path(importlib.util.find_spec("drf_spectacular_sidecar").submodule_search_locations[0])
-ASSETS = _SIDECAR / "static" / "drf_spectacular_sidecar"
+# openapi-ui-bundles ships Swagger UI and ReDoc builds and nothing else (no
+# dependencies); we only serve its vendor folders.
+_BUNDLES = Path(importlib.util.find_spec("openapi_ui_bundles").submodule_search_locations[0])
+SWAGGER_ASSETS = _BUNDLES / "swagger_ui" / "vendor"
+REDOC_ASSETS = _BUNDLES / "redoc" / "vendor"
 OPENAPI = web.AppKey("openapi", dict)
 
 SWAGGER_HTML = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title} - API docs</title>
-<link rel="stylesheet" href="/docs/assets/swagger-ui-dist/swagger-ui.css"></head>
+<link rel="icon" href="/favicon.ico">
+<link rel="stylesheet" href="/docs/assets/swagger-ui/swagger-ui.css">
+<style>body {{ margin: 0; }}</style></head>
 <body><div id="swagger-ui"></div>
-<script src="/docs/assets/swagger-ui-dist/swagger-ui-bundle.js"></script>
+<script src="/docs/assets/swagger-ui/swagger-ui-bundle.js"></script>
 <script src="/docs/swagger-init.js"></script></body></html>
 """
 SWAGGER_INIT = """window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui",
   presets: [SwaggerUIBundle.presets.apis], layout: "BaseLayout", persistAuthorization: true});
 """
 REDOC_HTML = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{title} - API reference</title></head>
+<html lang="en"><head><meta charset="utf-8"><title>{title} - API reference</title>
+<link rel="icon" href="/favicon.ico">
+<style>body {{ margin: 0; }}</style></head>
 <body><redoc spec-url="/openapi.json"></redoc>
-<script src="/docs/assets/redoc/bundles/redoc.standalone.js"></script></body></html>
+<script src="/docs/assets/redoc/redoc.standalone.js"></script></body></html>
 """
+# The docs pages may load nothing from elsewhere: ReDoc's built-in Redocly
+# logo (an image on a CDN) is refused by the browser before any request and
+# ReDoc then leaves it out. ReDoc styles with injected <style> elements and
+# runs its search in a blob: worker.
+DOCS_CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+            "worker-src 'self' blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
 
 
 async def health(request: web.Request) -> web.Response:
@@ -103,7 +114,8 @@ async def build_openapi_document(app: web.Application) -> None:
 
 def _page(request: web.Request, template: str) -> web.Response:
     title = request.app[appkeys.SETTINGS].APP_NAME
-    return web.Response(text=template.format(title=title), content_type="text/html")
+    return web.Response(text=template.format(title=title), content_type="text/html",
+                        headers={"Content-Security-Policy": DOCS_CSP})
 
 
 async def swagger_page(request: web.Request) -> web.Response:

@@ -71,6 +71,14 @@ async def index(request: web.Request) -> web.Response:
     return response
 
 
+async def favicon(request: web.Request) -> web.StreamResponse:
+    """Browsers ask for /favicon.ico on every site, whatever the page names."""
+    response = web.FileResponse(STATIC / "favicon.ico")
+    response.content_type = "image/x-icon"
+    response.headers["Cache-Control"] = "public, max-age=86400"
+    return response
+
+
 async def asset(request: web.Request) -> web.StreamResponse:
     name = request.match_info["path"]
     path = (STATIC / name).resolve()

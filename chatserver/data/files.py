@@ -159,38 +159,20 @@ async def texts(db: Database, user_id: uuid.UUID, file_ids: list[uuid.UUID]) -> 
     )
 
 
-async def attached_passages(db: Database, user_id: uuid.UUID, file_ids: list, q: str, headline: str,
-                            short: int) -> list[dict]:
-    """A passage of each attached file: around the query's words, else its start. title, passage."""
+async def searchable_texts(db: Database, user_id: uuid.UUID, q: str, attached: list, limit: int) -> list[dict]:
+    """The texts the built-in answer reads: the attached files (`attached` true)
+    and the user's other files matching any word of `q`, best first; never an
+    image, whose text only describes it. id, name, text_content, attached."""
     return await db.fetch(
         """
         WITH q AS (SELECT replace(plainto_tsquery('english', %(q)s)::text, '&', '|')::tsquery AS q)
-        SELECT f.name AS title,
-               CASE WHEN length(f.text_content) <= %(short)s THEN f.text_content
-                    WHEN f.search @@ q.q THEN ts_headline('english', f.text_content, q.q, %(headline)s)
-                    ELSE left(f.text_content, %(short)s) || ' ...' END AS passage
+        SELECT f.id, f.name, f.text_content, f.id = ANY(%(attached)s::uuid[]) AS attached
         FROM files f, q
-        WHERE f.user_id = %(user)s AND f.id = ANY(%(attached)s::uuid[]) AND f.text_content <> ''
-        ORDER BY array_position(%(attached)s::uuid[], f.id)
-        """,
-        {"q": q, "user": user_id, "attached": file_ids, "headline": headline, "short": short},
-    )
-
-
-async def passages(db: Database, user_id: uuid.UUID, q: str, exclude: list, headline: str, short: int,
-                   limit: int) -> list[dict]:
-    """The user's other ready files matching any word of `q`: title, passage, rank."""
-    return await db.fetch(
-        """
-        WITH q AS (SELECT replace(plainto_tsquery('english', %(q)s)::text, '&', '|')::tsquery AS q)
-        SELECT f.name AS title,
-               CASE WHEN length(f.text_content) <= %(short)s THEN f.text_content
-                    ELSE ts_headline('english', f.text_content, q.q, %(headline)s) END AS passage,
-               ts_rank_cd(f.search, q.q) AS rank
-        FROM files f, q
-        WHERE f.user_id = %(user)s AND f.status = 'ready' AND f.search @@ q.q AND NOT f.id = ANY(%(attached)s::uuid[])
-        ORDER BY rank DESC
+        WHERE f.user_id = %(user)s AND f.status = 'ready' AND f.text_content <> ''
+          AND f.content_type NOT LIKE 'image/%%'
+          AND (f.id = ANY(%(attached)s::uuid[]) OR f.search @@ q.q)
+        ORDER BY attached DESC, ts_rank_cd(f.search, q.q) DESC
         LIMIT %(limit)s
         """,
-        {"q": q, "user": user_id, "attached": exclude, "headline": headline, "short": short, "limit": limit},
+        {"q": q, "user": user_id, "attached": attached, "limit": limit},
     )

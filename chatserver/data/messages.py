@@ -187,20 +187,20 @@ async def search(db: Database, user_id: uuid.UUID, q: str, limit: int) -> list[d
     )
 
 
-async def passages(db: Database, user_id: uuid.UUID, q: str, exclude: uuid.UUID, headline: str, short: int,
-                   limit: int) -> list[dict]:
-    """The user's own earlier questions matching any word of `q`: chat_id, passage, rank."""
+async def searchable_answers(db: Database, user_id: uuid.UUID, q: str, skip_prefix: str,
+                             limit: int) -> list[dict]:
+    """The user's earlier answers matching any word of `q`, best first, except
+    those starting with `skip_prefix`: chat_id, content. Questions are never
+    returned: what the user wrote is no source for their own question."""
     return await db.fetch(
         """
         WITH q AS (SELECT replace(plainto_tsquery('english', %(q)s)::text, '&', '|')::tsquery AS q)
-        SELECT m.chat_id,
-               CASE WHEN length(m.content) <= %(short)s THEN m.content
-                    ELSE ts_headline('english', m.content, q.q, %(headline)s) END AS passage,
-               ts_rank_cd(m.search, q.q) AS rank
+        SELECT m.chat_id, m.content
         FROM messages m, q
-        WHERE m.user_id = %(user)s AND m.role = 'user' AND m.id <> %(exclude)s AND m.search @@ q.q
-        ORDER BY rank DESC
+        WHERE m.user_id = %(user)s AND m.role = 'assistant' AND m.status = 'complete' AND NOT m.superseded
+          AND m.search @@ q.q AND NOT starts_with(m.content, %(skip)s)
+        ORDER BY ts_rank_cd(m.search, q.q) DESC
         LIMIT %(limit)s
         """,
-        {"q": q, "user": user_id, "exclude": exclude, "headline": headline, "short": short, "limit": limit},
+        {"q": q, "user": user_id, "skip": skip_prefix, "limit": limit},
     )

@@ -53,7 +53,10 @@ async function send() {
     if (chat && chat.title === DEFAULT_TITLE) {
       api.renameChat(chat.id, titleFrom(content)).then((renamed) => {
         state.chats.set(renamed.id, renamed);
-        if (state.current && state.current.chatId === renamed.id) setHeader(renamed);
+        if (state.current && state.current.chatId === renamed.id) {
+          state.current.chat = renamed;
+          setHeader(renamed);
+        }
         renderChatList();
       }).catch(() => {});
     }

@@ -49,6 +49,8 @@ export async function openChat(chatId) {
     setHeader(chat);
     conv.cursor = page.next_cursor;
     for (const message of page.items) addMessage(message);
+    // each message was drawn as it came, when every answer was the last one so far
+    rerenderAll();
     $("load-older").hidden = !conv.cursor;
     scrollToBottom();
   } catch (err) {

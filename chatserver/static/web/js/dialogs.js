@@ -61,7 +61,7 @@ export function wireChatDialogs() {
     const conv = state.current;
     if (!conv || !conv.chat) return;
     ask({
-      title: "Rename chat", label: "Title", value: conv.chat.title, ok: "Rename",
+      title: "Rename chat", label: "Title", value: (state.chats.get(conv.chatId) || conv.chat).title, ok: "Rename",
       action: async (title) => {
         if (!title.trim()) throw new Error("The title cannot be empty.");
         const chat = await api.renameChat(conv.chatId, title.trim());

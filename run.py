@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command in ("migrate", "user"):
             with contextlib.ExitStack() as stack:
-                dsn = (stack.enter_context(embedded_postgres(settings.DATA_DIR, settings.DB_NAME))
+                dsn = (stack.enter_context(embedded_postgres(settings.DATA_DIR, settings.DB_NAME, join_running=True))
                        if settings.embedded_postgres else settings_dsn(settings))
                 if args.command == "user":
                     run_user_command(dsn, settings, args.action, getattr(args, "email", None))

@@ -48,10 +48,16 @@ class EmbeddedServerError(RuntimeError):
 
 
 @contextlib.contextmanager
-def embedded_postgres(data_dir: str | Path, db_name: str) -> Iterator[str]:
-    """Start a PostgreSQL server under data_dir; yield a DSN for db_name."""
+def embedded_postgres(data_dir: str | Path, db_name: str, *, join_running: bool = False) -> Iterator[str]:
+    """Start a PostgreSQL server under data_dir; yield a DSN for db_name.
+    With `join_running`, a server a running chatserver already holds there is
+    used as it is and left running (for `run.py user` and `migrate` beside it)."""
     pgdata = Path(data_dir).resolve() / "postgres"
     pgdata.mkdir(parents=True, exist_ok=True)
+    dsn = f"postgresql://postgres@/{db_name}?host={pgdata}"
+    if join_running and _in_use(pgdata):
+        yield dsn
+        return
     with _owned(pgdata), _quiet(data_dir):
         # platformdirs warns when XDG_RUNTIME_DIR is unset, which nobody running us can act on
         with warnings.catch_warnings():
@@ -69,7 +75,7 @@ def embedded_postgres(data_dir: str | Path, db_name: str) -> Iterator[str]:
                 exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{_literal(db_name)}';")
                 if "(1 row)" not in exists:
                     server.psql(f'CREATE DATABASE "{db_name}";')
-                yield f"postgresql://postgres@/{db_name}?host={pgdata}"
+                yield dsn
             finally:
                 # SIGINT is PostgreSQL's fast shutdown: sessions end, data is flushed
                 _stop(pid, signal.SIGINT)
@@ -109,12 +115,27 @@ def embedded_redis(data_dir: str | Path) -> Iterator[str]:
                 process.wait(STOP_WAIT_SECONDS)
 
 
+def _lock_path(folder: Path) -> Path:
+    # beside the folder, not in it: initdb wants an empty folder
+    return folder.with_name(folder.name + ".lock")
+
+
+def _in_use(folder: Path) -> bool:
+    """Whether a running chatserver holds the folder's lock."""
+    with open(_lock_path(folder), "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        return False
+
+
 @contextlib.contextmanager
 def _owned(folder: Path) -> Iterator[None]:
     """Hold the folder's lock: one server per data folder. The kernel drops the
     lock when its holder dies, so a free lock means whatever runs there is stale."""
-    # beside the folder, not in it: initdb wants an empty folder
-    with open(folder.with_name(folder.name + ".lock"), "w") as lock:
+    with open(_lock_path(folder), "w") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -133,6 +133,8 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/api/messages/{message_id}", messages.get_message)
     router.add_post("/api/messages/{message_id}/cancel", messages.cancel_message)
     router.add_post("/api/messages/{message_id}/regenerate", messages.regenerate_message)
+    router.add_post("/api/messages/{message_id}/edit", messages.edit_message)
+    router.add_post("/api/chats/{chat_id}/branch", messages.switch_branch)
 
     router.add_get("/ws/chat/{chat_id}", ws.chat_socket)
     router.add_post("/api/ai/callback/{message_id}", callback.ai_callback)

@@ -122,8 +122,9 @@ async def _ask(cur, chat_id: uuid.UUID, user_id: uuid.UUID, content: str, file_i
 
 async def _posted(request: web.Request, ids: tuple[uuid.UUID, uuid.UUID]) -> web.Response:
     """Queue the answer, tell subscribed sockets, answer 201 with both messages."""
-    await queue_answer(request.app, ids[1])
+    # told before the answer is queued, so that no tab hears of its end first
     await request.app[STREAMS].message_event("message_created", list(ids))
+    await queue_answer(request.app, ids[1])
     question, answer = await messages.get_many(request.app[appkeys.DB], list(ids))
     return json_response(PostedMessages(user_message=Message(**question), assistant_message=Message(**answer)), 201)
 
@@ -201,8 +202,8 @@ async def regenerate_message(request: web.Request) -> web.Response:
         await chats.lock_leaf(cur, old["chat_id"])
         answer = await messages.insert_answer(cur, old["chat_id"], user_id, old["reply_to"])
         await chats.show(cur, old["chat_id"], answer["id"])
-    await queue_answer(app, answer["id"])
     await app[STREAMS].message_event("message_created", [answer["id"]])
+    await queue_answer(app, answer["id"])
     (answer,) = await messages.get_many(app[appkeys.DB], [answer["id"]])
     return json_response(Message(**answer), 201)
 

@@ -72,25 +72,26 @@ async def insert_answer(cur, chat_id: uuid.UUID, user_id: uuid.UUID, reply_to: u
     return dict(await cur.fetchone())
 
 
+# `start` and up to `limit - 1` of its ancestors, newest first: one walk up
+# the tree by primary key, however many messages and branches the chat has
+BRANCH_PAGE = f"""
+    WITH RECURSIVE branch AS (
+        SELECT id, parent_id, 1 AS n FROM messages
+        WHERE id = %(start)s AND chat_id = %(chat)s AND user_id = %(user)s
+        UNION ALL
+        SELECT p.id, p.parent_id, b.n + 1 FROM branch b JOIN messages p ON p.id = b.parent_id
+        WHERE b.n < %(limit)s
+    )
+    SELECT {", ".join("m." + c for c in COLUMNS.split(", "))}, {_SIBLINGS}
+    FROM branch b JOIN messages m ON m.id = b.id
+    ORDER BY b.n
+"""
+
+
 async def branch_page(db: Database, chat_id: uuid.UUID, user_id: uuid.UUID, start: uuid.UUID,
                       limit: int) -> list[dict]:
-    """`start` and up to `limit - 1` of its ancestors, newest first, with their
-    siblings: one walk up the tree by primary key, however large the chat."""
-    return await db.fetch(
-        f"""
-        WITH RECURSIVE branch AS (
-            SELECT id, parent_id, 1 AS n FROM messages
-            WHERE id = %(start)s AND chat_id = %(chat)s AND user_id = %(user)s
-            UNION ALL
-            SELECT p.id, p.parent_id, b.n + 1 FROM branch b JOIN messages p ON p.id = b.parent_id
-            WHERE b.n < %(limit)s
-        )
-        SELECT {", ".join("m." + c for c in COLUMNS.split(", "))}, {_SIBLINGS}
-        FROM branch b JOIN messages m ON m.id = b.id
-        ORDER BY b.n
-        """,
-        {"chat": chat_id, "user": user_id, "start": start, "limit": limit},
-    )
+    """`start` and up to `limit - 1` of its ancestors, newest first, with their siblings."""
+    return await db.fetch(BRANCH_PAGE, {"chat": chat_id, "user": user_id, "start": start, "limit": limit})
 
 
 async def newest_descendant(db: Database, chat_id: uuid.UUID, message_id: uuid.UUID) -> uuid.UUID | None:

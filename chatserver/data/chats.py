@@ -76,3 +76,24 @@ async def show(cur, chat_id: uuid.UUID, leaf: uuid.UUID) -> dict | None:
         (leaf, chat_id))
     row = await cur.fetchone()
     return dict(row) if row else None
+
+
+async def insert_imported(cur, user_id: uuid.UUID, title: str, created_at: dt.datetime, updated_at: dt.datetime,
+                          shown_leaf: uuid.UUID | None, source: str) -> uuid.UUID | None:
+    """An imported chat, inside the caller's transaction; None when this source was imported before."""
+    await cur.execute(
+        """
+        INSERT INTO chats (user_id, title, created_at, updated_at, shown_leaf, source)
+        VALUES (%s, %s, %s, %s, %s, %s)
+        ON CONFLICT (user_id, source) WHERE source IS NOT NULL DO NOTHING
+        RETURNING id
+        """,
+        (user_id, title, created_at, updated_at, shown_leaf, source))
+    row = await cur.fetchone()
+    return row["id"] if row else None
+
+
+async def owned_among(db: Database, user_id: uuid.UUID, chat_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these chats are the user's (an own export imported back finds its chats here)."""
+    rows = await db.fetch("SELECT id FROM chats WHERE user_id = %s AND id = ANY(%s::uuid[])", (user_id, chat_ids))
+    return {r["id"] for r in rows}

@@ -22,8 +22,8 @@ import psycopg2
 import psycopg2.extras
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from chatserver.data.messages import BRANCH_PAGE  # noqa: E402
-from chatserver.migrate import apply_migrations  # noqa: E402
+from chatserver.data.messages import BRANCH_PAGE
+from chatserver.migrate import apply_migrations
 
 TURNS = 1250
 

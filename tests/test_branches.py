@@ -5,13 +5,13 @@ import uuid
 
 import psycopg2
 import psycopg2.extras
-from yoyo import get_backend, read_migrations
-
 from ai_support import callback_path, idle, post_message, start_callback_service
-from chatserver.migrate import MIGRATIONS_DIR, apply_migrations
-from chatserver.api.pagination import encode_cursor
 from conftest import assert_error, create_chat, register
 from test_migrations import empty_database  # noqa: F401  (a fixture)
+from yoyo import get_backend, read_migrations
+
+from chatserver.api.pagination import encode_cursor
+from chatserver.migrate import MIGRATIONS_DIR, apply_migrations
 
 
 async def setup(fake_service, make_client):

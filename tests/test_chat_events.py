@@ -4,7 +4,6 @@ change to it, whichever app instance made it; others hear nothing."""
 import asyncio
 
 import pytest
-
 from ai_support import idle, open_ws, post_message, receive
 from conftest import create_chat, register
 

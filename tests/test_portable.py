@@ -7,7 +7,6 @@ import json
 import zipfile
 
 import aiohttp
-
 from ai_support import post_message
 from conftest import assert_error, create_chat, register
 from test_branches import answer, edit, setup, shown, switch, turn

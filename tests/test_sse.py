@@ -9,6 +9,7 @@ import uuid
 
 from ai_support import post_message
 from conftest import app_of, assert_error, create_chat, register
+
 from chatserver.live.stream import STREAMS
 
 PIECES = ["Hel", "lo, ", "wörld", " — ", "ünïcødé 🎉", " and", " more", "."]
@@ -152,7 +153,7 @@ async def test_a_client_that_goes_away_stops_being_followed(make_client):
 
 
 async def test_another_users_message_and_a_bad_last_event_id_are_refused(make_client):
-    client, account, answer, streams = await pending(make_client)
+    client, account, answer, _ = await pending(make_client)
     stranger = await register(client)
     resp = await client.get(f"/api/messages/{answer['id']}/stream", headers=stranger.headers)
     assert resp.status == 404

@@ -101,9 +101,9 @@ async def export_all(request: web.Request) -> web.StreamResponse:
 async def import_file(request: web.Request) -> web.Response:
     app, user_id = request.app, current_user_id(request)
     limit = app[appkeys.SETTINGS].MAX_UPLOAD_SIZE
-    async with receive_upload(request, app[appkeys.STORAGE], limit) as upload:
-        async with aiofiles.open(upload.temp, "rb") as source:
-            data = await source.read()
+    async with receive_upload(request, app[appkeys.STORAGE], limit) as upload, \
+            aiofiles.open(upload.temp, "rb") as source:
+        data = await source.read()
     try:
         conversations = chatgpt.read_file(data, limit)
     except chatgpt.Unreadable as exc:

@@ -83,7 +83,7 @@ async def test_rename_and_branch_switch_are_chat_updated(two):
     await first.post(f"/api/chats/{chat['id']}/branch", json={"message_id": posted["user_message"]["id"]},
                      headers=account.headers)
     event = await receive(ws)
-    assert event["type"] == "chat_updated" and event["chat"]["id"] == chat["id"]
+    assert event["type"] == "chat_updated" and event["chat"]["shown_leaf"] == posted["assistant_message"]["id"]
 
 
 async def test_an_untitled_chat_is_titled_from_its_first_message_and_told(two):

@@ -39,6 +39,8 @@ class Chat(pydantic.BaseModel):
     title: str
     created_at: dt.datetime
     updated_at: dt.datetime
+    # the last message of the branch the chat shows (API.md "Branches")
+    shown_leaf: uuid.UUID | None = None
 
 
 class ChatPage(pydantic.BaseModel):

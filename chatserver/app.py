@@ -14,7 +14,7 @@ from aiohttp import web
 
 from chatserver import appkeys
 from chatserver.ai import ai_ctx
-from chatserver.api import auth, callback, chats, files, messages, ops, webclient, ws
+from chatserver.api import auth, callback, chats, files, messages, ops, portable, sse, webclient, ws
 from chatserver.api.middleware import access_middleware, cors_middleware
 from chatserver.api.ratelimit import rate_limits_ctx
 from chatserver.config import Settings
@@ -135,6 +135,13 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/api/messages/{message_id}", messages.get_message)
     router.add_post("/api/messages/{message_id}/cancel", messages.cancel_message)
     router.add_post("/api/messages/{message_id}/regenerate", messages.regenerate_message)
+    router.add_post("/api/messages/{message_id}/edit", messages.edit_message)
+    router.add_post("/api/chats/{chat_id}/branch", messages.switch_branch)
+    router.add_get("/api/messages/{message_id}/stream", sse.stream_message)
+
+    router.add_get("/api/chats/{chat_id}/export", portable.export_chat)
+    router.add_get("/api/export", portable.export_all)
+    router.add_post("/api/import", portable.import_file)
 
     router.add_get("/ws/chat/{chat_id}", ws.chat_socket)
     router.add_post("/api/ai/callback/{message_id}", callback.ai_callback)

@@ -76,7 +76,7 @@ async def test_websocket_cancel_tells_every_watcher(fake_service, make_client):
     assert (await get_message(client, account, answer["id"]))["status"] == "cancelled"
 
 
-async def test_regenerate_makes_a_new_pending_answer_and_keeps_the_old_one(fake_service, make_client):
+async def test_regenerate_makes_a_new_pending_answer_beside_the_old_one(fake_service, make_client):
     service, client, account, chat, posted, path = await streaming(fake_service, make_client)
     old = posted["assistant_message"]
     await client.post(path, json={"type": "complete", "seq": 1})
@@ -89,7 +89,9 @@ async def test_regenerate_makes_a_new_pending_answer_and_keeps_the_old_one(fake_
     assert request["message_id"] == new["id"] and request["message"] == "Explain"
     assert (await get_message(client, account, old["id"]))["content"] == "Partial"
     listed = (await (await client.get(f"/api/chats/{chat['id']}/messages", headers=account.headers)).json())["items"]
-    assert [m["id"] for m in listed] == [posted["user_message"]["id"], old["id"], new["id"]]
+    # the shown branch holds the new answer; the old one is its sibling
+    assert [m["id"] for m in listed] == [posted["user_message"]["id"], new["id"]]
+    assert listed[1]["siblings"] == [old["id"], new["id"]]
 
 
 async def test_regenerate_while_streaming_cancels_the_running_answer(fake_service, make_client):

@@ -1,6 +1,6 @@
 """The callback endpoint (API.md "AI service integration"): tokens, seq, answers."""
 
-from ai_support import (callback_path, follow, get_message, idle, open_ws, post_message, read_to_end,
+from ai_support import (callback_path, follow, get_message, idle, open_ws, post_message, read_to_end, receive,
                         start_callback_service, streamed_text)
 from chatserver.live.stream import STREAMS
 from conftest import app_of, assert_error, create_chat, db_of, register
@@ -127,9 +127,11 @@ async def test_complete_content_is_authoritative(fake_service, make_client):
     path = callback_path(body)
     ws = await open_ws(client, account, chat["id"])
     await ws.send_json({"type": "stream_request", "message_id": answer["id"]})
+    # the snapshot first, so that the chunk surely comes after it
+    first = await receive(ws)
     await client.post(path, json={"type": "chunk", "content": "Helo", "seq": 0})
     await client.post(path, json={"type": "complete", "content": "Hello, corrected."})
-    frames = await read_to_end(ws)
+    frames = [first, *await read_to_end(ws)]
     assert frames[0] == {"type": "stream_content", "message_id": answer["id"], "content": ""}
     assert frames[-1] == {"type": "complete", "message_id": answer["id"], "sources": [],
                           "content": "Hello, corrected."}

@@ -6,7 +6,7 @@ import pytest
 
 from conftest import assert_error, create_chat, db_of
 
-CHAT_KEYS = {"id", "title", "created_at", "updated_at"}
+CHAT_KEYS = {"id", "title", "created_at", "updated_at", "shown_leaf"}
 
 
 async def test_create_chat_with_title(client, user):

@@ -30,10 +30,10 @@ class Context:
     files: list[dict]  # [{"id", "name", "content"}, plus "note" when the text is missing or cut]
 
 
-async def history(db: Database, chat_id: uuid.UUID, before: int, budget: int) -> list[dict]:
-    """Earlier turns, newest kept first when the budget runs out; answers that
-    failed, were cancelled, are unfinished or were regenerated are left out."""
-    rows = await messages.history(db, chat_id, before, 1000)
+async def history(db: Database, question_id: uuid.UUID, budget: int) -> list[dict]:
+    """The shown branch before the question, newest kept first when the budget
+    runs out; answers that failed, were cancelled or are unfinished are left out."""
+    rows = await messages.history(db, question_id, 1000)
     kept, used = [], 0
     for row in rows:
         used += len(row["content"])
@@ -90,7 +90,7 @@ async def build_context(db: Database, settings, message_id: str) -> Context | No
         user_id=answer["user_id"],
         question_id=answer["question_id"],
         message=answer["question"],
-        history=await history(db, answer["chat_id"], answer["position"], settings.HISTORY_CHAR_BUDGET),
+        history=await history(db, answer["question_id"], settings.HISTORY_CHAR_BUDGET),
         files=await attached_files(db, answer["user_id"], answer["file_ids"],
                                    settings.FILE_CONTEXT_CHAR_BUDGET, settings.FILE_WAIT_SECONDS),
     )

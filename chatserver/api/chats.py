@@ -20,6 +20,8 @@ from chatserver.live.stream import STREAMS
 
 Title = Annotated[str, pydantic.StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 DEFAULT_TITLE = "New chat"
+# an automatic title is at most this long (plus an ellipsis)
+TITLE_WORDS_CHARS = 60
 
 
 class ChatIn(pydantic.BaseModel):
@@ -37,6 +39,8 @@ class Chat(pydantic.BaseModel):
     title: str
     created_at: dt.datetime
     updated_at: dt.datetime
+    # the last message of the branch the chat shows (API.md "Branches")
+    shown_leaf: uuid.UUID | None = None
 
 
 class ChatPage(pydantic.BaseModel):
@@ -72,8 +76,23 @@ async def owned_chat(request: web.Request, raw: str | None = None) -> dict:
 @endpoint("Create a chat", tag="chats", body=ChatIn, responses={201: Chat, 422: "invalid input"})
 async def create_chat(request: web.Request) -> web.Response:
     body = await read_json(request, ChatIn)
-    row = await chats.insert(request.app[appkeys.DB], current_user_id(request), body.title or DEFAULT_TITLE)
+    row = await chats.insert(request.app[appkeys.DB], current_user_id(request), body.title or DEFAULT_TITLE,
+                             auto_title=body.title is None)
     return json_response(Chat(**row), 201)
+
+
+def title_from(text: str, limit: int = TITLE_WORDS_CHARS) -> str:
+    """The first words of a message, cut at a word boundary."""
+    words = " ".join(text.split())
+    if len(words) <= limit:
+        return words or DEFAULT_TITLE
+    cut = words[:limit + 1].rsplit(" ", 1)[0] if " " in words[:limit + 1] else words[:limit]
+    return cut.rstrip(" ,.;:!?-") + "…"
+
+
+async def chat_updated(request: web.Request, row: dict) -> dict:
+    await request.app[STREAMS].publish_event(row["id"], {"type": "chat_updated", "chat": Chat(**row).model_dump(mode="json")})
+    return row
 
 
 @endpoint("List chats, most recently active first", tag="chats", query=ChatsPage,
@@ -107,7 +126,7 @@ async def rename_chat(request: web.Request) -> web.Response:
     row = await chats.rename(request.app[appkeys.DB], chat["id"], body.title)
     if row is None:
         raise not_found("chat")
-    return json_response(Chat(**row))
+    return json_response(Chat(**await chat_updated(request, row)))
 
 
 @endpoint("Delete a chat with its messages and files; running answers are cancelled", tag="chats",
@@ -118,6 +137,7 @@ async def delete_chat(request: web.Request) -> web.Response:
     await app[STREAMS].cancel_chat(chat["id"], "the chat was deleted")
     await remove_chat_files(app, chat["id"])
     await chats.delete(app[appkeys.DB], chat["id"])
+    await app[STREAMS].publish_event(chat["id"], {"type": "chat_deleted", "chat_id": str(chat["id"])})
     return web.Response(status=204)
 
 

@@ -1,4 +1,9 @@
-"""Messages: post (which queues an answer), list, read, cancel and regenerate."""
+"""Messages: post (which queues an answer), list the shown branch, read,
+cancel, regenerate, edit; and switching the branch a chat shows.
+
+Messages form a tree (API.md "Branches"): a post continues the chat's shown
+leaf, an edit starts a sibling of the edited question, a regeneration a
+sibling of the old answer; each makes its new answer the shown leaf."""
 
 from __future__ import annotations
 
@@ -12,12 +17,12 @@ from aiohttp import web
 
 from chatserver import appkeys
 from chatserver.ai.job import queue_answer
-from chatserver.api.chats import owned_chat
+from chatserver.api.chats import Chat, chat_updated, owned_chat, title_from
 from chatserver.api.endpoint import current_user_id, endpoint, json_response, owned, read_json, read_query
 from chatserver.api.pagination import bad_cursor, decode_cursor, encode_cursor, page_query
 from chatserver.api.ratelimit import TOO_MANY_REQUESTS, check_message_limit
 from chatserver.data import chats, files, messages
-from chatserver.errors import ApiError
+from chatserver.errors import ApiError, not_found
 from chatserver.live.stream import STREAMS, AlreadyFinished
 
 MAX_CONTENT = 100_000
@@ -41,6 +46,8 @@ class Message(pydantic.BaseModel):
     error: str | None
     created_at: dt.datetime
     completed_at: dt.datetime | None
+    parent_id: uuid.UUID | None
+    siblings: list[uuid.UUID]
 
 
 class MessageIn(pydantic.BaseModel):
@@ -55,6 +62,11 @@ class MessageIn(pydantic.BaseModel):
         if not value.strip():
             raise ValueError("must not be blank")
         return value
+
+
+class BranchIn(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="ignore")
+    message_id: uuid.UUID
 
 
 class PostedMessages(pydantic.BaseModel):
@@ -94,10 +106,29 @@ async def post_message(request: web.Request) -> web.Response:
     await _check_files(request, file_ids)
     await check_message_limit(request)
     async with db.transaction() as cur:
-        question = await messages.insert_question(cur, chat["id"], user_id, body.content, file_ids)
-        answer = await messages.insert_answer(cur, chat["id"], user_id, question["id"])
-        await chats.touch(cur, chat["id"])
-    await queue_answer(request.app, answer["id"])
+        leaf = await chats.lock_leaf(cur, chat["id"])
+        posted = await _ask(cur, chat["id"], user_id, body.content, file_ids, leaf)
+        titled = await chats.take_auto_title(cur, chat["id"], title_from(body.content))
+    if titled is not None:
+        await chat_updated(request, titled)
+    return await _posted(request, posted)
+
+
+async def _ask(cur, chat_id: uuid.UUID, user_id: uuid.UUID, content: str, file_ids: list[uuid.UUID],
+               parent_id: uuid.UUID | None) -> tuple[uuid.UUID, uuid.UUID]:
+    """A question under `parent_id` and its pending answer, shown; inside the caller's transaction."""
+    question = await messages.insert_question(cur, chat_id, user_id, content, file_ids, parent_id)
+    answer = await messages.insert_answer(cur, chat_id, user_id, question["id"])
+    await chats.show(cur, chat_id, answer["id"])
+    return question["id"], answer["id"]
+
+
+async def _posted(request: web.Request, ids: tuple[uuid.UUID, uuid.UUID]) -> web.Response:
+    """Queue the answer, tell subscribed sockets, answer 201 with both messages."""
+    # told before the answer is queued, so that no tab hears of its end first
+    await request.app[STREAMS].message_event("message_created", list(ids))
+    await queue_answer(request.app, ids[1])
+    question, answer = await messages.get_many(request.app[appkeys.DB], list(ids))
     return json_response(PostedMessages(user_message=Message(**question), assistant_message=Message(**answer)), 201)
 
 
@@ -107,30 +138,40 @@ async def post_message(request: web.Request) -> web.Response:
 async def list_messages(request: web.Request) -> web.Response:
     db, user_id = request.app[appkeys.DB], current_user_id(request)
     query = read_query(request, MessagesPage)
-    before = None
     if query.cursor:
-        (position,) = decode_cursor(query.cursor, 1)
-        if not position.isdigit():
-            raise bad_cursor()
-        before = int(position)
-    # messages carry their owner, so the common case needs one query; an
-    # empty page still has to tell "your empty chat" from "not your chat"
-    chat = request.match_info["chat_id"]
-    rows = []
-    with contextlib.suppress(ValueError):
-        rows = await messages.page(db, uuid.UUID(chat), user_id, before, query.limit + 1)
-    if not rows:
-        await owned_chat(request)
+        (raw,) = decode_cursor(query.cursor, 1)
+        try:
+            start = uuid.UUID(raw)
+        except ValueError:
+            raise bad_cursor() from None
+        chat_id = uuid.UUID(request.match_info["chat_id"]) if _is_id(request.match_info["chat_id"]) else None
+        # messages carry their owner: a later page needs no read of the chat,
+        # and an empty one still has to tell "your empty chat" from "not your chat"
+        rows = await messages.branch_page(db, chat_id, user_id, start, query.limit + 1) if chat_id else []
+        if not rows:
+            await owned_chat(request)
+    else:
+        chat = await owned_chat(request)
+        rows = []
+        if chat["shown_leaf"] is not None:
+            rows = await messages.branch_page(db, chat["id"], user_id, chat["shown_leaf"], query.limit + 1)
     more = len(rows) > query.limit
+    cursor = encode_cursor(rows[query.limit]["id"]) if more else None
     rows = rows[: query.limit][::-1]
-    cursor = encode_cursor(rows[0]["position"]) if more else None
     items = await request.app[STREAMS].live_content(rows)
     return json_response(MessagePage(items=[Message(**r) for r in items], next_cursor=cursor))
 
 
+def _is_id(raw: str) -> bool:
+    with contextlib.suppress(ValueError):
+        return bool(uuid.UUID(raw))
+    return False
+
+
 @endpoint("Read a message", tag="messages", responses={200: Message, 404: "no such message"})
 async def get_message(request: web.Request) -> web.Response:
-    (row,) = await request.app[STREAMS].live_content([await owned_message(request)])
+    row = await owned_message(request)
+    (row,) = await request.app[STREAMS].live_content(await messages.get_many(request.app[appkeys.DB], [row["id"]]))
     return json_response(Message(**row))
 
 
@@ -143,12 +184,14 @@ def already_finished() -> ApiError:
 async def cancel_message(request: web.Request) -> web.Response:
     row = await owned_message(request)
     try:
-        return json_response(Message(**await request.app[STREAMS].cancel(row)))
+        done = await request.app[STREAMS].cancel(row)
     except AlreadyFinished:
         raise already_finished() from None
+    (done,) = await messages.get_many(request.app[appkeys.DB], [done["id"]])
+    return json_response(Message(**done))
 
 
-@endpoint("Answer the same user message again; the old answer stays but leaves the AI history",
+@endpoint("Answer the same user message again: a sibling of the old answer, now shown",
           tag="messages",
           responses={201: Message, 404: "no such message", 422: "not an assistant message",
                      429: TOO_MANY_REQUESTS})
@@ -161,8 +204,43 @@ async def regenerate_message(request: web.Request) -> web.Response:
     with contextlib.suppress(AlreadyFinished):
         await app[STREAMS].cancel(old, "regenerated")
     async with app[appkeys.DB].transaction() as cur:
-        await messages.supersede(cur, old["id"])
+        await chats.lock_leaf(cur, old["chat_id"])
         answer = await messages.insert_answer(cur, old["chat_id"], user_id, old["reply_to"])
-        await chats.touch(cur, old["chat_id"])
+        await chats.show(cur, old["chat_id"], answer["id"])
+    await app[STREAMS].message_event("message_created", [answer["id"]])
     await queue_answer(app, answer["id"])
+    (answer,) = await messages.get_many(app[appkeys.DB], [answer["id"]])
     return json_response(Message(**answer), 201)
+
+
+@endpoint("Edit a question: a new user message beside it (same parent) with a pending answer; "
+          "the chat shows this branch", tag="messages", body=MessageIn,
+          responses={201: PostedMessages, 404: "no such message", 422: "not a user message, or invalid input"})
+async def edit_message(request: web.Request) -> web.Response:
+    db, user_id = request.app[appkeys.DB], current_user_id(request)
+    old = await owned_message(request)
+    if old["role"] != "user":
+        raise ApiError(422, "only a user message can be edited", "not_a_question")
+    body = await read_json(request, MessageIn)
+    file_ids = list(dict.fromkeys(body.file_ids))
+    await _check_files(request, file_ids)
+    async with db.transaction() as cur:
+        await chats.lock_leaf(cur, old["chat_id"])
+        posted = await _ask(cur, old["chat_id"], user_id, body.content, file_ids, old["parent_id"])
+    return await _posted(request, posted)
+
+
+@endpoint("Show the branch through a message, down to its newest descendant", tag="chats", body=BranchIn,
+          responses={200: Chat, 404: "no such chat or no such message in it", 422: "invalid input"})
+async def switch_branch(request: web.Request) -> web.Response:
+    db = request.app[appkeys.DB]
+    chat = await owned_chat(request)
+    body = await read_json(request, BranchIn)
+    leaf = await messages.newest_descendant(db, chat["id"], body.message_id)
+    if leaf is None:
+        raise not_found("message")
+    async with db.transaction() as cur:
+        row = await chats.show(cur, chat["id"], leaf)
+    if row is None:
+        raise not_found("chat")
+    return json_response(Chat(**await chat_updated(request, row)))

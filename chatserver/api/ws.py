@@ -1,7 +1,8 @@
 """The WebSocket `/ws/chat/{chat_id}?token=...` (docs/websocket.md).
 
 Each `stream_request` starts a task that turns what `Streams.follow` yields
-into frames; the exactness of resume is follow's (live/stream.py).
+into frames; the exactness of resume is follow's (live/stream.py). A
+`subscribe` starts one task forwarding the chat's events (`Streams.watch`).
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ class ChatSocket:
         self.chat = chat
         self.ws = ws
         self.followers: dict[uuid.UUID, asyncio.Task] = {}
+        self.events: asyncio.Task | None = None
 
     async def error(self, text: str, message_id: object = None) -> None:
         frame = {"error": text}
@@ -84,6 +86,12 @@ class ChatSocket:
         kind = frame.get("type")
         if kind == "ping":
             await self.ws.send_json({"type": "pong", "timestamp": frame.get("timestamp")})
+            return
+        if kind == "subscribe":
+            if self.events is None:
+                self.events = asyncio.create_task(self._forward_events())
+            else:
+                await self.ws.send_json({"type": "subscribed"})
             return
         if kind not in ("stream_request", "cancel"):
             await self.error(f"unknown type {kind!r}" if isinstance(kind, str) else "type is missing")
@@ -107,6 +115,16 @@ class ChatSocket:
             except AlreadyFinished:
                 await self.error(already_finished().message, message_id)
 
+    async def _forward_events(self) -> None:
+        with self.app[STREAMS].watch(self.chat["id"]) as queue:
+            await self.ws.send_json({"type": "subscribed"})
+            while True:
+                event = await queue.get()
+                await self.ws.send_json(event)
+                if event["type"] == "chat_deleted":
+                    await self.ws.close(code=4404, message=b"the chat was deleted")
+                    return
+
     def follow(self, message_id: uuid.UUID) -> None:
         """A repeated request restarts the answer from its snapshot."""
         previous = self.followers.pop(message_id, None)
@@ -125,12 +143,13 @@ class ChatSocket:
                 log.error("stream follower of %s failed", message_id, exc_info=exc)
 
     async def close(self) -> None:
-        for task in self.followers.values():
+        tasks = [*self.followers.values(), *([self.events] if self.events else [])]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self.followers.values(), return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
-@endpoint("WebSocket of one chat: live answers, cancel, ping", tag="websocket",
+@endpoint("WebSocket of one chat: live answers, cancel, ping, chat events", tag="websocket",
           description="Upgrade with `?token=<jwt>`. Frames are JSON text; see docs/websocket.md.",
           responses={101: "switching protocols", 404: "no such chat"})
 async def chat_socket(request: web.Request) -> web.WebSocketResponse:

@@ -7,16 +7,18 @@ import uuid
 
 from chatserver.db import Database
 
-COLUMNS = "id, title, created_at, updated_at"
+COLUMNS = "id, title, created_at, updated_at, shown_leaf"
 
 
 async def get_owned(db: Database, chat_id: uuid.UUID, user_id: uuid.UUID) -> dict | None:
     return await db.fetchrow(f"SELECT {COLUMNS} FROM chats WHERE id = %s AND user_id = %s", (chat_id, user_id))
 
 
-async def insert(db: Database, user_id: uuid.UUID, title: str) -> dict:
+async def insert(db: Database, user_id: uuid.UUID, title: str, auto_title: bool = False) -> dict:
+    """`auto_title`: the first message's words replace `title`."""
     row = await db.fetchrow(
-        f"INSERT INTO chats (user_id, title) VALUES (%s, %s) RETURNING {COLUMNS}", (user_id, title))
+        f"INSERT INTO chats (user_id, title, auto_title) VALUES (%s, %s, %s) RETURNING {COLUMNS}",
+        (user_id, title, auto_title))
     assert row is not None
     return row
 
@@ -37,18 +39,61 @@ async def page(db: Database, user_id: uuid.UUID, after: tuple[dt.datetime, uuid.
 
 
 async def rename(db: Database, chat_id: uuid.UUID, title: str) -> dict | None:
-    return await db.fetchrow(f"UPDATE chats SET title = %s WHERE id = %s RETURNING {COLUMNS}", (title, chat_id))
+    return await db.fetchrow(
+        f"UPDATE chats SET title = %s, auto_title = false WHERE id = %s RETURNING {COLUMNS}", (title, chat_id))
+
+
+async def take_auto_title(cur, chat_id: uuid.UUID, title: str) -> dict | None:
+    """Title a chat created without one; the chat, or None when it has its title already."""
+    await cur.execute(
+        f"UPDATE chats SET title = %s, auto_title = false WHERE id = %s AND auto_title RETURNING {COLUMNS}",
+        (title, chat_id))
+    row = await cur.fetchone()
+    return dict(row) if row else None
 
 
 async def delete(db: Database, chat_id: uuid.UUID) -> None:
     await db.execute("DELETE FROM chats WHERE id = %s", (chat_id,))
 
 
-async def touch(cur, chat_id: uuid.UUID) -> None:
-    """Mark the chat active now, inside the caller's transaction."""
-    await cur.execute("UPDATE chats SET updated_at = clock_timestamp() WHERE id = %s", (chat_id,))
-
-
 async def titles(db: Database, chat_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
     rows = await db.fetch("SELECT id, title FROM chats WHERE id = ANY(%s)", (chat_ids,))
     return {r["id"]: r["title"] for r in rows}
+
+
+async def lock_leaf(cur, chat_id: uuid.UUID) -> uuid.UUID | None:
+    """The chat's shown leaf, the row locked so that concurrent posts queue up
+    behind each other instead of branching off the same leaf."""
+    await cur.execute("SELECT shown_leaf FROM chats WHERE id = %s FOR UPDATE", (chat_id,))
+    row = await cur.fetchone()
+    return row["shown_leaf"] if row else None
+
+
+async def show(cur, chat_id: uuid.UUID, leaf: uuid.UUID) -> dict | None:
+    """Show the branch ending at `leaf`, and mark the chat active; inside the caller's transaction."""
+    await cur.execute(
+        f"UPDATE chats SET shown_leaf = %s, updated_at = clock_timestamp() WHERE id = %s RETURNING {COLUMNS}",
+        (leaf, chat_id))
+    row = await cur.fetchone()
+    return dict(row) if row else None
+
+
+async def insert_imported(cur, user_id: uuid.UUID, title: str, created_at: dt.datetime, updated_at: dt.datetime,
+                          shown_leaf: uuid.UUID | None, source: str) -> uuid.UUID | None:
+    """An imported chat, inside the caller's transaction; None when this source was imported before."""
+    await cur.execute(
+        """
+        INSERT INTO chats (user_id, title, created_at, updated_at, shown_leaf, source)
+        VALUES (%s, %s, %s, %s, %s, %s)
+        ON CONFLICT (user_id, source) WHERE source IS NOT NULL DO NOTHING
+        RETURNING id
+        """,
+        (user_id, title, created_at, updated_at, shown_leaf, source))
+    row = await cur.fetchone()
+    return row["id"] if row else None
+
+
+async def owned_among(db: Database, user_id: uuid.UUID, chat_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these chats are the user's (an own export imported back finds its chats here)."""
+    rows = await db.fetch("SELECT id FROM chats WHERE user_id = %s AND id = ANY(%s::uuid[])", (user_id, chat_ids))
+    return {r["id"] for r in rows}

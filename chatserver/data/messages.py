@@ -13,7 +13,13 @@ import psycopg2.extras
 
 from chatserver.db import Database
 
-COLUMNS = "id, chat_id, role, content, status, sources, file_ids, error, created_at, completed_at"
+COLUMNS = "id, chat_id, role, content, status, sources, file_ids, error, created_at, completed_at, parent_id"
+# every message with the same parent, oldest first; a chat's first messages
+# share the chat as their parent (the expression of the messages_siblings index)
+_SIBLINGS = """
+    (SELECT array_agg(s.id ORDER BY s.position) FROM messages s
+     WHERE s.chat_id = m.chat_id AND coalesce(s.parent_id, s.chat_id) = coalesce(m.parent_id, m.chat_id)) AS siblings
+"""
 UNFINISHED = ("pending", "streaming")
 FINISHED = ("complete", "failed", "cancelled")
 # interpolated into statements (a constant, never input) so the partial index
@@ -32,49 +38,75 @@ async def get_in_chat(db: Database, message_id: uuid.UUID, chat_id: uuid.UUID) -
         (message_id, chat_id))
 
 
+async def get_many(db: Database, ids: list[uuid.UUID]) -> list[dict]:
+    """Whole messages, with their siblings, in the order of `ids`."""
+    rows = await db.fetch(f"SELECT {COLUMNS}, {_SIBLINGS} FROM messages m WHERE id = ANY(%s::uuid[])", (ids,))
+    by_id = {r["id"]: r for r in rows}
+    return [by_id[i] for i in ids if i in by_id]
+
+
 async def insert_question(cur, chat_id: uuid.UUID, user_id: uuid.UUID, content: str,
-                          file_ids: list[uuid.UUID]) -> dict:
+                          file_ids: list[uuid.UUID], parent_id: uuid.UUID | None) -> dict:
     """A user message, complete at once, inside the caller's transaction."""
     await cur.execute(
         f"""
-        INSERT INTO messages (chat_id, user_id, role, content, status, file_ids, completed_at)
-        VALUES (%s, %s, 'user', %s, 'complete', %s::uuid[], clock_timestamp())
+        INSERT INTO messages (chat_id, user_id, role, content, status, file_ids, completed_at, parent_id)
+        VALUES (%s, %s, 'user', %s, 'complete', %s::uuid[], clock_timestamp(), %s)
         RETURNING {COLUMNS}
         """,
-        (chat_id, user_id, content, file_ids),
+        (chat_id, user_id, content, file_ids, parent_id),
     )
     return dict(await cur.fetchone())
 
 
 async def insert_answer(cur, chat_id: uuid.UUID, user_id: uuid.UUID, reply_to: uuid.UUID) -> dict:
-    """A new pending assistant message answering `reply_to`, inside the caller's transaction."""
+    """A new pending assistant message answering `reply_to` (its parent), inside the caller's transaction."""
     await cur.execute(
         f"""
-        INSERT INTO messages (chat_id, user_id, role, status, reply_to)
-        VALUES (%s, %s, 'assistant', 'pending', %s)
+        INSERT INTO messages (chat_id, user_id, role, status, reply_to, parent_id)
+        VALUES (%s, %s, 'assistant', 'pending', %s, %s)
         RETURNING {COLUMNS}
         """,
-        (chat_id, user_id, reply_to),
+        (chat_id, user_id, reply_to, reply_to),
     )
     return dict(await cur.fetchone())
 
 
-async def supersede(cur, message_id: uuid.UUID) -> None:
-    """A regenerated answer leaves the AI history."""
-    await cur.execute("UPDATE messages SET superseded = true WHERE id = %s", (message_id,))
+# `start` and up to `limit - 1` of its ancestors, newest first: one walk up
+# the tree by primary key, however many messages and branches the chat has
+BRANCH_PAGE = f"""
+    WITH RECURSIVE branch AS (
+        SELECT id, parent_id, 1 AS n FROM messages
+        WHERE id = %(start)s AND chat_id = %(chat)s AND user_id = %(user)s
+        UNION ALL
+        SELECT p.id, p.parent_id, b.n + 1 FROM branch b JOIN messages p ON p.id = b.parent_id
+        WHERE b.n < %(limit)s
+    )
+    SELECT {", ".join("m." + c for c in COLUMNS.split(", "))}, {_SIBLINGS}
+    FROM branch b JOIN messages m ON m.id = b.id
+    ORDER BY b.n
+"""
 
 
-async def page(db: Database, chat_id: uuid.UUID, user_id: uuid.UUID, before: int | None, limit: int) -> list[dict]:
-    """Newest first, before the `position` of the previous page's oldest row."""
-    return await db.fetch(
-        f"""
-        SELECT {COLUMNS}, position FROM messages
-        WHERE chat_id = %(chat)s AND user_id = %(user)s
-          AND (%(before)s::bigint IS NULL OR position < %(before)s)
-        ORDER BY position DESC
-        LIMIT %(limit)s
+async def branch_page(db: Database, chat_id: uuid.UUID, user_id: uuid.UUID, start: uuid.UUID,
+                      limit: int) -> list[dict]:
+    """`start` and up to `limit - 1` of its ancestors, newest first, with their siblings."""
+    return await db.fetch(BRANCH_PAGE, {"chat": chat_id, "user": user_id, "start": start, "limit": limit})
+
+
+async def newest_descendant(db: Database, chat_id: uuid.UUID, message_id: uuid.UUID) -> uuid.UUID | None:
+    """The newest message of the subtree under `message_id` (itself when it has none); None if not in the chat."""
+    return await db.fetchval(
+        """
+        WITH RECURSIVE below AS (
+            SELECT id, chat_id, position FROM messages WHERE id = %(id)s AND chat_id = %(chat)s
+            UNION ALL
+            SELECT m.id, m.chat_id, m.position FROM below b
+            JOIN messages m ON m.chat_id = b.chat_id AND coalesce(m.parent_id, m.chat_id) = b.id
+        )
+        SELECT id FROM below ORDER BY position DESC LIMIT 1
         """,
-        {"chat": chat_id, "user": user_id, "before": before, "limit": limit},
+        {"id": message_id, "chat": chat_id},
     )
 
 
@@ -148,7 +180,7 @@ async def get_question(db: Database, answer_id: str) -> dict | None:
     """An unfinished answer with the question it answers, or None if it is gone or finished."""
     return await db.fetchrow(
         f"""
-        SELECT a.id, a.chat_id, a.user_id, q.id AS question_id, q.content AS question, q.file_ids, q.position
+        SELECT a.id, a.chat_id, a.user_id, q.id AS question_id, q.content AS question, q.file_ids
         FROM messages a JOIN messages q ON q.id = a.reply_to
         WHERE a.id = %s AND a.role = 'assistant' AND a.{_IS_UNFINISHED}
         """,
@@ -156,18 +188,22 @@ async def get_question(db: Database, answer_id: str) -> dict | None:
     )
 
 
-async def history(db: Database, chat_id: uuid.UUID, before: int, limit: int) -> list[dict]:
-    """Earlier turns, newest first; answers that failed, were cancelled, are
-    unfinished or were regenerated are left out."""
+async def history(db: Database, question_id: uuid.UUID, limit: int) -> list[dict]:
+    """The turns of the question's branch before it, newest first; answers
+    that failed, were cancelled or are unfinished are left out."""
     return await db.fetch(
         """
-        SELECT role, content FROM messages
-        WHERE chat_id = %s AND position < %s
-          AND (role = 'user' OR (status = 'complete' AND NOT superseded))
-        ORDER BY position DESC
-        LIMIT %s
+        WITH RECURSIVE up AS (
+            SELECT parent_id, 1 AS n FROM messages WHERE id = %(question)s
+            UNION ALL
+            SELECT m.parent_id, up.n + 1 FROM up JOIN messages m ON m.id = up.parent_id
+            WHERE up.n < %(limit)s
+        )
+        SELECT m.role, m.content FROM up JOIN messages m ON m.id = up.parent_id
+        WHERE m.role = 'user' OR m.status = 'complete'
+        ORDER BY up.n
         """,
-        (chat_id, before, limit),
+        {"question": question_id, "limit": limit},
     )
 
 
@@ -203,4 +239,31 @@ async def searchable_answers(db: Database, user_id: uuid.UUID, q: str, skip_pref
         LIMIT %(limit)s
         """,
         {"q": q, "user": user_id, "skip": skip_prefix, "limit": limit},
+    )
+
+
+async def whole_chat(db: Database, chat_id: uuid.UUID) -> list[dict]:
+    """Every message of a chat, every branch, oldest first (for export)."""
+    return await db.fetch(
+        "SELECT id, parent_id, role, content, created_at FROM messages WHERE chat_id = %s ORDER BY position",
+        (chat_id,))
+
+
+async def insert_imported(cur, chat_id: uuid.UUID, user_id: uuid.UUID, rows: list[dict]) -> None:
+    """Complete messages (id, parent_id, role, content, created_at), parents
+    first, in one statement inside the caller's transaction."""
+    columns = ("id", "parent_id", "role", "content", "created_at")
+    await cur.execute(
+        """
+        INSERT INTO messages (id, chat_id, user_id, parent_id, reply_to, role, content, status,
+                              created_at, completed_at)
+        SELECT r.id, %(chat)s, %(user)s, r.parent_id,
+               CASE WHEN r.role = 'assistant' AND p.role = 'user' THEN r.parent_id END,
+               r.role, r.content, 'complete', r.created_at, r.created_at
+        FROM unnest(%(id)s::uuid[], %(parent_id)s::uuid[], %(role)s::text[], %(content)s::text[],
+                    %(created_at)s::timestamptz[]) WITH ORDINALITY AS r (id, parent_id, role, content, created_at, n)
+        LEFT JOIN unnest(%(id)s::uuid[], %(role)s::text[]) AS p (id, role) ON p.id = r.parent_id
+        ORDER BY r.n
+        """,
+        {"chat": chat_id, "user": user_id, **{c: [row[c] for row in rows] for c in columns}},
     )

@@ -23,7 +23,9 @@ so late readers and late callbacks still find it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import datetime as dt
 import json
 import logging
 import time
@@ -131,6 +133,8 @@ class Streams:
         self._apply = redis.register_script(scripts.APPLY)
         self._snapshot = redis.register_script(scripts.SNAPSHOT)
         self.followers: dict[str, set[asyncio.Queue]] = {}
+        # sockets subscribed to chat events, by chat id
+        self.watchers: dict[str, set[asyncio.Queue]] = {}
         # local generations by message id, stopped when their answer ends elsewhere
         self.running: dict[str, asyncio.Task] = {}
         self._pubsub: redis_async.client.PubSub | None = None
@@ -183,6 +187,8 @@ class Streams:
             final = json.loads(result[2])
             row = await messages.finish(self.db, message_id, final["status"], result[1], final["sources"],
                                         final["error"])
+            if row is not None:
+                await self.message_event("message_updated", [row["id"]])
             return "final", row
         return outcome, None
 
@@ -326,8 +332,45 @@ class Streams:
                 if not queues:
                     del self.followers[key]
 
+    # ---- chat events
+
+    async def publish_event(self, chat_id: uuid.UUID, event: dict) -> None:
+        """Send a chat event to every subscribed socket of the chat, in every process."""
+        body = json.dumps(event, default=_json_value, separators=(",", ":"))
+        try:
+            await self.redis.publish(self.keys.chat_channel(chat_id), wire.encode_event(str(chat_id), body))
+        except (redis_async.ConnectionError, redis_async.TimeoutError, OSError) as exc:
+            # what was stored stays stored; subscribed tabs catch up when they reload
+            log.warning("chat event %s of chat %s not published: %s", event["type"], chat_id, exc)
+
+    async def message_event(self, kind: str, message_ids: list[uuid.UUID]) -> None:
+        """`message_created` or `message_updated` for each message, as stored now."""
+        for row in await self.live_content(await messages.get_many(self.db, message_ids)):
+            await self.publish_event(row["chat_id"], {"type": kind, "message": row})
+
+    @contextlib.contextmanager
+    def watch(self, chat_id: uuid.UUID):
+        """A queue receiving the chat's events (dicts) while the block runs."""
+        key, queue = str(chat_id), asyncio.Queue()
+        self.watchers.setdefault(key, set()).add(queue)
+        try:
+            yield queue
+        finally:
+            queues = self.watchers.get(key)
+            if queues is not None:
+                queues.discard(queue)
+                if not queues:
+                    del self.watchers[key]
+
     def dispatch(self, data: str) -> None:
         piece = wire.decode(data)
+        if piece.kind == wire.EVENT:
+            queues = self.watchers.get(piece.message_id)
+            if queues:
+                event = json.loads(piece.body)
+                for queue in queues:
+                    queue.put_nowait(event)
+            return
         if piece.kind == wire.FINAL and piece.message_id in self.running:
             self.running[piece.message_id].cancel()
         for queue in self.followers.get(piece.message_id, ()):
@@ -376,6 +419,15 @@ class Streams:
                 await pubsub.aclose()
             except (redis_async.ConnectionError, OSError):
                 pass
+
+
+def _json_value(value: object) -> object:
+    """UUIDs and times in events as REST bodies render them."""
+    if isinstance(value, dt.datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def _ending(final: dict, sent: _Sent, content: str) -> list[Text | End]:

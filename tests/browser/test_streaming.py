@@ -174,15 +174,17 @@ async def test_regenerate_streams_a_new_answer(live, page, fake_ai):
     await wait_status(first, "complete")
     assert await first.locator(".content").inner_text() == "Answer number 1 to: pick a number"
     await first.get_by_role("button", name="Regenerate").click()
-    second = assistant(page, 1)
+    # the new answer takes the old one's place; the old one is a version behind it
+    second = page.locator("#messages > li.assistant", has=page.locator(".branch-position", has_text="2 / 2"))
     await second.wait_for()
     await wait_status(second, "complete")
     assert await second.locator(".content").inner_text() == "Answer number 2 to: pick a number"
     assert fake_ai.requests[1]["message"] == "pick a number"
-    # only the last answer offers Regenerate
-    assert await first.get_by_role("button", name="Regenerate").count() == 0
+    assert await page.locator("#messages > li.assistant").count() == 1
     assert await second.get_by_role("button", name="Regenerate").count() == 1
     assert await page.locator("#messages > li.user").count() == 1
+    await second.get_by_role("button", name="Previous version").click()
+    await assistant(page).locator(".content", has_text="Answer number 1 to: pick a number").wait_for()
 
 
 async def test_failed_answer_is_marked_with_its_error(live, page, fake_ai):

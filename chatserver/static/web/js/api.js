@@ -35,13 +35,14 @@ export class Api {
   }
 
   // fetch with the token; a 401 on an authenticated call means the session is over
-  async raw(method, path, { body, headers, signal, auth = true } = {}) {
+  // `rawBody` (a FormData) goes as it is, with the browser's own Content-Type
+  async raw(method, path, { body, rawBody, headers, signal, auth = true } = {}) {
     let response;
     try {
       response = await fetch(path, {
         method,
         headers: this.headers({ ...(body !== undefined ? { "Content-Type": "application/json" } : {}), ...headers }),
-        body: body !== undefined ? JSON.stringify(body) : undefined,
+        body: rawBody !== undefined ? rawBody : body !== undefined ? JSON.stringify(body) : undefined,
         signal,
         cache: "no-store",
       });
@@ -100,6 +101,24 @@ export class Api {
   getMessage(id) { return this.get(`/api/messages/${encodeURIComponent(id)}`); }
   cancel(id) { return this.post(`/api/messages/${encodeURIComponent(id)}/cancel`); }
   regenerate(id) { return this.post(`/api/messages/${encodeURIComponent(id)}/regenerate`); }
+  edit(id, content, fileIds) {
+    const body = { content };
+    if (fileIds && fileIds.length) body.file_ids = fileIds;
+    return this.post(`/api/messages/${encodeURIComponent(id)}/edit`, body);
+  }
+  showBranch(chatId, messageId) {
+    return this.post(`/api/chats/${encodeURIComponent(chatId)}/branch`, { message_id: messageId });
+  }
+
+  // export and import
+  exportChat(chatId, format) { return this.blob(`/api/chats/${encodeURIComponent(chatId)}/export?format=${format}`); }
+  exportAll() { return this.blob("/api/export"); }
+  async importFile(file) {
+    const form = new FormData();
+    form.append("file", file, file.name);
+    const response = await this.raw("POST", "/api/import", { rawBody: form });
+    return response.json();
+  }
 
   // files
   getFile(id) { return this.get(`/api/files/${encodeURIComponent(id)}`); }

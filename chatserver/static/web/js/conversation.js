@@ -8,6 +8,7 @@ import { notify, announce, reportError } from "./notices.js";
 import { renderChatList } from "./chatlist.js";
 import { goToChat } from "./router.js";
 import { addMessage, scheduleRender, rerenderAll, updateRunning, watch, scrollToBottom } from "./messages.js";
+import { handleChatEvent } from "./events.js";
 import { clear, $ } from "./dom.js";
 
 const POLL_OFFLINE_MS = 4000;
@@ -24,6 +25,7 @@ export function setHeader(chat) {
   $("chat-title").textContent = chat ? chat.title : "New conversation";
   $("rename-chat").hidden = !chat;
   $("delete-chat").hidden = !chat;
+  $("export-chat").hidden = !chat;
   document.title = chat ? `${chat.title} \u2013 chatserver` : "chatserver";
 }
 
@@ -137,6 +139,7 @@ function onSocketState(conv, s) {
 
 function onFrame(conv, frame) {
   if (state.current !== conv || !frame) return;
+  if (handleChatEvent(conv, frame, setHeader)) return;
   if (frame.error && !frame.message_id) {
     notify(`Live updates: ${frame.error}`, "error");
     return;

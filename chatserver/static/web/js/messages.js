@@ -7,6 +7,7 @@ import { renderMarkdown } from "./markdown.js";
 import { messageAttachment } from "./files.js";
 import { reportError } from "./notices.js";
 import { touchChat } from "./chatlist.js";
+import { siblingSwitcher, startEdit, reloadBranch } from "./branches.js";
 import { h, clear, $, safeUrl, formatTime } from "./dom.js";
 
 export function addMessage(data, { prepend = false } = {}) {
@@ -48,7 +49,8 @@ function renderMessage(model) {
   el.dataset.status = data.status;
   el.setAttribute("aria-busy", String(RUNNING.has(data.status)));
   const isLast = data.role === "assistant" && lastAssistantId() === data.id;
-  const metaKey = JSON.stringify([data.status, data.error, data.sources.length, isLast, data.file_ids.length]);
+  const metaKey = JSON.stringify([data.status, data.error, data.sources.length, isLast, data.file_ids.length,
+    data.siblings]);
 
   if (model.metaKey === null) {
     el.append(
@@ -106,7 +108,11 @@ function renderMessage(model) {
 
   const actions = el.querySelector(".message-actions");
   clear(actions);
-  if (data.role === "assistant") {
+  const switcher = siblingSwitcher(data);
+  if (switcher) actions.append(switcher);
+  if (data.role === "user") {
+    actions.append(h("button", { type: "button", class: "secondary edit", onclick: () => startEdit(model) }, "Edit"));
+  } else {
     if (RUNNING.has(data.status)) {
       actions.append(h("button", { type: "button", class: "secondary stop-one", onclick: () => stopMessage(data.id) }, "Stop"));
     } else if (isLast) {
@@ -172,14 +178,11 @@ export async function stopMessage(id) {
 async function regenerate(id) {
   const conv = state.current;
   try {
-    const message = await api.regenerate(id);
+    await api.regenerate(id);
     if (state.current !== conv) return;
-    const model = addMessage(message);
-    rerenderAll();
-    watch(conv, model);
-    updateRunning();
     touchChat(conv.chatId);
-    scrollToBottom();
+    // the new answer replaces the old one on the shown branch
+    await reloadBranch(conv);
   } catch (err) {
     reportError(err, "Could not regenerate the answer");
   }

@@ -63,6 +63,8 @@ export class ChatSocket {
       this.attempt = 0;
       this.lastPong = Date.now();
       this.onState("online");
+      // chat events: messages and changes made in other tabs and devices
+      this.send({ type: "subscribe" });
       for (const id of this.watching) this.send({ type: "stream_request", message_id: id });
       this.schedulePing();
     });

@@ -1,0 +1,205 @@
+"""ChatGPT's `conversations.json` layout, to and from our message trees.
+
+A conversation is `{"id", "title", "create_time", "update_time",
+"current_node", "mapping"}`; `mapping` holds every node of the tree as
+`{"id", "parent", "children", "message"}`, times in Unix seconds. Our chats
+may have several first messages (an edited first question), so an export
+hangs them under one root node without a message, as ChatGPT's own exports do.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import io
+import json
+import uuid
+import zipfile
+
+ROOT = "root"
+ROLES = ("user", "assistant")
+
+
+class Unreadable(ValueError):
+    """The file is not a conversations.json we can read; nothing is imported."""
+
+
+# ---- export
+
+
+def _stamp(value: dt.datetime | None) -> float | None:
+    return round(value.timestamp(), 6) if value is not None else None
+
+
+def conversation(chat: dict, rows: list[dict]) -> dict:
+    """One chat (id, title, created_at, updated_at, shown_leaf) with all its
+    messages (id, parent_id, role, content, created_at), oldest first."""
+    children: dict[str, list[str]] = {ROOT: []}
+    for row in rows:
+        children.setdefault(str(row["id"]), [])
+        children.setdefault(str(row["parent_id"]) if row["parent_id"] else ROOT, []).append(str(row["id"]))
+    mapping = {ROOT: {"id": ROOT, "parent": None, "children": children[ROOT], "message": None}}
+    for row in rows:
+        key = str(row["id"])
+        mapping[key] = {
+            "id": key,
+            "parent": str(row["parent_id"]) if row["parent_id"] else ROOT,
+            "children": children[key],
+            "message": {"id": key, "author": {"role": row["role"]},
+                        "content": {"content_type": "text", "parts": [row["content"]]},
+                        "create_time": _stamp(row["created_at"])},
+        }
+    leaf = chat.get("shown_leaf")
+    return {"id": str(chat["id"]), "title": chat["title"], "create_time": _stamp(chat["created_at"]),
+            "update_time": _stamp(chat["updated_at"]), "current_node": str(leaf) if leaf else ROOT,
+            "mapping": mapping}
+
+
+def markdown(chat: dict, branch: list[dict]) -> str:
+    """The shown branch as Markdown, each message headed by its author and time."""
+    lines = [f"# {chat['title']}", ""]
+    for row in branch:
+        who = "You" if row["role"] == "user" else "Assistant"
+        lines += [f"## {who} · {row['created_at'].astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC", "", row["content"], ""]
+    return "\n".join(lines)
+
+
+# ---- import
+
+
+@dataclasses.dataclass
+class Node:
+    key: str  # the node id in the file
+    parent: str | None  # the nearest kept ancestor's key
+    role: str
+    text: str
+    created: dt.datetime
+
+
+@dataclasses.dataclass
+class Conversation:
+    source: str  # where it came from, so that a second import finds it
+    original_id: str
+    title: str
+    created: dt.datetime
+    updated: dt.datetime
+    nodes: list[Node]  # parents before children, siblings oldest first
+    shown: str | None  # key of the node to show
+
+
+def read_file(data: bytes, limit: int) -> list[Conversation]:
+    """The conversations of a conversations.json, or of a ChatGPT export ZIP holding one."""
+    if data[:4] == b"PK\x03\x04":
+        data = _from_zip(data, limit)
+    try:
+        parsed = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Unreadable(f"not JSON: {exc}") from None
+    if isinstance(parsed, dict):
+        parsed = [parsed]
+    if not isinstance(parsed, list):
+        raise Unreadable("expected a list of conversations")
+    return [_conversation(item, i) for i, item in enumerate(parsed)]
+
+
+def _from_zip(data: bytes, limit: int) -> bytes:
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        names = sorted((n for n in archive.namelist() if n.rsplit("/", 1)[-1] == "conversations.json"), key=len)
+        if not names:
+            raise Unreadable("the ZIP holds no conversations.json")
+        info = archive.getinfo(names[0])
+        if info.file_size > limit:
+            raise Unreadable(f"conversations.json is larger than the limit of {limit} bytes")
+        with archive.open(info) as member:
+            content = member.read(limit + 1)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
+        raise Unreadable(f"not a readable ZIP: {exc}") from None
+    if len(content) > limit:
+        raise Unreadable(f"conversations.json is larger than the limit of {limit} bytes")
+    return content
+
+
+def _time(value: object, fallback: dt.datetime) -> dt.datetime:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 32503680000:
+        return dt.datetime.fromtimestamp(value, dt.UTC)
+    return fallback
+
+
+def _text(message: object) -> tuple[str, str] | None:
+    """(role, text) of a node's message, or None when it has no text to keep."""
+    if not isinstance(message, dict):
+        return None
+    author = message.get("author")
+    role = author.get("role") if isinstance(author, dict) else None
+    if role not in ROLES:
+        return None
+    metadata = message.get("metadata")
+    if isinstance(metadata, dict) and metadata.get("is_visually_hidden_from_conversation"):
+        return None
+    content = message.get("content")
+    parts = content.get("parts") if isinstance(content, dict) else None
+    if not isinstance(parts, list):
+        return None
+    text = "\n".join(p for p in parts if isinstance(p, str))
+    if not text.strip() or "\x00" in text:
+        return None
+    return role, text
+
+
+def _conversation(item: object, index: int) -> Conversation:
+    where = f"conversation {index + 1}"
+    if not isinstance(item, dict) or not isinstance(item.get("mapping"), dict):
+        raise Unreadable(f"{where}: no mapping")
+    mapping: dict = item["mapping"]
+    for key, node in mapping.items():
+        if not isinstance(node, dict):
+            raise Unreadable(f"{where}: node {key} is not an object")
+        if node.get("parent") is not None and not isinstance(node.get("parent"), str):
+            raise Unreadable(f"{where}: node {key} has a malformed parent")
+    now = dt.datetime.now(dt.UTC)
+    created = _time(item.get("create_time"), now)
+    raw_id = item.get("id") or item.get("conversation_id")
+    original_id = raw_id if isinstance(raw_id, str) else ""
+    digest = hashlib.sha256(json.dumps(item, sort_keys=True, default=str).encode()).hexdigest()
+    source = f"conversation:{original_id}" if original_id else f"sha256:{digest}"
+
+    def kept_parent(key: str | None, seen: set) -> str | None:
+        # the nearest ancestor with text; nodes without text are left out
+        while key is not None and key in mapping and key not in seen:
+            seen.add(key)
+            if _text(mapping[key].get("message")) is not None:
+                return key
+            key = mapping[key].get("parent")
+        return None
+
+    nodes: dict[str, Node] = {}
+    for key, node in mapping.items():
+        found = _text(node.get("message"))
+        if found is None:
+            continue
+        parent = kept_parent(node.get("parent"), {key})
+        nodes[key] = Node(key, parent, found[0], found[1], _time(node["message"].get("create_time"), created))
+    ordered = _parents_first(nodes)
+    current = item.get("current_node")
+    shown = kept_parent(current, set()) if isinstance(current, str) else None
+    title = item.get("title") if isinstance(item.get("title"), str) and item["title"].strip() else "Imported chat"
+    return Conversation(source, original_id, " ".join(title.split())[:200], created,
+                        _time(item.get("update_time"), created), ordered, shown)
+
+
+def _parents_first(nodes: dict[str, Node]) -> list[Node]:
+    children: dict[str | None, list[Node]] = {}
+    for node in nodes.values():
+        children.setdefault(node.parent, []).append(node)
+    ordered, level = [], sorted(children.get(None, []), key=lambda n: n.created)
+    while level:
+        ordered += level
+        level = [c for n in level for c in sorted(children.get(n.key, []), key=lambda n: n.created)]
+    return ordered
+
+
+def new_ids(nodes: list[Node]) -> dict[str, uuid.UUID]:
+    """Fresh ids: the same file may be imported into several accounts."""
+    return {node.key: uuid.uuid4() for node in nodes}

@@ -1,0 +1,144 @@
+"""Export (Markdown, one conversation, everything streamed) and import of
+ChatGPT's conversations.json layout: branches, nodes without text, ZIPs,
+garbage, the same file twice, and a round trip between accounts."""
+
+import io
+import json
+import zipfile
+
+import aiohttp
+from ai_support import post_message
+from conftest import assert_error, create_chat, register
+from test_branches import answer, edit, setup, shown, switch, turn
+
+
+def node(key, parent, children, role=None, text=None, at=1700000000.0, parts=None, **extra):
+    message = None
+    if role is not None:
+        message = {"id": key, "author": {"role": role}, "create_time": at,
+                   "content": {"content_type": "text", "parts": parts if parts is not None else [text]}, **extra}
+    return {"id": key, "parent": parent, "children": children, "message": message}
+
+
+def chatgpt_file(conversation_id="c0ffee00-0000-4000-8000-000000000001") -> list[dict]:
+    """A ChatGPT export: a null root, a hidden system node, an edited question,
+    a tool node with no text, and current_node on the edited branch."""
+    mapping = {
+        "root": node("root", None, ["sys"]),
+        "sys": node("sys", "root", ["q1", "q1b"], "system", "", at=1700000000.0),
+        "q1": node("q1", "sys", ["a1"], "user", "First question", at=1700000001.0),
+        "a1": node("a1", "q1", [], "assistant", "First answer", at=1700000002.0),
+        "q1b": node("q1b", "sys", ["tool"], "user", "First question, edited", at=1700000003.0),
+        "tool": node("tool", "q1b", ["a1b"], "tool", None, at=1700000004.0, parts=[{"image": "x"}]),
+        "a1b": node("a1b", "tool", [], "assistant", "Answer to the edit", at=1700000005.0),
+    }
+    return [{"id": conversation_id, "title": "From ChatGPT", "create_time": 1700000000.0,
+             "update_time": 1700000005.0, "current_node": "a1b", "mapping": mapping}]
+
+
+async def upload(client, account, data: bytes, name="conversations.json"):
+    form = aiohttp.FormData()
+    form.add_field("file", data, filename=name, content_type="application/octet-stream")
+    return await client.post("/api/import", data=form, headers=account.headers)
+
+
+async def chats_of(client, account) -> list[dict]:
+    return (await (await client.get("/api/chats", params={"limit": 100}, headers=account.headers)).json())["items"]
+
+
+async def test_a_chatgpt_file_imports_every_branch_and_shows_the_current_node(client, user):
+    resp = await upload(client, user, json.dumps(chatgpt_file()).encode())
+    assert resp.status == 200, await resp.text()
+    assert await resp.json() == {"imported": 1, "skipped": 0}
+    (chat,) = await chats_of(client, user)
+    assert chat["title"] == "From ChatGPT"
+    listed = await shown(client, user, chat["id"])
+    assert [m["content"] for m in listed] == ["First question, edited", "Answer to the edit"]
+    assert all(m["status"] == "complete" for m in listed)
+    assert listed[1]["created_at"].startswith("2023-11-14T22:13:25")
+    assert len(listed[0]["siblings"]) == 2 and listed[0]["parent_id"] is None
+    await switch(client, user, chat["id"], listed[0]["siblings"][0])
+    assert [m["content"] for m in await shown(client, user, chat["id"])] == ["First question", "First answer"]
+
+
+async def test_the_same_file_twice_imports_nothing_the_second_time(client, user):
+    data = json.dumps(chatgpt_file()).encode()
+    assert await (await upload(client, user, data)).json() == {"imported": 1, "skipped": 0}
+    assert await (await upload(client, user, data)).json() == {"imported": 0, "skipped": 1}
+    assert len(await chats_of(client, user)) == 1
+
+
+async def test_a_chatgpt_zip_is_read(client, user):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("chat.html", "<html></html>")
+        archive.writestr("conversations.json", json.dumps(chatgpt_file()))
+    resp = await upload(client, user, buffer.getvalue(), "export.zip")
+    assert await resp.json() == {"imported": 1, "skipped": 0}
+
+
+async def test_garbage_is_422_and_imports_nothing(client, user):
+    good = chatgpt_file()[0]
+    for data in (b"\x00\x01 not json", b'{"no": "mapping"}', json.dumps([good, {"mapping": 5}]).encode(),
+                 b"PK\x03\x04 broken zip", json.dumps("text").encode()):
+        resp = await upload(client, user, data)
+        assert resp.status == 422, data
+        assert_error(await resp.json(), "unreadable_import")
+    assert await chats_of(client, user) == []
+
+
+async def test_a_file_over_the_upload_limit_is_413(make_client):
+    client = await make_client(MAX_UPLOAD_SIZE=1000)
+    account = await register(client)
+    resp = await upload(client, account, json.dumps(chatgpt_file() * 5).encode())
+    assert resp.status == 413
+    assert await chats_of(client, account) == []
+
+
+async def test_markdown_export_is_the_shown_branch(client, user):
+    chat = await create_chat(client, user, "Garden notes")
+    posted = await post_message(client, user, chat["id"], "What grows next to tomatoes?")
+    await edit(client, user, posted["user_message"]["id"], "What grows next to basil?")
+    resp = await client.get(f"/api/chats/{chat['id']}/export", params={"format": "markdown"}, headers=user.headers)
+    assert resp.status == 200
+    assert resp.headers["Content-Disposition"].startswith('attachment; filename="Garden notes.md"')
+    text = await resp.text()
+    assert text.startswith("# Garden notes\n") and "What grows next to basil?" in text
+    assert "tomatoes" not in text
+
+
+async def test_export_of_a_foreign_chat_is_404_and_an_unknown_format_422(client, user, other_user, chat):
+    resp = await client.get(f"/api/chats/{chat['id']}/export", headers=other_user.headers)
+    assert resp.status == 404
+    resp = await client.get(f"/api/chats/{chat['id']}/export", params={"format": "pdf"}, headers=user.headers)
+    assert resp.status == 422
+
+
+async def test_round_trip_into_another_account_keeps_texts_and_branches(fake_service, make_client):
+    service, client, account, chat = await setup(fake_service, make_client)
+    await turn(client, service, account, chat["id"], "q1", "a1")
+    second = await turn(client, service, account, chat["id"], "q2", "a2")
+    edited = await edit(client, account, second["user_message"]["id"], "q2 edited")
+    await answer(client, service, edited["assistant_message"]["id"], "a2 edited")
+    await create_chat(client, account, "Empty one")
+    resp = await client.get("/api/export", headers=account.headers)
+    assert resp.status == 200
+    assert 'filename="conversations.json"' in resp.headers["Content-Disposition"]
+    exported = json.loads(await resp.read())
+    assert len(exported) == 2
+    one = await client.get(f"/api/chats/{chat['id']}/export", params={"format": "json"}, headers=account.headers)
+    assert json.loads(await one.read())[0]["mapping"].keys() == next(
+        c for c in exported if c["id"] == chat["id"])["mapping"].keys()
+
+    # back into the same account: those chats are already there
+    resp = await upload(client, account, json.dumps(exported).encode())
+    assert await resp.json() == {"imported": 0, "skipped": 2}
+
+    other = await register(client)
+    resp = await upload(client, other, json.dumps(exported).encode())
+    assert await resp.json() == {"imported": 2, "skipped": 0}
+    copy = next(c for c in await chats_of(client, other) if c["title"] == chat["title"])
+    listed = await shown(client, other, copy["id"])
+    assert [m["content"] for m in listed] == ["q1", "a1", "q2 edited", "a2 edited"]
+    await switch(client, other, copy["id"], listed[2]["siblings"][0])
+    assert [m["content"] for m in await shown(client, other, copy["id"])] == ["q1", "a1", "q2", "a2"]

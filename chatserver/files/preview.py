@@ -9,7 +9,6 @@ marks it temporary, so housekeeping tries again later.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from pathlib import Path
@@ -20,8 +19,8 @@ from aiohttp import web
 from chatserver import appkeys
 from chatserver.data import files
 from chatserver.jobs.queue import Job
-from chatserver.files.extract import extract
 from chatserver.files.result import Preview, UnreadableFile
+from chatserver.files.sandbox import extract_isolated
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +52,9 @@ async def _make(app: web.Application, path: Path, name: str, content_type: str) 
     service = app[appkeys.PREVIEW_SERVICE]
     if service is not None:
         return await service.preview(path, name, content_type)
-    budget = app[appkeys.SETTINGS].TEXT_EXTRACT_CHAR_BUDGET
-    return await asyncio.to_thread(extract, path, content_type, budget)
+    settings = app[appkeys.SETTINGS]
+    return await extract_isolated(path, content_type, settings.TEXT_EXTRACT_CHAR_BUDGET,
+                                  timeout=settings.PREVIEW_TIMEOUT_SECONDS, memory_mb=settings.PREVIEW_MEMORY_MB)
 
 
 async def _record(app: web.Application, file_id: str, row: dict, preview: Preview) -> None:

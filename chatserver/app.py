@@ -78,6 +78,7 @@ async def queue_ctx(app: web.Application):
         lease_seconds=settings.JOB_LEASE_SECONDS,
         grace_seconds=settings.SHUTDOWN_GRACE_SECONDS,
         poll_seconds=settings.QUEUE_POLL_SECONDS,
+        job_timeout=settings.JOB_TIMEOUT_SECONDS,
     )
     app[appkeys.QUEUE] = queue
     register_tasks(app, queue)

@@ -4,7 +4,8 @@ A file that cannot be read is an outcome, not a job failure: it is recorded
 as `failed` at once and the job ends. Anything else that goes wrong (the
 service down, a time-out, the database) raises, so the queue retries with
 backoff; when the attempts run out, `preview_dead` records the reason and
-marks it temporary, so housekeeping tries again later.
+marks it temporary, so housekeeping tries again later, unless runs of the
+job died with their process.
 """
 
 from __future__ import annotations
@@ -76,4 +77,6 @@ async def _record_failure(app: web.Application, file_id: str, reason: str, *, te
 
 
 async def preview_dead(app: web.Application, job: Job, reason: str) -> None:
-    await _record_failure(app, job.payload["file_id"], reason, temporary=True)
+    # a job whose runs killed their processes is the file's doing: trying it
+    # again later would only kill more
+    await _record_failure(app, job.payload["file_id"], reason, temporary=not job.interrupted)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
-import logging
 import uuid
 from typing import Literal
 
@@ -22,8 +21,6 @@ from chatserver.files.filenames import content_disposition
 from chatserver.files.preview import queue_preview
 from chatserver.files.sniff import is_text, refine_zip, sniff
 from chatserver.files.upload import receive_upload
-
-log = logging.getLogger(__name__)
 
 
 class File(pydantic.BaseModel):
@@ -91,11 +88,11 @@ async def upload_file(request: web.Request) -> web.Response:
         raise
     try:
         await queue_preview(app, row["id"])
-    except Exception:
-        log.exception("could not queue the preview of file %s; the upload is undone", row["id"])
+    except BaseException:
+        # the upload is undone; a Redis outage becomes a 503 in the error middleware
         await files.delete(db, row["id"])
         await storage.remove(storage_name)
-        raise ApiError(503, "the preview queue is unavailable; try again", "unavailable") from None
+        raise
     return json_response(File(**row), 201)
 
 

@@ -134,6 +134,7 @@ class JobQueue:
         grace_seconds: float = 20,
         poll_seconds: float = 1.0,
         job_timeout: float = 600,
+        outage: Callable[[BaseException], bool] | None = None,
     ):
         self.redis = redis
         self.keys = keys
@@ -144,6 +145,9 @@ class JobQueue:
         self.grace_seconds = grace_seconds
         self.poll_seconds = poll_seconds
         self.job_timeout = job_timeout
+        # reports an unreachable server (logged once per outage elsewhere);
+        # says whether `exc` was one, so it is not logged again here
+        self._outage = outage or (lambda exc: False)
         self.instance = uuid.uuid4().hex
         self.tasks: dict[str, Task] = {}
         self.stats = {name: QueueStats() for name in self.concurrency}
@@ -223,7 +227,8 @@ class JobQueue:
             try:
                 raw = await self.redis.blmove(source, active, self.poll_seconds, "RIGHT", "LEFT")
             except (redis_async.ConnectionError, redis_async.TimeoutError) as exc:
-                log.warning("queue %s: Redis unavailable (%s); retrying", queue, exc)
+                if not self._outage(exc):
+                    log.warning("queue %s: Redis unavailable (%s); retrying", queue, exc)
                 await self._sleep(1)
                 continue
             if raw is not None:
@@ -247,8 +252,9 @@ class JobQueue:
         try:
             await self._bounded(task, job)
         except Exception as exc:
+            outage = self._outage(exc)
             log.warning("job %s %s attempt %d failed: %r", job.name, job.id, job.attempts + 1, exc,
-                        exc_info=not isinstance(exc, (OSError, asyncio.TimeoutError)))
+                        exc_info=not (outage or isinstance(exc, (OSError, asyncio.TimeoutError))))
             await self._retry_or_bury(queue, active, raw, job, exc)
         else:
             await self.redis.lrem(active, 1, raw)
@@ -338,7 +344,8 @@ class JobQueue:
                     last_beat = time.monotonic()
                 await self.move_due()
             except (redis_async.ConnectionError, redis_async.TimeoutError) as exc:
-                log.warning("queue housekeeping: Redis unavailable (%s)", exc)
+                if not self._outage(exc):
+                    log.warning("queue housekeeping: Redis unavailable (%s)", exc)
             await self._sleep(min(0.2, self.retry_base / 2))
 
     async def sweep(self) -> int:
@@ -373,8 +380,9 @@ class JobQueue:
             try:
                 if await self.redis.set(self.keys.lock(name), self.instance, nx=True, px=int(interval * 1000)):
                     await fn()
-            except Exception:
-                log.exception("periodic task %s failed", name)
+            except Exception as exc:
+                if not self._outage(exc):
+                    log.exception("periodic task %s failed", name)
             await self._sleep(interval)
 
     async def _sleep(self, seconds: float) -> None:

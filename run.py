@@ -7,8 +7,7 @@ import contextlib
 import logging
 import sys
 
-from aiohttp import web
-
+from chatserver.api.server import serve
 from chatserver.app import create_app
 from chatserver.config import DEFAULT_CONFIG, ConfigError, load_settings
 from chatserver.db import settings_dsn
@@ -36,8 +35,7 @@ def main(argv: list[str] | None = None) -> int:
             count = apply_migrations(dsn)
         print(f"{count} migration(s) applied")
         return 0
-    web.run_app(create_app(settings), host=settings.APP_HOST, port=settings.APP_PORT, access_log=None,
-                shutdown_timeout=settings.SHUTDOWN_GRACE_SECONDS)
+    serve(create_app(settings), settings.APP_HOST, settings.APP_PORT, shutdown_timeout=settings.SHUTDOWN_GRACE_SECONDS)
     return 0
 
 

@@ -66,6 +66,9 @@ async def error_middleware(request: web.Request, handler):
         return await handler(request)
     except ApiError as exc:
         return error_response(exc.status, exc.message, exc.code, exc.details)
+    except ConnectionError:
+        # the client went away (mid-body, mid-handshake): nobody to answer
+        raise
     except web.HTTPException as exc:
         if exc.status < 400 or exc.content_type == "application/json":
             raise

@@ -76,7 +76,8 @@ async def upload_file(request: web.Request) -> web.Response:
     db, storage = app[appkeys.DB], app[appkeys.STORAGE]
     async with receive_upload(request, storage, app[appkeys.SETTINGS].MAX_UPLOAD_SIZE) as upload:
         chat_id = upload.fields.get("chat_id")
-        chat = await owned_chat(request, chat_id) if chat_id else None
+        # an empty chat_id is a malformed id, not an absent one
+        chat = await owned_chat(request, chat_id) if chat_id is not None else None
         content_type = sniff(upload.head, upload.name, upload.claimed_type)
         content_type = await asyncio.to_thread(refine_zip, upload.temp, content_type)
         storage_name = await storage.keep(upload.temp)
@@ -97,7 +98,8 @@ async def upload_file(request: web.Request) -> web.Response:
 
 
 @endpoint("List your files, newest first", tag="files", query=FilesQuery,
-          responses={200: FileList, 404: "chat_id is not one of your chats"})
+          responses={200: FileList, 404: "chat_id is not one of your chats",
+                     422: "chat_id holds a character no id has (NUL)"})
 async def list_files(request: web.Request) -> web.Response:
     query = read_query(request, FilesQuery)
     chat = await owned_chat(request, query.chat_id) if query.chat_id is not None else None

@@ -107,7 +107,8 @@ async def list_messages(request: web.Request) -> web.Response:
     before = None
     if query.cursor:
         (position,) = decode_cursor(query.cursor, 1)
-        if not position.isdigit():
+        # ASCII digits only (str.isdigit takes "²") and within PostgreSQL's bigint
+        if not (position.isascii() and position.isdigit() and int(position) < 2**63):
             raise bad_cursor()
         before = int(position)
     # messages carry their owner, so the common case needs one query; an

@@ -7,7 +7,6 @@ into frames; the exactness of resume is follow's (live/stream.py).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import uuid
 
@@ -15,7 +14,7 @@ from aiohttp import WSMsgType, web
 
 from chatserver import appkeys, outage
 from chatserver.api.chats import owned_chat
-from chatserver.api.endpoint import current_user_id, endpoint
+from chatserver.api.endpoint import BadJson, current_user_id, endpoint, parse_json
 from chatserver.api.messages import already_finished
 from chatserver.data import messages
 from chatserver.live.stream import STREAMS, AlreadyFinished, End, Text
@@ -82,9 +81,9 @@ class ChatSocket:
 
     async def handle(self, raw: str) -> None:
         try:
-            frame = json.loads(raw)
-        except ValueError:
-            await self.error("invalid JSON")
+            frame = parse_json(raw)
+        except BadJson as exc:
+            await self.error(f"invalid frame: {exc}")
             return
         if not isinstance(frame, dict):
             await self.error("a frame must be a JSON object")

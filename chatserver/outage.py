@@ -63,7 +63,7 @@ class Outages:
             await asyncio.sleep(PROBE_SECONDS)
             try:
                 await asyncio.wait_for(self.probes[service](), PROBE_SECONDS * 5)
-            except Exception:  # noqa: BLE001 - any failure means still down
+            except Exception:  # noqa: BLE001, S112 - any failure means still down; logged once already
                 continue
             with contextlib.suppress(Exception):
                 if service in self.recovered:

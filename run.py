@@ -8,9 +8,8 @@ import logging
 import sys
 from pathlib import Path
 
-from aiohttp import web
-
 from chatserver.accounts import CommandError, run_user_command
+from chatserver.api.server import serve
 from chatserver.app import create_app
 from chatserver.config import DEFAULT_CONFIG, ConfigError, load_settings
 from chatserver.db import create_database_if_missing, settings_dsn
@@ -60,8 +59,8 @@ def main(argv: list[str] | None = None) -> int:
                 count = apply_migrations(dsn)
             print(f"{count} migration(s) applied")
             return 0
-        web.run_app(create_app(settings), host=settings.APP_HOST, port=settings.APP_PORT, access_log=None,
-                    shutdown_timeout=settings.SHUTDOWN_GRACE_SECONDS, print=None)
+        serve(create_app(settings), settings.APP_HOST, settings.APP_PORT,
+              shutdown_timeout=settings.SHUTDOWN_GRACE_SECONDS)
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2

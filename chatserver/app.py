@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+import aiopg
 import redis.asyncio as redis_async
 from aiohttp import web
 
-from chatserver import appkeys
+from chatserver import appkeys, outage
 from chatserver.ai import ai_ctx
 from chatserver.api import auth, callback, chats, files, messages, ops, portable, sse, webclient, ws
 from chatserver.api.middleware import access_middleware, cors_middleware
@@ -31,6 +32,7 @@ from chatserver.metrics import Metrics
 from chatserver.migrate import apply_migrations_async
 from chatserver.secret import with_jwt_secret
 from chatserver.startup import log_summary
+from chatserver.outage import OUTAGES, POSTGRES, REDIS, Outages
 
 
 async def servers_ctx(app: web.Application):
@@ -69,6 +71,23 @@ async def redis_ctx(app: web.Application):
     await client.aclose()
 
 
+async def outages_ctx(app: web.Application):
+    dsn, db, redis = app[appkeys.DSN], app[appkeys.DB], app[appkeys.REDIS]
+
+    async def postgres_answers() -> None:
+        # a connection of its own: the pool may hold ones the outage broke
+        async with aiopg.connect(dsn, timeout=5) as conn, conn.cursor() as cur:
+            await cur.execute("SELECT 1")
+
+    async def drop_broken_connections() -> None:
+        await db.pool.clear()
+
+    outages = Outages({POSTGRES: postgres_answers, REDIS: redis.ping}, {POSTGRES: drop_broken_connections})
+    app[OUTAGES] = outages
+    yield
+    await outages.close()
+
+
 async def queue_ctx(app: web.Application):
     settings = app[appkeys.SETTINGS]
     queue = JobQueue(
@@ -80,6 +99,8 @@ async def queue_ctx(app: web.Application):
         lease_seconds=settings.JOB_LEASE_SECONDS,
         grace_seconds=settings.SHUTDOWN_GRACE_SECONDS,
         poll_seconds=settings.QUEUE_POLL_SECONDS,
+        job_timeout=settings.JOB_TIMEOUT_SECONDS,
+        outage=lambda exc: outage.report(app, exc),
     )
     app[appkeys.QUEUE] = queue
     register_tasks(app, queue)
@@ -109,7 +130,7 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> web.Applica
     app[appkeys.KEYS] = Keys(settings.REDIS_KEY_PREFIX)
     app[appkeys.METRICS] = metrics
     app[START_WORKERS] = start_workers
-    app.cleanup_ctx.extend([servers_ctx, database_ctx, redis_ctx, rate_limits_ctx, storage_ctx,
+    app.cleanup_ctx.extend([servers_ctx, database_ctx, redis_ctx, outages_ctx, rate_limits_ctx, storage_ctx,
                            preview_service_ctx, streams_ctx, ai_ctx, queue_ctx])
 
     app.on_startup.extend([ops.build_openapi_document, log_summary])

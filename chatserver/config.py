@@ -96,6 +96,7 @@ class Settings:
     SWEEP_INTERVAL_SECONDS: float
     SHUTDOWN_GRACE_SECONDS: float
     QUEUE_POLL_SECONDS: float
+    JOB_TIMEOUT_SECONDS: float
 
     AI_BACKEND: str
     AI_SERVICE_URL: str
@@ -118,6 +119,8 @@ class Settings:
     PREVIEW_SERVICE_URL: str
     PREVIEW_SERVICE_API_KEY: str
     PREVIEW_SERVICE_TIMEOUT_SECONDS: float
+    PREVIEW_TIMEOUT_SECONDS: float
+    PREVIEW_MEMORY_MB: int
     TEXT_EXTRACT_CHAR_BUDGET: int
     PREVIEW_SERVICE_MAX_ANSWER_BYTES: int
     PREVIEW_RETRY_ROUNDS: int
@@ -192,10 +195,13 @@ def _validate(s: Settings) -> None:
         "DB_POOL_MAX", "MAX_ANSWER_BYTES", "HISTORY_CHAR_BUDGET", "FILE_CONTEXT_CHAR_BUDGET",
         "TEXT_EXTRACT_CHAR_BUDGET", "WS_HEARTBEAT_SECONDS", "SSE_KEEPALIVE_SECONDS",
         "PREVIEW_SERVICE_MAX_ANSWER_BYTES", "UPLOAD_ORPHAN_AGE_SECONDS", "FILES_HOUSEKEEPING_INTERVAL_SECONDS",
+        "JOB_TIMEOUT_SECONDS", "PREVIEW_TIMEOUT_SECONDS",
     )
     for key in positive:
         if getattr(s, key) <= 0:
             raise ConfigError(f"{key}: must be greater than 0, got {getattr(s, key)}")
+    if s.PREVIEW_MEMORY_MB < 64:
+        raise ConfigError(f"PREVIEW_MEMORY_MB: must be at least 64 (MB), got {s.PREVIEW_MEMORY_MB}")
     if s.PREVIEW_RETRY_ROUNDS < 0:
         raise ConfigError(f"PREVIEW_RETRY_ROUNDS: must be 0 or more, got {s.PREVIEW_RETRY_ROUNDS}")
     if s.REDIS_DB < 0:

@@ -8,6 +8,8 @@ from typing import Any
 
 from aiohttp import web
 
+from chatserver.outage import RETRY_AFTER, report
+
 log = logging.getLogger(__name__)
 
 _CODES = {
@@ -20,9 +22,9 @@ _CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "validation_error",
-    429: "too_many_requests",
+    429: "rate_limited",
     500: "internal_error",
-    503: "unavailable",
+    503: "service_unavailable",
 }
 
 
@@ -66,6 +68,9 @@ async def error_middleware(request: web.Request, handler):
         return await handler(request)
     except ApiError as exc:
         return error_response(exc.status, exc.message, exc.code, exc.details, exc.headers)
+    except ConnectionError:
+        # the client went away (mid-body, mid-handshake): nobody to answer
+        raise
     except web.HTTPException as exc:
         if exc.status < 400 or exc.content_type == "application/json":
             raise
@@ -75,6 +80,13 @@ async def error_middleware(request: web.Request, handler):
             message = "invalid or expired token"
         headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
         return error_response(exc.status, message, headers=headers)
-    except Exception:
+    except Exception as exc:
+        if report(request.app, exc):
+            return unavailable_response()
         log.exception("unhandled error in %s %s", request.method, request.path)
         return error_response(500, "internal server error")
+
+
+def unavailable_response() -> web.Response:
+    return error_response(503, "a server this service needs is unreachable; try again shortly",
+                          "service_unavailable", headers={"Retry-After": str(RETRY_AFTER)})

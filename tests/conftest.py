@@ -22,6 +22,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from chatserver import appkeys
+from chatserver.api.server import JsonErrorsRunner
 from chatserver.app import create_app
 from chatserver.config import DEFAULT_CONFIG, Settings, load_settings
 from chatserver.migrate import apply_migrations
@@ -110,12 +111,20 @@ def settings(servers, redis_prefix, tmp_path) -> Settings:
     )
 
 
+class ServedLikeRunPy(TestServer):
+    """A test server whose connections answer HTTP-level errors as run.py's do."""
+
+    async def _make_runner(self, **kwargs: Any) -> JsonErrorsRunner:
+        return JsonErrorsRunner(self.app, **kwargs)
+
+
 @pytest.fixture
 async def make_client(aiohttp_client, settings) -> Callable[..., Awaitable[TestClient]]:
     """make_client(**setting_overrides) -> a test client of a fully started app."""
 
     async def make(*, start_workers: bool = True, **overrides: Any) -> TestClient:
-        return await aiohttp_client(create_app(settings.replace(**overrides), start_workers=start_workers))
+        app = create_app(settings.replace(**overrides), start_workers=start_workers)
+        return await aiohttp_client(ServedLikeRunPy(app))
 
     return make
 

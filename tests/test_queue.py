@@ -243,3 +243,116 @@ async def test_a_dead_generation_job_marks_its_message_failed(make_client):
     assert row["status"] == "failed"
     assert row["error"] == "AI service answered 400"
     assert row["completed_at"] is not None
+
+
+async def test_a_job_past_its_time_limit_is_cancelled_and_counts_as_a_failed_attempt(make_queue, redis):
+    queue = make_queue(max_attempts=2)
+    runs, cancelled, buried = [], [], []
+
+    async def slow(job):
+        runs.append(job.attempts)
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.append(job.attempts)
+            raise
+
+    async def on_dead(job, reason):
+        buried.append(reason)
+
+    queue.task("slow", "ai", slow, on_dead, timeout=0.1)
+    await queue.start()
+    await queue.enqueue("slow", {})
+    await queue.wait_idle(10)
+    await queue.stop()
+    assert runs == cancelled == [0, 1]
+    assert buried == ["the job ran past its time limit of 0.1 s"]
+
+
+async def test_a_job_ignoring_its_cancellation_does_not_hold_its_worker(make_queue):
+    queue = make_queue(max_attempts=1)
+    queue.concurrency = {"ai": 1, "preview": 1}
+    done = []
+
+    async def stubborn(job):
+        await _ignore_cancellation(release)
+
+    async def quick(job):
+        done.append(job.payload)
+
+    release = asyncio.Event()
+    queue.task("stubborn", "ai", stubborn, timeout=0.1)
+    queue.task("quick", "ai", quick)
+    await queue.start()
+    await queue.enqueue("stubborn", {})
+    await queue.enqueue("quick", {"n": 1})
+    await queue.wait_idle(10)
+    await queue.stop()
+    release.set()
+    assert done == [{"n": 1}]
+    assert queue.stats["ai"].dead == 1
+
+
+async def _ignore_cancellation(release: asyncio.Event) -> None:
+    """Sleep until `release`, swallowing every cancellation (a badly written job)."""
+    while not release.is_set():
+        try:
+            await release.wait()
+        except asyncio.CancelledError:
+            continue
+
+
+async def test_shutdown_is_not_held_beyond_the_grace_period_by_a_job_ignoring_cancellation(make_queue, redis):
+    queue = make_queue(grace_seconds=0.2)
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def stubborn(job):
+        started.set()
+        await _ignore_cancellation(release)
+
+    queue.task("stubborn", "ai", stubborn)
+    await queue.enqueue("stubborn", {"i": 1})
+    await queue.start()
+    await started.wait()
+    await asyncio.wait_for(queue.stop(), 5)
+    release.set()
+    (raw,) = await redis.lrange(queue.keys.queue("ai"), 0, -1)
+    assert Job.loads(raw).payload == {"i": 1}
+
+
+async def test_a_job_whose_process_died_counts_that_run_as_an_attempt(make_queue, redis):
+    dead = make_queue()
+    job = Job(id="j1", queue="ai", name="work", payload={})
+    await redis.sadd(dead.keys.instances, dead.instance)
+    await redis.lpush(dead.keys.active("ai", dead.instance), job.dumps())
+    survivor = make_queue()
+    assert await survivor.sweep() == 1
+    (raw,) = await redis.lrange(survivor.keys.queue("ai"), 0, -1)
+    assert Job.loads(raw) == Job(id="j1", queue="ai", name="work", payload={}, attempts=1, interrupted=1)
+
+
+async def test_a_job_that_keeps_killing_its_process_is_dead_lettered_not_run_again(make_queue, redis):
+    seen, buried = [], []
+
+    async def handler(job):
+        seen.append(job)
+
+    async def on_dead(job, reason):
+        buried.append(reason)
+
+    job = Job(id="j1", queue="ai", name="work", payload={"n": 1})
+    for _ in range(3):  # three processes took it in turn, and died running it
+        dead = make_queue()
+        await redis.sadd(dead.keys.instances, dead.instance)
+        await redis.lpush(dead.keys.active("ai", dead.instance), job.dumps())
+        survivor = make_queue()
+        await survivor.sweep()
+        job = Job.loads(await redis.rpop(survivor.keys.queue("ai")))
+    await redis.rpush(survivor.keys.queue("ai"), job.dumps())
+    survivor.task("work", "ai", handler, on_dead)
+    await survivor.start()
+    await survivor.wait_idle(5)
+    await survivor.stop()
+    assert seen == []
+    assert buried == ["gave up after 3 attempts; the process running it stopped mid-run 3 time(s)"]
+    assert await redis.llen(survivor.keys.dead) == 1

@@ -15,7 +15,7 @@ import uuid
 
 from aiohttp import web
 
-from chatserver import appkeys
+from chatserver import appkeys, outage
 from chatserver.ai import BACKEND
 from chatserver.data import messages
 from chatserver.live.stream import STREAMS
@@ -37,8 +37,9 @@ async def queue_answer(app: web.Application, message_id: uuid.UUID) -> None:
     pending and the answer sweep queues it again."""
     try:
         await app[appkeys.QUEUE].enqueue(GENERATE_TASK, {"message_id": str(message_id)})
-    except Exception:
-        log.exception("could not queue the answer %s; the sweep will retry", message_id)
+    except Exception as exc:
+        if not outage.report(app, exc):
+            log.exception("could not queue the answer %s; the sweep will retry", message_id)
 
 
 async def generate(app: web.Application, message_id: str) -> None:

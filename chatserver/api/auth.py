@@ -94,7 +94,11 @@ async def register(request: web.Request) -> web.Response:
                                   429: TOO_MANY_REQUESTS})
 async def login(request: web.Request) -> web.Response:
     if request.content_type == "application/x-www-form-urlencoded":
-        form = validate(LoginForm, dict(await request.post()))
+        try:
+            fields = await request.post()
+        except (UnicodeDecodeError, LookupError):
+            raise ApiError(422, "the form is not valid UTF-8 or names an unknown charset", "invalid_input") from None
+        form = validate(LoginForm, dict(fields))
         creds = validate(LoginIn, {"email": form.username, "password": form.password})
     else:
         creds = await read_json(request, LoginIn)

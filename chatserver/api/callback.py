@@ -8,7 +8,6 @@ out (STREAM_TIMEOUT_SECONDS without activity) every callback gets `409`.
 from __future__ import annotations
 
 import hmac
-import json
 import uuid
 from typing import Annotated, Literal, Union
 
@@ -17,7 +16,7 @@ from aiohttp import web
 
 from chatserver import appkeys
 from chatserver.ai.callback import callback_token
-from chatserver.api.endpoint import endpoint, json_response, read_query, validate
+from chatserver.api.endpoint import BadJson, endpoint, json_response, parse_json, read_query, validate
 from chatserver.api.messages import Source
 from chatserver.data import messages
 from chatserver.errors import ApiError, not_found
@@ -110,9 +109,9 @@ async def ai_callback(request: web.Request) -> web.Response:
         raise ApiError(403, "invalid callback token for this message", "invalid_token")
     raw = await request.read()
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(422, "request body is not valid JSON", "invalid_json") from None
+        data = parse_json(raw)
+    except BadJson as exc:
+        raise ApiError(422, f"request body: {exc}", "invalid_json") from None
     body = validate(CallbackBody, data).root
     events = [_stream_event(e) for e in (body if isinstance(body, list) else [body])]
     chat_id = await _chat_of(app, message_id)

@@ -70,13 +70,54 @@ def validate(model: type[M], data: Any) -> M:
         raise ApiError(422, f"{where}: {first['msg']}", "validation_error", details) from None
 
 
+MAX_JSON_DEPTH = 64
+
+
+class BadJson(ValueError):
+    """Not JSON we take: malformed, nested too deep, or a number out of range."""
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if number in (float("inf"), float("-inf")):
+        raise BadJson(f"the number {text[:40]} is out of range")
+    return number
+
+
+def _no_constant(name: str) -> float:
+    raise BadJson(f"{name} is not JSON")
+
+
+def parse_json(raw: bytes | str) -> Any:
+    """JSON as RFC 8259 has it (no NaN or Infinity, every number finite),
+    at most MAX_JSON_DEPTH levels deep; BadJson otherwise."""
+    try:
+        data = json.loads(raw, parse_float=_finite, parse_constant=_no_constant)
+    except RecursionError:
+        raise BadJson(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except BadJson:
+        raise
+    except (ValueError, UnicodeDecodeError):
+        raise BadJson("not valid JSON") from None
+    # iteratively: the checks after this one walk the data recursively
+    level = [data]
+    for _ in range(MAX_JSON_DEPTH):
+        level = [child for item in level if isinstance(item, (dict, list))
+                 for child in (item.values() if isinstance(item, dict) else item)]
+        if not level:
+            return data
+    if any(isinstance(item, (dict, list)) for item in level):
+        raise BadJson(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    return data
+
+
 async def read_json(request: web.Request, model: type[M]) -> M:
     """The request's JSON body validated by `model`; 422 for anything malformed."""
     raw = await request.read()
     try:
-        data = json.loads(raw) if raw else None
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(422, "request body is not valid JSON", "invalid_json") from None
+        data = parse_json(raw) if raw else None
+    except BadJson as exc:
+        raise ApiError(422, f"request body: {exc}", "invalid_json") from None
     if not isinstance(data, dict):
         raise ApiError(422, "request body must be a JSON object", "invalid_json")
     return validate(model, data)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
-import logging
 import uuid
 from typing import Literal
 
@@ -23,8 +22,6 @@ from chatserver.files.filenames import content_disposition
 from chatserver.files.preview import queue_preview
 from chatserver.files.sniff import is_text, refine_zip, sniff
 from chatserver.files.upload import receive_upload
-
-log = logging.getLogger(__name__)
 
 
 class File(pydantic.BaseModel):
@@ -81,7 +78,8 @@ async def upload_file(request: web.Request) -> web.Response:
     db, storage = app[appkeys.DB], app[appkeys.STORAGE]
     async with receive_upload(request, storage, app[appkeys.SETTINGS].MAX_UPLOAD_SIZE) as upload:
         chat_id = upload.fields.get("chat_id")
-        chat = await owned_chat(request, chat_id) if chat_id else None
+        # an empty chat_id is a malformed id, not an absent one
+        chat = await owned_chat(request, chat_id) if chat_id is not None else None
         content_type = sniff(upload.head, upload.name, upload.claimed_type)
         content_type = await asyncio.to_thread(refine_zip, upload.temp, content_type)
         storage_name = await storage.keep(upload.temp)
@@ -93,16 +91,17 @@ async def upload_file(request: web.Request) -> web.Response:
         raise
     try:
         await queue_preview(app, row["id"])
-    except Exception:
-        log.exception("could not queue the preview of file %s; the upload is undone", row["id"])
+    except BaseException:
+        # the upload is undone; a Redis outage becomes a 503 in the error middleware
         await files.delete(db, row["id"])
         await storage.remove(storage_name)
-        raise ApiError(503, "the preview queue is unavailable; try again", "unavailable") from None
+        raise
     return json_response(File(**row), 201)
 
 
 @endpoint("List your files, newest first", tag="files", query=FilesQuery,
-          responses={200: FileList, 404: "chat_id is not one of your chats"})
+          responses={200: FileList, 404: "chat_id is not one of your chats",
+                     422: "chat_id holds a character no id has (NUL)"})
 async def list_files(request: web.Request) -> web.Response:
     query = read_query(request, FilesQuery)
     chat = await owned_chat(request, query.chat_id) if query.chat_id is not None else None

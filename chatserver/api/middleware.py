@@ -11,6 +11,8 @@ from chatserver.errors import error_response
 from chatserver.metrics import Metrics
 
 access_log = logging.getLogger("chatserver.access")
+# what the access log records for a client that left before its answer (nginx's 499)
+CLIENT_CLOSED = 499
 
 
 def access_middleware(metrics: Metrics):
@@ -27,6 +29,9 @@ def access_middleware(metrics: Metrics):
             return response
         except web.HTTPException as exc:
             status = exc.status
+            raise
+        except ConnectionError:
+            status = CLIENT_CLOSED
             raise
         finally:
             elapsed = time.perf_counter() - started

@@ -31,7 +31,8 @@ def bad_cursor() -> ApiError:
     return ApiError(422, "cursor: not a cursor this server gave out", "invalid_cursor")
 
 
-Cursor = Annotated[str, pydantic.StringConstraints(min_length=1, max_length=500)]
+# the alphabet of unpadded base64url, which is all encode_cursor writes
+Cursor = Annotated[str, pydantic.StringConstraints(min_length=1, max_length=500, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
 def page_query(default: int) -> type[pydantic.BaseModel]:

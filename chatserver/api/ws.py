@@ -8,22 +8,22 @@ into frames; the exactness of resume is follow's (live/stream.py). A
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import uuid
 
 from aiohttp import WSMsgType, web
 
-from chatserver import appkeys
+from chatserver import appkeys, outage
 from chatserver.api.chats import owned_chat
-from chatserver.api.endpoint import current_user_id, endpoint
+from chatserver.api.endpoint import BadJson, current_user_id, endpoint, parse_json
 from chatserver.api.messages import already_finished
 from chatserver.data import messages
-from chatserver.live.stream import STREAMS, AlreadyFinished, End, Streams, Text
+from chatserver.live.stream import STREAMS, AlreadyFinished, End, Text
 
 log = logging.getLogger(__name__)
 
 MAX_FRAME = 64 * 1024
+UNAVAILABLE = "a server this service needs is unreachable; try again shortly"
 # answers one socket may follow at once; each costs a task and a queue
 MAX_FOLLOWED = 100
 
@@ -43,10 +43,15 @@ def _frame(message_id: str, item: Text | End) -> dict:
     return frame
 
 
-async def _forward(ws: web.WebSocketResponse, streams: Streams, message_id: uuid.UUID) -> None:
+async def _forward(ws: web.WebSocketResponse, app: web.Application, message_id: uuid.UUID) -> None:
     key = str(message_id)
-    async for item in streams.follow(message_id):
-        await ws.send_json(_frame(key, item))
+    try:
+        async for item in app[STREAMS].follow(message_id):
+            await ws.send_json(_frame(key, item))
+    except Exception as exc:
+        if not outage.report(app, exc):
+            raise
+        await ws.send_json({"error": UNAVAILABLE, "code": "service_unavailable", "message_id": key})
 
 
 def _message_id(frame: dict) -> uuid.UUID:
@@ -68,17 +73,19 @@ class ChatSocket:
         self.followers: dict[uuid.UUID, asyncio.Task] = {}
         self.events: asyncio.Task | None = None
 
-    async def error(self, text: str, message_id: object = None) -> None:
+    async def error(self, text: str, message_id: object = None, *, code: str | None = None) -> None:
         frame = {"error": text}
+        if code is not None:
+            frame["code"] = code
         if message_id is not None:
             frame["message_id"] = str(message_id)
         await self.ws.send_json(frame)
 
     async def handle(self, raw: str) -> None:
         try:
-            frame = json.loads(raw)
-        except ValueError:
-            await self.error("invalid JSON")
+            frame = parse_json(raw)
+        except BadJson as exc:
+            await self.error(f"invalid frame: {exc}")
             return
         if not isinstance(frame, dict):
             await self.error("a frame must be a JSON object")
@@ -130,7 +137,7 @@ class ChatSocket:
         previous = self.followers.pop(message_id, None)
         if previous is not None:
             previous.cancel()
-        task = asyncio.create_task(_forward(self.ws, self.app[STREAMS], message_id))
+        task = asyncio.create_task(_forward(self.ws, self.app, message_id))
         self.followers[message_id] = task
         task.add_done_callback(lambda t: self._done(message_id, t))
 
@@ -167,10 +174,13 @@ async def chat_socket(request: web.Request) -> web.WebSocketResponse:
                     await socket.handle(message.data)
                 except (ConnectionError, RuntimeError):
                     raise
-                except Exception:
-                    # a database hiccup must not end the socket
-                    log.exception("WebSocket frame of chat %s failed", chat["id"])
-                    await socket.error("internal error; try again")
+                except Exception as exc:
+                    # an outage or a bug must not end the socket
+                    if outage.report(app, exc):
+                        await socket.error(UNAVAILABLE, code="service_unavailable")
+                    else:
+                        log.exception("WebSocket frame of chat %s failed", chat["id"])
+                        await socket.error("internal error; try again")
             elif message.type == WSMsgType.BINARY:
                 await socket.error("frames must be JSON text")
     finally:

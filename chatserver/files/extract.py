@@ -1,13 +1,16 @@
 """The built-in extractor: text and previews made locally, no service needed.
 
-Everything here blocks (parsers, Pillow); callers run `extract` in a thread.
-Parsers of hostile input fail in many ways besides their own error classes,
-so each reader turns any failure into UnreadableFile with a clear message.
+Everything here blocks (parsers, Pillow) and trusts its limits to the
+process it runs in: the server runs `extract` in a child process of its own
+(files/sandbox.py). Parsers of hostile input fail in many ways besides their
+own error classes, so each reader turns any failure into UnreadableFile with
+a clear message.
 """
 
 from __future__ import annotations
 
 import io
+import zipfile
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Callable
@@ -26,13 +29,21 @@ HTML_TYPES = ("text/html", "application/xhtml+xml")
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp", "image/tiff")
 
 
-def extract(path: Path, content_type: str, budget: int) -> Preview:
+# Of the memory bound, how much an archive may unpack to in all, and its XML
+# parts (which become trees several times their size) on their own.
+ARCHIVE_SHARE = 4
+XML_SHARE = 8
+
+
+def extract(path: Path, content_type: str, budget: int, *, memory_mb: int = 512) -> Preview:
     reader = _reader_for(content_type)
     if reader is None:
         raise UnreadableFile(f"cannot extract text from files of type {content_type}")
     try:
+        if content_type == DOCX:
+            check_archive(path, memory_mb)
         return reader(path, budget)
-    except UnreadableFile:
+    except (UnreadableFile, MemoryError):
         raise
     except Exception as exc:
         # users see this message; where we keep files is none of their business
@@ -122,6 +133,34 @@ def _pdf(path: Path, budget: int) -> Preview:
             break
     cut = size > budget or len(pages) < len(reader.pages)
     return make_preview("\n\n".join(pages), budget, cut=cut)
+
+
+def check_archive(path: Path, memory_mb: int) -> None:
+    """Refuse a ZIP whose members unpack past the share of the memory bound a
+    parser may use: first by the sizes the archive declares, then by the
+    bytes each member really inflates to (a header may lie), counted while
+    inflating in small pieces and stopped at the bound."""
+    total_limit = memory_mb * 1024 * 1024 // ARCHIVE_SHARE
+    xml_limit = memory_mb * 1024 * 1024 // XML_SHARE
+    too_big = UnreadableFile(f"the archive unpacks to more than its share of the memory limit of "
+                             f"{memory_mb} MB (PREVIEW_MEMORY_MB)")
+    with zipfile.ZipFile(path) as archive:
+        members = archive.infolist()
+        if sum(m.file_size for m in members) > total_limit or sum(
+                m.file_size for m in members if _is_xml(m.filename)) > xml_limit:
+            raise too_big
+        total = xml = 0
+        for member in members:
+            with archive.open(member) as stream:
+                while chunk := stream.read(1 << 16):
+                    total += len(chunk)
+                    xml += len(chunk) if _is_xml(member.filename) else 0
+                    if total > total_limit or xml > xml_limit:
+                        raise too_big
+
+
+def _is_xml(name: str) -> bool:
+    return name.lower().endswith((".xml", ".rels"))
 
 
 def _docx(path: Path, budget: int) -> Preview:

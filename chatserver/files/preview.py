@@ -4,12 +4,12 @@ A file that cannot be read is an outcome, not a job failure: it is recorded
 as `failed` at once and the job ends. Anything else that goes wrong (the
 service down, a time-out, the database) raises, so the queue retries with
 backoff; when the attempts run out, `preview_dead` records the reason and
-marks it temporary, so housekeeping tries again later.
+marks it temporary, so housekeeping tries again later, unless runs of the
+job died with their process.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from pathlib import Path
@@ -20,8 +20,8 @@ from aiohttp import web
 from chatserver import appkeys
 from chatserver.data import files
 from chatserver.jobs.queue import Job
-from chatserver.files.extract import extract
 from chatserver.files.result import Preview, UnreadableFile
+from chatserver.files.sandbox import extract_isolated
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +53,9 @@ async def _make(app: web.Application, path: Path, name: str, content_type: str) 
     service = app[appkeys.PREVIEW_SERVICE]
     if service is not None:
         return await service.preview(path, name, content_type)
-    budget = app[appkeys.SETTINGS].TEXT_EXTRACT_CHAR_BUDGET
-    return await asyncio.to_thread(extract, path, content_type, budget)
+    settings = app[appkeys.SETTINGS]
+    return await extract_isolated(path, content_type, settings.TEXT_EXTRACT_CHAR_BUDGET,
+                                  timeout=settings.PREVIEW_TIMEOUT_SECONDS, memory_mb=settings.PREVIEW_MEMORY_MB)
 
 
 async def _record(app: web.Application, file_id: str, row: dict, preview: Preview) -> None:
@@ -76,4 +77,6 @@ async def _record_failure(app: web.Application, file_id: str, reason: str, *, te
 
 
 async def preview_dead(app: web.Application, job: Job, reason: str) -> None:
-    await _record_failure(app, job.payload["file_id"], reason, temporary=True)
+    # a job whose runs killed their processes is the file's doing: trying it
+    # again later would only kill more
+    await _record_failure(app, job.payload["file_id"], reason, temporary=not job.interrupted)

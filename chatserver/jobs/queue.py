@@ -4,8 +4,15 @@ Delivery is at-least-once. A worker takes a job with BLMOVE from the queue
 list into its own process's active list and removes it from there only once
 the job is handled (done, rescheduled or dead-lettered), in one MULTI. Each
 process keeps a heartbeat key alive; the sweep puts back the active jobs of
-processes whose heartbeat expired. Retries wait in a sorted set scored by due
-time and are moved back to their queue by a small Lua script.
+processes whose heartbeat expired, counting the interrupted run as an
+attempt, so a job that keeps killing or outliving its process is
+dead-lettered like one that keeps failing. Retries wait in a sorted set
+scored by due time and are moved back to their queue by a small Lua script.
+
+Each job runs under its task's time limit (as saq does, a wait around the
+job); one past it is cancelled and counts as a failed attempt. A job that
+ignores its cancellation is abandoned, never waited for: neither the worker
+nor shutdown is held up by it beyond the grace period.
 """
 
 from __future__ import annotations
@@ -48,6 +55,29 @@ return moved
 """
 
 
+# A dead process's active jobs go back to their queue, each counted as an
+# attempt (its run was interrupted). KEYS[1] is the active list, KEYS[2] the queue.
+_REQUEUE_INTERRUPTED = """
+local moved = 0
+while true do
+  local raw = redis.call('RPOP', KEYS[1])
+  if not raw then break end
+  local ok, job = pcall(cjson.decode, raw)
+  if ok and type(job) == 'table' then
+    job.attempts = (tonumber(job.attempts) or 0) + 1
+    job.interrupted = (tonumber(job.interrupted) or 0) + 1
+    raw = cjson.encode(job)
+  end
+  redis.call('RPUSH', KEYS[2], raw)
+  moved = moved + 1
+end
+return moved
+"""
+
+# how long a cancelled job gets to unwind before it is abandoned
+CANCEL_WAIT_SECONDS = 1.0
+
+
 @dataclasses.dataclass
 class Job:
     id: str
@@ -55,13 +85,18 @@ class Job:
     name: str
     payload: dict
     attempts: int = 0
+    # runs cut short by the death of the process running them
+    interrupted: int = 0
 
     def dumps(self) -> str:
         return json.dumps(dataclasses.asdict(self), separators=(",", ":"))
 
     @classmethod
     def loads(cls, raw: str) -> "Job":
-        return cls(**json.loads(raw))
+        fields = json.loads(raw)
+        # Lua's cjson writes an empty object as []
+        fields["payload"] = fields.get("payload") or {}
+        return cls(**fields)
 
 
 @dataclasses.dataclass
@@ -70,6 +105,7 @@ class Task:
     queue: str
     handler: Handler
     on_dead: DeadHandler | None
+    timeout: float
 
 
 @dataclasses.dataclass
@@ -97,6 +133,8 @@ class JobQueue:
         lease_seconds: float = 30,
         grace_seconds: float = 20,
         poll_seconds: float = 1.0,
+        job_timeout: float = 600,
+        outage: Callable[[BaseException], bool] | None = None,
     ):
         self.redis = redis
         self.keys = keys
@@ -106,6 +144,10 @@ class JobQueue:
         self.lease_seconds = lease_seconds
         self.grace_seconds = grace_seconds
         self.poll_seconds = poll_seconds
+        self.job_timeout = job_timeout
+        # reports an unreachable server (logged once per outage elsewhere);
+        # says whether `exc` was one, so it is not logged again here
+        self._outage = outage or (lambda exc: False)
         self.instance = uuid.uuid4().hex
         self.tasks: dict[str, Task] = {}
         self.stats = {name: QueueStats() for name in self.concurrency}
@@ -114,13 +156,18 @@ class JobQueue:
         self._background: list[asyncio.Task] = []
         self._stopping = asyncio.Event()
         self._move_due = redis.register_script(_MOVE_DUE)
+        self._requeue_interrupted = redis.register_script(_REQUEUE_INTERRUPTED)
+        self._abandoned: set[asyncio.Task] = set()
 
     # -- declaring work -------------------------------------------------
 
-    def task(self, name: str, queue: str, handler: Handler, on_dead: DeadHandler | None = None) -> None:
+    def task(self, name: str, queue: str, handler: Handler, on_dead: DeadHandler | None = None, *,
+             timeout: float | None = None) -> None:
+        """Declare a task; a run longer than `timeout` (default: the queue's
+        job_timeout) is cancelled and counts as a failed attempt."""
         if queue not in self.concurrency:
             raise ValueError(f"unknown queue {queue!r}")
-        self.tasks[name] = Task(name, queue, handler, on_dead)
+        self.tasks[name] = Task(name, queue, handler, on_dead, timeout or self.job_timeout)
 
     def periodic(self, name: str, interval: float, fn: Callable[[], Awaitable[None]]) -> None:
         """Run fn about once per interval across every process sharing this Redis."""
@@ -157,7 +204,9 @@ class JobQueue:
             _, late = await asyncio.wait(self._workers, timeout=self.grace_seconds)
             for task in late:
                 task.cancel()
-            await asyncio.gather(*self._workers, return_exceptions=True)
+            # a worker ends at once when cancelled (it abandons a job that
+            # ignores it), so this wait is short
+            await asyncio.wait(self._workers, timeout=CANCEL_WAIT_SECONDS)
             if late:
                 log.warning("%d job(s) did not finish within the grace period; requeued", len(late))
         try:
@@ -178,7 +227,8 @@ class JobQueue:
             try:
                 raw = await self.redis.blmove(source, active, self.poll_seconds, "RIGHT", "LEFT")
             except (redis_async.ConnectionError, redis_async.TimeoutError) as exc:
-                log.warning("queue %s: Redis unavailable (%s); retrying", queue, exc)
+                if not self._outage(exc):
+                    log.warning("queue %s: Redis unavailable (%s); retrying", queue, exc)
                 await self._sleep(1)
                 continue
             if raw is not None:
@@ -192,19 +242,53 @@ class JobQueue:
             log.error("queue %s: dropping unreadable job %r (%s)", queue, raw[:200], exc)
             await self._dead_letter(queue, active, raw, None, f"unreadable job: {exc}")
             return
+        if job.attempts >= self.max_attempts:
+            # only a requeue after a process died brings a job here so worn out
+            await self._dead_letter(queue, active, raw, job,
+                                    f"gave up after {job.attempts} attempts; the process running it "
+                                    f"stopped mid-run {job.interrupted} time(s)")
+            return
         started = time.monotonic()
         try:
-            await task.handler(job)
-        except asyncio.CancelledError:
-            raise
+            await self._bounded(task, job)
         except Exception as exc:
+            outage = self._outage(exc)
             log.warning("job %s %s attempt %d failed: %r", job.name, job.id, job.attempts + 1, exc,
-                        exc_info=not isinstance(exc, (OSError, asyncio.TimeoutError)))
+                        exc_info=not (outage or isinstance(exc, (OSError, asyncio.TimeoutError))))
             await self._retry_or_bury(queue, active, raw, job, exc)
         else:
             await self.redis.lrem(active, 1, raw)
             self.stats[queue].processed += 1
             log.info("job %s %s done in %.0f ms", job.name, job.id, (time.monotonic() - started) * 1000)
+
+    async def _bounded(self, task: Task, job: Job) -> None:
+        """Run the job within its task's time limit. A job that outlives the
+        limit, or whose worker is cancelled, is cancelled; if it ignores that
+        for CANCEL_WAIT_SECONDS it is left to itself, and never awaited again."""
+        run = asyncio.create_task(task.handler(job))
+        try:
+            done, _ = await asyncio.wait({run}, timeout=task.timeout)
+        except asyncio.CancelledError:
+            self._abandon(run, job)
+            raise
+        if done:
+            if run.cancelled():
+                raise RuntimeError("the job cancelled itself")
+            return run.result()
+        self._abandon(run, job)
+        await asyncio.wait({run}, timeout=CANCEL_WAIT_SECONDS)
+        raise TimeoutError(f"the job ran past its time limit of {task.timeout:g} s")
+
+    def _abandon(self, run: asyncio.Task, job: Job) -> None:
+        run.cancel()
+        self._abandoned.add(run)
+
+        def forget(done: asyncio.Task) -> None:
+            self._abandoned.discard(done)
+            if not done.cancelled() and done.exception() is not None:
+                log.warning("job %s %s failed after it was cancelled: %r", job.name, job.id, done.exception())
+
+        run.add_done_callback(forget)
 
     async def _retry_or_bury(self, queue: str, active: str, raw: str, job: Job, exc: Exception) -> None:
         self.stats[queue].failed += 1
@@ -260,7 +344,8 @@ class JobQueue:
                     last_beat = time.monotonic()
                 await self.move_due()
             except (redis_async.ConnectionError, redis_async.TimeoutError) as exc:
-                log.warning("queue housekeeping: Redis unavailable (%s)", exc)
+                if not self._outage(exc):
+                    log.warning("queue housekeeping: Redis unavailable (%s)", exc)
             await self._sleep(min(0.2, self.retry_base / 2))
 
     async def sweep(self) -> int:
@@ -269,18 +354,24 @@ class JobQueue:
         for instance in await self.redis.smembers(self.keys.instances):
             if instance == self.instance or await self.redis.exists(self.keys.heartbeat(instance)):
                 continue
-            count = await self._requeue_active(instance)
+            count = await self._requeue_active(instance, interrupted=True)
             await self.redis.srem(self.keys.instances, instance)
             if count:
                 log.warning("requeued %d job(s) held by dead process %s", count, instance)
             moved += count
         return moved
 
-    async def _requeue_active(self, instance: str) -> int:
+    async def _requeue_active(self, instance: str, *, interrupted: bool = False) -> int:
+        """Put an instance's active jobs back on their queues; `interrupted`
+        (its process died) counts each as an attempt. The RIGHT end of a
+        queue is taken next, so recovered jobs run first."""
         moved = 0
         for queue in self.concurrency:
-            # RIGHT end of the queue is taken next, so recovered jobs run first
-            while await self.redis.lmove(self.keys.active(queue, instance), self.keys.queue(queue), "RIGHT", "RIGHT"):
+            active, target = self.keys.active(queue, instance), self.keys.queue(queue)
+            if interrupted:
+                moved += await self._requeue_interrupted(keys=[active, target])
+                continue
+            while await self.redis.lmove(active, target, "RIGHT", "RIGHT"):
                 moved += 1
         return moved
 
@@ -289,8 +380,9 @@ class JobQueue:
             try:
                 if await self.redis.set(self.keys.lock(name), self.instance, nx=True, px=int(interval * 1000)):
                     await fn()
-            except Exception:
-                log.exception("periodic task %s failed", name)
+            except Exception as exc:
+                if not self._outage(exc):
+                    log.exception("periodic task %s failed", name)
             await self._sleep(interval)
 
     async def _sleep(self, seconds: float) -> None:

@@ -46,5 +46,7 @@ def register_tasks(app: web.Application, queue: JobQueue) -> None:
     async def files_housekeeping() -> None:
         await housekeep(app)
 
-    queue.task(PREVIEW_TASK, "preview", preview, on_dead=file_dead)
+    # the extraction's own bounds, with room for reading and recording the file
+    preview_timeout = max(settings.PREVIEW_TIMEOUT_SECONDS, settings.PREVIEW_SERVICE_TIMEOUT_SECONDS) + 30
+    queue.task(PREVIEW_TASK, "preview", preview, on_dead=file_dead, timeout=preview_timeout)
     queue.periodic("files.housekeeping", settings.FILES_HOUSEKEEPING_INTERVAL_SECONDS, files_housekeeping)

@@ -1,0 +1,68 @@
+"""Serving the app so that even what aiohttp's HTTP parser refuses (an
+over-long URL or header, a NUL in a header, a malformed request line) is
+answered in the one JSON error shape.
+
+Those answers are made by aiohttp's RequestHandler.handle_error before any
+middleware runs, and aiohttp offers no setting for them, so the server
+builds its connections with a RequestHandler whose handle_error answers
+JSON. `JsonErrorsRunner` is an AppRunner doing that; `serve` runs it until
+SIGINT or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from http import HTTPStatus
+
+from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+
+from chatserver.errors import error_response
+
+log = logging.getLogger(__name__)
+
+
+class _JsonErrorsHandler(RequestHandler):
+    def handle_error(self, request, status: int = 500, exc: BaseException | None = None,
+                     message: str | None = None) -> web.StreamResponse:
+        if status >= 500:
+            self.log_exception("Error handling request from %s", request.remote, exc_info=exc)
+        if request.writer.output_size > 0:
+            raise ConnectionError("the answer has started; no error answer can follow")
+        text = message if status < 500 and message else HTTPStatus(status).phrase.lower()
+        response = error_response(status, text)
+        response.force_close()
+        return response
+
+
+class _JsonErrorsServer(web.Server):
+    def __call__(self) -> RequestHandler:
+        return _JsonErrorsHandler(self, loop=self._loop, **self._kwargs)
+
+
+class JsonErrorsRunner(web.AppRunner):
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        # the same server, making our handler for each connection
+        server.__class__ = _JsonErrorsServer
+        return server
+
+
+def serve(app: web.Application, host: str, port: int, *, shutdown_timeout: float) -> None:
+    async def run() -> None:
+        runner = JsonErrorsRunner(app, access_log=None, shutdown_timeout=shutdown_timeout)
+        await runner.setup()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await web.TCPSite(runner, host, port).start()
+            log.info("serving on http://%s:%d/", host, port)
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(run())

@@ -1,0 +1,76 @@
+"""Servers the outage tests start, stop and start again themselves: a
+redis-server on a free port and a PostgreSQL cluster in a temp folder."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+import warnings
+from pathlib import Path
+
+import psycopg2
+
+from chatserver.migrate import apply_migrations
+from test_run import free_port
+
+
+class RedisServer:
+    def __init__(self, folder: Path):
+        self.folder, self.port = folder, free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        # the append-only file keeps every write across the restart
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder),
+             "--appendonly", "yes", "--appendfsync", "always", "--save", ""],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+
+class PostgresServer:
+    """A pgserver cluster of its own (it runs as a system user when we are root)."""
+
+    def __init__(self, folder: Path):
+        with warnings.catch_warnings():
+            # platformdirs warns about a missing XDG_RUNTIME_DIR when pgserver is imported
+            warnings.simplefilter("ignore")
+            import pgserver
+
+        self.server = pgserver.get_server(folder, cleanup_mode="stop")
+        admin = self.server.get_uri("postgres")
+        conn = psycopg2.connect(admin)
+        conn.autocommit = True
+        conn.cursor().execute("CREATE DATABASE chatserver_outage")
+        conn.close()
+        self.dsn = self.server.get_uri("chatserver_outage")
+        apply_migrations(self.dsn)
+
+    def stop(self) -> None:
+        import pgserver
+
+        pgserver.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.server.pgdata, user=self.server.system_user)
+
+    def start(self) -> None:
+        self.server.ensure_postgres_running()
+
+    def close(self) -> None:
+        self.server.cleanup()

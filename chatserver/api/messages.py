@@ -29,6 +29,11 @@ class Source(pydantic.BaseModel):
     content: str = ""
 
 
+class Usage(pydantic.BaseModel):
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
 class Message(pydantic.BaseModel):
     id: uuid.UUID
     chat_id: uuid.UUID
@@ -40,6 +45,10 @@ class Message(pydantic.BaseModel):
     error: str | None
     created_at: dt.datetime
     completed_at: dt.datetime | None
+    model: str | None = None
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    reasoning: str = ""
 
 
 class MessageIn(pydantic.BaseModel):

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from chatserver import appkeys
 from chatserver.ai import ai_ctx
-from chatserver.api import auth, callback, chats, files, messages, ops, webclient, ws
+from chatserver.api import auth, callback, chats, files, messages, models, ops, webclient, ws
 from chatserver.api.middleware import access_middleware, cors_middleware
 from chatserver.config import Settings
 from chatserver.db import open_database, settings_dsn
@@ -120,6 +120,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/api/auth/register", auth.register)
     router.add_post("/api/auth/login", auth.login)
     router.add_get("/api/users/me", auth.me)
+    router.add_get("/api/users/me/usage", models.my_usage)
 
     router.add_post("/api/chats", chats.create_chat)
     router.add_get("/api/chats", chats.list_chats)
@@ -127,6 +128,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_patch("/api/chats/{chat_id}", chats.rename_chat)
     router.add_delete("/api/chats/{chat_id}", chats.delete_chat)
     router.add_get("/api/search", chats.search)
+    router.add_get("/api/models", models.list_models)
 
     router.add_post("/api/chats/{chat_id}/messages", messages.post_message)
     router.add_get("/api/chats/{chat_id}/messages", messages.list_messages)

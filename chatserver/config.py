@@ -7,6 +7,7 @@ a field of `Settings`, named exactly like its environment variable.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import tomllib
 from pathlib import Path
@@ -72,6 +73,12 @@ class Settings:
     OPENAI_BASE_URL: str
     OPENAI_API_KEY: str
     OPENAI_MODEL: str
+    OPENAI_MODELS: tuple
+    OPENAI_CHAT_URL: str
+    OPENAI_HEADERS: str
+    OPENAI_MODELS_CACHE_SECONDS: float
+    DEFAULT_SYSTEM_PROMPT: str
+    AI_CONTEXT_TOKENS: int
     STREAM_TIMEOUT_SECONDS: float
     STREAM_CHECKPOINT_SECONDS: float
     MAX_ANSWER_BYTES: int
@@ -109,6 +116,11 @@ class Settings:
         if self.OPENAI_BASE_URL:
             return "openai"
         return "builtin"
+
+    @property
+    def openai_headers(self) -> dict[str, str]:
+        """OPENAI_HEADERS parsed (validated at load)."""
+        return json.loads(self.OPENAI_HEADERS) if self.OPENAI_HEADERS.strip() else {}
 
     def replace(self, **changes: Any) -> "Settings":
         return load_settings(None, environ={}, base=self, overrides=changes)
@@ -156,7 +168,7 @@ def _validate(s: Settings) -> None:
         "JWT_ACCESS_TOKEN_EXPIRE_MINUTES", "MAX_UPLOAD_SIZE", "MAX_REQUEST_BODY",
         "QUEUE_AI_CONCURRENCY", "QUEUE_PREVIEW_CONCURRENCY", "JOB_MAX_ATTEMPTS",
         "JOB_LEASE_SECONDS", "SWEEP_INTERVAL_SECONDS", "QUEUE_POLL_SECONDS", "STREAM_TIMEOUT_SECONDS",
-        "DB_POOL_MAX", "MAX_ANSWER_BYTES", "HISTORY_CHAR_BUDGET", "FILE_CONTEXT_CHAR_BUDGET",
+        "DB_POOL_MAX", "MAX_ANSWER_BYTES", "HISTORY_CHAR_BUDGET", "AI_CONTEXT_TOKENS", "FILE_CONTEXT_CHAR_BUDGET",
         "TEXT_EXTRACT_CHAR_BUDGET", "WS_HEARTBEAT_SECONDS",
         "PREVIEW_SERVICE_MAX_ANSWER_BYTES", "UPLOAD_ORPHAN_AGE_SECONDS", "FILES_HOUSEKEEPING_INTERVAL_SECONDS",
     )
@@ -177,12 +189,25 @@ def _validate(s: Settings) -> None:
         raise ConfigError("AI_SERVICE_URL: must be set when AI_BACKEND is callback")
     if s.AI_BACKEND == "openai" and not s.OPENAI_BASE_URL:
         raise ConfigError("OPENAI_BASE_URL: must be set when AI_BACKEND is openai")
+    _validate_headers(s.OPENAI_HEADERS)
     if not s.DEBUG and s.JWT_SECRET.strip().lower() in PLACEHOLDER_SECRETS:
         raise ConfigError("JWT_SECRET: set a long random secret (or DEBUG=true for local development)")
     if not s.DEBUG and len(s.JWT_SECRET.encode()) < 32:
         raise ConfigError("JWT_SECRET: must be at least 32 bytes long when DEBUG=false")
     if s.LOG_LEVEL.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         raise ConfigError(f"LOG_LEVEL: unknown level {s.LOG_LEVEL!r}")
+
+
+def _validate_headers(raw: str) -> None:
+    if not raw.strip():
+        return
+    try:
+        headers = json.loads(raw)
+    except ValueError:
+        raise ConfigError("OPENAI_HEADERS: not valid JSON (expected an object of header names to values)") from None
+    if not isinstance(headers, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                for k, v in headers.items()):
+        raise ConfigError("OPENAI_HEADERS: expected a JSON object of header names to string values")
 
 
 def load_settings(

@@ -18,8 +18,16 @@ class Metrics:
                                  ["queue"], registry=self.registry)
         self.jobs = Gauge("jobs_total", "Jobs handled by this process since start, by outcome",
                           ["queue", "outcome"], registry=self.registry)
+        self.ai_tokens = Counter("ai_tokens_total", "Tokens of AI answers as the model server counted them, "
+                                 "by model and kind (prompt or completion)", ["model", "kind"],
+                                 registry=self.registry)
         self.websockets = Gauge("websockets_open", "WebSocket connections open in this process",
                                 registry=self.registry)
+
+    def count_tokens(self, model: str, usage: dict) -> None:
+        for kind in ("prompt", "completion"):
+            if isinstance(usage.get(f"{kind}_tokens"), int):
+                self.ai_tokens.labels(model, kind).inc(usage[f"{kind}_tokens"])
 
     def observe(self, request: web.Request, status: int, seconds: float) -> None:
         route = route_label(request)

@@ -112,7 +112,7 @@ async def test_a_slow_service_times_out_and_is_retried(fake_service, make_client
     await idle(client)
     assert len(service.requests_for(answer["id"])) == 2
     stored = await get_message(client, account, answer["id"])
-    assert stored["status"] == "failed" and "unreachable" in stored["error"]
+    assert (stored["status"], stored["error"]) == ("failed", "the AI service did not answer in time")
 
 
 async def test_a_service_that_keeps_failing_fails_the_message_and_tells_watchers(fake_service, make_client):
@@ -124,9 +124,9 @@ async def test_a_service_that_keeps_failing_fails_the_message_and_tells_watchers
     await idle(client)
     assert len(service.requests_for(answer["id"])) == 3
     assert frames[0] == {"type": "stream_content", "message_id": answer["id"], "content": ""}
-    assert frames[-1] == {"error": "AI service failed (HTTP 500)", "message_id": answer["id"], "status": "failed"}
+    assert frames[-1] == {"error": "the AI service answered HTTP 500: Internal Server Error", "message_id": answer["id"], "status": "failed"}
     stored = await get_message(client, account, answer["id"])
-    assert (stored["status"], stored["error"]) == ("failed", "AI service failed (HTTP 500)")
+    assert (stored["status"], stored["error"]) == ("failed", "the AI service answered HTTP 500: Internal Server Error")
 
 
 async def test_a_4xx_fails_the_message_at_once(fake_service, make_client):
@@ -136,5 +136,5 @@ async def test_a_4xx_fails_the_message_at_once(fake_service, make_client):
     await idle(client)
     assert len(service.requests_for(answer["id"])) == 1
     stored = await get_message(client, account, answer["id"])
-    assert (stored["status"], stored["error"]) == ("failed", "AI service refused the request (HTTP 400)")
+    assert (stored["status"], stored["error"]) == ("failed", "the AI service answered HTTP 400: Bad Request")
     assert stored["completed_at"] is not None

@@ -165,7 +165,7 @@ async def test_login_with_a_nul_character_is_422(client):
     assert resp.status == 422
 
 
-SETTINGS = {"model": "tiny-model", "system_prompt": "Answer in French.", "temperature": 0.2, "max_tokens": 64}
+SETTINGS = {"model": "builtin", "system_prompt": "Answer in French.", "temperature": 0.2, "max_tokens": 64}
 
 
 async def test_a_new_chat_has_default_settings(client, user, chat):

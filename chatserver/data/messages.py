@@ -118,8 +118,10 @@ async def get_state(db: Database, message_id: uuid.UUID) -> dict | None:
         (message_id,))
 
 
-async def mark_streaming(db: Database, message_id: uuid.UUID) -> None:
-    await db.execute("UPDATE messages SET status = 'streaming' WHERE id = %s AND status = 'pending'", (message_id,))
+async def mark_streaming(db: Database, message_id: uuid.UUID, model: str | None = None) -> None:
+    """The answer's generation started, asking `model` (the model server may name another when it ends)."""
+    await db.execute("UPDATE messages SET status = 'streaming', model = coalesce(%s, model) "
+                     "WHERE id = %s AND status = 'pending'", (model, message_id))
 
 
 async def checkpoint(db: Database, message_id: uuid.UUID, content: str, reasoning: str = "") -> None:

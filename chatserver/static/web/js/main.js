@@ -11,6 +11,8 @@ import { openChat, wireConversation } from "./conversation.js";
 import { wireComposer } from "./composer.js";
 import { wireChatDialogs } from "./dialogs.js";
 import { wireSearch } from "./search.js";
+import { wireChatSettings } from "./chatsettings.js";
+import { wireUsage } from "./usage.js";
 import { startRouting } from "./router.js";
 import { $ } from "./dom.js";
 
@@ -39,5 +41,7 @@ wireChatList();
 wireChatDialogs();
 wireConversation();
 wireSearch();
+wireChatSettings();
+wireUsage();
 startRouting(openChat);
 resume(FIRST_RETRY_MS);

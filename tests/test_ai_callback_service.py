@@ -138,3 +138,22 @@ async def test_a_4xx_fails_the_message_at_once(fake_service, make_client):
     stored = await get_message(client, account, answer["id"])
     assert (stored["status"], stored["error"]) == ("failed", "the AI service answered HTTP 400: Bad Request")
     assert stored["completed_at"] is not None
+
+
+async def test_the_chats_model_settings_reach_the_service(fake_service, make_client):
+    service, client, account, chat = await setup(fake_service, make_client, OPENAI_MODEL="house-model",
+                                                 OPENAI_MODELS="big-model")
+    resp = await client.patch(f"/api/chats/{chat['id']}", headers=account.headers,
+                              json={"model": "big-model", "system_prompt": "Be terse.", "max_tokens": 99})
+    assert resp.status == 200
+    posted = await post_message(client, account, chat["id"], "Hi")
+    body = await service.request_for(posted["assistant_message"]["id"])
+    assert {k: body[k] for k in ("model", "system_prompt", "temperature", "max_tokens")} == {
+        "model": "big-model", "system_prompt": "Be terse.", "temperature": None, "max_tokens": 99}
+
+
+async def test_a_chat_without_settings_sends_nulls(fake_service, make_client):
+    service, client, account, chat = await setup(fake_service, make_client)
+    posted = await post_message(client, account, chat["id"], "Hi")
+    body = await service.request_for(posted["assistant_message"]["id"])
+    assert [body[k] for k in ("model", "system_prompt", "temperature", "max_tokens")] == [None] * 4

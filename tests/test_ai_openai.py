@@ -126,3 +126,44 @@ async def test_attached_files_go_inside_the_last_user_message(fake_service, make
     assert [m["role"] for m in request["messages"]] == ["system", "user"]
     assert request["messages"][-1]["content"] == (
         "Attached files:\n--- menu.txt ---\nSoup of the day: leek.\n--- end of files ---\n\nWhat soup is there today?")
+
+
+async def test_reasoning_is_kept_apart_streamed_and_resumed(fake_service, make_client):
+    hold = asyncio.Event()
+    service, client = await start_openai_service(fake_service, make_client,
+                                                 FakeOpenAI(hold=hold, reasoning=("Let me ", "think.")))
+    account = await register(client)
+    chat = await create_chat(client, account)
+    ws = await open_ws(client, account, chat["id"])
+    answer = (await post_message(client, account, chat["id"], "Think first"))["assistant_message"]
+    await ws.send_json({"type": "stream_request", "message_id": answer["id"]})
+    frames = [await receive(ws)]
+    while "Hel" not in streamed_text(frames):
+        frames.append(await receive(ws))
+    hold.set()
+    frames += await read_to_end(ws)
+    thought = frames[0].get("reasoning", "") + "".join(f["content"] for f in frames if f.get("type") == "reasoning")
+    assert thought == "Let me think."
+    assert streamed_text(frames) == "Hello!"
+    await idle(client)
+    stored = await get_message(client, account, answer["id"])
+    assert (stored["content"], stored["reasoning"]) == ("Hello!", "Let me think.")
+    again = await follow(ws, answer["id"])
+    assert again[0] == {"type": "stream_content", "message_id": answer["id"], "content": "Hello!",
+                        "reasoning": "Let me think."}
+
+
+async def test_a_read_right_after_complete_shows_the_final_answer(fake_service, make_client):
+    service, client = await start_openai_service(fake_service, make_client)
+    account = await register(client)
+    chat = await create_chat(client, account)
+    ws = await open_ws(client, account, chat["id"])
+    for n in range(10):
+        answer = (await post_message(client, account, chat["id"], f"Question {n}"))["assistant_message"]
+        await ws.send_json({"type": "stream_request", "message_id": answer["id"]})
+        frames = await read_to_end(ws)
+        assert frames[-1]["type"] == "complete"
+        stored = await get_message(client, account, answer["id"])
+        assert (stored["status"], stored["content"], stored["finish_reason"]) == ("complete", "Hello!", "stop")
+        assert stored["completed_at"] is not None
+    await idle(client)

@@ -17,11 +17,11 @@ from aiohttp import web
 
 from chatserver import appkeys
 from chatserver.ai import BACKEND
-from chatserver.data import messages
-from chatserver.live.stream import STREAMS
 from chatserver.ai.base import Backend, BackendFailed, BackendRejected, BackendUnavailable, Result
 from chatserver.ai.context import Context, build_context
 from chatserver.ai.models import requested_model
+from chatserver.data import messages
+from chatserver.live.stream import STREAMS
 
 log = logging.getLogger(__name__)
 

@@ -10,11 +10,11 @@ import pydantic
 from aiohttp import web
 
 from chatserver import appkeys
+from chatserver.ai.models import is_known_model
 from chatserver.api.endpoint import current_user_id, endpoint, json_response, owned, read_json, read_query
 from chatserver.api.pagination import bad_cursor, decode_cursor, encode_cursor, page_query
 from chatserver.data import chats
 from chatserver.data import messages as message_rows
-from chatserver.ai.models import is_known_model
 from chatserver.errors import ApiError, not_found
 from chatserver.files.storage import remove_chat_files
 from chatserver.live.stream import STREAMS

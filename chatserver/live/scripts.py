@@ -104,7 +104,8 @@ redis.call('HSET', KEYS[1], 'state', 'streaming', 'next', nxt, 'n', n)
 redis.call('ZADD', KEYS[5], now, id)
 if #joined + #thought > 0 and now - tonumber(st[4]) >= tonumber(ARGV[3]) then
   redis.call('HSET', KEYS[1], 'ck', now)
-  return {'checkpoint', redis.call('GET', KEYS[2]) or '', redis.call('GET', KEYS[6]) or ''}
+  local text, thinking = redis.call('GET', KEYS[2]) or '', redis.call('GET', KEYS[6]) or ''
+  return {'checkpoint', text, thinking}
 end
 return {'ok'}
 """

@@ -1,7 +1,8 @@
 """Live answers, from the backend's pieces to every process's followers.
 
 While an answer streams, Redis holds its text so far (a string grown with
-APPEND), the model's reasoning so far (another string, kept apart) and a small hash: `state`, `next` (the callback `seq` expected next),
+APPEND), the model's reasoning so far (another string, kept apart) and a
+small hash: `state`, `next` (the callback `seq` expected next),
 `n` (how many pieces were published), `ck` (last checkpoint), `owner` (the
 process driving a local backend), `sent` (a remote service accepted the
 request) and, once finished, `final`. The scripts in scripts.py change it and
@@ -66,21 +67,21 @@ class Event:
     final: str = ""  # JSON {"status", "sources", "error", "finish_reason", "usage", "model", "at"} of a final event
 
     @classmethod
-    def chunk(cls, text: str, seq: int | None = None) -> "Event":
+    def chunk(cls, text: str, seq: int | None = None) -> Event:
         return cls("c", text, seq)
 
     @classmethod
-    def reasoning(cls, text: str) -> "Event":
+    def reasoning(cls, text: str) -> Event:
         return cls("r", text)
 
     @classmethod
-    def status(cls, status: str, attempt: int) -> "Event":
+    def status(cls, status: str, attempt: int) -> Event:
         return cls("s", json.dumps({"status": status, "attempt": attempt}, separators=(",", ":")))
 
     @classmethod
     def end(cls, status: str, *, sources: Iterable[dict] = (), error: str | None = None,
             content: str | None = None, seq: int | None = None, finish_reason: str | None = None,
-            usage: dict | None = None, model: str | None = None) -> "Event":
+            usage: dict | None = None, model: str | None = None) -> Event:
         final = json.dumps({"status": status, "sources": list(sources), "error": error,
                             "finish_reason": finish_reason, "usage": usage, "model": model, "at": time.time()},
                            separators=(",", ":"))

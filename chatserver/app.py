@@ -15,7 +15,7 @@ from aiohttp import web
 
 from chatserver import appkeys, outage
 from chatserver.ai import ai_ctx
-from chatserver.api import auth, callback, chats, files, messages, ops, portable, sse, webclient, ws
+from chatserver.api import auth, callback, chats, files, messages, models, ops, portable, sse, webclient, ws
 from chatserver.api.middleware import access_middleware, cors_middleware
 from chatserver.api.ratelimit import rate_limits_ctx
 from chatserver.config import Settings
@@ -143,6 +143,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/api/auth/register", auth.register)
     router.add_post("/api/auth/login", auth.login)
     router.add_get("/api/users/me", auth.me)
+    router.add_get("/api/users/me/usage", models.my_usage)
 
     router.add_post("/api/chats", chats.create_chat)
     router.add_get("/api/chats", chats.list_chats)
@@ -150,6 +151,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_patch("/api/chats/{chat_id}", chats.rename_chat)
     router.add_delete("/api/chats/{chat_id}", chats.delete_chat)
     router.add_get("/api/search", chats.search)
+    router.add_get("/api/models", models.list_models)
 
     router.add_post("/api/chats/{chat_id}/messages", messages.post_message)
     router.add_get("/api/chats/{chat_id}/messages", messages.list_messages)

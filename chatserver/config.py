@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import json
 import os
 import tomllib
 from pathlib import Path
@@ -105,6 +106,12 @@ class Settings:
     OPENAI_BASE_URL: str
     OPENAI_API_KEY: str
     OPENAI_MODEL: str
+    OPENAI_MODELS: tuple
+    OPENAI_CHAT_URL: str
+    OPENAI_HEADERS: str
+    OPENAI_MODELS_CACHE_SECONDS: float
+    DEFAULT_SYSTEM_PROMPT: str
+    AI_CONTEXT_TOKENS: int
     STREAM_TIMEOUT_SECONDS: float
     STREAM_CHECKPOINT_SECONDS: float
     MAX_ANSWER_BYTES: int
@@ -145,6 +152,11 @@ class Settings:
         if self.OPENAI_BASE_URL:
             return "openai"
         return "builtin"
+
+    @property
+    def openai_headers(self) -> dict[str, str]:
+        """OPENAI_HEADERS parsed (validated at load)."""
+        return json.loads(self.OPENAI_HEADERS) if self.OPENAI_HEADERS.strip() else {}
 
     def replace(self, **changes: Any) -> "Settings":
         return load_settings(None, environ={}, base=self, overrides=changes)
@@ -192,7 +204,7 @@ def _validate(s: Settings) -> None:
         "JWT_ACCESS_TOKEN_EXPIRE_MINUTES", "MAX_UPLOAD_SIZE", "MAX_REQUEST_BODY",
         "QUEUE_AI_CONCURRENCY", "QUEUE_PREVIEW_CONCURRENCY", "JOB_MAX_ATTEMPTS",
         "JOB_LEASE_SECONDS", "SWEEP_INTERVAL_SECONDS", "QUEUE_POLL_SECONDS", "STREAM_TIMEOUT_SECONDS",
-        "DB_POOL_MAX", "MAX_ANSWER_BYTES", "HISTORY_CHAR_BUDGET", "FILE_CONTEXT_CHAR_BUDGET",
+        "DB_POOL_MAX", "MAX_ANSWER_BYTES", "HISTORY_CHAR_BUDGET", "AI_CONTEXT_TOKENS", "FILE_CONTEXT_CHAR_BUDGET",
         "TEXT_EXTRACT_CHAR_BUDGET", "WS_HEARTBEAT_SECONDS", "SSE_KEEPALIVE_SECONDS",
         "PREVIEW_SERVICE_MAX_ANSWER_BYTES", "UPLOAD_ORPHAN_AGE_SECONDS", "FILES_HOUSEKEEPING_INTERVAL_SECONDS",
         "JOB_TIMEOUT_SECONDS", "PREVIEW_TIMEOUT_SECONDS",
@@ -226,6 +238,7 @@ def _validate(s: Settings) -> None:
             ipaddress.ip_network(entry, strict=False)
         except ValueError:
             raise ConfigError(f"TRUSTED_PROXIES: {entry!r} is not an IP address or network") from None
+    _validate_headers(s.OPENAI_HEADERS)
     if s.LOG_LEVEL.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         raise ConfigError(f"LOG_LEVEL: unknown level {s.LOG_LEVEL!r}")
 
@@ -257,6 +270,18 @@ def parse_rate_limit(key: str, value: str) -> tuple[int, int] | None:
     if not slash or parsed is None or parsed[0] <= 0 or parsed[1] <= 0:
         raise ConfigError(f"{key}: invalid value {value!r} (use \"<count>/<seconds>\", e.g. \"10/300\", or \"0\" for off)")
     return parsed
+
+
+def _validate_headers(raw: str) -> None:
+    if not raw.strip():
+        return
+    try:
+        headers = json.loads(raw)
+    except ValueError:
+        raise ConfigError("OPENAI_HEADERS: not valid JSON (expected an object of header names to values)") from None
+    if not isinstance(headers, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                for k, v in headers.items()):
+        raise ConfigError("OPENAI_HEADERS: expected a JSON object of header names to string values")
 
 
 def load_settings(

@@ -63,6 +63,10 @@ class Keys:
         """The text of a live answer so far (a string grown with APPEND)."""
         return self._k("stream", message_id, "content")
 
+    def stream_reasoning(self, message_id: object) -> str:
+        """A live answer's reasoning text so far (a model's thinking, kept apart from its content)."""
+        return self._k("stream", message_id, "reasoning")
+
     def stream_pending(self, message_id: object) -> str:
         """Callback events that arrived ahead of their turn (hash seq -> event)."""
         return self._k("stream", message_id, "pending")

@@ -20,8 +20,16 @@ class Metrics:
                           ["queue", "outcome"], registry=self.registry)
         self.rate_limited = Counter("rate_limited_total", "Requests refused with 429 by a rate limit",
                                     ["limit"], registry=self.registry)
+        self.ai_tokens = Counter("ai_tokens_total", "Tokens of AI answers as the model server counted them, "
+                                 "by model and kind (prompt or completion)", ["model", "kind"],
+                                 registry=self.registry)
         self.websockets = Gauge("websockets_open", "WebSocket connections open in this process",
                                 registry=self.registry)
+
+    def count_tokens(self, model: str, usage: dict) -> None:
+        for kind in ("prompt", "completion"):
+            if isinstance(usage.get(f"{kind}_tokens"), int):
+                self.ai_tokens.labels(model, kind).inc(usage[f"{kind}_tokens"])
 
     def observe(self, request: web.Request, status: int, seconds: float) -> None:
         route = route_label(request)

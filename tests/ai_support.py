@@ -207,8 +207,9 @@ class FakeOpenAI:
     `status` answers with that HTTP status instead of a stream."""
 
     def __init__(self, deltas=("Hel", "lo", "!"), statuses=(200,), hold: asyncio.Event | None = None,
-                 break_after: int | None = None):
+                 break_after: int | None = None, reasoning=()):
         self.deltas = list(deltas)
+        self.reasoning = list(reasoning)
         self.statuses = list(statuses)
         self.hold = hold
         self.break_after = break_after
@@ -230,6 +231,9 @@ class FakeOpenAI:
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
         try:
+            for thought in self.reasoning:
+                event = {"choices": [{"index": 0, "delta": {"reasoning_content": thought}}]}
+                await resp.write(f"data: {json.dumps(event)}\n\n".encode())
             for i, delta in enumerate(self.deltas):
                 if self.break_after is not None and i == self.break_after:
                     await resp.write(b"data: {broken json\n\n")

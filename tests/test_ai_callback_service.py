@@ -112,7 +112,7 @@ async def test_a_slow_service_times_out_and_is_retried(fake_service, make_client
     await idle(client)
     assert len(service.requests_for(answer["id"])) == 2
     stored = await get_message(client, account, answer["id"])
-    assert stored["status"] == "failed" and "unreachable" in stored["error"]
+    assert (stored["status"], stored["error"]) == ("failed", "the AI service did not answer in time")
 
 
 async def test_a_service_that_keeps_failing_fails_the_message_and_tells_watchers(fake_service, make_client):
@@ -124,9 +124,9 @@ async def test_a_service_that_keeps_failing_fails_the_message_and_tells_watchers
     await idle(client)
     assert len(service.requests_for(answer["id"])) == 3
     assert frames[0] == {"type": "stream_content", "message_id": answer["id"], "content": ""}
-    assert frames[-1] == {"error": "AI service failed (HTTP 500)", "message_id": answer["id"], "status": "failed"}
+    assert frames[-1] == {"error": "the AI service answered HTTP 500: Internal Server Error", "message_id": answer["id"], "status": "failed"}
     stored = await get_message(client, account, answer["id"])
-    assert (stored["status"], stored["error"]) == ("failed", "AI service failed (HTTP 500)")
+    assert (stored["status"], stored["error"]) == ("failed", "the AI service answered HTTP 500: Internal Server Error")
 
 
 async def test_a_4xx_fails_the_message_at_once(fake_service, make_client):
@@ -136,5 +136,24 @@ async def test_a_4xx_fails_the_message_at_once(fake_service, make_client):
     await idle(client)
     assert len(service.requests_for(answer["id"])) == 1
     stored = await get_message(client, account, answer["id"])
-    assert (stored["status"], stored["error"]) == ("failed", "AI service refused the request (HTTP 400)")
+    assert (stored["status"], stored["error"]) == ("failed", "the AI service answered HTTP 400: Bad Request")
     assert stored["completed_at"] is not None
+
+
+async def test_the_chats_model_settings_reach_the_service(fake_service, make_client):
+    service, client, account, chat = await setup(fake_service, make_client, OPENAI_MODEL="house-model",
+                                                 OPENAI_MODELS="big-model")
+    resp = await client.patch(f"/api/chats/{chat['id']}", headers=account.headers,
+                              json={"model": "big-model", "system_prompt": "Be terse.", "max_tokens": 99})
+    assert resp.status == 200
+    posted = await post_message(client, account, chat["id"], "Hi")
+    body = await service.request_for(posted["assistant_message"]["id"])
+    assert {k: body[k] for k in ("model", "system_prompt", "temperature", "max_tokens")} == {
+        "model": "big-model", "system_prompt": "Be terse.", "temperature": None, "max_tokens": 99}
+
+
+async def test_a_chat_without_settings_sends_nulls(fake_service, make_client):
+    service, client, account, chat = await setup(fake_service, make_client)
+    posted = await post_message(client, account, chat["id"], "Hi")
+    body = await service.request_for(posted["assistant_message"]["id"])
+    assert [body[k] for k in ("model", "system_prompt", "temperature", "max_tokens")] == [None] * 4

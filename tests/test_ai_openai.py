@@ -19,9 +19,10 @@ async def test_deltas_stream_to_the_socket_and_the_answer_is_stored(fake_service
     ws = await open_ws(client, account, chat["id"])
     assert await follow(ws, answer["id"]) == [
         {"type": "stream_content", "message_id": answer["id"], "content": "Hello!"},
-        {"type": "complete", "message_id": answer["id"], "sources": []}]
+        {"type": "complete", "message_id": answer["id"], "sources": [], "finish_reason": "stop"}]
     stored = await get_message(client, account, answer["id"])
     assert (stored["status"], stored["content"], stored["sources"]) == ("complete", "Hello!", [])
+    assert (stored["finish_reason"], stored["model"], stored["usage"]) == ("stop", "test-model", None)
     [request] = service.requests_about("Second of two")
     assert request["model"] == "test-model" and request["stream"] is True
     assert request["messages"][1:] == [{"role": "user", "content": "First of two"},
@@ -46,7 +47,7 @@ async def test_live_watcher_sees_each_delta(fake_service, make_client):
     hold.set()
     frames += await read_to_end(ws)
     assert streamed_text(frames) == "Hello!"
-    assert frames[-1] == {"type": "complete", "message_id": answer["id"], "sources": []}
+    assert frames[-1] == {"type": "complete", "message_id": answer["id"], "sources": [], "finish_reason": "stop"}
 
 
 async def test_a_5xx_is_retried(fake_service, make_client):
@@ -68,7 +69,7 @@ async def test_a_4xx_fails_at_once(fake_service, make_client):
     await idle(client)
     assert len(service.requests_about("Refuse me")) == 1
     stored = await get_message(client, account, answer["id"])
-    assert stored["status"] == "failed" and "401" in stored["error"] and stored["content"] == ""
+    assert (stored["status"], stored["error"], stored["content"]) == ("failed", "HTTP 401: nope", "")
 
 
 async def test_a_broken_stream_fails_keeping_the_text_so_far(fake_service, make_client):
@@ -110,7 +111,7 @@ async def test_cancel_closes_the_model_stream_and_keeps_the_partial_text(fake_se
     assert (stored["status"], stored["content"]) == ("cancelled", "Hel")
 
 
-async def test_attached_files_go_to_the_model_as_a_context_block(fake_service, make_client):
+async def test_attached_files_go_inside_the_last_user_message(fake_service, make_client):
     service, client = await start_openai_service(fake_service, make_client)
     account = await register(client)
     chat = await create_chat(client, account)
@@ -121,7 +122,48 @@ async def test_attached_files_go_to_the_model_as_a_context_block(fake_service, m
         """, (account.id, uuid.uuid4().hex))
     await post_message(client, account, chat["id"], "What soup is there today?", file_ids=[str(file_id)])
     await idle(client)
-    [request] = service.requests_about("What soup is there today?")
-    assert request["messages"][-2] == {
-        "role": "system",
-        "content": "The user attached these files to the message:\n--- file: menu.txt ---\nSoup of the day: leek."}
+    [request] = service.requests
+    assert [m["role"] for m in request["messages"]] == ["system", "user"]
+    assert request["messages"][-1]["content"] == (
+        "Attached files:\n--- menu.txt ---\nSoup of the day: leek.\n--- end of files ---\n\nWhat soup is there today?")
+
+
+async def test_reasoning_is_kept_apart_streamed_and_resumed(fake_service, make_client):
+    hold = asyncio.Event()
+    service, client = await start_openai_service(fake_service, make_client,
+                                                 FakeOpenAI(hold=hold, reasoning=("Let me ", "think.")))
+    account = await register(client)
+    chat = await create_chat(client, account)
+    ws = await open_ws(client, account, chat["id"])
+    answer = (await post_message(client, account, chat["id"], "Think first"))["assistant_message"]
+    await ws.send_json({"type": "stream_request", "message_id": answer["id"]})
+    frames = [await receive(ws)]
+    while "Hel" not in streamed_text(frames):
+        frames.append(await receive(ws))
+    hold.set()
+    frames += await read_to_end(ws)
+    thought = frames[0].get("reasoning", "") + "".join(f["content"] for f in frames if f.get("type") == "reasoning")
+    assert thought == "Let me think."
+    assert streamed_text(frames) == "Hello!"
+    await idle(client)
+    stored = await get_message(client, account, answer["id"])
+    assert (stored["content"], stored["reasoning"]) == ("Hello!", "Let me think.")
+    again = await follow(ws, answer["id"])
+    assert again[0] == {"type": "stream_content", "message_id": answer["id"], "content": "Hello!",
+                        "reasoning": "Let me think."}
+
+
+async def test_a_read_right_after_complete_shows_the_final_answer(fake_service, make_client):
+    service, client = await start_openai_service(fake_service, make_client)
+    account = await register(client)
+    chat = await create_chat(client, account)
+    ws = await open_ws(client, account, chat["id"])
+    for n in range(10):
+        answer = (await post_message(client, account, chat["id"], f"Question {n}"))["assistant_message"]
+        await ws.send_json({"type": "stream_request", "message_id": answer["id"]})
+        frames = await read_to_end(ws)
+        assert frames[-1]["type"] == "complete"
+        stored = await get_message(client, account, answer["id"])
+        assert (stored["status"], stored["content"], stored["finish_reason"]) == ("complete", "Hello!", "stop")
+        assert stored["completed_at"] is not None
+    await idle(client)

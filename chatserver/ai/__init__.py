@@ -16,6 +16,7 @@ from chatserver import appkeys
 from chatserver.ai.base import Backend
 from chatserver.ai.builtin import BuiltinBackend
 from chatserver.ai.callback import CallbackBackend
+from chatserver.ai.models import MODELS, Models
 from chatserver.ai.openai import OpenAIBackend
 
 BACKEND = web.AppKey("ai_backend", Backend)
@@ -33,4 +34,5 @@ def make_backend(app: web.Application, session: aiohttp.ClientSession) -> Backen
 async def ai_ctx(app: web.Application):
     async with aiohttp.ClientSession() as session:
         app[BACKEND] = make_backend(app, session)
+        app[MODELS] = Models(app[appkeys.SETTINGS], session)
         yield

@@ -4,7 +4,6 @@ message id under a key derived from JWT_SECRET, so it cannot be forged."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -12,7 +11,7 @@ import uuid
 
 import aiohttp
 
-from chatserver.ai.base import BackendRejected, BackendUnavailable, Write
+from chatserver.ai.base import BackendRejected, BackendUnavailable, Write, describe, error_text
 from chatserver.ai.context import Context
 from chatserver.secret import derived_key
 
@@ -46,6 +45,10 @@ class CallbackBackend:
             "message_id": str(context.message_id),
             "chat_id": str(context.chat_id),
             "files": context.files,
+            "model": context.model,
+            "system_prompt": context.system_prompt,
+            "temperature": context.temperature,
+            "max_tokens": context.max_tokens,
         }
 
     async def generate(self, context: Context, write: Write) -> None:
@@ -57,11 +60,11 @@ class CallbackBackend:
                 headers={"Authorization": f"Bearer {settings.AI_SERVICE_API_KEY}"},
                 timeout=aiohttp.ClientTimeout(total=settings.AI_SERVICE_TIMEOUT_SECONDS),
             ) as resp:
-                status = resp.status
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            raise BackendUnavailable(f"AI service unreachable: {exc.__class__.__name__}") from exc
-        if 400 <= status < 500:
-            raise BackendRejected(f"AI service refused the request (HTTP {status})")
-        if not 200 <= status < 300:
-            raise BackendUnavailable(f"AI service failed (HTTP {status})")
-        return None
+                if 200 <= resp.status < 300:
+                    return
+                failure = f"the AI service answered {await error_text(resp)}"
+                if 400 <= resp.status < 500:
+                    raise BackendRejected(failure)
+                raise BackendUnavailable(failure)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise BackendUnavailable(describe(exc, "the AI service")) from exc

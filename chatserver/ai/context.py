@@ -1,5 +1,12 @@
-"""What an AI backend is told: the question, the conversation before it, and
-the text of the files attached to it, each within its character budget."""
+"""What an AI backend is told: the question, the conversation before it, the
+text of the files attached to it, and the chat's model settings.
+
+The AI service gets history and files within their character budgets. A model
+server gets all of it within AI_CONTEXT_TOKENS tokens: the system prompt and
+the new message always, its files cut to the room left, then the history,
+newest first, the oldest turns dropped (the first that does not fit whole is
+cut to the room left, so one long message cannot push out every other turn).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,8 @@ import dataclasses
 import time
 import uuid
 
-from chatserver.data import files, messages
+from chatserver.ai import tokens
+from chatserver.data import chats, files, messages
 from chatserver.db import Database
 
 TRUNCATED = "\n[... truncated to fit the context budget]"
@@ -28,12 +36,22 @@ class Context:
     message: str
     history: list[dict]  # [{"role", "content"}], oldest first
     files: list[dict]  # [{"id", "name", "content"}, plus "note" when the text is missing or cut]
+    # the chat's settings; None leaves each to the server's default
+    model: str | None = None
+    system_prompt: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+
+
+# the shortest cut message worth sending; below it the turn is dropped
+MIN_CUT_TOKENS = 32
+HISTORY_ROWS = 1000
 
 
 async def history(db: Database, question_id: uuid.UUID, budget: int) -> list[dict]:
-    """The shown branch before the question, newest kept first when the budget
-    runs out; answers that failed, were cancelled or are unfinished are left out."""
-    rows = await messages.history(db, question_id, 1000)
+    """The shown branch before the question within `budget` characters, newest
+    kept first; answers that failed, were cancelled or are unfinished are left out."""
+    rows = await messages.history(db, question_id, HISTORY_ROWS)
     kept, used = [], 0
     for row in rows:
         used += len(row["content"])
@@ -41,6 +59,44 @@ async def history(db: Database, question_id: uuid.UUID, budget: int) -> list[dic
             break
         kept.append({"role": row["role"], "content": row["content"]})
     return kept[::-1]
+
+
+def fit_history(rows: list[dict], budget: int) -> list[dict]:
+    """Turns (newest first) within `budget` tokens, oldest first."""
+    kept = []
+    for row in rows:
+        need = tokens.count(row["content"]) + tokens.PER_MESSAGE
+        if need > budget:
+            room = budget - tokens.PER_MESSAGE - tokens.count(TRUNCATED)
+            if room >= MIN_CUT_TOKENS:
+                kept.append({"role": row["role"], "content": tokens.head(row["content"], room) + TRUNCATED})
+            break
+        budget -= need
+        kept.append({"role": row["role"], "content": row["content"]})
+    return kept[::-1]
+
+
+def fit_files(found: list[dict], budget: int) -> list[dict]:
+    """The files' texts cut to `budget` tokens in all, in order."""
+    for entry in found:
+        if not entry["content"]:
+            continue
+        need = tokens.count(entry["content"]) + tokens.count(entry["name"]) + tokens.PER_MESSAGE
+        if need <= budget:
+            budget -= need
+            continue
+        room = budget - tokens.count(entry["name"]) - tokens.PER_MESSAGE - tokens.count(TRUNCATED)
+        if room >= MIN_CUT_TOKENS:
+            entry["content"] = tokens.head(entry["content"], room) + TRUNCATED
+            budget = 0
+        else:
+            entry["content"], entry["note"] = "", NOTES["budget"]
+    return found
+
+
+def system_prompt(settings, chat_prompt: str | None) -> str:
+    """The chat's system prompt, else the server's default; empty means none."""
+    return settings.DEFAULT_SYSTEM_PROMPT if chat_prompt is None else chat_prompt
 
 
 async def attached_files(db: Database, user_id: uuid.UUID, file_ids: list[uuid.UUID],
@@ -84,13 +140,27 @@ async def build_context(db: Database, settings, message_id: str) -> Context | No
     answer = await messages.get_question(db, message_id)
     if answer is None:
         return None
+    chat_settings = await chats.answer_settings(db, answer["chat_id"])
+    found = await attached_files(db, answer["user_id"], answer["file_ids"],
+                                 settings.FILE_CONTEXT_CHAR_BUDGET, settings.FILE_WAIT_SECONDS)
+    if settings.ai_backend == "openai":
+        await tokens.load()
+        budget = (settings.AI_CONTEXT_TOKENS - tokens.count(answer["question"]) - tokens.PER_MESSAGE
+                  - tokens.count(system_prompt(settings, chat_settings["system_prompt"])) - tokens.PER_MESSAGE)
+        found = fit_files(found, budget)
+        budget -= sum(tokens.count(f["content"]) + tokens.count(f["name"]) + tokens.PER_MESSAGE
+                      for f in found if f["content"])
+        rows = await messages.history(db, answer["question_id"], HISTORY_ROWS)
+        turns = fit_history(rows, budget)
+    else:
+        turns = await history(db, answer["question_id"], settings.HISTORY_CHAR_BUDGET)
     return Context(
+        **chat_settings,
         message_id=answer["id"],
         chat_id=answer["chat_id"],
         user_id=answer["user_id"],
         question_id=answer["question_id"],
         message=answer["question"],
-        history=await history(db, answer["question_id"], settings.HISTORY_CHAR_BUDGET),
-        files=await attached_files(db, answer["user_id"], answer["file_ids"],
-                                   settings.FILE_CONTEXT_CHAR_BUDGET, settings.FILE_WAIT_SECONDS),
+        history=turns,
+        files=found,
     )

@@ -17,10 +17,11 @@ from aiohttp import web
 
 from chatserver import appkeys, outage
 from chatserver.ai import BACKEND
+from chatserver.ai.base import Backend, BackendFailed, BackendRejected, BackendUnavailable, Result
+from chatserver.ai.context import Context, build_context
+from chatserver.ai.models import requested_model
 from chatserver.data import messages
 from chatserver.live.stream import STREAMS
-from chatserver.ai.base import Backend, BackendFailed, BackendRejected, BackendUnavailable
-from chatserver.ai.context import Context, build_context
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ async def generate(app: web.Application, message_id: str) -> None:
         return
     if opened.state == "streaming" and not await _take_over(app, backend, context, opened):
         return
-    await messages.mark_streaming(db, context.message_id)
+    await messages.mark_streaming(db, context.message_id, requested_model(app[appkeys.SETTINGS], context.model))
     if backend.remote:
         try:
             await backend.generate(context, _no_write)
@@ -92,19 +93,13 @@ async def _run_local(app: web.Application, backend: Backend, context: Context) -
     streams = app[STREAMS]
     running = streams.running
     message_id, chat_id = context.message_id, context.chat_id
-    written = False
-
-    async def write(text: str) -> None:
-        nonlocal written
-        written = True
-        if not await streams.append(message_id, chat_id, text):
-            raise _Stopped()
+    write = _Writer(streams, message_id, chat_id)
 
     # its own task, so a cancel published by any process can stop it mid-read
     task = asyncio.create_task(backend.generate(context, write))
     running[str(message_id)] = task
     try:
-        sources = await task
+        result = await task
     except asyncio.CancelledError:
         if asyncio.current_task().cancelling():
             raise
@@ -116,11 +111,39 @@ async def _run_local(app: web.Application, backend: Backend, context: Context) -
         await streams.finish(message_id, chat_id, "failed", error=str(exc))
         return
     except BackendUnavailable as exc:
-        if not written:
+        if not write.written:
             raise  # nothing shown yet: the queue retries with backoff
         log.warning("answer %s failed half-way: %s", message_id, exc)
         await streams.finish(message_id, chat_id, "failed", error=str(exc))
         return
     finally:
         running.pop(str(message_id), None)
-    await streams.finish(message_id, chat_id, "complete", sources=sources)
+    if not isinstance(result, Result):
+        result = Result(sources=result or [])
+    done = await streams.finish(message_id, chat_id, "complete", sources=result.sources,
+                                finish_reason=result.finish_reason, usage=result.usage, model=result.model)
+    if done is not None and result.usage:
+        app[appkeys.METRICS].count_tokens(done["model"] or "", result.usage)
+
+
+class _Writer:
+    """The `write` a local backend gets (see base.Write); raises _Stopped once
+    the answer was finished elsewhere."""
+
+    def __init__(self, streams, message_id: uuid.UUID, chat_id: uuid.UUID):
+        self.streams, self.message_id, self.chat_id = streams, message_id, chat_id
+        self.written = False
+
+    async def __call__(self, text: str) -> None:
+        self.written = True
+        if not await self.streams.append(self.message_id, self.chat_id, text):
+            raise _Stopped()
+
+    async def reasoning(self, text: str) -> None:
+        self.written = True
+        if not await self.streams.append_reasoning(self.message_id, self.chat_id, text):
+            raise _Stopped()
+
+    async def retrying(self, attempt: int) -> None:
+        if not await self.streams.set_status(self.message_id, self.chat_id, "retrying", attempt):
+            raise _Stopped()

@@ -1,51 +1,158 @@
 """Any OpenAI-compatible `/chat/completions` server (OpenAI, Ollama, llama.cpp,
-vLLM), streamed: every server-sent delta goes out as soon as it arrives."""
+vLLM), streamed: every server-sent delta goes out as soon as it arrives.
+
+An answer is complete only when the model says it finished (a `finish_reason`
+or `data: [DONE]`); anything else that ends the stream fails the answer with
+what arrived. `429` and `503` (and connection failures and other 5xx) are
+tried again after the server's `Retry-After`, within STREAM_TIMEOUT_SECONDS
+of the first try; watchers are told of each wait.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import json
+import time
 
 import aiohttp
 
-from chatserver.ai.base import BackendFailed, BackendRejected, BackendUnavailable, Write
-from chatserver.ai.context import Context
+from chatserver.ai.base import BackendFailed, BackendRejected, Result, Write, describe, error_text
+from chatserver.ai.context import Context, system_prompt
 
-SYSTEM_PROMPT = "You are a helpful assistant. Answer in the language of the user's message."
-
-
-def chat_messages(context: Context) -> list[dict]:
-    messages = [{"role": "system", "content": SYSTEM_PROMPT}, *context.history]
-    if context.files:
-        parts = ["The user attached these files to the message:"]
-        for f in context.files:
-            parts.append(f"--- file: {f['name']} ---")
-            parts.append(f["content"] if not f.get("note") else f"({f['note']})")
-        messages.append({"role": "system", "content": "\n".join(parts)})
-    messages.append({"role": "user", "content": context.message})
-    return messages
+ENDED_EARLY = "the model's answer ended early"
+SERVER = "the model server"
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+MAX_RETRY_WAIT = 30.0
 
 
-def _delta_text(line: bytes) -> str | None:
-    """The text of one `data:` line; None at `[DONE]`."""
-    data = line[len(b"data:"):].strip()
-    if data == b"[DONE]":
-        return None
-    try:
-        event = json.loads(data)
-    except ValueError:
-        raise BackendFailed("the model server sent a malformed event") from None
-    if not isinstance(event, dict):
-        raise BackendFailed("the model server sent a malformed event")
-    if event.get("error"):
-        error = event["error"]
-        raise BackendFailed(str(error.get("message", error) if isinstance(error, dict) else error))
-    text = ""
-    for choice in event.get("choices") or []:
-        delta = choice.get("delta") if isinstance(choice, dict) else None
-        if isinstance(delta, dict) and isinstance(delta.get("content"), str):
-            text += delta["content"]
-    return text
+def chat_messages(context: Context, default_prompt: str) -> list[dict]:
+    """At most one system message, first; then strictly alternating turns
+    starting with the user and ending with the new user message, which holds
+    the attached files' text before the question (many chat templates drop or
+    reject other system messages and non-alternating roles)."""
+    prompt = system_prompt_text(context, default_prompt)
+    turns: list[dict] = []
+    for turn in context.history:
+        if not turns and turn["role"] != "user":
+            continue
+        if turns and turns[-1]["role"] == turn["role"]:
+            turns[-1]["content"] += "\n\n" + turn["content"]
+        else:
+            turns.append({"role": turn["role"], "content": turn["content"]})
+    last = _with_files(context)
+    if turns and turns[-1]["role"] == "user":
+        # the answer to it failed or was cancelled: both questions go as one turn
+        last = turns.pop()["content"] + "\n\n" + last
+    turns.append({"role": "user", "content": last})
+    return ([{"role": "system", "content": prompt}] if prompt else []) + turns
+
+
+def system_prompt_text(context: Context, default_prompt: str) -> str:
+    return default_prompt if context.system_prompt is None else context.system_prompt
+
+
+def _with_files(context: Context) -> str:
+    if not context.files:
+        return context.message
+    parts = ["Attached files:"]
+    for f in context.files:
+        parts.append(f"--- {f['name']} ---")
+        parts.append(f["content"] if f["content"] else f"({f.get('note') or 'no text'})")
+    parts.append("--- end of files ---")
+    parts.append("")
+    parts.append(context.message)
+    return "\n".join(parts)
+
+
+def request_body(context: Context, settings) -> dict:
+    body: dict = {
+        "model": context.model or settings.OPENAI_MODEL,
+        "messages": chat_messages(context, system_prompt(settings, None)),
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    if context.temperature is not None:
+        body["temperature"] = context.temperature
+    if context.max_tokens is not None:
+        body["max_tokens"] = context.max_tokens
+    return body
+
+
+def chat_url(settings) -> str:
+    return settings.OPENAI_CHAT_URL or settings.OPENAI_BASE_URL.rstrip("/") + "/chat/completions"
+
+
+def headers(settings) -> dict[str, str]:
+    found = {"Authorization": f"Bearer {settings.OPENAI_API_KEY}"} if settings.OPENAI_API_KEY else {}
+    found.update(settings.openai_headers)
+    return found
+
+
+def retry_after(resp: aiohttp.ClientResponse, attempt: int) -> float:
+    """The server's Retry-After (seconds or an HTTP date), else 1, 2, 4... seconds."""
+    raw = resp.headers.get("Retry-After", "").strip()
+    if raw:
+        try:
+            return max(0.0, float(raw))
+        except ValueError:
+            try:
+                return max(0.0, email.utils.parsedate_to_datetime(raw).timestamp() - time.time())
+            except (TypeError, ValueError):
+                pass
+    return float(2 ** (attempt - 1))
+
+
+class _Stream:
+    """What one streamed answer said so far: how it ended, usage, model."""
+
+    def __init__(self) -> None:
+        self.finish_reason: str | None = None
+        self.done = False
+        self.usage: dict | None = None
+        self.model: str | None = None
+        self.events = 0
+
+    def read(self, line: bytes) -> tuple[str, str]:
+        """The (reasoning, content) text of one `data:` line."""
+        data = line[len(b"data:"):].strip()
+        if data == b"[DONE]":
+            self.done = True
+            return "", ""
+        try:
+            event = json.loads(data)
+        except ValueError:
+            raise BackendFailed(f"{SERVER} sent a malformed event") from None
+        if not isinstance(event, dict):
+            raise BackendFailed(f"{SERVER} sent a malformed event")
+        self.events += 1
+        if event.get("error"):
+            error = event["error"]
+            raise BackendFailed(str(error.get("message", error) if isinstance(error, dict) else error))
+        if isinstance(event.get("model"), str) and event["model"]:
+            self.model = event["model"]
+        usage = event.get("usage")
+        if isinstance(usage, dict):
+            self.usage = {k: usage.get(k) for k in ("prompt_tokens", "completion_tokens")
+                          if isinstance(usage.get(k), int)} or None
+        thought, text = "", ""
+        for choice in event.get("choices") or []:
+            if not isinstance(choice, dict):
+                continue
+            delta = choice.get("delta")
+            if isinstance(delta, dict):
+                for key in ("reasoning_content", "reasoning"):
+                    if isinstance(delta.get(key), str):
+                        thought += delta[key]
+                if isinstance(delta.get("content"), str):
+                    text += delta["content"]
+            if choice.get("finish_reason"):
+                self.finish_reason = "length" if choice["finish_reason"] == "length" else "stop"
+        return thought, text
+
+    @property
+    def finished(self) -> bool:
+        return self.done or self.finish_reason is not None
 
 
 class OpenAIBackend:
@@ -55,27 +162,53 @@ class OpenAIBackend:
         self.settings = settings
         self.session = session
 
-    async def generate(self, context: Context, write: Write) -> list[dict]:
+    async def generate(self, context: Context, write: Write) -> Result:
         s = self.settings
-        headers = {"Authorization": f"Bearer {s.OPENAI_API_KEY}"} if s.OPENAI_API_KEY else {}
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=s.AI_SERVICE_TIMEOUT_SECONDS,
                                         sock_read=s.STREAM_TIMEOUT_SECONDS)
-        body = {"model": s.OPENAI_MODEL, "messages": chat_messages(context), "stream": True}
+        body = request_body(context, s)
+        deadline = time.monotonic() + s.STREAM_TIMEOUT_SECONDS
+        attempt = 1
+        while True:
+            try:
+                async with self.session.post(chat_url(s), json=body, headers=headers(s), timeout=timeout) as resp:
+                    if resp.status == 200:
+                        return await self._read(resp, body["model"], write)
+                    failure = await error_text(resp)
+                    if resp.status not in RETRY_STATUSES:
+                        raise BackendRejected(failure)
+                    wait = retry_after(resp, attempt)
+            except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+                failure = describe(exc, SERVER)
+                wait = float(2 ** (attempt - 1))
+            wait = min(wait, MAX_RETRY_WAIT)
+            if attempt >= s.JOB_MAX_ATTEMPTS or time.monotonic() + wait > deadline:
+                raise BackendFailed(failure)
+            attempt += 1
+            await write.retrying(attempt)
+            await asyncio.sleep(wait)
+
+    async def _read(self, resp: aiohttp.ClientResponse, model: str, write: Write) -> Result:
+        stream = _Stream()
         try:
-            async with self.session.post(s.OPENAI_BASE_URL.rstrip("/") + "/chat/completions",
-                                         json=body, headers=headers, timeout=timeout) as resp:
-                if 400 <= resp.status < 500:
-                    raise BackendRejected(f"the model server refused the request (HTTP {resp.status})")
-                if resp.status != 200:
-                    raise BackendUnavailable(f"the model server failed (HTTP {resp.status})")
-                async for line in resp.content:
-                    if not line.startswith(b"data:"):
-                        continue
-                    text = _delta_text(line)
-                    if text is None:
-                        return []
-                    if text:
-                        await write(text)
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            raise BackendUnavailable(f"the model server is unreachable: {exc.__class__.__name__}") from exc
-        return []  # some servers end a clean stream without [DONE]
+            async for line in resp.content:
+                if not line.startswith(b"data:"):
+                    continue
+                thought, text = stream.read(line)
+                if thought:
+                    await write.reasoning(thought)
+                if text:
+                    await write(text)
+                if stream.done:
+                    break
+        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError) as exc:
+            if not stream.finished:
+                if isinstance(exc, TimeoutError):
+                    raise BackendFailed(f"{ENDED_EARLY}: {SERVER} sent nothing for "
+                                        f"{self.settings.STREAM_TIMEOUT_SECONDS:g} s") from None
+                raise BackendFailed(f"{ENDED_EARLY}: {describe(exc, SERVER)}") from None
+        if not stream.finished:
+            said = "sent no answer" if not stream.events else "ended the stream without saying it finished"
+            raise BackendFailed(f"{ENDED_EARLY}: {SERVER} {said}")
+        return Result(finish_reason=stream.finish_reason or "stop", usage=stream.usage,
+                      model=stream.model or model)

@@ -35,6 +35,11 @@ class Source(pydantic.BaseModel):
     content: str = ""
 
 
+class Usage(pydantic.BaseModel):
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
 class Message(pydantic.BaseModel):
     id: uuid.UUID
     chat_id: uuid.UUID
@@ -48,6 +53,10 @@ class Message(pydantic.BaseModel):
     completed_at: dt.datetime | None
     parent_id: uuid.UUID | None
     siblings: list[uuid.UUID]
+    model: str | None = None
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    reasoning: str = ""
 
 
 class MessageIn(pydantic.BaseModel):

@@ -19,7 +19,7 @@ from chatserver import appkeys
 from chatserver.api.endpoint import endpoint
 from chatserver.api.messages import owned_message
 from chatserver.errors import ApiError
-from chatserver.live.stream import STREAMS, End, Text
+from chatserver.live.stream import STREAMS, End, Status, Text
 
 KEEPALIVE = b": keep-alive\n\n"
 
@@ -37,8 +37,12 @@ def _resume_from(request: web.Request) -> int | None:
     return int(raw)
 
 
-def _events(item: Text | End, delivered: int, resume: int | None) -> tuple[list[bytes], int]:
-    """The bytes to send for one item of `follow`, and the characters delivered after it."""
+def _events(item: Text | Status | End, delivered: int, resume: int | None) -> tuple[list[bytes], int]:
+    """The bytes to send for one item of `follow`, and the characters of the
+    answer delivered after it. The SSE stream carries the answer's text only:
+    reasoning and passing statuses are the WebSocket's."""
+    if isinstance(item, Status) or (isinstance(item, Text) and item.kind == "reasoning"):
+        return [], delivered
     if isinstance(item, Text):
         start, delivered = delivered, delivered + len(item.text)
         if resume is None:

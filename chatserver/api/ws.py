@@ -18,7 +18,7 @@ from chatserver.api.chats import owned_chat
 from chatserver.api.endpoint import BadJson, current_user_id, endpoint, parse_json
 from chatserver.api.messages import already_finished
 from chatserver.data import messages
-from chatserver.live.stream import STREAMS, AlreadyFinished, End, Text
+from chatserver.live.stream import STREAMS, AlreadyFinished, End, Status, Text
 
 log = logging.getLogger(__name__)
 
@@ -28,15 +28,22 @@ UNAVAILABLE = "a server this service needs is unreachable; try again shortly"
 MAX_FOLLOWED = 100
 
 
-def _frame(message_id: str, item: Text | End) -> dict:
+def _frame(message_id: str, item: Text | Status | End) -> dict:
     """What `follow` yields, as the frame docs/websocket.md names for it."""
     if isinstance(item, Text):
-        kind = "stream_content" if item.kind == "content" else "chunk"
-        return {"type": kind, "message_id": message_id, "content": item.text}
+        frame = {"type": "stream_content" if item.kind == "content" else item.kind, "message_id": message_id,
+                 "content": item.text}
+        if item.reasoning:
+            frame["reasoning"] = item.reasoning
+        return frame
+    if isinstance(item, Status):
+        return {"type": "status", "message_id": message_id, "status": item.status, "attempt": item.attempt}
     if item.status != "complete":
         return {"error": item.error or f"the answer was {item.status}", "message_id": message_id,
                 "status": item.status}
     frame = {"type": "complete", "message_id": message_id, "sources": item.sources}
+    # how the model ended, when a model server said so
+    frame.update({k: v for k, v in (("finish_reason", item.finish_reason), ("usage", item.usage)) if v is not None})
     if item.content is not None:
         # the service's authoritative text differs from what it streamed
         frame["content"] = item.content

@@ -18,9 +18,10 @@ redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 return {'new', '0', ARGV[3], ''}
 """
 
-# KEYS: state hash, content, pending hash, chat channel, active set
+# KEYS: state hash, content, pending hash, chat channel, active set, reasoning
 # ARGV: message id, now, checkpoint interval, max seq ahead, grace, create, initial content, max bytes,
-#       then per event: kind (c = chunk, f = final, F = final with authoritative content), seq or '', text, final JSON
+#       then per event: kind (c = chunk, r = reasoning, s = status, f = final, F = final with authoritative
+#       content), seq or '', text (a status's JSON), final JSON
 APPLY = PIECE_LUA + """
 local id, now = ARGV[1], tonumber(ARGV[2])
 local st = redis.call('HMGET', KEYS[1], 'state', 'next', 'n', 'ck')
@@ -35,9 +36,12 @@ local nxt, n = tonumber(st[2]), tonumber(st[3])
 for i = 9, #ARGV, 4 do
   if ARGV[i + 1] ~= '' and tonumber(ARGV[i + 1]) - nxt > tonumber(ARGV[4]) then return {'too_far'} end
 end
-local buf, final = {}, nil
+local buf, rbuf, status, final = {}, {}, nil, nil
 local function take(kind, text, fin)
-  if kind == 'c' then buf[#buf + 1] = text else final = {kind, text, fin} end
+  if kind == 'c' then buf[#buf + 1] = text
+  elseif kind == 'r' then rbuf[#rbuf + 1] = text
+  elseif kind == 's' then status = text
+  else final = {kind, text, fin} end
 end
 for i = 9, #ARGV, 4 do
   if final then break end
@@ -62,10 +66,20 @@ for i = 9, #ARGV, 4 do
     end
   end
 end
-local joined = table.concat(buf)
+local joined, thought = table.concat(buf), table.concat(rbuf)
 local limit = tonumber(ARGV[8])
-if redis.call('STRLEN', KEYS[2]) + #joined > limit or (final and final[1] == 'F' and #final[2] > limit) then
+if redis.call('STRLEN', KEYS[2]) + #joined > limit or (final and final[1] == 'F' and #final[2] > limit)
+   or redis.call('STRLEN', KEYS[6]) + #thought > limit then
   return {'too_long'}
+end
+if status then
+  n = n + 1
+  redis.call('PUBLISH', KEYS[4], piece(id, n, 's', status))
+end
+if #thought > 0 then
+  redis.call('APPEND', KEYS[6], thought)
+  n = n + 1
+  redis.call('PUBLISH', KEYS[4], piece(id, n, 'r', thought))
 end
 if #joined > 0 then
   redis.call('APPEND', KEYS[2], joined)
@@ -81,21 +95,24 @@ if final then
   redis.call('PUBLISH', KEYS[4], piece(id, n, 'f', string.sub(fin, 1, -2) .. ',"content":' .. cjson.encode(body) .. '}'))
   redis.call('EXPIRE', KEYS[1], ARGV[5])
   redis.call('EXPIRE', KEYS[2], ARGV[5])
+  redis.call('EXPIRE', KEYS[6], ARGV[5])
   redis.call('DEL', KEYS[3])
   redis.call('ZREM', KEYS[5], id)
-  return {'final', body, fin}
+  return {'final', body, fin, redis.call('GET', KEYS[6]) or ''}
 end
 redis.call('HSET', KEYS[1], 'state', 'streaming', 'next', nxt, 'n', n)
 redis.call('ZADD', KEYS[5], now, id)
-if #joined > 0 and now - tonumber(st[4]) >= tonumber(ARGV[3]) then
+if #joined + #thought > 0 and now - tonumber(st[4]) >= tonumber(ARGV[3]) then
   redis.call('HSET', KEYS[1], 'ck', now)
-  return {'checkpoint', redis.call('GET', KEYS[2])}
+  local text, thinking = redis.call('GET', KEYS[2]) or '', redis.call('GET', KEYS[6]) or ''
+  return {'checkpoint', text, thinking}
 end
 return {'ok'}
 """
 
+# KEYS: state hash, content, reasoning
 SNAPSHOT = """
 local s = redis.call('HMGET', KEYS[1], 'state', 'n', 'final')
 if not s[1] then return false end
-return {s[1], s[2], s[3] or '', redis.call('GET', KEYS[2]) or ''}
+return {s[1], s[2], s[3] or '', redis.call('GET', KEYS[2]) or '', redis.call('GET', KEYS[3]) or ''}
 """

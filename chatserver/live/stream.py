@@ -1,7 +1,8 @@
 """Live answers, from the backend's pieces to every process's followers.
 
 While an answer streams, Redis holds its text so far (a string grown with
-APPEND) and a small hash: `state`, `next` (the callback `seq` expected next),
+APPEND), the model's reasoning so far (another string, kept apart) and a
+small hash: `state`, `next` (the callback `seq` expected next),
 `n` (how many pieces were published), `ck` (last checkpoint), `owner` (the
 process driving a local backend), `sent` (a remote service accepted the
 request) and, once finished, `final`. The scripts in scripts.py change it and
@@ -10,14 +11,17 @@ publish each piece (wire.py) on the chat's channel.
 Each process holds one pub/sub connection, subscribed to every chat channel
 before the app serves its first request. `follow(message_id)` registers with
 it first, then reads the snapshot (text so far and its piece number), then
-yields only the pieces numbered above it; a gap in the numbers (the pub/sub
+yields only the pieces numbered above it (text, reasoning and passing statuses
+such as "retrying"); a gap in the numbers (the pub/sub
 connection was lost) is filled from a fresh snapshot. A finished answer also
 stops a generation this process may still be driving (cancel, time-out or
 chat deletion elsewhere).
 
 PostgreSQL sees a partial answer at most once per STREAM_CHECKPOINT_SECONDS
 and the final one once; the Redis state then lingers for FINAL_GRACE_SECONDS
-so late readers and late callbacks still find it.
+so late readers and late callbacks still find it. Watchers hear of the end
+from Redis a moment before PostgreSQL stores it, so REST reads go through
+`live_content`, which shows an answer Redis holds as finished as finished.
 """
 
 from __future__ import annotations
@@ -58,19 +62,29 @@ class AlreadyFinished(Exception):
 @dataclasses.dataclass
 class Event:
     """One step of an answer: a chunk of text, or its end."""
-    kind: str  # "c" chunk, "f" final, "F" final whose text replaces the streamed one
+    kind: str  # "c" chunk, "r" reasoning, "s" status, "f" final, "F" final whose text replaces the streamed one
     text: str = ""
     seq: int | None = None
-    final: str = ""  # JSON {"status", "sources", "error"} of a final event
+    final: str = ""  # JSON {"status", "sources", "error", "finish_reason", "usage", "model", "at"} of a final event
 
     @classmethod
-    def chunk(cls, text: str, seq: int | None = None) -> "Event":
+    def chunk(cls, text: str, seq: int | None = None) -> Event:
         return cls("c", text, seq)
 
     @classmethod
+    def reasoning(cls, text: str) -> Event:
+        return cls("r", text)
+
+    @classmethod
+    def status(cls, status: str, attempt: int) -> Event:
+        return cls("s", json.dumps({"status": status, "attempt": attempt}, separators=(",", ":")))
+
+    @classmethod
     def end(cls, status: str, *, sources: Iterable[dict] = (), error: str | None = None,
-            content: str | None = None, seq: int | None = None) -> "Event":
-        final = json.dumps({"status": status, "sources": list(sources), "error": error},
+            content: str | None = None, seq: int | None = None, finish_reason: str | None = None,
+            usage: dict | None = None, model: str | None = None) -> Event:
+        final = json.dumps({"status": status, "sources": list(sources), "error": error,
+                            "finish_reason": finish_reason, "usage": usage, "model": model, "at": time.time()},
                            separators=(",", ":"))
         return cls("F" if content is not None else "f", content or "", seq, final)
 
@@ -87,14 +101,25 @@ class Opened:
 class Snapshot:
     content: str
     pieces: int
-    final: dict | None  # {"status", "sources", "error"} once finished
+    final: dict | None  # the final event's fields (see Event) once finished
+    reasoning: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
 class Text:
-    """What `follow` yields before the end: first the whole text so far, then each later piece."""
-    kind: Literal["content", "chunk"]
+    """What `follow` yields before the end: first the whole text so far
+    ("content", with the reasoning so far), then each later piece of the
+    answer ("chunk") or of the model's reasoning ("reasoning")."""
+    kind: Literal["content", "chunk", "reasoning"]
     text: str
+    reasoning: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Status:
+    """A passing state of the answer, e.g. "retrying" while the model server asks to wait."""
+    status: str
+    attempt: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,6 +131,9 @@ class End:
     sources: list
     error: str | None
     content: str | None = None
+    finish_reason: str | None = None
+    usage: dict | None = None
+    model: str | None = None
 
 
 class _Sent:
@@ -171,7 +199,8 @@ class Streams:
             args += [event.kind, "" if event.seq is None else event.seq, event.text, event.final]
         k = self.keys
         result = await self._apply(keys=[k.stream(message_id), k.stream_content(message_id),
-                                         k.stream_pending(message_id), k.chat_channel(chat_id), k.streams_active],
+                                         k.stream_pending(message_id), k.chat_channel(chat_id), k.streams_active,
+                                         k.stream_reasoning(message_id)],
                                    args=args)
         outcome = result[0]
         if outcome == "too_long":
@@ -181,12 +210,10 @@ class Streams:
                               error=f"the answer exceeded {self.settings.MAX_ANSWER_BYTES} bytes")
             return "finished", None
         if outcome == "checkpoint":
-            await messages.checkpoint(self.db, message_id, result[1])
+            await messages.checkpoint(self.db, message_id, result[1], result[2])
             return "ok", None
         if outcome == "final":
-            final = json.loads(result[2])
-            row = await messages.finish(self.db, message_id, final["status"], result[1], final["sources"],
-                                        final["error"])
+            row = await _store_final(self.db, message_id, json.loads(result[2]), result[1], result[3])
             if row is not None:
                 await self.message_event("message_updated", [row["id"]])
             return "final", row
@@ -197,13 +224,25 @@ class Streams:
         outcome, _ = await self.apply(message_id, chat_id, [Event.chunk(text)])
         return outcome == "ok"
 
+    async def append_reasoning(self, message_id: uuid.UUID, chat_id: uuid.UUID, text: str) -> bool:
+        """Add reasoning text from a local backend; False once the answer was finished elsewhere."""
+        outcome, _ = await self.apply(message_id, chat_id, [Event.reasoning(text)])
+        return outcome == "ok"
+
+    async def set_status(self, message_id: uuid.UUID, chat_id: uuid.UUID, status: str, attempt: int) -> bool:
+        """Tell the answer's watchers it waits (e.g. to retry); also counts as activity."""
+        outcome, _ = await self.apply(message_id, chat_id, [Event.status(status, attempt)])
+        return outcome == "ok"
+
     async def finish(self, message_id: uuid.UUID, chat_id: uuid.UUID, status: str, *,
                      sources: Iterable[dict] = (), error: str | None = None,
-                     create_with: str | None = "") -> dict | None:
+                     create_with: str | None = "", finish_reason: str | None = None,
+                     usage: dict | None = None, model: str | None = None) -> dict | None:
         """End an answer (also one that never started streaming); the stored
         message, or None when it had already ended."""
-        outcome, row = await self.apply(message_id, chat_id, [Event.end(status, sources=sources, error=error)],
-                                        create_with=create_with)
+        end = Event.end(status, sources=sources, error=error, finish_reason=finish_reason, usage=usage,
+                        model=model)
+        outcome, row = await self.apply(message_id, chat_id, [end], create_with=create_with)
         return row if outcome == "final" else None
 
     async def cancel(self, row: dict, reason: str = "cancelled") -> dict:
@@ -230,26 +269,38 @@ class Streams:
 
     async def snapshot(self, message_id: object) -> Snapshot | None:
         """The answer's live state, or None when Redis holds none."""
-        found = await self._snapshot(keys=[self.keys.stream(message_id), self.keys.stream_content(message_id)])
+        k = self.keys
+        found = await self._snapshot(keys=[k.stream(message_id), k.stream_content(message_id),
+                                           k.stream_reasoning(message_id)])
         if not found:
             return None
-        state, pieces, final, content = found
-        return Snapshot(content, int(pieces), json.loads(final) if state in messages.FINISHED else None)
+        state, pieces, final, content, reasoning = found
+        return Snapshot(content, int(pieces), json.loads(final) if state in messages.FINISHED else None, reasoning)
 
     async def store_final_from_redis(self, message_id: uuid.UUID) -> None:
         """Write an answer that finished in Redis but not yet in PostgreSQL (a crash in between)."""
         snap = await self.snapshot(message_id)
         if snap is not None and snap.final is not None:
-            await messages.finish(self.db, message_id, snap.final["status"], snap.content,
-                                  snap.final["sources"], snap.final["error"])
+            await _store_final(self.db, message_id, snap.final, snap.content, snap.reasoning)
 
     async def live_content(self, rows: list[dict]) -> list[dict]:
-        """Rows with the text of answers still streaming brought up to date."""
+        """Rows with answers PostgreSQL calls unfinished brought up to date from
+        Redis: the text so far of a streaming one, and the whole end of one that
+        finished a moment ago (Redis knows before PostgreSQL does)."""
         for row in rows:
             if row["status"] in messages.UNFINISHED:
                 snap = await self.snapshot(row["id"])
-                if snap is not None and snap.final is None:
-                    row["content"], row["status"] = snap.content, "streaming"
+                if snap is None:
+                    continue
+                row["content"], row["reasoning"] = snap.content, snap.reasoning
+                if snap.final is None:
+                    row["status"] = "streaming"
+                    continue
+                final = snap.final
+                row.update(status=final["status"], sources=final["sources"], error=final["error"],
+                           finish_reason=final.get("finish_reason"), usage=final.get("usage"),
+                           model=final.get("model") or row.get("model"),
+                           completed_at=dt.datetime.fromtimestamp(final.get("at") or time.time(), dt.UTC))
         return rows
 
     async def active(self) -> list[tuple[str, float, str]]:
@@ -278,24 +329,26 @@ class Streams:
         if row is None:
             return Snapshot("", 0, {"status": "failed", "sources": [], "error": "the message was deleted"})
         if row["status"] in messages.FINISHED:
-            return Snapshot(row["content"], 0, {k: row[k] for k in ("status", "sources", "error")})
+            final = {k: row[k] for k in ("status", "sources", "error", "finish_reason", "usage", "model")}
+            return Snapshot(row["content"], 0, final, row["reasoning"])
         # the stream may have opened between the two reads; if not, the stored
         # text is all there is (a pending answer's is empty)
         snap = await self.snapshot(message_id)
-        return snap if snap is not None else Snapshot(row["content"], 0, None)
+        return snap if snap is not None else Snapshot(row["content"], 0, None, row["reasoning"])
 
-    async def follow(self, message_id: uuid.UUID) -> AsyncIterator[Text | End]:
-        """The answer exactly: Text("content") with everything so far, then
-        each later Text("chunk"), then one End."""
+    async def follow(self, message_id: uuid.UUID) -> AsyncIterator[Text | Status | End]:
+        """The answer exactly: Text("content") with everything so far (and the
+        reasoning so far), then each later Text("chunk") or Text("reasoning")
+        and any Status, then one End."""
         key = str(message_id)
         queue: asyncio.Queue = asyncio.Queue()
         self.followers.setdefault(key, set()).add(queue)
         try:
             snap = await self._current(message_id)
-            yield Text("content", snap.content)
-            sent = _Sent(snap.content)
+            yield Text("content", snap.content, snap.reasoning)
+            sent, thought = _Sent(snap.content), _Sent(snap.reasoning)
             if snap.final is not None:
-                for item in _ending(snap.final, sent, snap.content):
+                for item in _ending(snap.final, sent, snap.content, thought, snap.reasoning):
                     yield item
                 return
             last = snap.pieces
@@ -303,15 +356,14 @@ class Streams:
                 piece = await queue.get()
                 if piece is _RESYNC or piece.n > last + 1:
                     snap = await self._current(message_id)
-                    so_far = sent.value()
                     if snap.final is not None:
-                        for item in _ending(snap.final, sent, snap.content):
+                        for item in _ending(snap.final, sent, snap.content, thought, snap.reasoning):
                             yield item
                         return
-                    if snap.content.startswith(so_far) and len(snap.content) > len(so_far):
-                        missing = snap.content[len(so_far):]
-                        sent.add(missing)
-                        yield Text("chunk", missing)
+                    for kind, so_far, now in (("reasoning", thought, snap.reasoning), ("chunk", sent, snap.content)):
+                        missing = _missing(so_far, now)
+                        if missing:
+                            yield Text(kind, missing)
                     last = snap.pieces
                     continue
                 if piece.n <= last:
@@ -320,9 +372,16 @@ class Streams:
                 if piece.kind == wire.CHUNK:
                     sent.add(piece.body)
                     yield Text("chunk", piece.body)
+                elif piece.kind == wire.REASONING:
+                    thought.add(piece.body)
+                    yield Text("reasoning", piece.body)
+                elif piece.kind == wire.STATUS:
+                    status = json.loads(piece.body)
+                    yield Status(status["status"], status["attempt"])
                 else:
                     final = json.loads(piece.body)
-                    for item in _ending(final, sent, final.pop("content")):
+                    content = final.pop("content")
+                    for item in _ending(final, sent, content, thought, None):
                         yield item
                     return
         finally:
@@ -430,15 +489,38 @@ def _json_value(value: object) -> object:
     raise TypeError(f"{type(value).__name__} is not JSON")
 
 
-def _ending(final: dict, sent: _Sent, content: str) -> list[Text | End]:
-    """What follows the text already sent when the answer ends with `content`."""
+def _missing(sent: _Sent, now: str) -> str:
+    """What `now` adds to the text already sent (recording it as sent)."""
+    so_far = sent.value()
+    if now.startswith(so_far) and len(now) > len(so_far):
+        sent.add(now[len(so_far):])
+        return now[len(so_far):]
+    return ""
+
+
+def _ending(final: dict, sent: _Sent, content: str, thought: _Sent, reasoning: str | None) -> list[Text | End]:
+    """What follows the text already sent when the answer ends with `content`
+    (and `reasoning`, when known: a final piece carries none, as every piece of
+    reasoning before it was published)."""
+    items: list[Text | End] = []
+    if reasoning is not None:
+        missing = _missing(thought, reasoning)
+        if missing:
+            items.append(Text("reasoning", missing))
     so_far = sent.value()
     extends = content.startswith(so_far)
-    items: list[Text | End] = []
     if extends and len(content) > len(so_far):
         items.append(Text("chunk", content[len(so_far):]))
-    items.append(End(final["status"], final["sources"], final["error"], None if extends else content))
+    items.append(End(final["status"], final["sources"], final["error"], None if extends else content,
+                     final.get("finish_reason"), final.get("usage"), final.get("model")))
     return items
+
+
+async def _store_final(db: Database, message_id: uuid.UUID, final: dict, content: str,
+                       reasoning: str) -> dict | None:
+    return await messages.finish(db, message_id, final["status"], content, final["sources"], final["error"],
+                                 reasoning=reasoning, model=final.get("model"),
+                                 finish_reason=final.get("finish_reason"), usage=final.get("usage"))
 
 
 STREAMS = web.AppKey("streams", Streams)

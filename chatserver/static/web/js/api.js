@@ -88,6 +88,9 @@ export class Api {
   createChat(title) { return this.post("/api/chats", title ? { title } : {}); }
   getChat(id) { return this.get(`/api/chats/${encodeURIComponent(id)}`); }
   renameChat(id, title) { return this.patch(`/api/chats/${encodeURIComponent(id)}`, { title }); }
+  updateChat(id, changes) { return this.patch(`/api/chats/${encodeURIComponent(id)}`, changes); }
+  models() { return this.get("/api/models"); }
+  usage(days) { return this.get(`/api/users/me/usage?days=${encodeURIComponent(days)}`); }
   deleteChat(id) { return this.del(`/api/chats/${encodeURIComponent(id)}`); }
   search(q) { return this.get(`/api/search?limit=30&q=${encodeURIComponent(q)}`); }
   listMessages(chatId, cursor) {

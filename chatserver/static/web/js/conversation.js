@@ -1,6 +1,7 @@
 // The open conversation: its history, paged in as it scrolls up, and the
 // socket that carries its running answers live.
 
+import { showSettingsButton } from "./chatsettings.js";
 import { state, api, RUNNING } from "./state.js";
 import { ApiError } from "./api.js";
 import { ChatSocket } from "./socket.js";
@@ -23,6 +24,7 @@ export function closeConversation() {
 
 export function setHeader(chat) {
   $("chat-title").textContent = chat ? chat.title : "New conversation";
+  showSettingsButton(chat);
   $("rename-chat").hidden = !chat;
   $("delete-chat").hidden = !chat;
   $("export-chat").hidden = !chat;
@@ -154,13 +156,24 @@ function onFrame(conv, frame) {
   switch (frame.type) {
     case "stream_content":
       data.content = typeof frame.content === "string" ? frame.content : "";
+      data.reasoning = typeof frame.reasoning === "string" ? frame.reasoning : "";
       model.synced = true;
+      model.retry = null;
       if (data.status === "pending" && data.content) data.status = "streaming";
       break;
     case "chunk":
       if (!model.synced || !RUNNING.has(data.status)) return;
       data.content += frame.content || "";
       data.status = "streaming";
+      model.retry = null;
+      break;
+    case "reasoning":
+      if (!model.synced || !RUNNING.has(data.status)) return;
+      data.reasoning = (data.reasoning || "") + (frame.content || "");
+      model.retry = null;
+      break;
+    case "status":
+      model.retry = frame.status === "retrying" ? frame.attempt : null;
       break;
     case "complete":
       if (!model.synced) { // cannot happen by the contract; if it does, REST has the final text
@@ -169,6 +182,11 @@ function onFrame(conv, frame) {
       }
       data.status = "complete";
       data.sources = Array.isArray(frame.sources) ? frame.sources : [];
+      data.finish_reason = frame.finish_reason || null;
+      data.usage = frame.usage || null;
+      model.retry = null;
+      // the stored message names the model that answered
+      api.getMessage(data.id).then((fresh) => { model.data = fresh; scheduleRender(model); }).catch(() => {});
       data.completed_at = data.completed_at || new Date().toISOString();
       conv.socket.unwatch(data.id);
       announce("The answer is complete.");

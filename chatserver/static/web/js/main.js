@@ -12,6 +12,8 @@ import { wireComposer } from "./composer.js";
 import { wireChatDialogs } from "./dialogs.js";
 import { wireSearch } from "./search.js";
 import { wirePortable } from "./portable.js";
+import { wireChatSettings } from "./chatsettings.js";
+import { wireUsage } from "./usage.js";
 import { startRouting } from "./router.js";
 import { $ } from "./dom.js";
 
@@ -41,5 +43,7 @@ wireChatDialogs();
 wireConversation();
 wireSearch();
 wirePortable();
+wireChatSettings();
+wireUsage();
 startRouting(openChat);
 resume(FIRST_RETRY_MS);

@@ -50,7 +50,7 @@ function renderMessage(model) {
   el.setAttribute("aria-busy", String(RUNNING.has(data.status)));
   const isLast = data.role === "assistant" && lastAssistantId() === data.id;
   const metaKey = JSON.stringify([data.status, data.error, data.sources.length, isLast, data.file_ids.length,
-    data.siblings]);
+    data.siblings, model.retry, data.model, data.finish_reason, data.usage]);
 
   if (model.metaKey === null) {
     el.append(
@@ -58,12 +58,18 @@ function renderMessage(model) {
         h("span", { class: "role" }, data.role === "user" ? "You" : "Assistant"),
         h("span", { class: "status", hidden: true }),
         h("time", { datetime: data.created_at, text: formatTime(data.created_at) })),
+      h("details", { class: "reasoning", hidden: true }, h("summary", {}, "Reasoning"), h("div", { class: "reasoning-text" })),
       h("div", { class: data.role === "user" ? "content" : "content markdown" }),
+      h("p", { class: "answer-info muted", hidden: true }),
       h("p", { class: "message-error", hidden: true }),
       h("ul", { class: "attachments", hidden: true, "aria-label": "Attachments" }),
       h("section", { class: "sources", hidden: true }),
       h("div", { class: "message-actions", hidden: true }));
   }
+
+  const reasoning = el.querySelector(".reasoning");
+  reasoning.hidden = !data.reasoning;
+  if (data.reasoning) el.querySelector(".reasoning-text").textContent = data.reasoning;
 
   const content = el.querySelector(".content");
   clear(content);
@@ -80,8 +86,23 @@ function renderMessage(model) {
 
   const status = el.querySelector(".status");
   status.className = `status ${data.status}`;
-  status.textContent = STATUS_LABEL[data.status] || "";
-  status.hidden = !STATUS_LABEL[data.status];
+  const label = model.retry && RUNNING.has(data.status)
+    ? `the model server is busy; retrying (try ${model.retry})\u2026` : STATUS_LABEL[data.status] || "";
+  status.textContent = label;
+  status.hidden = !label;
+
+  const info = el.querySelector(".answer-info");
+  clear(info);
+  if (data.role === "assistant" && !RUNNING.has(data.status)) {
+    if (data.model) info.append(h("span", { class: "answer-model", text: data.model }));
+    if (data.finish_reason === "length") {
+      info.append(h("span", { class: "cut-short", title: "The answer reached its token limit (max tokens or the model's context)" }, "cut short"));
+    }
+    if (data.usage && data.usage.completion_tokens != null) {
+      info.append(h("span", { class: "answer-tokens", text: `${data.usage.prompt_tokens ?? "?"} + ${data.usage.completion_tokens} tokens` }));
+    }
+  }
+  info.hidden = !info.children.length;
 
   const error = el.querySelector(".message-error");
   const stopped = "Stopped before the answer was finished.";

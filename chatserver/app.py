@@ -14,7 +14,7 @@ from aiohttp import web
 
 from chatserver import appkeys
 from chatserver.ai import ai_ctx
-from chatserver.api import auth, callback, chats, files, messages, ops, webclient, ws
+from chatserver.api import apikeys, auth, callback, chats, files, messages, ops, webclient, ws
 from chatserver.api.middleware import access_middleware, cors_middleware
 from chatserver.config import Settings
 from chatserver.db import open_database, settings_dsn
@@ -120,6 +120,10 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/api/auth/register", auth.register)
     router.add_post("/api/auth/login", auth.login)
     router.add_get("/api/users/me", auth.me)
+
+    router.add_post("/api/keys", apikeys.create_key)
+    router.add_get("/api/keys", apikeys.list_keys)
+    router.add_delete("/api/keys/{key_id}", apikeys.delete_key)
 
     router.add_post("/api/chats", chats.create_chat)
     router.add_get("/api/chats", chats.list_chats)

@@ -18,6 +18,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from chatserver import appkeys
+from chatserver.api.apikeys import is_api_key, user_of_key
 from chatserver.api.endpoint import (USER_ID, current_user_id, endpoint, handler_endpoint, json_response,
                                      read_json, validate)
 from chatserver.data import users
@@ -151,8 +152,9 @@ def _token_from(request: web.Request) -> str | None:
 
 def auth_middleware(settings):
     """aiohttp-jwt checks the token of every /api/ and /ws/ route not marked
-    public; the token's subject becomes request[USER_ID]. Other paths
-    (operations, docs, the web client) are public."""
+    public; the token's subject becomes request[USER_ID]. A bearer value that
+    is an API key (apikeys.py) stands for its user instead. Other paths
+    (operations, docs, the web client, /v1 which checks its own) are public."""
     checker = JWTMiddleware(
         settings.JWT_SECRET,
         request_property="jwt",
@@ -174,6 +176,13 @@ def auth_middleware(settings):
             return await handler(request)
         info = handler_endpoint(match.handler)
         if info is not None and info.public:
+            return await handler(request)
+        token = _token_from(request)
+        if token is not None and is_api_key(token):
+            user_id = await user_of_key(request.app, token)
+            if user_id is None:
+                raise ApiError(401, "invalid or revoked API key", "unauthorized")
+            request[USER_ID] = user_id
             return await handler(request)
         return await checker(request, lambda req: with_user(req, handler))
 

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from chatserver import appkeys
 from chatserver.ai import ai_ctx
-from chatserver.api import apikeys, auth, callback, chats, files, messages, ops, webclient, ws
+from chatserver.api import apikeys, auth, callback, chats, files, messages, ops, v1, webclient, ws
 from chatserver.api.middleware import access_middleware, cors_middleware
 from chatserver.config import Settings
 from chatserver.db import open_database, settings_dsn
@@ -147,6 +147,9 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/api/files/{file_id}/content", files.get_content)
     router.add_get("/api/files/{file_id}/preview", files.get_preview)
     router.add_delete("/api/files/{file_id}", files.delete_file)
+
+    router.add_get("/v1/models", v1.list_models)
+    router.add_post("/v1/chat/completions", v1.chat_completions)
 
     router.add_get("/health", ops.health)
     router.add_get("/ready", ops.ready)

@@ -204,3 +204,16 @@ async def passages(db: Database, user_id: uuid.UUID, q: str, exclude: uuid.UUID,
         """,
         {"q": q, "user": user_id, "exclude": exclude, "headline": headline, "short": short, "limit": limit},
     )
+
+
+async def insert_past_answer(cur, chat_id: uuid.UUID, user_id: uuid.UUID, reply_to: uuid.UUID | None,
+                             content: str) -> None:
+    """An assistant turn a client brought along (the /v1 API's earlier
+    messages), complete at once, inside the caller's transaction."""
+    await cur.execute(
+        """
+        INSERT INTO messages (chat_id, user_id, role, content, status, reply_to, completed_at)
+        VALUES (%s, %s, 'assistant', %s, 'complete', %s, clock_timestamp())
+        """,
+        (chat_id, user_id, content, reply_to),
+    )

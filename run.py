@@ -1,4 +1,4 @@
-"""Start chatserver: `python run.py [--config FILE] [serve|migrate]`."""
+"""Start chatserver: `python run.py [--config FILE] [serve|migrate|user ...]`."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import sys
 
 from aiohttp import web
 
+from chatserver.accounts import CommandError, run_user_command
 from chatserver.app import create_app
 from chatserver.config import DEFAULT_CONFIG, ConfigError, load_settings
-from chatserver.db import settings_dsn
+from chatserver.db import create_database_if_missing, settings_dsn
 from chatserver.embedded import embedded_postgres
 from chatserver.migrate import apply_migrations
 
@@ -19,8 +20,18 @@ from chatserver.migrate import apply_migrations
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="chatserver: a self-hosted AI chat backend")
     parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="settings file (default: config.toml)")
-    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate"],
-                        help="serve (default) or apply database migrations and exit")
+    commands = parser.add_subparsers(dest="command", metavar="{serve,migrate,user}")
+    commands.add_parser("serve", help="serve the API (the default)")
+    commands.add_parser("migrate", help="apply database migrations and exit")
+    user = commands.add_parser("user", help="manage accounts: add EMAIL, disable EMAIL, enable EMAIL, list")
+    user_actions = user.add_subparsers(dest="action", required=True)
+    add = user_actions.add_parser("add", help="add an account; the password is asked for, or read from "
+                                              "standard input when it is not a terminal")
+    add.add_argument("email")
+    user_actions.add_parser("disable", help="disable an account; its tokens stop working at once").add_argument(
+        "email")
+    user_actions.add_parser("enable", help="enable a disabled account again").add_argument("email")
+    user_actions.add_parser("list", help="list the accounts")
     args = parser.parse_args(argv)
     try:
         settings = load_settings(args.config)
@@ -29,15 +40,26 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=settings.LOG_LEVEL.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if args.command == "migrate":
-        with contextlib.ExitStack() as stack:
-            dsn = (stack.enter_context(embedded_postgres(settings.DATA_DIR, settings.DB_NAME))
-                   if settings.embedded_postgres else settings_dsn(settings))
-            count = apply_migrations(dsn)
-        print(f"{count} migration(s) applied")
-        return 0
-    web.run_app(create_app(settings), host=settings.APP_HOST, port=settings.APP_PORT, access_log=None,
-                shutdown_timeout=settings.SHUTDOWN_GRACE_SECONDS)
+    try:
+        if args.command in ("migrate", "user"):
+            with contextlib.ExitStack() as stack:
+                dsn = (stack.enter_context(embedded_postgres(settings.DATA_DIR, settings.DB_NAME))
+                       if settings.embedded_postgres else settings_dsn(settings))
+                if args.command == "user":
+                    run_user_command(dsn, settings, args.action, getattr(args, "email", None))
+                    return 0
+                create_database_if_missing(dsn)
+                count = apply_migrations(dsn)
+            print(f"{count} migration(s) applied")
+            return 0
+        web.run_app(create_app(settings), host=settings.APP_HOST, port=settings.APP_PORT, access_log=None,
+                    shutdown_timeout=settings.SHUTDOWN_GRACE_SECONDS)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    except CommandError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -6,6 +6,7 @@ first), then the route table: every route of the server, in one place.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 
@@ -16,8 +17,9 @@ from chatserver import appkeys
 from chatserver.ai import ai_ctx
 from chatserver.api import apikeys, auth, callback, chats, files, messages, ops, v1, webclient, ws
 from chatserver.api.middleware import access_middleware, cors_middleware
+from chatserver.api.ratelimit import rate_limits_ctx
 from chatserver.config import Settings
-from chatserver.db import open_database, settings_dsn
+from chatserver.db import create_database_if_missing, open_database, settings_dsn
 from chatserver.embedded import embedded_postgres, embedded_redis
 from chatserver.errors import error_middleware
 from chatserver.files.preview_service import preview_service_ctx
@@ -28,6 +30,7 @@ from chatserver.keys import Keys
 from chatserver.live.stream import streams_ctx
 from chatserver.metrics import Metrics
 from chatserver.migrate import apply_migrations_async
+from chatserver.secret import with_jwt_secret
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +54,12 @@ async def servers_ctx(app: web.Application):
 
 
 async def database_ctx(app: web.Application):
+    await asyncio.to_thread(create_database_if_missing, app[appkeys.DSN])
     await apply_migrations_async(app[appkeys.DSN])
     db = await open_database(app[appkeys.DSN], app[appkeys.SETTINGS])
     app[appkeys.DB] = db
+    # before every later resource, so all of them see the secret in use
+    app[appkeys.SETTINGS] = await with_jwt_secret(db, app[appkeys.SETTINGS])
     yield
     db.pool.close()
     await db.pool.wait_closed()
@@ -100,15 +106,15 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> web.Applica
             access_middleware(metrics),
             cors_middleware(settings.ALLOWED_ORIGINS),
             error_middleware,
-            auth.auth_middleware(settings),
+            auth.auth_middleware(),
         ],
     )
     app[appkeys.SETTINGS] = settings
     app[appkeys.KEYS] = Keys(settings.REDIS_KEY_PREFIX)
     app[appkeys.METRICS] = metrics
     app[START_WORKERS] = start_workers
-    app.cleanup_ctx.extend([servers_ctx, database_ctx, redis_ctx, storage_ctx, preview_service_ctx,
-                           streams_ctx, ai_ctx, queue_ctx])
+    app.cleanup_ctx.extend([servers_ctx, database_ctx, redis_ctx, rate_limits_ctx, storage_ctx,
+                           preview_service_ctx, streams_ctx, ai_ctx, queue_ctx])
 
     app.on_startup.append(ops.build_openapi_document)
     add_routes(app.router)

@@ -7,6 +7,7 @@ a field of `Settings`, named exactly like its environment variable.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 from pathlib import Path
@@ -16,7 +17,29 @@ from dotenv import dotenv_values
 
 JWT_ALGORITHMS = ("HS256", "HS384", "HS512")
 AI_BACKENDS = ("", "callback", "openai", "builtin")
-PLACEHOLDER_SECRETS = ("", "change-me", "changeme", "secret", "change-me-to-a-long-random-secret")
+# Secrets printed in documentation, ours and that of projects like ours. Anyone
+# can sign tokens with them, so they are refused even when long enough.
+EXAMPLE_SECRETS = frozenset({
+    "change-me-to-a-long-random-secret",
+    "your_super_secret_key_change_in_production",
+    "your-super-secret-key-change-in-production",
+    "your_secret_key_change_in_production",
+    "your-secret-key-change-in-production",
+    "your_secret_key_here_change_in_production",
+    "your-secret-key-here-change-in-production",
+    "super-secret-key-change-me-in-production",
+    "change-this-to-a-long-random-secret-key",
+    "replace-me-with-a-long-random-secret",
+    "your-256-bit-secret-change-in-production",
+    "please-change-this-secret-in-production",
+    "a-string-secret-at-least-256-bits-long",
+    "your-very-long-and-secure-secret-key-here",
+    "09d25e094faa6ca2556c818166b7a9563b93f7099f6f0f4caa6cf63b88e8d3e7",
+})
+MIN_SECRET_BYTES = 32
+REGISTRATION_MODES = ("open", "closed")
+RATE_LIMITS = ("RATE_LIMIT_LOGIN", "RATE_LIMIT_LOGIN_ADDRESS", "RATE_LIMIT_REGISTER",
+               "RATE_LIMIT_MESSAGES", "RATE_LIMIT_UPLOADS")
 
 
 class ConfigError(Exception):
@@ -52,6 +75,15 @@ class Settings:
     JWT_SECRET: str
     JWT_ALGORITHM: str
     JWT_ACCESS_TOKEN_EXPIRE_MINUTES: int
+    REGISTRATION: str
+    METRICS_TOKEN: str
+
+    RATE_LIMIT_LOGIN: str
+    RATE_LIMIT_LOGIN_ADDRESS: str
+    RATE_LIMIT_REGISTER: str
+    RATE_LIMIT_MESSAGES: str
+    RATE_LIMIT_UPLOADS: str
+    TRUSTED_PROXIES: tuple
 
     ALLOWED_ORIGINS: tuple
     MAX_REQUEST_BODY: int
@@ -177,12 +209,47 @@ def _validate(s: Settings) -> None:
         raise ConfigError("AI_SERVICE_URL: must be set when AI_BACKEND is callback")
     if s.AI_BACKEND == "openai" and not s.OPENAI_BASE_URL:
         raise ConfigError("OPENAI_BASE_URL: must be set when AI_BACKEND is openai")
-    if not s.DEBUG and s.JWT_SECRET.strip().lower() in PLACEHOLDER_SECRETS:
-        raise ConfigError("JWT_SECRET: set a long random secret (or DEBUG=true for local development)")
-    if not s.DEBUG and len(s.JWT_SECRET.encode()) < 32:
-        raise ConfigError("JWT_SECRET: must be at least 32 bytes long when DEBUG=false")
+    _validate_secret(s.JWT_SECRET)
+    if s.REGISTRATION not in REGISTRATION_MODES:
+        raise ConfigError(f"REGISTRATION: unknown mode {s.REGISTRATION!r} (use open or closed)")
+    for key in RATE_LIMITS:
+        parse_rate_limit(key, getattr(s, key))
+    for entry in s.TRUSTED_PROXIES:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ConfigError(f"TRUSTED_PROXIES: {entry!r} is not an IP address or network") from None
     if s.LOG_LEVEL.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         raise ConfigError(f"LOG_LEVEL: unknown level {s.LOG_LEVEL!r}")
+
+
+def _validate_secret(secret: str) -> None:
+    """Empty means "generate one and keep it in the database" (see chatserver/secret.py).
+    DEBUG relaxes nothing here: a development server reachable from a network
+    is as open as a production one."""
+    if not secret:
+        return
+    if secret.strip().lower() in EXAMPLE_SECRETS:
+        raise ConfigError("JWT_SECRET: this is an example value from documentation, known to anyone; "
+                          "set a long random secret or leave it empty to have one generated")
+    if len(secret.encode()) < MIN_SECRET_BYTES:
+        raise ConfigError(f"JWT_SECRET: must be at least {MIN_SECRET_BYTES} bytes long "
+                          "(or empty to have one generated)")
+
+
+def parse_rate_limit(key: str, value: str) -> tuple[int, int] | None:
+    """`"<count>/<seconds>"` as (count, seconds); `"0"` (off) as None."""
+    text = value.strip()
+    if text == "0":
+        return None
+    count, slash, seconds = text.partition("/")
+    try:
+        parsed = int(count), int(seconds)
+    except ValueError:
+        parsed = None
+    if not slash or parsed is None or parsed[0] <= 0 or parsed[1] <= 0:
+        raise ConfigError(f"{key}: invalid value {value!r} (use \"<count>/<seconds>\", e.g. \"10/300\", or \"0\" for off)")
+    return parsed
 
 
 def load_settings(

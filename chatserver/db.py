@@ -8,10 +8,13 @@ from typing import Any, AsyncIterator, Sequence
 from urllib.parse import quote
 
 import aiopg
+import psycopg2
+import psycopg2.errors
 import psycopg2.extras
-from psycopg2.extensions import register_adapter
+from psycopg2 import sql
+from psycopg2.extensions import make_dsn, parse_dsn, register_adapter
 
-from chatserver.config import Settings
+from chatserver.config import ConfigError, Settings
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +31,33 @@ def settings_dsn(settings: Settings) -> str:
     if settings.DB_PASSWORD:
         auth += ":" + quote(settings.DB_PASSWORD, safe="")
     return f"postgresql://{auth}@{settings.DB_HOST}:{settings.DB_PORT}/{quote(settings.DB_NAME, safe='')}"
+
+
+def create_database_if_missing(dsn: str) -> None:
+    """Create the DSN's database through the server's `postgres` database when
+    it does not exist yet. A failure is one ConfigError naming DB_NAME, not a
+    traceback; any other connection problem is left to the caller."""
+    name = parse_dsn(dsn).get("dbname")
+    try:
+        psycopg2.connect(dsn).close()
+        return
+    except psycopg2.OperationalError as exc:
+        if not name or f'database "{name}" does not exist' not in str(exc):
+            raise
+    try:
+        conn = psycopg2.connect(make_dsn(dsn, dbname="postgres"))
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        finally:
+            conn.close()
+    except psycopg2.errors.DuplicateDatabase:
+        return  # another process starting at the same time made it
+    except psycopg2.Error as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+        raise ConfigError(f"DB_NAME: database {name!r} does not exist and could not be created ({reason})") from None
+    log.info("created database %s", name)
 
 
 def as_dicts(cur, rows: list[tuple]) -> list[dict]:

@@ -29,12 +29,14 @@ _CODES = {
 class ApiError(Exception):
     """Raised by handlers and domain code; rendered as `{"error", "code"}`."""
 
-    def __init__(self, status: int, message: str, code: str | None = None, details: list | None = None):
+    def __init__(self, status: int, message: str, code: str | None = None, details: list | None = None,
+                 headers: dict | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
         self.code = code or _CODES.get(status, "error")
         self.details = details
+        self.headers = headers
 
 
 def not_found(what: str = "resource") -> ApiError:
@@ -63,7 +65,7 @@ async def error_middleware(request: web.Request, handler):
     try:
         return await handler(request)
     except ApiError as exc:
-        return error_response(exc.status, exc.message, exc.code, exc.details)
+        return error_response(exc.status, exc.message, exc.code, exc.details, exc.headers)
     except web.HTTPException as exc:
         if exc.status < 400 or exc.content_type == "application/json":
             raise

@@ -48,6 +48,12 @@ class Keys:
         """A periodic task's once-per-interval lock."""
         return self._k("lock", name)
 
+    # rate limits
+    @property
+    def rate_limits(self) -> str:
+        """Prefix of the rate-limit windows; the `limits` library appends the rest."""
+        return self._k("ratelimit")
+
     # live streams
     def stream(self, message_id: object) -> str:
         """Live state of an answer (hash: state, next seq, piece count, final event, ...)."""

@@ -18,6 +18,8 @@ class Metrics:
                                  ["queue"], registry=self.registry)
         self.jobs = Gauge("jobs_total", "Jobs handled by this process since start, by outcome",
                           ["queue", "outcome"], registry=self.registry)
+        self.rate_limited = Counter("rate_limited_total", "Requests refused with 429 by a rate limit",
+                                    ["limit"], registry=self.registry)
         self.websockets = Gauge("websockets_open", "WebSocket connections open in this process",
                                 registry=self.registry)
 

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from chatserver.config import DEFAULT_CONFIG, ConfigError, load_settings
+from chatserver.config import DEFAULT_CONFIG, EXAMPLE_SECRETS, ConfigError, load_settings, parse_rate_limit
 from conftest import TESTS_DIR
 
 ROOT = TESTS_DIR.parent
@@ -53,9 +53,16 @@ def test_ai_backend_follows_the_configured_urls():
     ({"AI_BACKEND": "gpt"}, "AI_BACKEND"),
     ({"AI_BACKEND": "callback"}, "AI_SERVICE_URL"),
     ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
-    ({"DEBUG": "false"}, "JWT_SECRET"),
-    ({"DEBUG": "false", "JWT_SECRET": ""}, "JWT_SECRET"),
     ({"DEBUG": "false", "JWT_SECRET": "short"}, "JWT_SECRET"),
+    ({"DEBUG": "true", "JWT_SECRET": "x" * 31}, "JWT_SECRET"),
+    ({"DEBUG": "true", "JWT_SECRET": "change-me-to-a-long-random-secret"}, "JWT_SECRET"),
+    ({"DEBUG": "false", "JWT_SECRET": "your_super_secret_key_change_in_production"}, "JWT_SECRET"),
+    ({"JWT_SECRET": "Your_Super_Secret_Key_Change_In_Production "}, "JWT_SECRET"),
+    ({"REGISTRATION": "invite"}, "REGISTRATION"),
+    ({"RATE_LIMIT_LOGIN": "10"}, "RATE_LIMIT_LOGIN"),
+    ({"RATE_LIMIT_MESSAGES": "ten/60"}, "RATE_LIMIT_MESSAGES"),
+    ({"RATE_LIMIT_UPLOADS": "5/0"}, "RATE_LIMIT_UPLOADS"),
+    ({"TRUSTED_PROXIES": "10.0.0.0/8, proxy.local"}, "TRUSTED_PROXIES"),
 ])
 def test_bad_values_name_the_key(environ, key):
     with pytest.raises(ConfigError) as caught:
@@ -82,13 +89,39 @@ def test_run_py_stops_with_one_clear_line_on_a_bad_value(tmp_path):
     ]
 
 
-def test_run_py_refuses_the_placeholder_secret_without_debug(tmp_path):
+def test_the_defaults_are_safe():
+    settings = load()
+    assert settings.JWT_SECRET == ""  # generated at first start, never a value from the docs
+    assert settings.DEBUG is False
+    assert settings.APP_HOST == "127.0.0.1"
+    assert settings.REGISTRATION == "open"
+
+
+def test_every_example_secret_is_refused_even_with_debug():
+    for secret in EXAMPLE_SECRETS:
+        with pytest.raises(ConfigError, match="^JWT_SECRET: this is an example value"):
+            load(DEBUG="true", JWT_SECRET=secret)
+
+
+def test_a_long_random_secret_and_the_rate_limit_forms_are_accepted():
+    settings = load(JWT_SECRET="k" * 32, RATE_LIMIT_LOGIN="0", RATE_LIMIT_MESSAGES="5/10",
+                    TRUSTED_PROXIES="10.0.0.0/8, 127.0.0.1, ::1")
+    assert settings.JWT_SECRET == "k" * 32
+    assert parse_rate_limit("RATE_LIMIT_LOGIN", settings.RATE_LIMIT_LOGIN) is None
+    assert parse_rate_limit("RATE_LIMIT_MESSAGES", settings.RATE_LIMIT_MESSAGES) == (5, 10)
+    assert settings.TRUSTED_PROXIES == ("10.0.0.0/8", "127.0.0.1", "::1")
+
+
+@pytest.mark.parametrize("secret", ["your_super_secret_key_change_in_production", "too-short"])
+def test_run_py_refuses_a_known_or_short_secret_in_one_line_whatever_debug_says(tmp_path, secret):
     result = subprocess.run(
-        [sys.executable, str(ROOT / "run.py")], env={"PATH": "/usr/bin:/bin", "DEBUG": "false"},
+        [sys.executable, str(ROOT / "run.py")],
+        env={"PATH": "/usr/bin:/bin", "DEBUG": "true", "JWT_SECRET": secret},
         cwd=tmp_path, capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == 2
-    assert "JWT_SECRET" in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("configuration error: JWT_SECRET:"), result.stderr
 
 
 def test_run_py_reads_another_config_file(tmp_path):

@@ -273,6 +273,17 @@ async def test_malformed_body_is_a_bad_request_in_openais_shape(client):
         assert set(body) == {"error"} and body["error"]["type"] == "invalid_request_error"
 
 
+async def test_calls_count_under_the_message_rate_limit(make_client, sdk):
+    client = await make_client(RATE_LIMIT_MESSAGES="2/60")
+    api = await sdk(client)
+    for _ in range(2):
+        await api.chat.completions.create(model="builtin", messages=QUESTION)
+    with pytest.raises(openai.RateLimitError) as caught:
+        await api.chat.completions.create(model="builtin", messages=QUESTION, stream=True)
+    assert int(caught.value.response.headers["Retry-After"]) >= 1
+    assert caught.value.body["type"] == "rate_limit_error"
+
+
 async def test_a_failed_answer_ends_the_stream_with_an_error_chunk(fake_service, make_client, sdk):
     _, client = await start_openai_service(fake_service, make_client, service=FakeOpenAI(statuses=(400,)))
     api = await sdk(client)

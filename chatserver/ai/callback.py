@@ -14,10 +14,11 @@ import aiohttp
 
 from chatserver.ai.base import BackendRejected, BackendUnavailable, Write
 from chatserver.ai.context import Context
+from chatserver.secret import derived_key
 
 
 def _key(settings) -> bytes:
-    return hashlib.sha256(b"chatserver callback token\x00" + settings.JWT_SECRET.encode()).digest()
+    return derived_key(settings, "AI callback tokens")
 
 
 def callback_token(settings, message_id: uuid.UUID) -> str:

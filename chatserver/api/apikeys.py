@@ -29,6 +29,7 @@ from chatserver.api.endpoint import (
 )
 from chatserver.data import api_keys
 from chatserver.errors import not_found
+from chatserver.secret import derived_key
 
 KEY_PREFIX = "cs-"
 # how much of a key lists show: the marker and a few random characters
@@ -64,12 +65,8 @@ def is_api_key(token: str) -> bool:
     return token.startswith(KEY_PREFIX)
 
 
-def _hash_key(settings) -> bytes:
-    return hashlib.sha256(b"chatserver api key\x00" + settings.JWT_SECRET.encode()).digest()
-
-
 def key_hash(settings, key: str) -> bytes:
-    return hmac.new(_hash_key(settings), key.encode(), hashlib.sha256).digest()
+    return hmac.new(derived_key(settings, "API key hashes"), key.encode(), hashlib.sha256).digest()
 
 
 async def user_of_key(app: web.Application, key: str) -> uuid.UUID | None:

@@ -6,35 +6,24 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import re
 import uuid
 from typing import Annotated
 
 import jwt
 import pydantic
 from aiohttp import web
-from aiohttp_jwt import JWTMiddleware
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 
 from chatserver import appkeys
 from chatserver.api.apikeys import is_api_key, user_of_key
 from chatserver.api.endpoint import (USER_ID, current_user_id, endpoint, handler_endpoint, json_response,
                                      read_json, validate)
+from chatserver.api.ratelimit import (TOO_MANY_REQUESTS, check_login_limit, check_register_limit,
+                                      count_failed_login)
+from chatserver.credentials import DUMMY_HASH, Email, Password, hash_password, verify_password
 from chatserver.data import users
 from chatserver.errors import ApiError
 
 log = logging.getLogger(__name__)
-# aiohttp-jwt logs every rejected token with a traceback; a bad token is routine
-logging.getLogger("aiohttp_jwt.middleware").setLevel(logging.CRITICAL + 1)
-
-_hasher = PasswordHasher()
-# verified against when the email is unknown, so both failures cost the same
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-Email = Annotated[str, pydantic.StringConstraints(strip_whitespace=True, max_length=254, pattern=_EMAIL.pattern)]
-Password = Annotated[str, pydantic.StringConstraints(min_length=8, max_length=1024)]
 
 
 class RegisterIn(pydantic.BaseModel):
@@ -84,10 +73,15 @@ def _token_answer(request: web.Request, row: dict, status: int) -> web.Response:
 
 
 @endpoint("Create an account", tag="auth", body=RegisterIn, public=True,
-          responses={201: TokenOut, 409: "email already registered", 422: "invalid input"})
+          responses={201: TokenOut, 403: "registration is closed (code `registration_closed`)",
+                     409: "email already registered", 422: "invalid input", 429: TOO_MANY_REQUESTS})
 async def register(request: web.Request) -> web.Response:
+    if request.app[appkeys.SETTINGS].REGISTRATION == "closed":
+        raise ApiError(403, "registration is closed; ask the server's operator for an account",
+                       "registration_closed")
     body = await read_json(request, RegisterIn)
-    password_hash = await asyncio.to_thread(_hasher.hash, body.password)
+    await check_register_limit(request)
+    password_hash = await asyncio.to_thread(hash_password, body.password)
     try:
         row = await users.insert(request.app[appkeys.DB], body.email, password_hash,
                                  body.display_name or body.email.split("@")[0])
@@ -97,26 +91,22 @@ async def register(request: web.Request) -> web.Response:
 
 
 @endpoint("Log in (JSON, or the OAuth2 password form)", tag="auth", body=LoginIn, form=LoginForm,
-          public=True, responses={200: TokenOut, 401: "wrong email or password", 422: "invalid input"})
+          public=True, responses={200: TokenOut, 401: "wrong email or password", 422: "invalid input",
+                                  429: TOO_MANY_REQUESTS})
 async def login(request: web.Request) -> web.Response:
     if request.content_type == "application/x-www-form-urlencoded":
         form = validate(LoginForm, dict(await request.post()))
         creds = validate(LoginIn, {"email": form.username, "password": form.password})
     else:
         creds = await read_json(request, LoginIn)
+    await check_login_limit(request, creds.email)
     row = await users.get_with_hash(request.app[appkeys.DB], creds.email)
-    ok = await asyncio.to_thread(_verify, row["password_hash"] if row else _DUMMY_HASH, creds.password)
+    ok = await asyncio.to_thread(verify_password, row["password_hash"] if row else DUMMY_HASH, creds.password)
     if not (row and ok):
+        await count_failed_login(request, creds.email)
         raise ApiError(401, "wrong email or password", "invalid_credentials")
     row.pop("password_hash")
     return _token_answer(request, row, 200)
-
-
-def _verify(password_hash: str, password: str) -> bool:
-    try:
-        return _hasher.verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
 
 
 @endpoint("The current user", tag="auth", responses={200: User, 401: "missing or invalid token"})
@@ -129,45 +119,60 @@ async def me(request: web.Request) -> web.Response:
 
 
 
-def decode_token(settings, token: str) -> uuid.UUID | None:
-    """The user id in a valid token, else None (for sockets that read ?token=)."""
+def decode_token(settings, token: str) -> uuid.UUID:
+    """The user id of a valid token; 401 for a bad signature, an expired
+    token, or one without `exp` (it would never expire) or `sub`."""
     try:
-        claims = jwt.decode(token, settings.JWT_SECRET, algorithms=[settings.JWT_ALGORITHM])
+        claims = jwt.decode(token, settings.JWT_SECRET, algorithms=[settings.JWT_ALGORITHM],
+                            options={"require": ["exp", "sub"]})
         return uuid.UUID(str(claims["sub"]))
-    except (jwt.InvalidTokenError, KeyError, ValueError):
-        return None
+    except (jwt.InvalidTokenError, ValueError):
+        raise ApiError(401, "invalid or expired token", "unauthorized") from None
 
 
-def _token_from(request: web.Request) -> str | None:
+async def authenticate(request: web.Request, user_id: uuid.UUID) -> None:
+    """The check every credential (token, API key) ends in: the account must
+    exist and not be disabled, read on every request so that disabling (or
+    deleting) an account stops its credentials at once in every process. It is
+    one primary-key lookup; a cache would have to be invalidated in every
+    process and would cost about as much as the lookup it saves."""
+    if not await users.is_active(request.app[appkeys.DB], user_id):
+        raise ApiError(401, "the account of this token does not exist or is disabled", "unauthorized")
+    request[USER_ID] = user_id
+
+
+async def user_of_credential(request: web.Request, credential: str) -> uuid.UUID:
+    """The user a token or an API key stands for; 401 for neither."""
+    if not is_api_key(credential):
+        return decode_token(request.app[appkeys.SETTINGS], credential)
+    user_id = await user_of_key(request.app, credential)
+    if user_id is None:
+        raise ApiError(401, "invalid or revoked API key", "unauthorized")
+    return user_id
+
+
+def _token_from(request: web.Request) -> str:
     if request.path.startswith("/ws/"):
-        return request.query.get("token") or None
+        token = request.query.get("token")
+        if not token:
+            raise ApiError(401, "missing token (?token=)", "unauthorized")
+        return token
     header = request.headers.get("Authorization")
     if header is None:
-        return None
+        raise ApiError(401, "missing Authorization header", "unauthorized")
     scheme, _, token = header.strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "the Authorization header must be 'Bearer <token>'", "unauthorized")
     return token.strip()
 
 
-def auth_middleware(settings):
-    """aiohttp-jwt checks the token of every /api/ and /ws/ route not marked
-    public; the token's subject becomes request[USER_ID]. A bearer value that
-    is an API key (apikeys.py) stands for its user instead. Other paths
-    (operations, docs, the web client, /v1 which checks its own) are public."""
-    checker = JWTMiddleware(
-        settings.JWT_SECRET,
-        request_property="jwt",
-        token_getter=_token_from,
-        algorithms=[settings.JWT_ALGORITHM],
-    )
-
-    async def with_user(request: web.Request, handler):
-        try:
-            request[USER_ID] = uuid.UUID(str(request["jwt"]["sub"]))
-        except (KeyError, ValueError):
-            raise ApiError(401, "invalid or expired token", "unauthorized") from None
-        return await handler(request)
+def auth_middleware():
+    """Every /api/ and /ws/ route not marked public needs a valid token (or
+    API key, apikeys.py) of an active account; its user becomes
+    request[USER_ID]. Other paths (operations, docs, the web client, and /v1,
+    which checks keys itself to answer in OpenAI's shape) are public. The
+    secret is read per request because it may be generated at start-up
+    (chatserver/secret.py)."""
 
     @web.middleware
     async def middleware(request: web.Request, handler):
@@ -177,13 +182,8 @@ def auth_middleware(settings):
         info = handler_endpoint(match.handler)
         if info is not None and info.public:
             return await handler(request)
-        token = _token_from(request)
-        if token is not None and is_api_key(token):
-            user_id = await user_of_key(request.app, token)
-            if user_id is None:
-                raise ApiError(401, "invalid or revoked API key", "unauthorized")
-            request[USER_ID] = user_id
-            return await handler(request)
-        return await checker(request, lambda req: with_user(req, handler))
+        user_id = await user_of_credential(request, _token_from(request))
+        await authenticate(request, user_id)
+        return await handler(request)
 
     return middleware

@@ -16,6 +16,7 @@ from aiohttp import hdrs, web
 from chatserver import appkeys
 from chatserver.api.chats import owned_chat
 from chatserver.api.endpoint import current_user_id, endpoint, json_response, owned, read_query
+from chatserver.api.ratelimit import TOO_MANY_REQUESTS, check_upload_limit
 from chatserver.data import files
 from chatserver.errors import ApiError, not_found
 from chatserver.files.filenames import content_disposition
@@ -73,9 +74,10 @@ async def owned_file(request: web.Request, columns: Literal["row", "download", "
           description="Poll `GET /api/files/{file_id}` until `status` is `ready` or `failed`.",
           responses={201: File, 404: "chat_id is not one of your chats", 413: "the file is larger than MAX_UPLOAD_SIZE",
                      415: "the body is not multipart/form-data", 422: "no `file` part, or a malformed body",
-                     503: "the preview could not be queued; nothing was stored"})
+                     429: TOO_MANY_REQUESTS, 503: "the preview could not be queued; nothing was stored"})
 async def upload_file(request: web.Request) -> web.Response:
     app, user_id = request.app, current_user_id(request)
+    await check_upload_limit(request)
     db, storage = app[appkeys.DB], app[appkeys.STORAGE]
     async with receive_upload(request, storage, app[appkeys.SETTINGS].MAX_UPLOAD_SIZE) as upload:
         chat_id = upload.fields.get("chat_id")

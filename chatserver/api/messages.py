@@ -15,6 +15,7 @@ from chatserver.ai.job import queue_answer
 from chatserver.api.chats import owned_chat
 from chatserver.api.endpoint import current_user_id, endpoint, json_response, owned, read_json, read_query
 from chatserver.api.pagination import bad_cursor, decode_cursor, encode_cursor, page_query
+from chatserver.api.ratelimit import TOO_MANY_REQUESTS, check_message_limit
 from chatserver.data import chats, files, messages
 from chatserver.errors import ApiError
 from chatserver.live.stream import STREAMS, AlreadyFinished
@@ -83,13 +84,15 @@ async def _check_files(request: web.Request, file_ids: list[uuid.UUID]) -> None:
 
 
 @endpoint("Post a message; the answer is queued as a pending assistant message", tag="messages",
-          body=MessageIn, responses={201: PostedMessages, 404: "no such chat", 422: "invalid input or files"})
+          body=MessageIn, responses={201: PostedMessages, 404: "no such chat", 422: "invalid input or files",
+                                     429: TOO_MANY_REQUESTS})
 async def post_message(request: web.Request) -> web.Response:
     db, user_id = request.app[appkeys.DB], current_user_id(request)
     chat = await owned_chat(request)
     body = await read_json(request, MessageIn)
     file_ids = list(dict.fromkeys(body.file_ids))
     await _check_files(request, file_ids)
+    await check_message_limit(request)
     async with db.transaction() as cur:
         question = await messages.insert_question(cur, chat["id"], user_id, body.content, file_ids)
         answer = await messages.insert_answer(cur, chat["id"], user_id, question["id"])
@@ -147,12 +150,14 @@ async def cancel_message(request: web.Request) -> web.Response:
 
 @endpoint("Answer the same user message again; the old answer stays but leaves the AI history",
           tag="messages",
-          responses={201: Message, 404: "no such message", 422: "not an assistant message"})
+          responses={201: Message, 404: "no such message", 422: "not an assistant message",
+                     429: TOO_MANY_REQUESTS})
 async def regenerate_message(request: web.Request) -> web.Response:
     app, user_id = request.app, current_user_id(request)
     old = await owned_message(request)
     if old["role"] != "assistant" or old["reply_to"] is None:
         raise ApiError(422, "only an assistant message can be regenerated", "not_an_answer")
+    await check_message_limit(request)
     with contextlib.suppress(AlreadyFinished):
         await app[STREAMS].cancel(old, "regenerated")
     async with app[appkeys.DB].transaction() as cur:

@@ -22,11 +22,11 @@ from aiohttp import web
 from chatserver import appkeys
 from chatserver.ai.job import queue_answer
 from chatserver.api import openai_shapes as shapes
-from chatserver.api.apikeys import is_api_key, user_of_key
-from chatserver.api.auth import decode_token
-from chatserver.api.endpoint import endpoint
+from chatserver.api.auth import authenticate, user_of_credential
+from chatserver.api.endpoint import current_user_id, endpoint
 from chatserver.api.openai_shapes import OpenAIError
-from chatserver.data import chats, messages, users
+from chatserver.api.ratelimit import check_message_limit
+from chatserver.data import chats, messages
 from chatserver.errors import ApiError
 from chatserver.live.stream import STREAMS, AlreadyFinished, End, Text
 
@@ -48,7 +48,8 @@ def openai_errors(handler: Callable[[web.Request], Awaitable[web.StreamResponse]
         except OpenAIError as exc:
             return exc.response()
         except ApiError as exc:
-            return OpenAIError(400 if exc.status == 422 else exc.status, exc.message, exc.code).response()
+            return OpenAIError(400 if exc.status == 422 else exc.status, exc.message, exc.code,
+                               headers=exc.headers).response()
         except web.HTTPRequestEntityTooLarge:
             return OpenAIError(413, "the request body is too large", "request_too_large").response()
 
@@ -62,21 +63,11 @@ async def api_user(request: web.Request) -> uuid.UUID:
     if scheme.lower() != "bearer" or not value:
         raise OpenAIError(401, "You didn't provide an API key: send 'Authorization: Bearer <key>'.",
                           "invalid_api_key")
-    if is_api_key(value):
-        user_id = await user_of_key(request.app, value)
-    else:
-        user_id = decode_token(request.app[appkeys.SETTINGS], value)
-        if user_id is not None and await users.get(request.app[appkeys.DB], user_id) is None:
-            user_id = None
-    if user_id is None:
-        raise OpenAIError(401, "Incorrect API key provided.", "invalid_api_key")
-    return user_id
-
-
-async def count_call(request: web.Request, user_id: uuid.UUID) -> None:
-    """A completion counts under RATE_LIMIT_MESSAGES like a posted message:
-    the limit's owner raises OpenAIError(429, ..., headers={"Retry-After": ...})
-    past it."""
+    try:
+        await authenticate(request, await user_of_credential(request, value))
+    except ApiError as exc:
+        raise OpenAIError(401, f"Incorrect API key provided: {exc.message}", "invalid_api_key") from None
+    return current_user_id(request)
 
 
 def available_models(app: web.Application) -> tuple[list[dict], str]:
@@ -119,7 +110,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     items, _ = available_models(request.app)
     if body.model not in {m["id"] for m in items}:
         raise OpenAIError(404, f"The model '{body.model}' does not exist", "model_not_found", "model")
-    await count_call(request, user_id)
+    await check_message_limit(request)
     answer = await _start(request.app, user_id, body, talk)
     call = Completion(request, answer, body, talk)
     try:

@@ -32,9 +32,28 @@ async def insert(db: Database, email: str, password_hash: str, display_name: str
 
 
 async def get_with_hash(db: Database, email: str) -> dict | None:
-    """The user and their password hash, by case-insensitive email."""
+    """An enabled user and their password hash, by case-insensitive email."""
     return await db.fetchrow(
-        f"SELECT {COLUMNS}, password_hash FROM users WHERE lower(email) = lower(%s)", (email,))
+        f"SELECT {COLUMNS}, password_hash FROM users WHERE lower(email) = lower(%s) AND disabled_at IS NULL",
+        (email,))
+
+
+async def is_active(db: Database, user_id: uuid.UUID) -> bool:
+    """Whether the account exists and is not disabled (a primary-key lookup)."""
+    return bool(await db.fetchval("SELECT disabled_at IS NULL FROM users WHERE id = %s", (user_id,)))
+
+
+async def set_disabled(db: Database, email: str, disabled: bool) -> bool:
+    """Disable (or enable again) the account of `email`; False when there is none."""
+    count = await db.execute(
+        "UPDATE users SET disabled_at = CASE WHEN %(disabled)s THEN coalesce(disabled_at, now()) END "
+        "WHERE lower(email) = lower(%(email)s)",
+        {"disabled": disabled, "email": email})
+    return count > 0
+
+
+async def list_all(db: Database) -> list[dict]:
+    return await db.fetch(f"SELECT {COLUMNS}, disabled_at FROM users ORDER BY created_at, id")
 
 
 async def get(db: Database, user_id: uuid.UUID) -> dict | None:

@@ -6,7 +6,7 @@ import pytest
 
 from conftest import assert_error, create_chat, db_of
 
-CHAT_KEYS = {"id", "title", "created_at", "updated_at"}
+CHAT_KEYS = {"id", "title", "created_at", "updated_at", "model", "system_prompt", "temperature", "max_tokens"}
 
 
 async def test_create_chat_with_title(client, user):
@@ -68,7 +68,7 @@ async def test_rename_chat(client, user, chat):
     assert (await again.json())["title"] == "Renamed"
 
 
-@pytest.mark.parametrize("body", [{}, {"title": ""}, {"title": ["a"]}, {"title": "y" * 201}])
+@pytest.mark.parametrize("body", [{}, {"title": ""}, {"title": None}, {"title": ["a"]}, {"title": "y" * 201}])
 async def test_rename_rejects_invalid_titles_and_keeps_the_old_one(client, user, chat, body):
     resp = await client.patch(f"/api/chats/{chat['id']}", json=body, headers=user.headers)
     assert resp.status == 422
@@ -163,3 +163,47 @@ async def test_search_with_a_nul_character_is_422(client, user):
 async def test_login_with_a_nul_character_is_422(client):
     resp = await client.post("/api/auth/login", data={"username": "a\x00@b.co", "password": "password1"})
     assert resp.status == 422
+
+
+SETTINGS = {"model": "tiny-model", "system_prompt": "Answer in French.", "temperature": 0.2, "max_tokens": 64}
+
+
+async def test_a_new_chat_has_default_settings(client, user, chat):
+    assert {k: chat[k] for k in SETTINGS} == dict.fromkeys(SETTINGS)
+
+
+async def test_create_chat_with_settings(client, user):
+    resp = await client.post("/api/chats", json={"title": "t", **SETTINGS}, headers=user.headers)
+    assert resp.status == 201
+    body = await resp.json()
+    assert {k: body[k] for k in SETTINGS} == SETTINGS
+
+
+async def test_patch_changes_settings_without_a_title_and_null_resets_one(client, user, chat):
+    resp = await client.patch(f"/api/chats/{chat['id']}", json=SETTINGS, headers=user.headers)
+    assert resp.status == 200
+    resp = await client.patch(f"/api/chats/{chat['id']}", json={"temperature": None}, headers=user.headers)
+    body = await resp.json()
+    assert body["title"] == chat["title"]
+    assert {k: body[k] for k in SETTINGS} == {**SETTINGS, "temperature": None}
+    again = await (await client.get(f"/api/chats/{chat['id']}", headers=user.headers)).json()
+    assert again == body
+
+
+@pytest.mark.parametrize("body", [
+    {"temperature": 2.5}, {"temperature": -0.1}, {"temperature": "hot"}, {"max_tokens": 0},
+    {"max_tokens": 1.5}, {"system_prompt": "x" * 20_001}, {"model": ""}, {"model": 3},
+])
+async def test_invalid_settings_are_422_and_change_nothing(client, user, chat, body):
+    for resp in (await client.patch(f"/api/chats/{chat['id']}", json=body, headers=user.headers),
+                 await client.post("/api/chats", json=body, headers=user.headers)):
+        assert resp.status == 422
+        assert_error(await resp.json(), "validation_error")
+    again = await (await client.get(f"/api/chats/{chat['id']}", headers=user.headers)).json()
+    assert again == chat
+
+
+async def test_an_integer_temperature_is_accepted(client, user, chat):
+    resp = await client.patch(f"/api/chats/{chat['id']}", json={"temperature": 1}, headers=user.headers)
+    assert resp.status == 200
+    assert (await resp.json())["temperature"] == 1.0

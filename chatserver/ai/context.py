@@ -8,7 +8,7 @@ import dataclasses
 import time
 import uuid
 
-from chatserver.data import files, messages
+from chatserver.data import chats, files, messages
 from chatserver.db import Database
 
 TRUNCATED = "\n[... truncated to fit the context budget]"
@@ -28,6 +28,11 @@ class Context:
     message: str
     history: list[dict]  # [{"role", "content"}], oldest first
     files: list[dict]  # [{"id", "name", "content"}, plus "note" when the text is missing or cut]
+    # the chat's settings; None leaves each to the server's default
+    model: str | None = None
+    system_prompt: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
 
 
 async def history(db: Database, chat_id: uuid.UUID, before: int, budget: int) -> list[dict]:
@@ -84,7 +89,9 @@ async def build_context(db: Database, settings, message_id: str) -> Context | No
     answer = await messages.get_question(db, message_id)
     if answer is None:
         return None
+    chat_settings = await chats.answer_settings(db, answer["chat_id"])
     return Context(
+        **chat_settings,
         message_id=answer["id"],
         chat_id=answer["chat_id"],
         user_id=answer["user_id"],

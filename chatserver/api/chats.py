@@ -14,7 +14,8 @@ from chatserver.api.endpoint import current_user_id, endpoint, json_response, ow
 from chatserver.api.pagination import bad_cursor, decode_cursor, encode_cursor, page_query
 from chatserver.data import chats
 from chatserver.data import messages as message_rows
-from chatserver.errors import not_found
+from chatserver.ai.models import is_known_model
+from chatserver.errors import ApiError, not_found
 from chatserver.files.storage import remove_chat_files
 from chatserver.live.stream import STREAMS
 
@@ -22,14 +23,35 @@ Title = Annotated[str, pydantic.StringConstraints(strip_whitespace=True, min_len
 DEFAULT_TITLE = "New chat"
 
 
-class ChatIn(pydantic.BaseModel):
+ModelId = Annotated[str, pydantic.StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+SystemPrompt = Annotated[str, pydantic.StringConstraints(max_length=20_000)]
+Temperature = Annotated[float, pydantic.Field(ge=0, le=2, allow_inf_nan=False)]
+MaxTokens = Annotated[int, pydantic.Field(ge=1, le=2**31 - 1)]
+
+
+class ChatSettings(pydantic.BaseModel):
+    """What a chat may set for its answers; null leaves it to the server's default."""
     model_config = pydantic.ConfigDict(extra="ignore", strict=True)
+    model: ModelId | None = None
+    system_prompt: SystemPrompt | None = None
+    temperature: Annotated[Temperature, pydantic.Strict(False)] | None = None
+    max_tokens: MaxTokens | None = None
+
+
+class ChatIn(ChatSettings):
     title: Title | None = None
 
 
-class ChatPatch(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(extra="ignore", strict=True)
-    title: Title
+class ChatPatch(ChatSettings):
+    """Only the fields present change; a setting sent as null goes back to the default."""
+    title: Title | None = None
+
+    @pydantic.field_validator("title")
+    @classmethod
+    def title_not_null(cls, value: str | None) -> str:
+        if value is None:
+            raise ValueError("a chat's title cannot be null")
+        return value
 
 
 class Chat(pydantic.BaseModel):
@@ -37,6 +59,10 @@ class Chat(pydantic.BaseModel):
     title: str
     created_at: dt.datetime
     updated_at: dt.datetime
+    model: str | None
+    system_prompt: str | None
+    temperature: float | None
+    max_tokens: int | None
 
 
 class ChatPage(pydantic.BaseModel):
@@ -69,10 +95,19 @@ async def owned_chat(request: web.Request, raw: str | None = None) -> dict:
     return await owned(request, chats.get_owned, request.match_info["chat_id"] if raw is None else raw, "chat")
 
 
-@endpoint("Create a chat", tag="chats", body=ChatIn, responses={201: Chat, 422: "invalid input"})
+async def _check_model(request: web.Request, body: ChatSettings) -> None:
+    if body.model is not None and not await is_known_model(request.app, body.model):
+        raise ApiError(422, f"model: unknown model {body.model!r} (see GET /api/models)", "unknown_model",
+                       [{"loc": ["model"], "msg": f"unknown model {body.model}"}])
+
+
+@endpoint("Create a chat, optionally with its model settings", tag="chats", body=ChatIn,
+          responses={201: Chat, 422: "invalid input or unknown model"})
 async def create_chat(request: web.Request) -> web.Response:
     body = await read_json(request, ChatIn)
-    row = await chats.insert(request.app[appkeys.DB], current_user_id(request), body.title or DEFAULT_TITLE)
+    await _check_model(request, body)
+    row = await chats.insert(request.app[appkeys.DB], current_user_id(request), body.title or DEFAULT_TITLE,
+                             body.model_dump(include=set(chats.SETTINGS)))
     return json_response(Chat(**row), 201)
 
 
@@ -99,12 +134,15 @@ async def get_chat(request: web.Request) -> web.Response:
     return json_response(Chat(**await owned_chat(request)))
 
 
-@endpoint("Rename a chat", tag="chats", body=ChatPatch,
-          responses={200: Chat, 404: "no such chat", 422: "invalid input"})
+@endpoint("Rename a chat or change its model settings", tag="chats", body=ChatPatch,
+          responses={200: Chat, 404: "no such chat", 422: "invalid input or unknown model"})
 async def rename_chat(request: web.Request) -> web.Response:
     chat = await owned_chat(request)
     body = await read_json(request, ChatPatch)
-    row = await chats.rename(request.app[appkeys.DB], chat["id"], body.title)
+    if not body.model_fields_set:
+        raise ApiError(422, "nothing to change: send a title or a setting", "validation_error")
+    await _check_model(request, body)
+    row = await chats.update(request.app[appkeys.DB], chat["id"], body.model_dump(include=body.model_fields_set))
     if row is None:
         raise not_found("chat")
     return json_response(Chat(**row))

@@ -13,7 +13,8 @@ import psycopg2.extras
 
 from chatserver.db import Database
 
-COLUMNS = "id, chat_id, role, content, status, sources, file_ids, error, created_at, completed_at"
+COLUMNS = ("id, chat_id, role, content, status, sources, file_ids, error, created_at, completed_at, "
+           "model, finish_reason, usage, reasoning")
 UNFINISHED = ("pending", "streaming")
 FINISHED = ("complete", "failed", "cancelled")
 # interpolated into statements (a constant, never input) so the partial index
@@ -110,37 +111,64 @@ async def exists(db: Database, message_id: uuid.UUID) -> bool:
 
 
 async def get_state(db: Database, message_id: uuid.UUID) -> dict | None:
-    """What a watcher needs of a stored answer: content, status, sources, error."""
-    return await db.fetchrow("SELECT content, status, sources, error FROM messages WHERE id = %s", (message_id,))
+    """What a watcher needs of a stored answer: content, reasoning, status, sources, error and the
+    answer's model, finish_reason and usage."""
+    return await db.fetchrow(
+        "SELECT content, reasoning, status, sources, error, model, finish_reason, usage FROM messages WHERE id = %s",
+        (message_id,))
 
 
 async def mark_streaming(db: Database, message_id: uuid.UUID) -> None:
     await db.execute("UPDATE messages SET status = 'streaming' WHERE id = %s AND status = 'pending'", (message_id,))
 
 
-async def checkpoint(db: Database, message_id: uuid.UUID, content: str) -> None:
-    """Store a streaming answer's text so far."""
+async def checkpoint(db: Database, message_id: uuid.UUID, content: str, reasoning: str = "") -> None:
+    """Store a streaming answer's text (and reasoning) so far."""
     # the length guard keeps a slower writer from putting back an older text
     await db.execute(
         f"""
-        UPDATE messages SET content = %s, status = 'streaming'
-        WHERE id = %s AND {_IS_UNFINISHED} AND length(content) <= length(%s)
+        UPDATE messages SET content = %(content)s, reasoning = %(reasoning)s, status = 'streaming'
+        WHERE id = %(id)s AND {_IS_UNFINISHED}
+          AND length(content) <= length(%(content)s) AND length(reasoning) <= length(%(reasoning)s)
         """,
-        (content, message_id, content),
+        {"content": content, "reasoning": reasoning, "id": message_id},
     )
 
 
 async def finish(db: Database, message_id: uuid.UUID, status: str, content: str, sources: list[dict],
-                 error: str | None) -> dict | None:
+                 error: str | None, *, reasoning: str = "", model: str | None = None,
+                 finish_reason: str | None = None, usage: dict | None = None) -> dict | None:
     """Store an answer's end; the stored message, or None if it had already ended."""
     return await db.fetchrow(
         f"""
         UPDATE messages
-        SET status = %s, content = %s, sources = %s, error = %s, completed_at = clock_timestamp()
-        WHERE id = %s AND {_IS_UNFINISHED}
+        SET status = %(status)s, content = %(content)s, sources = %(sources)s, error = %(error)s,
+            reasoning = %(reasoning)s, model = coalesce(%(model)s, model), finish_reason = %(finish_reason)s,
+            usage = %(usage)s, completed_at = clock_timestamp()
+        WHERE id = %(id)s AND {_IS_UNFINISHED}
         RETURNING {COLUMNS}
         """,
-        (status, content, psycopg2.extras.Json(sources), error, message_id),
+        {"status": status, "content": content, "sources": psycopg2.extras.Json(sources), "error": error,
+         "reasoning": reasoning, "model": model, "finish_reason": finish_reason,
+         "usage": None if usage is None else psycopg2.extras.Json(usage), "id": message_id},
+    )
+
+
+async def usage_by_day(db: Database, user_id: uuid.UUID, days: int) -> list[dict]:
+    """The user's answers of the last `days` days by day and model: messages and tokens."""
+    return await db.fetch(
+        """
+        SELECT (completed_at AT TIME ZONE 'UTC')::date AS day, coalesce(model, '') AS model,
+               count(*) AS messages,
+               coalesce(sum((usage->>'prompt_tokens')::bigint), 0) AS prompt_tokens,
+               coalesce(sum((usage->>'completion_tokens')::bigint), 0) AS completion_tokens
+        FROM messages
+        WHERE user_id = %s AND role = 'assistant' AND completed_at IS NOT NULL
+          AND completed_at > clock_timestamp() - make_interval(days => %s)
+        GROUP BY 1, 2
+        ORDER BY 1 DESC, 2
+        """,
+        (user_id, days),
     )
 
 

@@ -49,10 +49,17 @@ async def chat_titles(client, account) -> list[str]:
     return [c["title"] for c in (await resp.json())["items"]]
 
 
-async def answer_row(client, completion_id: str) -> dict:
+async def answer_row(client, completion_id: str) -> dict | None:
+    """The stored answer once it is finished (PostgreSQL learns of the end
+    just after the followers do), or None when there is none."""
     answer_id = completion_id.removeprefix("chatcmpl-")
-    return await db_of(client).fetchrow("SELECT status, content, error, chat_id FROM messages WHERE id = %s",
-                                        (answer_id,))
+    async with asyncio.timeout(10):
+        while True:
+            row = await db_of(client).fetchrow(
+                "SELECT status, content, error, chat_id FROM messages WHERE id = %s", (answer_id,))
+            if row is None or row["status"] not in ("pending", "streaming"):
+                return row
+            await asyncio.sleep(0.02)
 
 
 # ---- models
@@ -197,6 +204,9 @@ async def test_call_is_kept_as_a_chat_with_its_turns(fake_service, make_client, 
     turns = [(m["role"], m["content"], m["status"]) for m in (await resp.json())["items"]]
     assert turns == [("user", "First question about basil", "complete"), ("assistant", "First answer", "complete"),
                      ("user", "And parsley?", "complete"), ("assistant", "Hello!", "complete")]
+    chat = await (await client.get(f"/api/chats/{chat_id}", headers=account.headers)).json()
+    assert (chat["model"], chat["system_prompt"], chat["temperature"], chat["max_tokens"]) == (
+        "test-model", "Answer briefly.", 0.2, 50)
     (sent,) = service.requests_about("And parsley?")
     assert [m for m in sent["messages"] if m["role"] != "system"] == [
         {"role": "user", "content": "First question about basil"},
@@ -321,8 +331,6 @@ async def test_disconnect_mid_stream_cancels_the_generation_upstream(fake_servic
     await stream.close()
     async with asyncio.timeout(10):
         await service.disconnected.wait()
-        while (await answer_row(client, answer_id))["status"] != "cancelled":
-            await asyncio.sleep(0.05)
     row = await answer_row(client, answer_id)
     assert (row["content"], row["error"]) == ("Hel", "the API client disconnected")
 

@@ -124,7 +124,9 @@ async def _start(app: web.Application, user_id: uuid.UUID, body: shapes.Completi
                  talk: shapes.Conversation) -> dict:
     """Store the call as a chat with its turns and a pending answer, and queue the answer."""
     db = app[appkeys.DB]
-    chat = await chats.insert(db, user_id, talk.title)
+    settings = {"model": body.model, "system_prompt": talk.system_prompt, "temperature": body.temperature,
+                "max_tokens": body.max_completion_tokens or body.max_tokens}
+    chat = await chats.insert(db, user_id, talk.title, settings)
     try:
         async with db.transaction() as cur:
             asked = None

@@ -88,6 +88,9 @@ export class Api {
   getChat(id) { return this.get(`/api/chats/${encodeURIComponent(id)}`); }
   renameChat(id, title) { return this.patch(`/api/chats/${encodeURIComponent(id)}`, { title }); }
   deleteChat(id) { return this.del(`/api/chats/${encodeURIComponent(id)}`); }
+  listKeys() { return this.get("/api/keys"); }
+  createKey(name) { return this.post("/api/keys", { name }); }
+  deleteKey(id) { return this.del(`/api/keys/${encodeURIComponent(id)}`); }
   search(q) { return this.get(`/api/search?limit=30&q=${encodeURIComponent(q)}`); }
   listMessages(chatId, cursor) {
     return this.get(`/api/chats/${encodeURIComponent(chatId)}/messages?limit=30${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);

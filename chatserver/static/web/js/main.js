@@ -11,6 +11,7 @@ import { openChat, wireConversation } from "./conversation.js";
 import { wireComposer } from "./composer.js";
 import { wireChatDialogs } from "./dialogs.js";
 import { wireSearch } from "./search.js";
+import { wireKeys } from "./keys.js";
 import { startRouting } from "./router.js";
 import { $ } from "./dom.js";
 
@@ -39,5 +40,6 @@ wireChatList();
 wireChatDialogs();
 wireConversation();
 wireSearch();
+wireKeys();
 startRouting(openChat);
 resume(FIRST_RETRY_MS);

@@ -121,8 +121,7 @@ async def run(args) -> None:
         fake_port = free_port()
         await web.TCPSite(runner, "127.0.0.1", fake_port).start()
         proc, port = start_server(AI_SERVICE_URL=f"http://127.0.0.1:{fake_port}/generate",
-                                  STREAM_TIMEOUT_SECONDS="600", RATE_LIMIT_MESSAGES="0",
-                                  QUEUE_AI_CONCURRENCY=str(args.clients))
+                                  STREAM_TIMEOUT_SECONDS="600", RATE_LIMIT_MESSAGES="0")
         base = f"http://127.0.0.1:{port}"
         try:
             async with session.post(f"{base}/api/auth/register", json={
@@ -136,6 +135,7 @@ async def run(args) -> None:
                 "/v1": await phase(args.clients, lambda: over_v1(session, base, key)),
             }
         finally:
+            await asyncio.gather(*service.tasks, return_exceptions=True)
             proc.terminate()
             proc.wait()
             await runner.cleanup()

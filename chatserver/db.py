@@ -52,8 +52,8 @@ def create_database_if_missing(dsn: str) -> None:
                 cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         finally:
             conn.close()
-    except psycopg2.errors.DuplicateDatabase:
-        return  # another process starting at the same time made it
+    except (psycopg2.errors.DuplicateDatabase, psycopg2.errors.UniqueViolation):
+        return  # another process starting at the same time made it (the catalog's index may notice first)
     except psycopg2.Error as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
         raise ConfigError(f"DB_NAME: database {name!r} does not exist and could not be created ({reason})") from None

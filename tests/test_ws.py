@@ -264,7 +264,7 @@ async def test_garbage_on_a_chat_channel_does_not_stop_the_fan_out(fake_service,
 
 
 async def test_one_socket_follows_at_most_100_answers_at_once(make_client):
-    client = await make_client(start_workers=False)
+    client = await make_client(start_workers=False, RATE_LIMIT_MESSAGES="0")  # 101 posts in a row
     account = await register(client)
     chat = await create_chat(client, account)
     answers = [(await post_message(client, account, chat["id"], f"q{i}"))["assistant_message"]["id"]

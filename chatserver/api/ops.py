@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import importlib.util
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from aiohttp import web
 from chatserver import appkeys
 from chatserver.api.endpoint import json_response
 from chatserver.api.openapi import build_openapi
+from chatserver.errors import ApiError
 
 # drf-spectacular-sidecar ships Swagger UI and ReDoc builds; we only read its
 # static files (importing it would import Django).
@@ -62,8 +64,19 @@ async def ready(request: web.Request) -> web.Response:
     return json_response({"status": "ready", "checks": checks})
 
 
+def _metrics_allowed(request: web.Request) -> bool:
+    expected = request.app[appkeys.SETTINGS].METRICS_TOKEN
+    if not expected:
+        return True
+    scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), expected.encode())
+
+
 async def metrics(request: web.Request) -> web.Response:
     app = request.app
+    if not _metrics_allowed(request):
+        raise ApiError(401, "/metrics needs 'Authorization: Bearer <METRICS_TOKEN>'", "unauthorized",
+                       headers={"WWW-Authenticate": "Bearer"})
     m = app[appkeys.METRICS]
     queue = app[appkeys.QUEUE]
     try:

@@ -15,7 +15,8 @@ from aiohttp import web
 
 from chatserver import appkeys, outage
 from chatserver.ai import ai_ctx
-from chatserver.api import auth, callback, chats, files, messages, models, ops, portable, sse, webclient, ws
+from chatserver.api import (apikeys, auth, callback, chats, files, messages, models, ops, portable, sse, v1,
+                            webclient, ws)
 from chatserver.api.middleware import access_middleware, cors_middleware
 from chatserver.api.ratelimit import rate_limits_ctx
 from chatserver.config import Settings
@@ -145,6 +146,10 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/api/users/me", auth.me)
     router.add_get("/api/users/me/usage", models.my_usage)
 
+    router.add_post("/api/keys", apikeys.create_key)
+    router.add_get("/api/keys", apikeys.list_keys)
+    router.add_delete("/api/keys/{key_id}", apikeys.delete_key)
+
     router.add_post("/api/chats", chats.create_chat)
     router.add_get("/api/chats", chats.list_chats)
     router.add_get("/api/chats/{chat_id}", chats.get_chat)
@@ -175,6 +180,9 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/api/files/{file_id}/content", files.get_content)
     router.add_get("/api/files/{file_id}/preview", files.get_preview)
     router.add_delete("/api/files/{file_id}", files.delete_file)
+
+    router.add_get("/v1/models", v1.list_models)
+    router.add_post("/v1/chat/completions", v1.chat_completions)
 
     router.add_get("/health", ops.health)
     router.add_get("/ready", ops.ready)

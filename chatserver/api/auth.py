@@ -14,6 +14,7 @@ import pydantic
 from aiohttp import web
 
 from chatserver import appkeys
+from chatserver.api.apikeys import is_api_key, user_of_key
 from chatserver.api.endpoint import (USER_ID, current_user_id, endpoint, handler_endpoint, json_response,
                                      read_json, validate)
 from chatserver.api.ratelimit import (TOO_MANY_REQUESTS, check_login_limit, check_register_limit,
@@ -144,6 +145,16 @@ async def authenticate(request: web.Request, user_id: uuid.UUID) -> None:
     request[USER_ID] = user_id
 
 
+async def user_of_credential(request: web.Request, credential: str) -> uuid.UUID:
+    """The user a token or an API key stands for; 401 for neither."""
+    if not is_api_key(credential):
+        return decode_token(request.app[appkeys.SETTINGS], credential)
+    user_id = await user_of_key(request.app, credential)
+    if user_id is None:
+        raise ApiError(401, "invalid or revoked API key", "unauthorized")
+    return user_id
+
+
 def _token_from(request: web.Request) -> str:
     if request.path.startswith("/ws/"):
         token = request.query.get("token")
@@ -160,10 +171,12 @@ def _token_from(request: web.Request) -> str:
 
 
 def auth_middleware():
-    """Every /api/ and /ws/ route not marked public needs a valid token of an
-    active account; the token's subject becomes request[USER_ID]. Other paths
-    (operations, docs, the web client) are public. The secret is read per
-    request because it may be generated at start-up (chatserver/secret.py)."""
+    """Every /api/ and /ws/ route not marked public needs a valid token (or
+    API key, apikeys.py) of an active account; its user becomes
+    request[USER_ID]. Other paths (operations, docs, the web client, and /v1,
+    which checks keys itself to answer in OpenAI's shape) are public. The
+    secret is read per request because it may be generated at start-up
+    (chatserver/secret.py)."""
 
     @web.middleware
     async def middleware(request: web.Request, handler):
@@ -173,7 +186,7 @@ def auth_middleware():
         info = handler_endpoint(match.handler)
         if info is not None and info.public:
             return await handler(request)
-        user_id = decode_token(request.app[appkeys.SETTINGS], _token_from(request))
+        user_id = await user_of_credential(request, _token_from(request))
         await authenticate(request, user_id)
         return await handler(request)
 

@@ -86,6 +86,8 @@ def build_openapi(app: web.Application, title: str, version: str) -> dict:
             content["multipart/form-data"] = {"schema": info.multipart}
         if content:
             operation["requestBody"] = {"required": True, "content": content}
+        if path.startswith("/v1/"):
+            operation["security"] = [{"bearer": []}]
         if not info.public and path.startswith(("/api/", "/ws/")):
             operation["security"] = [{"bearer": []}]
             info.responses.setdefault(401, "missing, malformed or expired token")

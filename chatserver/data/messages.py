@@ -297,3 +297,16 @@ async def insert_imported(cur, chat_id: uuid.UUID, user_id: uuid.UUID, rows: lis
         """,
         {"chat": chat_id, "user": user_id, **{c: [row[c] for row in rows] for c in columns}},
     )
+
+
+async def insert_past_answer(cur, chat_id: uuid.UUID, user_id: uuid.UUID, reply_to: uuid.UUID | None,
+                             content: str) -> None:
+    """An assistant turn a client brought along (the /v1 API's earlier
+    messages), complete at once, inside the caller's transaction."""
+    await cur.execute(
+        """
+        INSERT INTO messages (chat_id, user_id, role, content, status, reply_to, completed_at)
+        VALUES (%s, %s, 'assistant', %s, 'complete', %s, clock_timestamp())
+        """,
+        (chat_id, user_id, content, reply_to),
+    )

@@ -14,6 +14,7 @@ import { wireSearch } from "./search.js";
 import { wirePortable } from "./portable.js";
 import { wireChatSettings } from "./chatsettings.js";
 import { wireUsage } from "./usage.js";
+import { wireKeys } from "./keys.js";
 import { startRouting } from "./router.js";
 import { $ } from "./dom.js";
 
@@ -45,5 +46,6 @@ wireSearch();
 wirePortable();
 wireChatSettings();
 wireUsage();
+wireKeys();
 startRouting(openChat);
 resume(FIRST_RETRY_MS);

@@ -1,0 +1,193 @@
+"""OpenAI's Chat Completions shapes for /v1: the request, what becomes of its
+`messages`, the answer objects and chunks, and OpenAI's error body.
+
+The app's error middleware renders chatserver's `{error, code}`; /v1 clients
+(the official SDKs among them) read `{"error": {message, type, param, code}}`
+and pick their exception class by status, so /v1 raises `OpenAIError`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import uuid
+from typing import Annotated, Literal
+
+import pydantic
+from aiohttp import web
+
+from chatserver.api.messages import MAX_CONTENT
+
+TITLE_LENGTH = 80
+_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 404: "invalid_request_error",
+          413: "invalid_request_error", 429: "rate_limit_error"}
+
+
+class OpenAIError(Exception):
+    def __init__(self, status: int, message: str, code: str | None = None, param: str | None = None,
+                 headers: dict | None = None):
+        super().__init__(message)
+        self.status, self.message, self.code, self.param = status, message, code, param
+        self.headers = headers
+
+    def body(self) -> dict:
+        return {"error": {"message": self.message, "type": _TYPES.get(self.status, "server_error"),
+                          "param": self.param, "code": self.code}}
+
+    def response(self) -> web.Response:
+        return web.Response(status=self.status, text=json.dumps(self.body()), content_type="application/json",
+                            headers=self.headers)
+
+
+class TextPart(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="ignore")
+    type: str
+    text: str | None = None
+
+
+class ChatMessage(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="ignore")
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[TextPart] | None = None
+
+    def text(self) -> str:
+        if self.content is None or isinstance(self.content, str):
+            return self.content or ""
+        if any(part.type != "text" for part in self.content):
+            raise OpenAIError(400, "only text content parts are supported", "unsupported_content", "messages")
+        return "".join(part.text or "" for part in self.content)
+
+
+class StreamOptions(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="ignore")
+    include_usage: bool = False
+
+
+class CompletionRequest(pydantic.BaseModel):
+    """OpenAI's request; fields it names that chatserver has no use for are ignored."""
+    model_config = pydantic.ConfigDict(extra="ignore")
+    model: Annotated[str, pydantic.StringConstraints(min_length=1, max_length=200)]
+    messages: Annotated[list[ChatMessage], pydantic.Field(min_length=1, max_length=1000)]
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    temperature: Annotated[float, pydantic.Field(ge=0, le=2)] | None = None
+    max_tokens: Annotated[int, pydantic.Field(ge=1)] | None = None
+    max_completion_tokens: Annotated[int, pydantic.Field(ge=1)] | None = None
+    stop: str | Annotated[list[str], pydantic.Field(max_length=4)] | None = None
+    n: Annotated[int, pydantic.Field(ge=1, le=1)] | None = None
+    user: Annotated[str, pydantic.StringConstraints(max_length=256)] | None = None
+    store: bool | None = None
+
+    @property
+    def include_usage(self) -> bool:
+        return bool(self.stream_options and self.stream_options.include_usage)
+
+    @property
+    def stops(self) -> list[str]:
+        if self.stop is None:
+            return []
+        return [s for s in ([self.stop] if isinstance(self.stop, str) else self.stop) if s]
+
+
+def parse_request(raw: bytes) -> CompletionRequest:
+    try:
+        data = json.loads(raw) if raw else None
+    except (ValueError, UnicodeDecodeError):
+        raise OpenAIError(400, "the request body is not valid JSON", "invalid_json") from None
+    if not isinstance(data, dict):
+        raise OpenAIError(400, "the request body must be a JSON object", "invalid_json")
+    try:
+        return CompletionRequest.model_validate(data)
+    except pydantic.ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise OpenAIError(400, f"{where}: {first['msg']}", "invalid_value", where) from None
+
+
+class Conversation(pydantic.BaseModel):
+    """What a request's `messages` become: a system prompt, the earlier turns
+    (stored as the chat's messages) and the question the answer is for."""
+    system_prompt: str | None
+    turns: list[tuple[str, str]]
+    question: str
+
+    @property
+    def title(self) -> str:
+        first = next((text for role, text in self.turns if role == "user"), self.question)
+        line = " ".join(first.split())
+        return line[:TITLE_LENGTH - 1] + "\u2026" if len(line) > TITLE_LENGTH else line or "API call"
+
+
+def conversation(request: CompletionRequest) -> Conversation:
+    system, turns = [], []
+    for message in request.messages:
+        text = message.text()
+        if "\x00" in text:
+            raise OpenAIError(400, "messages: content contains a NUL character", "invalid_value", "messages")
+        if len(text) > MAX_CONTENT:
+            raise OpenAIError(400, f"messages: a message is longer than {MAX_CONTENT} characters",
+                              "string_above_max_length", "messages")
+        if message.role in ("system", "developer"):
+            system.append(text)
+        elif message.role in ("tool", "function"):
+            raise OpenAIError(400, f"messages: {message.role} messages are not supported", "unsupported_role",
+                              "messages")
+        else:
+            turns.append((message.role, text))
+    if not turns or turns[-1][0] != "user" or not turns[-1][1].strip():
+        raise OpenAIError(400, "messages: the last message must be a non-empty user message", "invalid_value",
+                          "messages")
+    return Conversation(system_prompt="\n\n".join(system) or None, turns=turns[:-1], question=turns[-1][1])
+
+
+def completion_id(answer_id: uuid.UUID) -> str:
+    return f"chatcmpl-{answer_id.hex}"
+
+
+def estimated_tokens(text: str) -> int:
+    """About four characters a token: for backends that report no usage."""
+    return math.ceil(len(text) / 4)
+
+
+def usage(stored: dict | None, prompt: str, answer: str) -> dict:
+    """The backend's usage when it reported one, else an estimate."""
+    if stored and stored.get("prompt_tokens") is not None:
+        prompt_tokens, completion_tokens = stored["prompt_tokens"], stored.get("completion_tokens") or 0
+    else:
+        prompt_tokens, completion_tokens = estimated_tokens(prompt), estimated_tokens(answer)
+    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens}
+
+
+class Chunks:
+    """The `chat.completion.chunk` lines of one streamed answer."""
+
+    def __init__(self, answer_id: uuid.UUID, model: str):
+        self.base = {"id": completion_id(answer_id), "object": "chat.completion.chunk",
+                     "created": int(time.time()), "model": model, "system_fingerprint": None}
+
+    def _line(self, extra: dict) -> bytes:
+        return b"data: " + json.dumps({**self.base, **extra}).encode() + b"\n\n"
+
+    def delta(self, delta: dict, finish_reason: str | None = None) -> bytes:
+        return self._line({"choices": [{"index": 0, "delta": delta, "logprobs": None,
+                                        "finish_reason": finish_reason}]})
+
+    def usage(self, counts: dict) -> bytes:
+        return self._line({"choices": [], "usage": counts})
+
+
+DONE = b"data: [DONE]\n\n"
+
+
+def error_line(error: OpenAIError) -> bytes:
+    return b"data: " + json.dumps(error.body()).encode() + b"\n\n"
+
+
+def completion(answer_id: uuid.UUID, model: str, text: str, finish_reason: str, counts: dict) -> dict:
+    return {"id": completion_id(answer_id), "object": "chat.completion", "created": int(time.time()),
+            "model": model, "system_fingerprint": None,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text, "refusal": None},
+                         "logprobs": None, "finish_reason": finish_reason}],
+            "usage": counts}

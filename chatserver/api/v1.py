@@ -1,0 +1,248 @@
+"""The OpenAI-compatible API: `GET /v1/models` and `POST /v1/chat/completions`.
+
+A completion is an ordinary chat: the request's messages are stored as the
+chat's turns, the answer is queued like `POST /api/chats/{id}/messages`
+queues one, and it is read through `Streams.follow` like the WebSocket reads
+it. So every backend, the cancel that stops a model, and the stored chat the
+user can reopen are the same as everywhere else. A client that goes away
+mid-answer cancels it; `"store": false` deletes the chat once the answer ended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from chatserver import appkeys
+from chatserver.ai.job import queue_answer
+from chatserver.ai.models import MODELS
+from chatserver.api import openai_shapes as shapes
+from chatserver.api.auth import authenticate, user_of_credential
+from chatserver.api.endpoint import current_user_id, endpoint
+from chatserver.api.openai_shapes import OpenAIError
+from chatserver.api.ratelimit import check_message_limit
+from chatserver.data import chats, messages
+from chatserver.errors import ApiError
+from chatserver.live.stream import STREAMS, AlreadyFinished, End, Text
+
+log = logging.getLogger(__name__)
+
+DISCONNECTED = "the API client disconnected"
+# how often a waiting completion checks that its client is still there
+DISCONNECT_POLL_SECONDS = 0.25
+SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def openai_errors(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
+    """Answer every failure of a /v1 handler in OpenAI's error shape."""
+
+    @functools.wraps(handler)
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except OpenAIError as exc:
+            return exc.response()
+        except ApiError as exc:
+            return OpenAIError(400 if exc.status == 422 else exc.status, exc.message, exc.code,
+                               headers=exc.headers).response()
+        except web.HTTPRequestEntityTooLarge:
+            return OpenAIError(413, "the request body is too large", "request_too_large").response()
+
+    return wrapped
+
+
+async def api_user(request: web.Request) -> uuid.UUID:
+    """The user of the request's API key (or access token), else 401."""
+    scheme, _, value = request.headers.get("Authorization", "").strip().partition(" ")
+    value = value.strip()
+    if scheme.lower() != "bearer" or not value:
+        raise OpenAIError(401, "You didn't provide an API key: send 'Authorization: Bearer <key>'.",
+                          "invalid_api_key")
+    try:
+        await authenticate(request, await user_of_credential(request, value))
+    except ApiError as exc:
+        raise OpenAIError(401, f"Incorrect API key provided: {exc.message}", "invalid_api_key") from None
+    return current_user_id(request)
+
+
+@endpoint("OpenAI-compatible: the models (the same as GET /api/models)", tag="openai", public=True,
+          description="Send `Authorization: Bearer <API key>`. Errors have OpenAI's shape. See docs/openai.md.",
+          responses={200: {"description": '{"object": "list", "data": [{"id", "object": "model", "created", '
+                                          '"owned_by"}]}'},
+                     401: {"description": "missing or invalid key (OpenAI's error shape)"}})
+@openai_errors
+async def list_models(request: web.Request) -> web.Response:
+    await api_user(request)
+    items = await request.app[MODELS].items()
+    data = [{"id": m["id"], "object": "model", "created": 0, "owned_by": m["backend"]} for m in items]
+    return web.json_response({"object": "list", "data": data})
+
+
+@endpoint("OpenAI-compatible chat completion, streamed (server-sent events) or not", tag="openai",
+          public=True, body=shapes.CompletionRequest,
+          description="OpenAI's Chat Completions request and answer; each call is kept as a chat unless "
+                      "`store` is false. Send `Authorization: Bearer <API key>`. See docs/openai.md.",
+          responses={200: {"description": "a chat.completion object, or with `stream: true` "
+                                          "`text/event-stream` lines `data: {chat.completion.chunk}` ending "
+                                          "with `data: [DONE]` (or an error chunk)"},
+                     400: {"description": "malformed request (OpenAI's error shape)"},
+                     401: {"description": "missing or invalid key (OpenAI's error shape)"},
+                     404: {"description": "unknown model, code model_not_found (OpenAI's error shape)"},
+                     429: {"description": "rate limited, with Retry-After (OpenAI's error shape)"}})
+@openai_errors
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    user_id = await api_user(request)
+    body = shapes.parse_request(await request.read())
+    talk = shapes.conversation(body)
+    if not await request.app[MODELS].is_known(body.model):
+        raise OpenAIError(404, f"The model '{body.model}' does not exist", "model_not_found", "model")
+    await check_message_limit(request)
+    answer = await _start(request.app, user_id, body, talk)
+    call = Completion(request, answer, body, talk)
+    try:
+        return await (call.stream() if body.stream else call.whole())
+    finally:
+        if body.store is False:
+            await chats.delete(request.app[appkeys.DB], answer["chat_id"])
+
+
+async def _start(app: web.Application, user_id: uuid.UUID, body: shapes.CompletionRequest,
+                 talk: shapes.Conversation) -> dict:
+    """Store the call as a chat with its turns and a pending answer, and queue the answer."""
+    db = app[appkeys.DB]
+    settings = {"model": body.model, "system_prompt": talk.system_prompt, "temperature": body.temperature,
+                "max_tokens": body.max_completion_tokens or body.max_tokens}
+    chat = await chats.insert(db, user_id, talk.title, settings)
+    try:
+        async with db.transaction() as cur:
+            asked = None
+            for role, text in talk.turns:
+                if role == "user":
+                    asked = (await messages.insert_question(cur, chat["id"], user_id, text, []))["id"]
+                else:
+                    await messages.insert_past_answer(cur, chat["id"], user_id, asked, text)
+            question = await messages.insert_question(cur, chat["id"], user_id, talk.question, [])
+            answer = await messages.insert_answer(cur, chat["id"], user_id, question["id"])
+    except BaseException:
+        await chats.delete(db, chat["id"])
+        raise
+    await queue_answer(app, answer["id"])
+    return answer
+
+
+class Completion:
+    """One call's answer, read through `Streams.follow` while its client is there."""
+
+    def __init__(self, request: web.Request, answer: dict, body: shapes.CompletionRequest,
+                 talk: shapes.Conversation):
+        self.request = request
+        self.app = request.app
+        self.answer = answer
+        self.body = body
+        self.prompt = "\n".join([talk.system_prompt or "", *(t for _, t in talk.turns), talk.question])
+        self.text = ""
+        self.stopped = False  # a stop sequence was reached: the rest is not the client's
+
+    def add(self, piece: str) -> str:
+        """The part of `piece` the client gets, honouring `stop`."""
+        if self.stopped or not piece:
+            return ""
+        before = len(self.text)
+        self.text += piece
+        cut = min((i for i in (self.text.find(s, max(0, before - len(s) + 1)) for s in self.body.stops)
+                   if i >= 0), default=-1)
+        if cut >= 0:
+            self.stopped = True
+            self.text = self.text[:cut]
+        return self.text[before:]
+
+    async def _follow(self, on_text: Callable[[str], Awaitable[None]]) -> End:
+        async for item in self.app[STREAMS].follow(self.answer["id"]):
+            if isinstance(item, End):
+                return item
+            # the answer's text only: reasoning and passing statuses have no place in OpenAI's shape
+            if isinstance(item, Text) and item.kind != "reasoning":
+                shown = self.add(item.text)
+                if shown:
+                    await on_text(shown)
+        raise AssertionError("follow ended without an End")
+
+    async def _watched(self, on_text: Callable[[str], Awaitable[None]]) -> End | None:
+        """The answer's End, or None when the client left first (then the answer is cancelled)."""
+        reading = asyncio.ensure_future(self._follow(on_text))
+        try:
+            while not reading.done():
+                await asyncio.wait({reading}, timeout=DISCONNECT_POLL_SECONDS)
+                transport = self.request.transport
+                if not reading.done() and (transport is None or transport.is_closing()):
+                    reading.cancel()
+                    await asyncio.gather(reading, return_exceptions=True)
+        except asyncio.CancelledError:
+            reading.cancel()
+            await self._cancel()
+            raise
+        try:
+            return reading.result()
+        except (asyncio.CancelledError, ConnectionError):
+            await self._cancel()
+            return None
+
+    async def _cancel(self) -> None:
+        row = await messages.get_unfinished(self.app[appkeys.DB], self.answer["id"])
+        if row is not None:
+            with contextlib.suppress(AlreadyFinished):
+                await self.app[STREAMS].cancel(row, DISCONNECTED)
+
+    async def _ending(self, end: End) -> tuple[str, dict]:
+        """The finish_reason and usage of a complete answer, as the model server gave them."""
+        reason = "stop" if self.stopped else (end.finish_reason or "stop")
+        return reason, shapes.usage(end.usage, self.prompt, self.text)
+
+    @staticmethod
+    def failure(end: End) -> OpenAIError:
+        return OpenAIError(502, end.error or f"the answer was {end.status}", f"answer_{end.status}")
+
+    async def whole(self) -> web.Response:
+        async def nothing(_: str) -> None:
+            return None
+
+        end = await self._watched(nothing)
+        if end is None:
+            return web.Response(status=499)
+        if end.status != "complete":
+            raise self.failure(end)
+        if end.content is not None and not self.stopped:
+            self.text = ""
+            self.add(end.content)
+        reason, counts = await self._ending(end)
+        return web.json_response(shapes.completion(self.answer["id"], self.body.model, self.text, reason, counts))
+
+    async def stream(self) -> web.StreamResponse:
+        resp = web.StreamResponse(headers=SSE_HEADERS)
+        await resp.prepare(self.request)
+        chunks = shapes.Chunks(self.answer["id"], self.body.model)
+        await resp.write(chunks.delta({"role": "assistant", "content": ""}))
+
+        async def send(text: str) -> None:
+            await resp.write(chunks.delta({"content": text}))
+
+        end = await self._watched(send)
+        if end is None:
+            return resp
+        with contextlib.suppress(ConnectionError):
+            if end.status != "complete":
+                await resp.write(shapes.error_line(self.failure(end)))
+            else:
+                reason, counts = await self._ending(end)
+                await resp.write(chunks.delta({}, reason))
+                if self.body.include_usage:
+                    await resp.write(chunks.usage(counts))
+                await resp.write(shapes.DONE)
+            await resp.write_eof()
+        return resp

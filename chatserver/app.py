@@ -181,7 +181,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/api/files/{file_id}/preview", files.get_preview)
     router.add_delete("/api/files/{file_id}", files.delete_file)
 
-    router.add_get("/v1/models", v1.list_models)
+    router.add_get("/v1/models", v1.openai_models)
     router.add_post("/v1/chat/completions", v1.chat_completions)
 
     router.add_get("/health", ops.health)

@@ -58,7 +58,9 @@ async def test_a_connection_cut_mid_stream_fails_keeping_the_text(make_client, l
                                         {"type": "stream_fault", "kind": "disconnect", "after_chunks": 3})
     stored = await answer_to(client, account, chat)
     assert stored["status"] == "failed" and stored["error"].startswith(ENDED_EARLY)
-    assert stored["content"] == "One "
+    # what arrived before the cut is kept; how much of it got through the
+    # socket before the server dropped it is up to the two kernels
+    assert stored["content"] in ("One ", "One two ")
     assert stored["finish_reason"] is None
 
 

@@ -80,13 +80,14 @@ async def test_duplicate_and_out_of_order_seq_are_applied_once_in_order(fake_ser
     path = callback_path(body)
     ws = await open_ws(client, account, chat["id"])
     await ws.send_json({"type": "stream_request", "message_id": answer["id"]})
+    first = await receive(ws)  # the snapshot first, so that every chunk surely comes after it
     deliveries = [(2, "C"), (0, "A"), (0, "A"), (3, "D"), (1, "B"), (2, "C"), (1, "B")]
     for seq, text in deliveries:
         resp = await client.post(path, json={"type": "chunk", "content": text, "seq": seq})
         assert resp.status == 200, await resp.text()
     assert (await get_message(client, account, answer["id"]))["content"] == "ABCD"
     assert (await client.post(path, json={"type": "complete", "seq": 4})).status == 200
-    frames = await read_to_end(ws)
+    frames = [first, *await read_to_end(ws)]
     assert frames == [
         {"type": "stream_content", "message_id": answer["id"], "content": ""},
         {"type": "chunk", "message_id": answer["id"], "content": "A"},
@@ -143,9 +144,10 @@ async def test_complete_content_extending_the_stream_arrives_as_a_last_chunk(fak
     path = callback_path(body)
     ws = await open_ws(client, account, chat["id"])
     await ws.send_json({"type": "stream_request", "message_id": answer["id"]})
+    first = await receive(ws)  # the snapshot first, so that the chunk surely comes after it
     await client.post(path, json={"type": "chunk", "content": "Hello"})
     await client.post(path, json={"type": "complete", "content": "Hello world"})
-    frames = await read_to_end(ws)
+    frames = [first, *await read_to_end(ws)]
     assert [f.get("content") for f in frames] == ["", "Hello", " world", None]
     assert streamed_text(frames) == "Hello world"
 
@@ -208,11 +210,12 @@ async def test_unicode_and_separators_survive_the_relay(fake_service, make_clien
     path = callback_path(body)
     ws = await open_ws(client, account, chat["id"])
     await ws.send_json({"type": "stream_request", "message_id": answer["id"]})
+    first = await receive(ws)  # the snapshot first, so that every chunk surely comes after it
     await client.post(path, json={"type": "chunk", "content": "héllo | wörld ", "seq": 0})
     await client.post(path, json={"type": "chunk", "content": "🌍 \"/\\\n", "seq": 1})
     await client.post(path, json={"type": "complete", "content": "héllo | wörld 🌍 \"/\\\n✓",
                                   "sources": [{"title": "ünï", "content": "🌍"}]})
-    frames = await read_to_end(ws)
+    frames = [first, *await read_to_end(ws)]
     assert [f.get("content") for f in frames] == ["", "héllo | wörld ", "🌍 \"/\\\n", "✓", None]
     assert frames[-1]["sources"] == [{"title": "ünï", "url": "", "content": "🌍"}]
     assert (await get_message(client, account, answer["id"]))["content"] == "héllo | wörld 🌍 \"/\\\n✓"

@@ -12,6 +12,7 @@ from aiohttp import web
 from llmock.testing import LLMockServer
 
 from ai_support import FakeOpenAI, callback_path, start_openai_service
+from chatserver import appkeys
 from chatserver.ai.builtin import NOT_A_MODEL
 from conftest import db_of, register
 
@@ -158,10 +159,12 @@ async def test_callback_service_answers_streamed_and_not(fake_service, make_clie
     client = await make_client(AI_SERVICE_URL=str(server.make_url("/generate")), AI_SERVICE_API_KEY="k")
     service.client = client
     api = await sdk(client)
-    assert [m.id async for m in api.models.list()] == ["callback"]
-    done = await api.chat.completions.create(model="callback", messages=QUESTION)
+    # the same models as GET /api/models: for the callback service, the model ids it is told
+    (model,) = [m.id async for m in api.models.list()]
+    assert model == client.app[appkeys.SETTINGS].OPENAI_MODEL
+    done = await api.chat.completions.create(model=model, messages=QUESTION)
     assert done.choices[0].message.content == "Callback!"
-    text, _ = await stream_text(await api.chat.completions.create(model="callback", messages=QUESTION,
+    text, _ = await stream_text(await api.chat.completions.create(model=model, messages=QUESTION,
                                                                   stream=True))
     assert text == "Callback!"
 

@@ -77,7 +77,7 @@ async def api_user(request: web.Request) -> uuid.UUID:
                                           '"owned_by"}]}'},
                      401: {"description": "missing or invalid key (OpenAI's error shape)"}})
 @openai_errors
-async def list_models(request: web.Request) -> web.Response:
+async def openai_models(request: web.Request) -> web.Response:
     await api_user(request)
     items = await request.app[MODELS].items()
     data = [{"id": m["id"], "object": "model", "created": 0, "owned_by": m["backend"]} for m in items]
@@ -121,14 +121,16 @@ async def _start(app: web.Application, user_id: uuid.UUID, body: shapes.Completi
     chat = await chats.insert(db, user_id, talk.title, settings)
     try:
         async with db.transaction() as cur:
-            asked = None
+            # the turns as one branch, each following the one before
+            parent = None
             for role, text in talk.turns:
                 if role == "user":
-                    asked = (await messages.insert_question(cur, chat["id"], user_id, text, []))["id"]
+                    parent = (await messages.insert_question(cur, chat["id"], user_id, text, [], parent))["id"]
                 else:
-                    await messages.insert_past_answer(cur, chat["id"], user_id, asked, text)
-            question = await messages.insert_question(cur, chat["id"], user_id, talk.question, [])
+                    parent = (await messages.insert_past_answer(cur, chat["id"], user_id, parent, text))["id"]
+            question = await messages.insert_question(cur, chat["id"], user_id, talk.question, [], parent)
             answer = await messages.insert_answer(cur, chat["id"], user_id, question["id"])
+            await chats.show(cur, chat["id"], answer["id"])
     except BaseException:
         await chats.delete(db, chat["id"])
         raise

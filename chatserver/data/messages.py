@@ -299,14 +299,16 @@ async def insert_imported(cur, chat_id: uuid.UUID, user_id: uuid.UUID, rows: lis
     )
 
 
-async def insert_past_answer(cur, chat_id: uuid.UUID, user_id: uuid.UUID, reply_to: uuid.UUID | None,
-                             content: str) -> None:
+async def insert_past_answer(cur, chat_id: uuid.UUID, user_id: uuid.UUID, parent_id: uuid.UUID | None,
+                             content: str) -> dict:
     """An assistant turn a client brought along (the /v1 API's earlier
-    messages), complete at once, inside the caller's transaction."""
+    messages), complete at once, following `parent_id`, inside the caller's transaction."""
     await cur.execute(
-        """
-        INSERT INTO messages (chat_id, user_id, role, content, status, reply_to, completed_at)
-        VALUES (%s, %s, 'assistant', %s, 'complete', %s, clock_timestamp())
+        f"""
+        INSERT INTO messages (chat_id, user_id, role, content, status, reply_to, parent_id, completed_at)
+        VALUES (%s, %s, 'assistant', %s, 'complete', %s, %s, clock_timestamp())
+        RETURNING {COLUMNS}
         """,
-        (chat_id, user_id, content, reply_to),
+        (chat_id, user_id, content, parent_id, parent_id),
     )
+    return dict(await cur.fetchone())

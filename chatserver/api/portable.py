@@ -97,7 +97,8 @@ async def export_all(request: web.Request) -> web.StreamResponse:
 
 @endpoint("Import a conversations.json (ChatGPT's or ours) or a ChatGPT export ZIP; all or nothing",
           tag="export", multipart=IMPORT_FORM,
-          responses={200: Imported, 413: "larger than MAX_UPLOAD_SIZE", 422: "a file that cannot be read"})
+          responses={200: Imported, 413: "larger than MAX_UPLOAD_SIZE", 415: "the body is not multipart/form-data",
+                     422: "a file that cannot be read"})
 async def import_file(request: web.Request) -> web.Response:
     app, user_id = request.app, current_user_id(request)
     limit = app[appkeys.SETTINGS].MAX_UPLOAD_SIZE

@@ -15,8 +15,21 @@ from aiohttp import web
 
 from chatserver import appkeys, outage
 from chatserver.ai import ai_ctx
-from chatserver.api import (apikeys, auth, callback, chats, files, messages, models, ops, portable, sse, v1,
-                            webclient, ws)
+from chatserver.api import (
+    apikeys,
+    auth,
+    callback,
+    chats,
+    files,
+    messages,
+    models,
+    ops,
+    portable,
+    sse,
+    v1,
+    webclient,
+    ws,
+)
 from chatserver.api.middleware import access_middleware, cors_middleware
 from chatserver.api.ratelimit import rate_limits_ctx
 from chatserver.config import Settings
@@ -31,9 +44,9 @@ from chatserver.keys import Keys
 from chatserver.live.stream import streams_ctx
 from chatserver.metrics import Metrics
 from chatserver.migrate import apply_migrations_async
+from chatserver.outage import OUTAGES, POSTGRES, REDIS, Outages
 from chatserver.secret import with_jwt_secret
 from chatserver.startup import log_summary
-from chatserver.outage import OUTAGES, POSTGRES, REDIS, Outages
 
 
 async def servers_ctx(app: web.Application):

@@ -11,8 +11,9 @@ import ipaddress
 import json
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from dotenv import dotenv_values
 
@@ -158,7 +159,7 @@ class Settings:
         """OPENAI_HEADERS parsed (validated at load)."""
         return json.loads(self.OPENAI_HEADERS) if self.OPENAI_HEADERS.strip() else {}
 
-    def replace(self, **changes: Any) -> "Settings":
+    def replace(self, **changes: Any) -> Settings:
         return load_settings(None, environ={}, base=self, overrides=changes)
 
 
@@ -268,7 +269,8 @@ def parse_rate_limit(key: str, value: str) -> tuple[int, int] | None:
     except ValueError:
         parsed = None
     if not slash or parsed is None or parsed[0] <= 0 or parsed[1] <= 0:
-        raise ConfigError(f"{key}: invalid value {value!r} (use \"<count>/<seconds>\", e.g. \"10/300\", or \"0\" for off)")
+        raise ConfigError(f"{key}: invalid value {value!r} "
+                          "(use \"<count>/<seconds>\", e.g. \"10/300\", or \"0\" for off)")
     return parsed
 
 

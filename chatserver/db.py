@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Any, AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
 from urllib.parse import quote
 
 import aiopg
@@ -63,7 +64,7 @@ def create_database_if_missing(dsn: str) -> None:
 def as_dicts(cur, rows: list[tuple]) -> list[dict]:
     """Rows as dicts; zip is several times faster than psycopg2's RealDictCursor."""
     names = [column[0] for column in cur.description]
-    return [dict(zip(names, row)) for row in rows]
+    return [dict(zip(names, row, strict=True)) for row in rows]
 
 
 class Database:

@@ -15,10 +15,16 @@ from aiohttp import web
 
 from chatserver import appkeys
 from chatserver.api.apikeys import is_api_key, user_of_key
-from chatserver.api.endpoint import (USER_ID, current_user_id, endpoint, handler_endpoint, json_response,
-                                     read_json, validate)
-from chatserver.api.ratelimit import (TOO_MANY_REQUESTS, check_login_limit, check_register_limit,
-                                      count_failed_login)
+from chatserver.api.endpoint import (
+    USER_ID,
+    current_user_id,
+    endpoint,
+    handler_endpoint,
+    json_response,
+    read_json,
+    validate,
+)
+from chatserver.api.ratelimit import TOO_MANY_REQUESTS, check_login_limit, check_register_limit, count_failed_login
 from chatserver.credentials import DUMMY_HASH, Email, Password, hash_password, verify_password
 from chatserver.data import users
 from chatserver.errors import ApiError
@@ -62,7 +68,7 @@ class TokenOut(pydantic.BaseModel):
 
 def issue_token(settings, user_id: uuid.UUID) -> tuple[str, int]:
     lifetime = settings.JWT_ACCESS_TOKEN_EXPIRE_MINUTES * 60
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     claims = {"sub": str(user_id), "iat": now, "exp": now + dt.timedelta(seconds=lifetime)}
     return jwt.encode(claims, settings.JWT_SECRET, algorithm=settings.JWT_ALGORITHM), lifetime
 

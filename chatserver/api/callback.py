@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hmac
 import uuid
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 import pydantic
 from aiohttp import web
@@ -49,7 +49,7 @@ class ErrorEvent(_Event):
     error: Annotated[str, pydantic.StringConstraints(max_length=2000)] = "the AI service reported an error"
 
 
-AnyEvent = Annotated[Union[ChunkEvent, CompleteEvent, ErrorEvent], pydantic.Field(discriminator="type")]
+AnyEvent = Annotated[ChunkEvent | CompleteEvent | ErrorEvent, pydantic.Field(discriminator="type")]
 
 
 class CallbackBody(pydantic.RootModel):

@@ -125,7 +125,8 @@ def title_from(text: str, limit: int = TITLE_WORDS_CHARS) -> str:
 
 
 async def chat_updated(request: web.Request, row: dict) -> dict:
-    await request.app[STREAMS].publish_event(row["id"], {"type": "chat_updated", "chat": Chat(**row).model_dump(mode="json")})
+    chat = Chat(**row).model_dump(mode="json")
+    await request.app[STREAMS].publish_event(row["id"], {"type": "chat_updated", "chat": chat})
     return row
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import uuid
-from typing import Any, Awaitable, Callable, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import pydantic
 from aiohttp import web

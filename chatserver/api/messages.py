@@ -101,7 +101,8 @@ async def _check_files(request: web.Request, file_ids: list[uuid.UUID]) -> None:
     missing = set(file_ids) - await files.owned_ids(request.app[appkeys.DB], current_user_id(request), file_ids)
     if missing:
         raise ApiError(422, "file_ids: not your files: " + ", ".join(sorted(map(str, missing))),
-                       "unknown_files", [{"loc": ["file_ids"], "msg": f"unknown file {m}"} for m in sorted(map(str, missing))])
+                       "unknown_files",
+                       [{"loc": ["file_ids"], "msg": f"unknown file {m}"} for m in sorted(map(str, missing))])
 
 
 @endpoint("Post a message; the answer is queued as a pending assistant message", tag="messages",

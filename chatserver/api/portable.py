@@ -32,7 +32,8 @@ IMPORT_FORM = {
     "type": "object",
     "required": ["file"],
     "properties": {"file": {"type": "string", "format": "binary",
-                            "description": "conversations.json or a ChatGPT export ZIP; at most MAX_UPLOAD_SIZE bytes"}},
+                            "description": "conversations.json or a ChatGPT export ZIP; "
+                                           "at most MAX_UPLOAD_SIZE bytes"}},
 }
 
 

@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Callable
 
 import docx
 import pypdf
 from PIL import Image
 
-from chatserver.files.sniff import DOCX, is_text
 from chatserver.files.result import Preview, UnreadableFile, make_preview
+from chatserver.files.sniff import DOCX, is_text
 
 THUMBNAIL_PX = 512
 # a small upload can decode to gigabytes; Pillow's own bomb check allows ~180M pixels

@@ -19,9 +19,9 @@ from aiohttp import web
 
 from chatserver import appkeys
 from chatserver.data import files
-from chatserver.jobs.queue import Job
 from chatserver.files.result import Preview, UnreadableFile
 from chatserver.files.sandbox import extract_isolated
+from chatserver.jobs.queue import Job
 
 log = logging.getLogger(__name__)
 

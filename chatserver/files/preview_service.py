@@ -8,13 +8,12 @@ becomes `failed` with that reason once the attempts run out.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import contextlib
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 import aiofiles
 import aiohttp
@@ -46,7 +45,7 @@ class PreviewService:
             # closing the chunks closes the file also when the request fails midway
             async with contextlib.aclosing(_read_chunks(path)) as chunks:
                 raw = await self._post(chunks, name, content_type)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise PreviewServiceError(f"preview service did not answer within {self.timeout:g} s") from None
         except aiohttp.ClientError as exc:
             raise PreviewServiceError(f"preview service unreachable: {exc.__class__.__name__}: {exc}") from None

@@ -10,8 +10,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 import aiofiles
 from aiohttp import BodyPartReader, hdrs, web

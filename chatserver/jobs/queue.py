@@ -25,7 +25,7 @@ import logging
 import random
 import time
 import uuid
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import redis.asyncio as redis_async
 
@@ -92,7 +92,7 @@ class Job:
         return json.dumps(dataclasses.asdict(self), separators=(",", ":"))
 
     @classmethod
-    def loads(cls, raw: str) -> "Job":
+    def loads(cls, raw: str) -> Job:
         fields = json.loads(raw)
         # Lua's cjson writes an empty object as []
         fields["payload"] = fields.get("payload") or {}
@@ -398,7 +398,7 @@ class JobQueue:
             pipe.zcard(self.keys.delayed)
             pipe.llen(self.keys.dead)
             values = await pipe.execute()
-        depths = dict(zip(self.concurrency, values))
+        depths = dict(zip(self.concurrency, values, strict=True))
         depths["delayed"], depths["dead"] = values[-2], values[-1]
         return depths
 

@@ -92,7 +92,8 @@ if final then
   local fin = final[3]
   n = n + 1
   redis.call('HSET', KEYS[1], 'state', cjson.decode(fin)['status'], 'next', nxt, 'n', n, 'final', fin)
-  redis.call('PUBLISH', KEYS[4], piece(id, n, 'f', string.sub(fin, 1, -2) .. ',"content":' .. cjson.encode(body) .. '}'))
+  local ending = string.sub(fin, 1, -2) .. ',"content":' .. cjson.encode(body) .. '}'
+  redis.call('PUBLISH', KEYS[4], piece(id, n, 'f', ending))
   redis.call('EXPIRE', KEYS[1], ARGV[5])
   redis.call('EXPIRE', KEYS[2], ARGV[5])
   redis.call('EXPIRE', KEYS[6], ARGV[5])

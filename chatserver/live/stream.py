@@ -34,7 +34,8 @@ import json
 import logging
 import time
 import uuid
-from typing import AsyncIterator, Iterable, Literal
+from collections.abc import AsyncIterator, Iterable
+from typing import Literal
 
 import redis.asyncio as redis_async
 from aiohttp import web
@@ -312,7 +313,7 @@ class Streams:
             for message_id, _ in live:
                 pipe.hget(self.keys.stream(message_id), "owner")
             owners = await pipe.execute()
-        return [(message_id, last, owner or "") for (message_id, last), owner in zip(live, owners)]
+        return [(message_id, last, owner or "") for (message_id, last), owner in zip(live, owners, strict=True)]
 
     async def forget(self, message_id: str) -> None:
         """Drop an answer from the active set (it ended without a live state)."""

@@ -1,4 +1,4 @@
-"""Which models a chat may name (API.md "Models").
+"""Which models a chat may name (docs/rest.md, Models).
 
 With the `openai` backend: the model server's own `GET /models` (kept for
 OPENAI_MODELS_CACHE_SECONDS; when the server cannot be asked, the last list it

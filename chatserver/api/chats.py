@@ -65,7 +65,7 @@ class Chat(pydantic.BaseModel):
     system_prompt: str | None
     temperature: float | None
     max_tokens: int | None
-    # the last message of the branch the chat shows (API.md "Branches")
+    # the last message of the branch the chat shows (docs/rest.md, Branches)
     shown_leaf: uuid.UUID | None = None
 
 

@@ -1,7 +1,7 @@
 """Messages: post (which queues an answer), list the shown branch, read,
 cancel, regenerate, edit; and switching the branch a chat shows.
 
-Messages form a tree (API.md "Branches"): a post continues the chat's shown
+Messages form a tree (docs/rest.md, Branches): a post continues the chat's shown
 leaf, an edit starts a sibling of the edited question, a regeneration a
 sibling of the old answer; each makes its new answer the shown leaf."""
 

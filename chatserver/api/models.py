@@ -1,4 +1,4 @@
-"""The models a chat may use, and a user's token usage (API.md "Models")."""
+"""The models a chat may use, and a user's token usage (docs/rest.md, Models)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Export and import (API.md "Export and import"): a chat as Markdown or as
+"""Export and import (docs/rest.md, Export and import): a chat as Markdown or as
 one conversation of ChatGPT's `conversations.json`; all of a user's chats
 streamed as that file; import of such a file or a ChatGPT export ZIP."""
 

@@ -1,4 +1,4 @@
-"""Rate limits (API.md "Limits"): moving windows in Redis, so they hold
+"""Rate limits (docs/limits.md): moving windows in Redis, so they hold
 across every process, kept by the `limits` library; a request past one gets
 `429 rate_limited` with `Retry-After`.
 

@@ -1,5 +1,4 @@
-"""Server-sent events: `GET /api/messages/{message_id}/stream` (API.md
-"Server-sent events"), for clients that cannot hold a WebSocket.
+"""Server-sent events: `GET /api/messages/{message_id}/stream` (docs/sse.md), for clients that cannot hold a WebSocket.
 
 It consumes `Streams.follow` like the WebSocket does. Each event's `id:` is
 the number of characters (Unicode code points) of the answer delivered up to

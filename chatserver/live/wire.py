@@ -9,8 +9,7 @@ answer is in for now (`{"status": "retrying", "attempt": N}`), and
 `n` numbers the pieces of one answer from 1, so a reader that took a
 snapshot at piece `n` needs exactly the pieces numbered above it.
 
-`<chat id>|0|e|<JSON>` carries a chat event (API.md "Chat events on the
-WebSocket") on the same channel, so one subscription serves both.
+`<chat id>|0|e|<JSON>` carries a chat event (docs/websocket.md) on the same channel, so one subscription serves both.
 """
 
 from __future__ import annotations

@@ -151,7 +151,7 @@ class JobQueue:
         self.instance = uuid.uuid4().hex
         self.tasks: dict[str, Task] = {}
         self.stats = {name: QueueStats() for name in self.concurrency}
-        self._periodic: list[tuple[str, float, Callable[[], Awaitable[None]]]] = []
+        self._periodic: list[tuple[str, float, Callable[[], Awaitable[object]]]] = []
         self._workers: list[asyncio.Task] = []
         self._background: list[asyncio.Task] = []
         self._stopping = asyncio.Event()
@@ -169,7 +169,7 @@ class JobQueue:
             raise ValueError(f"unknown queue {queue!r}")
         self.tasks[name] = Task(name, queue, handler, on_dead, timeout or self.job_timeout)
 
-    def periodic(self, name: str, interval: float, fn: Callable[[], Awaitable[None]]) -> None:
+    def periodic(self, name: str, interval: float, fn: Callable[[], Awaitable[object]]) -> None:
         """Run fn about once per interval across every process sharing this Redis."""
         self._periodic.append((name, interval, fn))
 
@@ -375,7 +375,7 @@ class JobQueue:
                 moved += 1
         return moved
 
-    async def _run_periodic(self, name: str, interval: float, fn: Callable[[], Awaitable[None]]) -> None:
+    async def _run_periodic(self, name: str, interval: float, fn: Callable[[], Awaitable[object]]) -> None:
         while not self._stopping.is_set():
             try:
                 if await self.redis.set(self.keys.lock(name), self.instance, nx=True, px=int(interval * 1000)):

@@ -34,7 +34,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, Iterable
 from typing import Literal
 
 import redis.asyncio as redis_async
@@ -337,7 +337,7 @@ class Streams:
         snap = await self.snapshot(message_id)
         return snap if snap is not None else Snapshot(row["content"], 0, None, row["reasoning"])
 
-    async def follow(self, message_id: uuid.UUID) -> AsyncIterator[Text | Status | End]:
+    async def follow(self, message_id: uuid.UUID) -> AsyncGenerator[Text | Status | End, None]:
         """The answer exactly: Text("content") with everything so far (and the
         reasoning so far), then each later Text("chunk") or Text("reasoning")
         and any Status, then one End."""

@@ -68,6 +68,9 @@ async def generate(app: web.Application, message_id: str) -> None:
     await _run_local(app, backend, context)
 
 
+_REMOTE = "a remote backend answers through the callback endpoint"
+
+
 class _NoWrite:
     async def __call__(self, text: str) -> None:
         raise RuntimeError(_REMOTE)
@@ -77,9 +80,6 @@ class _NoWrite:
 
     async def retrying(self, attempt: int) -> None:
         raise RuntimeError(_REMOTE)
-
-
-_REMOTE = "a remote backend answers through the callback endpoint"
 
 
 async def _take_over(app: web.Application, backend: Backend, context: Context, opened) -> bool:

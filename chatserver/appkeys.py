@@ -9,20 +9,24 @@ from aiohttp import web
 
 from chatserver.config import Settings
 from chatserver.db import Database
+from chatserver.jobs.queue import JobQueue
 from chatserver.keys import Keys
+from chatserver.metrics import Metrics
 
 if TYPE_CHECKING:
-    pass
+    # both modules import appkeys, so their classes are named for mypy only
+    from chatserver.files.preview_service import PreviewService
+    from chatserver.files.storage import Storage
 
 SETTINGS = web.AppKey("settings", Settings)
 DB = web.AppKey("db", Database)
 REDIS = web.AppKey("redis", redis_async.Redis)
 KEYS = web.AppKey("keys", Keys)
-QUEUE = web.AppKey("queue", "JobQueue")
-METRICS = web.AppKey("metrics", "Metrics")
-STORAGE = web.AppKey("storage", "Storage")
+QUEUE = web.AppKey("queue", JobQueue)
+METRICS = web.AppKey("metrics", Metrics)
+STORAGE: web.AppKey[Storage] = web.AppKey("storage")
 # None when no PREVIEW_SERVICE_URL is set: the built-in extractor runs instead
-PREVIEW_SERVICE = web.AppKey("preview_service", "PreviewService | None")
+PREVIEW_SERVICE: web.AppKey[PreviewService | None] = web.AppKey("preview_service")
 # where the servers really are once embedded ones have started
 DSN = web.AppKey("dsn", str)
 REDIS_URL = web.AppKey("redis_url", str)

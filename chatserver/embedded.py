@@ -70,6 +70,7 @@ def embedded_postgres(data_dir: str | Path, db_name: str, *, join_running: bool 
             _stop(stale.pid, signal.SIGINT)
         server = pgserver.get_server(pgdata, cleanup_mode=None)
         pid = server.get_pid()
+        assert pid is not None, "get_server returns a running server"
         with _watchdog(pid, signal.SIGINT, "postgres"):
             try:
                 exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{_literal(db_name)}';")
@@ -162,6 +163,7 @@ def _quiet(data_dir: str | Path) -> Iterator[None]:
 def _watchdog(pid: int, sig: signal.Signals, name: str) -> Iterator[None]:
     watchdog = subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(pid), str(int(sig)), name],
                                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, start_new_session=True)
+    assert watchdog.stdin is not None, "stdin=PIPE"
     try:
         yield
     finally:

@@ -40,7 +40,8 @@ def service_of(exc: BaseException) -> str | None:
 class Outages:
     """The services currently unreachable, each with its probe."""
 
-    def __init__(self, probes: dict[str, Callable[[], Awaitable[None]]],
+    # a probe's answer is ignored: reaching the service without an error is enough
+    def __init__(self, probes: dict[str, Callable[[], Awaitable[object]]],
                  recovered: dict[str, Callable[[], Awaitable[None]]] | None = None):
         self.probes = probes
         self.recovered = recovered or {}

@@ -58,7 +58,7 @@ async def generate(app: web.Application, message_id: str) -> None:
     await messages.mark_streaming(db, context.message_id, requested_model(app[appkeys.SETTINGS], context.model))
     if backend.remote:
         try:
-            await backend.generate(context, _no_write)
+            await backend.generate(context, _NoWrite())
         except BackendRejected as exc:
             log.warning("answer %s failed: %s", context.message_id, exc)
             await streams.finish(context.message_id, context.chat_id, "failed", error=str(exc))
@@ -68,8 +68,18 @@ async def generate(app: web.Application, message_id: str) -> None:
     await _run_local(app, backend, context)
 
 
-async def _no_write(text: str) -> None:
-    raise RuntimeError("a remote backend answers through the callback endpoint")
+_REMOTE = "a remote backend answers through the callback endpoint"
+
+
+class _NoWrite:
+    async def __call__(self, text: str) -> None:
+        raise RuntimeError(_REMOTE)
+
+    async def reasoning(self, text: str) -> None:
+        raise RuntimeError(_REMOTE)
+
+    async def retrying(self, attempt: int) -> None:
+        raise RuntimeError(_REMOTE)
 
 
 async def _take_over(app: web.Application, backend: Backend, context: Context, opened) -> bool:
@@ -101,7 +111,9 @@ async def _run_local(app: web.Application, backend: Backend, context: Context) -
     try:
         result = await task
     except asyncio.CancelledError:
-        if asyncio.current_task().cancelling():
+        current = asyncio.current_task()
+        assert current is not None, "a coroutine awaiting a task runs in a task"
+        if current.cancelling():
             raise
         return
     except _Stopped:

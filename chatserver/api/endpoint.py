@@ -37,20 +37,24 @@ class Endpoint:
     description: str = ""
 
 
+# where `endpoint` leaves the description on the handler function
+_ATTRIBUTE = "endpoint"
+
+
 def endpoint(summary: str, *, tag: str, body=None, form=None, multipart=None, query=None,
              responses: dict | None = None, public: bool = False, description: str = ""):
     """Attach the API description to a handler. `public` handlers need no token."""
 
     def wrap(handler: Callable) -> Callable:
-        handler.endpoint = Endpoint(summary, tag, body, form, multipart, query,
-                                    responses or {}, public, description)
+        setattr(handler, _ATTRIBUTE, Endpoint(summary, tag, body, form, multipart, query,
+                                              responses or {}, public, description))
         return handler
 
     return wrap
 
 
 def handler_endpoint(handler: Callable) -> Endpoint | None:
-    return getattr(handler, "endpoint", None)
+    return getattr(handler, _ATTRIBUTE, None)
 
 
 def _details(exc: pydantic.ValidationError) -> list[dict]:

@@ -84,8 +84,8 @@ async def upload_file(request: web.Request) -> web.Response:
         content_type = await asyncio.to_thread(refine_zip, upload.temp, content_type)
         storage_name = await storage.keep(upload.temp)
     try:
-        row = await files.insert(db, user_id, chat and chat["id"], upload.name, storage_name, upload.size,
-                                 upload.sha256, content_type)
+        row = await files.insert(db, user_id, chat["id"] if chat is not None else None, upload.name, storage_name,
+                                 upload.size, upload.sha256, content_type)
     except BaseException:
         await storage.remove(storage_name)
         raise
@@ -105,7 +105,8 @@ async def upload_file(request: web.Request) -> web.Response:
 async def list_files(request: web.Request) -> web.Response:
     query = read_query(request, FilesQuery)
     chat = await owned_chat(request, query.chat_id) if query.chat_id is not None else None
-    rows = await files.list_owned(request.app[appkeys.DB], current_user_id(request), chat and chat["id"])
+    chat_id = chat["id"] if chat is not None else None
+    rows = await files.list_owned(request.app[appkeys.DB], current_user_id(request), chat_id)
     return json_response(FileList(items=[File(**r) for r in rows]))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import TypeGuard
 
 from aiohttp import hdrs, web
 
@@ -45,7 +46,7 @@ def access_middleware(metrics: Metrics):
 def cors_middleware(allowed_origins: tuple[str, ...]):
     allow_any = "*" in allowed_origins
 
-    def allowed(origin: str | None) -> bool:
+    def allowed(origin: str | None) -> TypeGuard[str]:
         return bool(origin) and (allow_any or origin in allowed_origins)
 
     @web.middleware

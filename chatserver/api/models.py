@@ -44,7 +44,8 @@ class UsageReport(pydantic.BaseModel):
 @endpoint("The models a chat may name, and the default", tag="models", responses={200: ModelList})
 async def list_models(request: web.Request) -> web.Response:
     items = await request.app[MODELS].items()
-    return json_response(ModelList(items=items, default=default_of(request.app)))
+    models = [Model.model_validate(item) for item in items]
+    return json_response(ModelList(items=models, default=default_of(request.app)))
 
 
 @endpoint("The user's answers and tokens by day and model (UTC days), newest first", tag="models",

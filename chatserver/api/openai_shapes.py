@@ -120,7 +120,8 @@ class Conversation(pydantic.BaseModel):
 
 
 def conversation(request: CompletionRequest) -> Conversation:
-    system, turns = [], []
+    system: list[str] = []
+    turns: list[tuple[str, str]] = []
     for message in request.messages:
         text = message.text()
         if "\x00" in text:

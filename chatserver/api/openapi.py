@@ -60,6 +60,7 @@ def build_openapi(app: web.Application, title: str, version: str) -> dict:
         info = handler_endpoint(route.handler)
         if info is None or route.method == "HEAD":
             continue
+        assert route.resource is not None, "every route in the table belongs to a resource"
         path = route.resource.canonical
         operation: dict = {
             "summary": info.summary,

@@ -17,7 +17,9 @@ from chatserver.errors import ApiError
 
 # openapi-ui-bundles ships Swagger UI and ReDoc builds and nothing else (no
 # dependencies); we only serve its vendor folders.
-_BUNDLES = Path(importlib.util.find_spec("openapi_ui_bundles").submodule_search_locations[0])
+_SPEC = importlib.util.find_spec("openapi_ui_bundles")
+assert _SPEC is not None and _SPEC.submodule_search_locations, "openapi-ui-bundles is a runtime dependency"
+_BUNDLES = Path(_SPEC.submodule_search_locations[0])
 SWAGGER_ASSETS = _BUNDLES / "swagger_ui" / "vendor"
 REDOC_ASSETS = _BUNDLES / "redoc" / "vendor"
 OPENAPI = web.AppKey("openapi", dict)

@@ -35,13 +35,19 @@ def bad_cursor() -> ApiError:
 Cursor = Annotated[str, pydantic.StringConstraints(min_length=1, max_length=500, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
-def page_query(default: int) -> type[pydantic.BaseModel]:
+class PageQuery(pydantic.BaseModel):
     """The `?limit=&cursor=` query of a paginated list."""
 
-    class PageQuery(pydantic.BaseModel):
-        model_config = pydantic.ConfigDict(extra="ignore")
-        limit: Annotated[int, pydantic.Field(ge=1, le=100)] = default
-        cursor: Cursor | None = None
+    model_config = pydantic.ConfigDict(extra="ignore")
+    limit: Annotated[int, pydantic.Field(ge=1, le=100)]
+    cursor: Cursor | None = None
 
-    PageQuery.__name__ = f"PageQuery{default}"
-    return PageQuery
+
+def page_query(default: int) -> type[PageQuery]:
+    """A PageQuery whose limit defaults to `default`."""
+
+    class DefaultedPageQuery(PageQuery):
+        limit: Annotated[int, pydantic.Field(ge=1, le=100)] = default
+
+    DefaultedPageQuery.__name__ = f"PageQuery{default}"
+    return DefaultedPageQuery

@@ -50,8 +50,9 @@ class RateLimits:
                 self.items[name] = RateLimitItemPerSecond(parsed[0], parsed[1], namespace=name)
         # a pool of its own: the library's Lua scripts expect undecoded replies
         self.pool = redis_async.ConnectionPool.from_url(redis_url)
+        # limits documents connection_pool among **options but types those as float | str | bool
         self.storage = RedisStorage("async+redis://", implementation="redispy", key_prefix=prefix,
-                                    connection_pool=self.pool)
+                                    connection_pool=self.pool)  # type: ignore[arg-type]
         self.limiter = MovingWindowRateLimiter(self.storage)
         self.trusted = tuple(ipaddress.ip_network(n, strict=False) for n in settings.TRUSTED_PROXIES)
         self.metrics = metrics

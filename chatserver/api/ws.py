@@ -31,8 +31,8 @@ MAX_FOLLOWED = 100
 def _frame(message_id: str, item: Text | Status | End) -> dict:
     """What `follow` yields, as the frame docs/websocket.md names for it."""
     if isinstance(item, Text):
-        frame = {"type": "stream_content" if item.kind == "content" else item.kind, "message_id": message_id,
-                 "content": item.text}
+        frame: dict[str, object] = {"type": "stream_content" if item.kind == "content" else item.kind,
+                                    "message_id": message_id, "content": item.text}
         if item.reasoning:
             frame["reasoning"] = item.reasoning
         return frame

@@ -62,6 +62,7 @@ async def _record(app: web.Application, file_id: str, row: dict, preview: Previe
     storage = app[appkeys.STORAGE]
     image_name = None
     if preview.image is not None:
+        assert preview.image_extension is not None, "a Preview's image always comes with its extension"
         image_name = await storage.write_preview(row["storage_name"], preview.image, preview.image_extension)
     updated = await files.record_ready(app[appkeys.DB], file_id, preview.text, preview.preview_text, image_name)
     if not updated and image_name:

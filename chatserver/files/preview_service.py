@@ -12,7 +12,7 @@ import base64
 import binascii
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
 
 import aiofiles
@@ -104,7 +104,7 @@ def _image(encoded: object) -> tuple[bytes | None, str | None]:
     raise PreviewServiceError("preview service answer has a 'preview_image' that is neither PNG nor JPEG")
 
 
-async def _read_chunks(path: Path) -> AsyncIterator[bytes]:
+async def _read_chunks(path: Path) -> AsyncGenerator[bytes, None]:
     async with aiofiles.open(path, "rb") as fh:
         while chunk := await fh.read(CHUNK_BYTES):
             yield chunk

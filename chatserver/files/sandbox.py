@@ -53,6 +53,7 @@ async def extract_isolated(path: Path, content_type: str, budget: int, *,
                 proc.kill()
             # reaped in a task of its own, so a cancelled job never waits for it
             asyncio.get_running_loop().create_task(proc.wait())
+    assert proc.returncode is not None, "communicate() has reaped the child"
     return _answer(proc.returncode, out, err, timeout=timeout, memory_mb=memory_mb)
 
 

@@ -25,7 +25,8 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, cast
 
 import redis.asyncio as redis_async
 
@@ -33,7 +34,8 @@ from chatserver.keys import Keys
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[["Job"], Awaitable[None]]
+# a coroutine, not any awaitable: each run is a task of its own
+Handler = Callable[["Job"], Coroutine[Any, Any, None]]
 DeadHandler = Callable[["Job", str], Awaitable[None]]
 
 # Moves due retries back to their queues; atomic so a job is never in both.
@@ -151,7 +153,7 @@ class JobQueue:
         self.instance = uuid.uuid4().hex
         self.tasks: dict[str, Task] = {}
         self.stats = {name: QueueStats() for name in self.concurrency}
-        self._periodic: list[tuple[str, float, Callable[[], Awaitable[None]]]] = []
+        self._periodic: list[tuple[str, float, Callable[[], Awaitable[object]]]] = []
         self._workers: list[asyncio.Task] = []
         self._background: list[asyncio.Task] = []
         self._stopping = asyncio.Event()
@@ -169,7 +171,7 @@ class JobQueue:
             raise ValueError(f"unknown queue {queue!r}")
         self.tasks[name] = Task(name, queue, handler, on_dead, timeout or self.job_timeout)
 
-    def periodic(self, name: str, interval: float, fn: Callable[[], Awaitable[None]]) -> None:
+    def periodic(self, name: str, interval: float, fn: Callable[[], Awaitable[object]]) -> None:
         """Run fn about once per interval across every process sharing this Redis."""
         self._periodic.append((name, interval, fn))
 
@@ -225,14 +227,16 @@ class JobQueue:
         source, active = self.keys.queue(queue), self.keys.active(queue, self.instance)
         while not self._stopping.is_set():
             try:
-                raw = await self.redis.blmove(source, active, self.poll_seconds, "RIGHT", "LEFT")
+                # redis-py types the timeout as int; Redis takes fractions of a second
+                raw = await self.redis.blmove(source, active, self.poll_seconds, "RIGHT", "LEFT")  # type: ignore[arg-type]
             except (redis_async.ConnectionError, redis_async.TimeoutError) as exc:
                 if not self._outage(exc):
                     log.warning("queue %s: Redis unavailable (%s); retrying", queue, exc)
                 await self._sleep(1)
                 continue
             if raw is not None:
-                await self._run(queue, active, raw)
+                # the client decodes replies (decode_responses=True)
+                await self._run(queue, active, cast(str, raw))
 
     async def _run(self, queue: str, active: str, raw: str) -> None:
         try:
@@ -307,7 +311,7 @@ class JobQueue:
         log.error("job %s dead-lettered: %s", job.id if job else "?", reason)
         # on_dead runs while the job is still active, so wait_idle() also waits for it
         task = self.tasks.get(job.name) if job else None
-        if task and task.on_dead:
+        if job and task and task.on_dead:
             try:
                 await task.on_dead(job, reason)
             except Exception:
@@ -351,7 +355,7 @@ class JobQueue:
     async def sweep(self) -> int:
         """Put back the active jobs of every process whose heartbeat expired."""
         moved = 0
-        for instance in await self.redis.smembers(self.keys.instances):
+        for instance in cast(set[str], await self.redis.smembers(self.keys.instances)):
             if instance == self.instance or await self.redis.exists(self.keys.heartbeat(instance)):
                 continue
             count = await self._requeue_active(instance, interrupted=True)
@@ -375,7 +379,7 @@ class JobQueue:
                 moved += 1
         return moved
 
-    async def _run_periodic(self, name: str, interval: float, fn: Callable[[], Awaitable[None]]) -> None:
+    async def _run_periodic(self, name: str, interval: float, fn: Callable[[], Awaitable[object]]) -> None:
         while not self._stopping.is_set():
             try:
                 if await self.redis.set(self.keys.lock(name), self.instance, nx=True, px=int(interval * 1000)):
@@ -406,7 +410,7 @@ class JobQueue:
         """Payloads of every job of this task that is queued, delayed or
         running anywhere, so a sweep can tell a lost job from a slow one."""
         queue = self.tasks[name].queue
-        instances = await self.redis.smembers(self.keys.instances)
+        instances = cast(set[str], await self.redis.smembers(self.keys.instances))
         # one MULTI, so a job moving between lists meanwhile is seen exactly once
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.lrange(self.keys.queue(queue), 0, -1)

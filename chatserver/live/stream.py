@@ -34,8 +34,8 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable
-from typing import Literal
+from collections.abc import AsyncGenerator, Iterable
+from typing import Literal, cast
 
 import redis.asyncio as redis_async
 from aiohttp import web
@@ -181,7 +181,8 @@ class Streams:
         await self.redis.hset(self.keys.stream(message_id), "owner", owner)
 
     async def owner(self, message_id: object) -> str:
-        return await self.redis.hget(self.keys.stream(message_id), "owner") or ""
+        # the client decodes replies (decode_responses=True)
+        return cast(str | None, await self.redis.hget(self.keys.stream(message_id), "owner")) or ""
 
     async def mark_sent(self, message_id: uuid.UUID) -> None:
         """The AI service accepted the request: a re-run of the job must not send it again."""
@@ -306,7 +307,8 @@ class Streams:
 
     async def active(self) -> list[tuple[str, float, str]]:
         """Every live answer: its id, last activity (Unix time) and owner."""
-        live = await self.redis.zrange(self.keys.streams_active, 0, -1, withscores=True)
+        live = cast(list[tuple[str, float]],
+                    await self.redis.zrange(self.keys.streams_active, 0, -1, withscores=True))
         if not live:
             return []
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -337,7 +339,7 @@ class Streams:
         snap = await self.snapshot(message_id)
         return snap if snap is not None else Snapshot(row["content"], 0, None, row["reasoning"])
 
-    async def follow(self, message_id: uuid.UUID) -> AsyncIterator[Text | Status | End]:
+    async def follow(self, message_id: uuid.UUID) -> AsyncGenerator[Text | Status | End, None]:
         """The answer exactly: Text("content") with everything so far (and the
         reasoning so far), then each later Text("chunk") or Text("reasoning")
         and any Status, then one End."""
@@ -361,6 +363,7 @@ class Streams:
                         for item in _ending(snap.final, sent, snap.content, thought, snap.reasoning):
                             yield item
                         return
+                    kind: Literal["reasoning", "chunk"]
                     for kind, so_far, now in (("reasoning", thought, snap.reasoning), ("chunk", sent, snap.content)):
                         missing = _missing(so_far, now)
                         if missing:
@@ -411,7 +414,8 @@ class Streams:
     @contextlib.contextmanager
     def watch(self, chat_id: uuid.UUID):
         """A queue receiving the chat's events (dicts) while the block runs."""
-        key, queue = str(chat_id), asyncio.Queue()
+        key = str(chat_id)
+        queue: asyncio.Queue[dict] = asyncio.Queue()
         self.watchers.setdefault(key, set()).add(queue)
         try:
             yield queue

@@ -16,6 +16,7 @@ import io
 import json
 import uuid
 import zipfile
+from typing import Any
 
 ROOT = "root"
 ROLES = ("user", "assistant")
@@ -39,7 +40,8 @@ def conversation(chat: dict, rows: list[dict]) -> dict:
     for row in rows:
         children.setdefault(str(row["id"]), [])
         children.setdefault(str(row["parent_id"]) if row["parent_id"] else ROOT, []).append(str(row["id"]))
-    mapping = {ROOT: {"id": ROOT, "parent": None, "children": children[ROOT], "message": None}}
+    mapping: dict[str, dict[str, Any]] = {
+        ROOT: {"id": ROOT, "parent": None, "children": children[ROOT], "message": None}}
     for row in rows:
         key = str(row["id"])
         mapping[key] = {
@@ -184,7 +186,8 @@ def _conversation(item: object, index: int) -> Conversation:
     ordered = _parents_first(nodes)
     current = item.get("current_node")
     shown = kept_parent(current, set()) if isinstance(current, str) else None
-    title = item.get("title") if isinstance(item.get("title"), str) and item["title"].strip() else "Imported chat"
+    given = item.get("title")
+    title = given if isinstance(given, str) and given.strip() else "Imported chat"
     return Conversation(source, original_id, " ".join(title.split())[:200], created,
                         _time(item.get("update_time"), created), ordered, shown)
 

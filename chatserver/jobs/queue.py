@@ -402,8 +402,9 @@ class JobQueue:
             pipe.zcard(self.keys.delayed)
             pipe.llen(self.keys.dead)
             values = await pipe.execute()
-        depths = dict(zip(self.concurrency, values, strict=True))
-        depths["delayed"], depths["dead"] = values[-2], values[-1]
+        *queued, delayed, dead = values
+        depths = dict(zip(self.concurrency, queued, strict=True))
+        depths["delayed"], depths["dead"] = delayed, dead
         return depths
 
     async def payloads(self, name: str) -> list[dict]:

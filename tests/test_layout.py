@@ -23,18 +23,25 @@ def modules() -> list[Path]:
     return sorted(PACKAGE.rglob("*.py"))
 
 
+# Parsed once, at collection: CPython 3.11 can refuse ast.parse later in a
+# process where a RecursionError happened (the deep-JSON tests cause some).
+TREES = {path: ast.parse(path.read_text()) for path in modules()}
+
+
 def name(path: Path) -> str:
     return path.relative_to(ROOT).as_posix()
 
 
-def string_constants(path: Path) -> list[str]:
-    tree = ast.parse(path.read_text())
+SAMPLE = ast.parse('QUERY = """\n    SELECT id FROM messages WHERE chat_id = %s\n"""\n')
+
+
+def string_constants(tree: ast.AST) -> list[str]:
     return [node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)]
 
 
 def chatserver_imports(path: Path) -> set[str]:
     found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(TREES[path]):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("chatserver"):
             found |= {f"{node.module}.{alias.name}" for alias in node.names}
         elif isinstance(node, ast.Import):
@@ -57,7 +64,7 @@ def test_sql_naming_a_table_lives_in_that_tables_data_module(table):
     home = PACKAGE / "data" / f"{table}.py"
     assert home.exists(), f"table {table} has no data module"
     offenders = [name(p) for p in modules() if p != home
-                 and any(table in NAMES_TABLE.findall(text) for text in string_constants(p))]
+                 and any(table in NAMES_TABLE.findall(text) for text in string_constants(TREES[p]))]
     assert offenders == []
 
 
@@ -81,7 +88,5 @@ def test_data_modules_import_only_the_database_helper():
     assert {k: v for k, v in offenders.items() if v} == {}
 
 
-def test_the_scan_finds_sql_in_a_string(tmp_path):
-    sample = tmp_path / "sample.py"
-    sample.write_text('QUERY = """\n    SELECT id FROM messages WHERE chat_id = %s\n"""\n')
-    assert NAMES_TABLE.findall(string_constants(sample)[0]) == ["messages"]
+def test_the_scan_finds_sql_in_a_string():
+    assert NAMES_TABLE.findall(string_constants(SAMPLE)[0]) == ["messages"]

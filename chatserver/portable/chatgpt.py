@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import re
 import uuid
 import zipfile
 
@@ -93,14 +94,49 @@ def read_file(data: bytes, limit: int) -> list[Conversation]:
     if data[:4] == b"PK\x03\x04":
         data = _from_zip(data, limit)
     try:
-        parsed = json.loads(data)
+        text = data.decode(json.detect_encoding(data), "surrogatepass")
+        items = _items(text)
+    except Unreadable:
+        raise
     except (ValueError, UnicodeDecodeError) as exc:
         raise Unreadable(f"not JSON: {exc}") from None
-    if isinstance(parsed, dict):
-        parsed = [parsed]
-    if not isinstance(parsed, list):
+    return [_conversation(item, i) for i, item in enumerate(items)]
+
+
+_DECODER = json.JSONDecoder()
+_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+def _items(text: str) -> list:
+    """The items of a top-level list (or one object), decoded one at a time:
+    each decode is one call that holds the GIL, so a worker thread reading
+    a large file lets the event loop run between conversations."""
+    at = _SPACE.match(text).end()
+    if text.startswith("{", at):
+        item, at = _DECODER.raw_decode(text, at)
+        items = [item]
+    elif text.startswith("[", at):
+        items, at = [], _SPACE.match(text, at + 1).end()
+        if text.startswith("]", at):
+            at += 1
+        else:
+            while True:
+                item, at = _DECODER.raw_decode(text, at)
+                items.append(item)
+                at = _SPACE.match(text, at).end()
+                if text.startswith("]", at):
+                    at += 1
+                    break
+                if not text.startswith(",", at):
+                    raise ValueError(f"expected ',' or ']' at character {at}")
+                at = _SPACE.match(text, at + 1).end()
+    else:
+        _DECODER.decode(text)
         raise Unreadable("expected a list of conversations")
-    return [_conversation(item, i) for i, item in enumerate(parsed)]
+    at = _SPACE.match(text, at).end()
+    if at != len(text):
+        raise ValueError(f"extra data at character {at}")
+    return items
 
 
 def _from_zip(data: bytes, limit: int) -> bytes:

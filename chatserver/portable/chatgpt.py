@@ -17,6 +17,7 @@ import json
 import re
 import uuid
 import zipfile
+from collections.abc import Iterator
 
 ROOT = "root"
 ROLES = ("user", "assistant")
@@ -95,34 +96,35 @@ def read_file(data: bytes, limit: int) -> list[Conversation]:
         data = _from_zip(data, limit)
     try:
         text = data.decode(json.detect_encoding(data), "surrogatepass")
-        items = _items(text)
+        # each item is converted as soon as it is decoded, so the decoded JSON
+        # of the whole file never exists at once (less memory, shorter GC pauses)
+        return [_conversation(item, i) for i, item in enumerate(_items(text))]
     except Unreadable:
         raise
     except (ValueError, UnicodeDecodeError) as exc:
         raise Unreadable(f"not JSON: {exc}") from None
-    return [_conversation(item, i) for i, item in enumerate(items)]
 
 
 _DECODER = json.JSONDecoder()
 _SPACE = re.compile(r"[ \t\n\r]*")
 
 
-def _items(text: str) -> list:
+def _items(text: str) -> Iterator[object]:
     """The items of a top-level list (or one object), decoded one at a time:
     each decode is one call that holds the GIL, so a worker thread reading
     a large file lets the event loop run between conversations."""
     at = _SPACE.match(text).end()
     if text.startswith("{", at):
         item, at = _DECODER.raw_decode(text, at)
-        items = [item]
+        yield item
     elif text.startswith("[", at):
-        items, at = [], _SPACE.match(text, at + 1).end()
+        at = _SPACE.match(text, at + 1).end()
         if text.startswith("]", at):
             at += 1
         else:
             while True:
                 item, at = _DECODER.raw_decode(text, at)
-                items.append(item)
+                yield item
                 at = _SPACE.match(text, at).end()
                 if text.startswith("]", at):
                     at += 1
@@ -136,7 +138,6 @@ def _items(text: str) -> list:
     at = _SPACE.match(text, at).end()
     if at != len(text):
         raise ValueError(f"extra data at character {at}")
-    return items
 
 
 def _from_zip(data: bytes, limit: int) -> bytes:

@@ -1,11 +1,12 @@
 """Import as a background job (`Prefer: respond-async`): 202 with a Location,
 progress while it runs, the same result as the synchronous answer, failure
 of a garbage file with nothing stored, owner-only status, and a job that
-runs twice storing nothing twice."""
+runs twice storing nothing twice, and housekeeping of lost imports."""
 
 import asyncio
 import datetime as dt
 import json
+import os
 import uuid
 
 import aiohttp
@@ -14,9 +15,9 @@ from conftest import app_of, assert_error, db_of, register
 from test_portable import chatgpt_file, chats_of, node, upload
 
 from chatserver import appkeys
-from chatserver.data import chats
+from chatserver.data import chats, imports
 from chatserver.portable.importer import PROGRESS_EVERY
-from chatserver.portable.job import run_import
+from chatserver.portable.job import LOST, housekeep_imports, run_import
 
 ASYNC = {"Prefer": "respond-async"}
 
@@ -154,3 +155,24 @@ async def test_openapi_documents_the_async_answer_and_the_status(client):
     status = document["paths"]["/api/imports/{import_id}"]["get"]
     assert status["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/ImportStatus")
     assert "404" in status["responses"]
+
+
+async def test_housekeeping_fails_an_import_whose_job_was_lost_and_removes_stray_files(make_client):
+    client = await make_client(start_workers=False, UPLOAD_ORPHAN_AGE_SECONDS=0.001)
+    account = await register(client)
+    app, storage = app_of(client), app_of(client)[appkeys.STORAGE]
+    waiting = await (await upload_async(client, account, json.dumps(chatgpt_file()).encode())).json()
+    # the process died between recording the import and queuing its job
+    lost = await imports.insert(db_of(client), uuid.UUID(account.id))
+    storage.import_path(lost["id"]).write_bytes(b"[]")
+    stray = storage.import_path(uuid.uuid4())
+    stray.write_bytes(b"[]")
+    for path in storage.imports.iterdir():
+        os.utime(path, (0, 0))
+
+    await housekeep_imports(app)
+
+    failed = await status_of(client, account, f"/api/imports/{lost['id']}")
+    assert (failed["status"], failed["error"]) == ("failed", LOST)
+    assert (await status_of(client, account, f"/api/imports/{waiting['id']}"))["status"] == "queued"
+    assert list(storage.imports.iterdir()) == [storage.import_path(waiting["id"])]

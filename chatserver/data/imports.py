@@ -57,3 +57,17 @@ async def fail(db: Database, import_id: uuid.UUID, error: str) -> None:
         WHERE id = %s AND status = ANY(%s)
         """,
         (error, import_id, list(UNFINISHED)))
+
+
+async def unfinished_since(db: Database, seconds: float) -> list[uuid.UUID]:
+    """Unfinished imports created at least `seconds` ago."""
+    rows = await db.fetch(
+        "SELECT id FROM imports WHERE status = ANY(%s) AND created_at < now() - make_interval(secs => %s)",
+        (list(UNFINISHED), seconds))
+    return [r["id"] for r in rows]
+
+
+async def unfinished_among(db: Database, import_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    rows = await db.fetch("SELECT id FROM imports WHERE id = ANY(%s::uuid[]) AND status = ANY(%s)",
+                          (import_ids, list(UNFINISHED)))
+    return {r["id"] for r in rows}

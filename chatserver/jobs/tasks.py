@@ -12,7 +12,7 @@ from chatserver.files.housekeeping import housekeep
 from chatserver.files.preview import PREVIEW_TASK, make_preview_job, preview_dead
 from chatserver.jobs.queue import Job, JobQueue
 from chatserver.live.stream import STREAMS
-from chatserver.portable.job import IMPORT_QUEUE, IMPORT_TASK, import_dead, run_import
+from chatserver.portable.job import IMPORT_QUEUE, IMPORT_TASK, housekeep_imports, import_dead, run_import
 
 
 def register_tasks(app: web.Application, queue: JobQueue) -> None:
@@ -59,3 +59,8 @@ def register_tasks(app: web.Application, queue: JobQueue) -> None:
         await import_dead(app, job.payload["import_id"], reason)
 
     queue.task(IMPORT_TASK, IMPORT_QUEUE, run_import_job, on_dead=import_gave_up)
+
+    async def imports_housekeeping() -> None:
+        await housekeep_imports(app)
+
+    queue.periodic("imports.housekeeping", settings.FILES_HOUSEKEEPING_INTERVAL_SECONDS, imports_housekeeping)

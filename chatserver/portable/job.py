@@ -10,6 +10,7 @@ nothing stored (and the recorded sources would skip anything that were).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from pathlib import Path
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 IMPORT_TASK = "portable.import"
 IMPORT_QUEUE = "import"
 GONE = "the uploaded file is gone; upload it again"
+LOST = "the import was interrupted before it started; upload the file again"
 
 
 async def queue_import(app: web.Application, user_id: uuid.UUID, upload: Path) -> dict:
@@ -77,3 +79,27 @@ async def import_dead(app: web.Application, import_id: str, reason: str) -> None
     """The job gave up (it kept failing or outliving its time limit): the import failed, nothing was stored."""
     await imports.fail(app[appkeys.DB], uuid.UUID(import_id), f"the import did not complete: {reason}")
     await discard(app[appkeys.STORAGE].import_path(import_id))
+
+
+async def housekeep_imports(app: web.Application) -> None:
+    """Fail imports whose job was lost (the process died between keeping the
+    file and queuing the job) and remove kept files no unfinished import
+    waits for; only those older than UPLOAD_ORPHAN_AGE_SECONDS."""
+    db, storage = app[appkeys.DB], app[appkeys.STORAGE]
+    age = app[appkeys.SETTINGS].UPLOAD_ORPHAN_AGE_SECONDS
+    waiting = await imports.unfinished_since(db, age)
+    if waiting:
+        queued = {p.get("import_id") for p in await app[appkeys.QUEUE].payloads(IMPORT_TASK)}
+        for import_id in waiting:
+            if str(import_id) not in queued:
+                log.warning("import %s had no job; failed", import_id)
+                await imports.fail(db, import_id, LOST)
+                await discard(storage.import_path(import_id))
+    kept = {}
+    for name in await storage.stale(storage.imports, age):
+        with contextlib.suppress(ValueError):
+            kept[uuid.UUID(name.removesuffix(".upload"))] = name
+    unfinished = await imports.unfinished_among(db, list(kept))
+    for import_id, name in kept.items():
+        if import_id not in unfinished:
+            await discard(storage.imports / name)

@@ -45,6 +45,7 @@ from chatserver.live.stream import streams_ctx
 from chatserver.metrics import Metrics
 from chatserver.migrate import apply_migrations_async
 from chatserver.outage import OUTAGES, POSTGRES, REDIS, Outages
+from chatserver.portable.job import IMPORT_QUEUE
 from chatserver.secret import with_jwt_secret
 from chatserver.startup import log_summary
 
@@ -107,7 +108,8 @@ async def queue_ctx(app: web.Application):
     queue = JobQueue(
         app[appkeys.REDIS],
         app[appkeys.KEYS],
-        {"ai": settings.QUEUE_AI_CONCURRENCY, "preview": settings.QUEUE_PREVIEW_CONCURRENCY},
+        {"ai": settings.QUEUE_AI_CONCURRENCY, "preview": settings.QUEUE_PREVIEW_CONCURRENCY,
+         IMPORT_QUEUE: settings.QUEUE_IMPORT_CONCURRENCY},
         max_attempts=settings.JOB_MAX_ATTEMPTS,
         retry_base=settings.JOB_RETRY_BASE_SECONDS,
         lease_seconds=settings.JOB_LEASE_SECONDS,
@@ -183,6 +185,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/api/chats/{chat_id}/export", portable.export_chat)
     router.add_get("/api/export", portable.export_all)
     router.add_post("/api/import", portable.import_file)
+    router.add_get("/api/imports/{import_id}", portable.get_import)
 
     router.add_get("/ws/chat/{chat_id}", ws.chat_socket)
     router.add_post("/api/ai/callback/{message_id}", callback.ai_callback)

@@ -4,28 +4,31 @@ streamed as that file; import of such a file or a ChatGPT export ZIP."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import uuid
 from typing import Literal
 
-import aiofiles
 import pydantic
 from aiohttp import hdrs, web
 
 from chatserver import appkeys
 from chatserver.api.chats import owned_chat
-from chatserver.api.endpoint import current_user_id, endpoint, json_response, read_query
-from chatserver.data import chats, messages
+from chatserver.api.endpoint import current_user_id, endpoint, json_response, owned, read_query
+from chatserver.data import chats, imports, messages
 from chatserver.errors import ApiError
 from chatserver.files.filenames import content_disposition
 from chatserver.files.upload import receive_upload
-from chatserver.portable import chatgpt
+from chatserver.portable import chatgpt, importer, job
 
 # chats read per query while streaming the export of everything
 EXPORT_PAGE = 100
 # the longest branch a Markdown export walks
 MAX_BRANCH = 1_000_000
+# RFC 7240's request and answer headers
+PREFER = "Prefer"
+PREFERENCE_APPLIED = "Preference-Applied"
 
 
 IMPORT_FORM = {
@@ -96,52 +99,64 @@ async def export_all(request: web.Request) -> web.StreamResponse:
     return response
 
 
+ASYNC_PREFERENCE = "respond-async"
+
+
+class ImportStatus(pydantic.BaseModel):
+    """An import running in the background: progress, then its result or its error"""
+    id: uuid.UUID
+    status: Literal["queued", "running", "done", "failed"]
+    total: int | None = pydantic.Field(description="conversations in the file, once it has been read")
+    done: int = pydantic.Field(description="conversations stored so far (reported every few)")
+    imported: int | None = pydantic.Field(description="when done")
+    skipped: int | None = pydantic.Field(description="when done")
+    error: str | None = pydantic.Field(description="when failed: why the file could not be imported")
+    created_at: dt.datetime
+    finished_at: dt.datetime | None
+
+
+ACCEPTED = {
+    "description": "with `Prefer: respond-async`: the import runs in the background; "
+                   "`GET /api/imports/{id}` (the Location) reports it",
+    "headers": {"Location": {"schema": {"type": "string"}, "description": "/api/imports/{id}"},
+                "Preference-Applied": {"schema": {"type": "string", "const": ASYNC_PREFERENCE}}},
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ImportStatus"}}},
+}
+
+
+def _prefers_async(request: web.Request) -> bool:
+    """RFC 7240: `Prefer: respond-async`, among other preferences and parameters."""
+    return any(preference.split(";")[0].split("=")[0].strip().lower() == ASYNC_PREFERENCE
+               for header in request.headers.getall(PREFER, []) for preference in header.split(","))
+
+
 @endpoint("Import a conversations.json (ChatGPT's or ours) or a ChatGPT export ZIP; all or nothing",
           tag="export", multipart=IMPORT_FORM,
-          responses={200: Imported, 413: "larger than MAX_UPLOAD_SIZE", 415: "the body is not multipart/form-data",
-                     422: "a file that cannot be read"})
+          description="With the request header `Prefer: respond-async` the import runs in the background "
+                      "and the answer is 202 with the import's state; without it, the answer comes when "
+                      "the import is done.",
+          responses={200: Imported, 202: ACCEPTED, 413: "larger than MAX_UPLOAD_SIZE",
+                     415: "the body is not multipart/form-data", 422: "a file that cannot be read"})
 async def import_file(request: web.Request) -> web.Response:
     app, user_id = request.app, current_user_id(request)
     limit = app[appkeys.SETTINGS].MAX_UPLOAD_SIZE
-    async with receive_upload(request, app[appkeys.STORAGE], limit) as upload, \
-            aiofiles.open(upload.temp, "rb") as source:
-        data = await source.read()
-    try:
-        conversations = chatgpt.read_file(data, limit)
-    except chatgpt.Unreadable as exc:
-        raise ApiError(422, f"file: {exc}", "unreadable_import") from None
-    own = await chats.owned_among(app[appkeys.DB], user_id, [u for u in map(_as_id, conversations) if u])
-    imported = skipped = 0
-    async with app[appkeys.DB].transaction() as cur:
-        for conversation in conversations:
-            if _as_id(conversation) in own:
-                skipped += 1
-                continue
-            ids = chatgpt.new_ids(conversation.nodes)
-            chat_id = await chats.insert_imported(
-                cur, user_id, conversation.title, conversation.created, conversation.updated,
-                ids.get(conversation.shown) if conversation.shown else _newest(conversation, ids),
-                conversation.source)
-            if chat_id is None:
-                skipped += 1
-                continue
-            if conversation.nodes:
-                await messages.insert_imported(cur, chat_id, user_id, [
-                    {"id": ids[n.key], "parent_id": ids[n.parent] if n.parent else None, "role": n.role,
-                     "content": n.text, "created_at": n.created} for n in conversation.nodes])
-            imported += 1
-    return json_response(Imported(imported=imported, skipped=skipped))
+    async with receive_upload(request, app[appkeys.STORAGE], limit) as upload:
+        if _prefers_async(request):
+            row = await job.queue_import(app, user_id, upload.temp)
+            response = json_response(ImportStatus(**row), 202)
+            response.headers[hdrs.LOCATION] = f"/api/imports/{row['id']}"
+            response.headers[PREFERENCE_APPLIED] = ASYNC_PREFERENCE
+            return response
+        try:
+            conversations = await importer.read(upload.temp, limit)
+        except chatgpt.Unreadable as exc:
+            raise ApiError(422, f"file: {exc}", "unreadable_import") from None
+    counts = await importer.store(app[appkeys.DB], user_id, conversations)
+    return json_response(Imported(imported=counts.imported, skipped=counts.skipped))
 
 
-def _as_id(conversation: chatgpt.Conversation) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(conversation.original_id)
-    except ValueError:
-        return None
-
-
-def _newest(conversation: chatgpt.Conversation, ids: dict[str, uuid.UUID]) -> uuid.UUID | None:
-    """With no readable current_node, the newest message's branch is shown."""
-    if not conversation.nodes:
-        return None
-    return ids[max(conversation.nodes, key=lambda n: n.created).key]
+@endpoint("An import running in the background: its progress, then its result or error", tag="export",
+          responses={200: ImportStatus, 404: "no such import"})
+async def get_import(request: web.Request) -> web.Response:
+    row = await owned(request, imports.get_owned, request.match_info["import_id"], "import")
+    return json_response(ImportStatus(**row))

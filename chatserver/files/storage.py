@@ -1,8 +1,9 @@
 """Uploaded bytes on disk: where they live and how they come and go.
 
-UPLOAD_DIR holds three folders: `tmp/` for uploads still arriving, `files/`
-for stored files (named by a generated storage name, never the client's) and
-`previews/` for thumbnails. A file reaches `files/` by one rename, so a
+UPLOAD_DIR holds four folders: `tmp/` for uploads still arriving, `files/`
+for stored files (named by a generated storage name, never the client's),
+`previews/` for thumbnails and `imports/` for files waiting for their import
+job (named by the import's id). A file reaches `files/` by one rename, so a
 reader never sees half of it.
 """
 
@@ -26,9 +27,10 @@ class Storage:
         self.tmp = root / "tmp"
         self.files = root / "files"
         self.previews = root / "previews"
+        self.imports = root / "imports"
 
     async def create_dirs(self) -> None:
-        for folder in (self.tmp, self.files, self.previews):
+        for folder in (self.tmp, self.files, self.previews, self.imports):
             await aiofiles.os.makedirs(folder, exist_ok=True)
 
     def new_temp(self) -> Path:
@@ -39,6 +41,9 @@ class Storage:
 
     def preview_path(self, preview_name: str) -> Path:
         return self.previews / preview_name
+
+    def import_path(self, import_id: uuid.UUID | str) -> Path:
+        return self.imports / f"{import_id}.upload"
 
     async def keep(self, temp: Path) -> str:
         """Move a complete upload into place; returns its new storage name."""

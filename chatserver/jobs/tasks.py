@@ -1,5 +1,5 @@
 """Which job runs which code, and the periodic tasks: the wiring between the
-queue and the layers whose work it runs (ai, files)."""
+queue and the layers whose work it runs (ai, files, portable)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from chatserver.files.housekeeping import housekeep
 from chatserver.files.preview import PREVIEW_TASK, make_preview_job, preview_dead
 from chatserver.jobs.queue import Job, JobQueue
 from chatserver.live.stream import STREAMS
+from chatserver.portable.job import IMPORT_QUEUE, IMPORT_TASK, housekeep_imports, import_dead, run_import
 
 
 def register_tasks(app: web.Application, queue: JobQueue) -> None:
@@ -50,3 +51,16 @@ def register_tasks(app: web.Application, queue: JobQueue) -> None:
     preview_timeout = max(settings.PREVIEW_TIMEOUT_SECONDS, settings.PREVIEW_SERVICE_TIMEOUT_SECONDS) + 30
     queue.task(PREVIEW_TASK, "preview", preview, on_dead=file_dead, timeout=preview_timeout)
     queue.periodic("files.housekeeping", settings.FILES_HOUSEKEEPING_INTERVAL_SECONDS, files_housekeeping)
+
+    async def run_import_job(job: Job) -> None:
+        await run_import(app, job.payload["import_id"])
+
+    async def import_gave_up(job: Job, reason: str) -> None:
+        await import_dead(app, job.payload["import_id"], reason)
+
+    queue.task(IMPORT_TASK, IMPORT_QUEUE, run_import_job, on_dead=import_gave_up)
+
+    async def imports_housekeeping() -> None:
+        await housekeep_imports(app)
+
+    queue.periodic("imports.housekeeping", settings.FILES_HOUSEKEEPING_INTERVAL_SECONDS, imports_housekeeping)

@@ -14,8 +14,10 @@ import datetime as dt
 import hashlib
 import io
 import json
+import re
 import uuid
 import zipfile
+from collections.abc import Iterator
 from typing import Any
 
 ROOT = "root"
@@ -95,14 +97,56 @@ def read_file(data: bytes, limit: int) -> list[Conversation]:
     if data[:4] == b"PK\x03\x04":
         data = _from_zip(data, limit)
     try:
-        parsed = json.loads(data)
+        text = data.decode(json.detect_encoding(data), "surrogatepass")
+        # each item is converted as soon as it is decoded, so the decoded JSON
+        # of the whole file never exists at once (less memory, shorter GC pauses)
+        return [_conversation(item, i) for i, item in enumerate(_items(text))]
+    except Unreadable:
+        raise
     except (ValueError, UnicodeDecodeError) as exc:
         raise Unreadable(f"not JSON: {exc}") from None
-    if isinstance(parsed, dict):
-        parsed = [parsed]
-    if not isinstance(parsed, list):
+
+
+_DECODER = json.JSONDecoder()
+_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+def _skip(text: str, at: int) -> int:
+    """Where the JSON whitespace from `at` ends."""
+    space = _SPACE.match(text, at)
+    assert space is not None  # the pattern matches the empty string too
+    return space.end()
+
+
+def _items(text: str) -> Iterator[object]:
+    """The items of a top-level list (or one object), decoded one at a time:
+    each decode is one call that holds the GIL, so a worker thread reading
+    a large file lets the event loop run between conversations."""
+    at = _skip(text, 0)
+    if text.startswith("{", at):
+        item, at = _DECODER.raw_decode(text, at)
+        yield item
+    elif text.startswith("[", at):
+        at = _skip(text, at + 1)
+        if text.startswith("]", at):
+            at += 1
+        else:
+            while True:
+                item, at = _DECODER.raw_decode(text, at)
+                yield item
+                at = _skip(text, at)
+                if text.startswith("]", at):
+                    at += 1
+                    break
+                if not text.startswith(",", at):
+                    raise ValueError(f"expected ',' or ']' at character {at}")
+                at = _skip(text, at + 1)
+    else:
+        _DECODER.decode(text)
         raise Unreadable("expected a list of conversations")
-    return [_conversation(item, i) for i, item in enumerate(parsed)]
+    at = _skip(text, at)
+    if at != len(text):
+        raise ValueError(f"extra data at character {at}")
 
 
 def _from_zip(data: bytes, limit: int) -> bytes:

@@ -1,9 +1,15 @@
 """Edit and branches, two pages in step through chat events, and export and
 import from the page."""
 
+import datetime as dt
 import json
+import uuid
 
 import pytest
+
+from chatserver import appkeys
+from chatserver.data import chats
+from chatserver.portable.importer import PROGRESS_EVERY
 
 from .pages import assistant, new_chat, register_in_browser, send, unexpected_errors
 from .rest import rest_of
@@ -115,4 +121,38 @@ async def test_import_and_export_from_the_page(start_live, page, tmp_path):
     everything = tmp_path / "all.json"
     await (await waiting.value).save_as(str(everything))
     assert json.loads(everything.read_text())[0]["title"] == "Imported garden chat"
+    assert not unexpected_errors(page), page.errors
+
+
+class Rollback(Exception):
+    """Leaves the test's transaction without committing it."""
+
+
+async def test_a_large_import_runs_in_the_background_with_progress(start_live, page, tmp_path):
+    live = await start_live(AI_SERVICE_URL="", AI_BACKEND="builtin")
+    await register_in_browser(page, live)
+    _, me = await (await rest_of(page, live)).call("GET", "/api/users/me")
+    count = PROGRESS_EVERY * 2 + 50
+    # long enough for the page to import it in the background (over 1 MB)
+    conversations = [{"id": str(uuid.UUID(int=i + 1)), "title": f"Big {i}", "current_node": "q", "mapping": {
+        "q": {"id": "q", "parent": None, "children": [], "message": {
+            "id": "q", "author": {"role": "user"}, "create_time": 1700000000,
+            "content": {"content_type": "text", "parts": ["peas " * 1000]}}}}} for i in range(count)]
+    path = tmp_path / "conversations.json"
+    path.write_text(json.dumps(conversations))
+    assert path.stat().st_size > 1024 * 1024
+    # an uncommitted chat with the same source holds the import part-way
+    held = conversations[PROGRESS_EVERY + 10]["id"]
+    with pytest.raises(Rollback):
+        async with live.app[appkeys.DB].transaction() as cur:
+            now = dt.datetime.now(dt.UTC)
+            await chats.insert_imported(cur, uuid.UUID(me["id"]), "held", now, now, None, f"conversation:{held}")
+            async with page.expect_file_chooser() as chooser:
+                await page.get_by_role("button", name="Import").click()
+            async with page.expect_response("**/api/import") as answered:
+                await (await chooser.value).set_files(str(path))
+            assert (await answered.value).status == 202
+            await page.locator("#import-result", has_text=f"Importing\u2026 {PROGRESS_EVERY} / {count}").wait_for()
+            raise Rollback
+    await page.locator("#import-result", has_text=f"Imported {count} chats, skipped 0.").wait_for()
     assert not unexpected_errors(page), page.errors

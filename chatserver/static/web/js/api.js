@@ -119,12 +119,15 @@ export class Api {
   // export and import
   exportChat(chatId, format) { return this.blob(`/api/chats/${encodeURIComponent(chatId)}/export?format=${format}`); }
   exportAll() { return this.blob("/api/export"); }
-  async importFile(file) {
+  // `background`: ask for a 202 and an import to follow (Prefer: respond-async)
+  async importFile(file, { background = false } = {}) {
     const form = new FormData();
     form.append("file", file, file.name);
-    const response = await this.raw("POST", "/api/import", { rawBody: form });
-    return response.json();
+    const headers = background ? { Prefer: "respond-async" } : {};
+    const response = await this.raw("POST", "/api/import", { rawBody: form, headers });
+    return { accepted: response.status === 202, body: await response.json() };
   }
+  importStatus(id) { return this.get(`/api/imports/${encodeURIComponent(id)}`); }
 
   // files
   getFile(id) { return this.get(`/api/files/${encodeURIComponent(id)}`); }

@@ -34,6 +34,24 @@ async function exportAll() {
   }
 }
 
+// files larger than this import in the background, with progress shown
+const BACKGROUND_BYTES = 1024 * 1024;
+const POLL_MS = 1000;
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// follow a background import until it ends; its counts, or an Error with the server's reason
+async function followImport(started, result) {
+  let status = started;
+  while (status.status === "queued" || status.status === "running") {
+    result.textContent = status.total == null ? "Importing\u2026" : `Importing\u2026 ${status.done} / ${status.total}`;
+    await sleep(POLL_MS);
+    status = await api.importStatus(status.id);
+  }
+  if (status.status === "failed") throw new Error(status.error || "the import failed");
+  return status;
+}
+
 async function importChosen() {
   const input = $("import-input");
   const file = input.files && input.files[0];
@@ -42,7 +60,8 @@ async function importChosen() {
   const result = $("import-result");
   result.textContent = `Importing ${file.name}\u2026`;
   try {
-    const counts = await api.importFile(file);
+    const { accepted, body } = await api.importFile(file, { background: file.size > BACKGROUND_BYTES });
+    const counts = accepted ? await followImport(body, result) : body;
     result.textContent = `Imported ${counts.imported} chat${counts.imported === 1 ? "" : "s"}, skipped ${counts.skipped}.`;
     notify(result.textContent);
     resetChats();

@@ -15,8 +15,8 @@ from aiohttp import web
 
 from chatserver import appkeys
 from chatserver.api.apikeys import is_api_key, user_of_key
-from chatserver.api.endpoint import (USER_ID, current_user_id, endpoint, handler_endpoint, json_response,
-                                     read_json, validate)
+from chatserver.api.endpoint import (USER_ID, account_check, current_user_id, endpoint, handler_endpoint,
+                                     json_response, read_json, validate)
 from chatserver.api.ratelimit import (TOO_MANY_REQUESTS, check_login_limit, check_register_limit,
                                       count_failed_login)
 from chatserver.credentials import DUMMY_HASH, Email, Password, hash_password, verify_password
@@ -138,11 +138,11 @@ async def authenticate(request: web.Request, user_id: uuid.UUID) -> None:
     """The check every credential (token, API key) ends in: the account must
     exist and not be disabled, read on every request so that disabling (or
     deleting) an account stops its credentials at once in every process. It is
-    one primary-key lookup; a cache would have to be invalidated in every
+    one primary-key lookup (or part of the handler's own query, see
+    `checks_account`); a cache would have to be invalidated in every
     process and would cost about as much as the lookup it saves."""
-    if not await users.is_active(request.app[appkeys.DB], user_id):
-        raise ApiError(401, "the account of this token does not exist or is disabled", "unauthorized")
     request[USER_ID] = user_id
+    await account_check(request)
 
 
 async def user_of_credential(request: web.Request, credential: str) -> uuid.UUID:
@@ -187,7 +187,10 @@ def auth_middleware():
         if info is not None and info.public:
             return await handler(request)
         user_id = await user_of_credential(request, _token_from(request))
-        await authenticate(request, user_id)
+        if info is not None and info.checks_account:
+            request[USER_ID] = user_id
+        else:
+            await authenticate(request, user_id)
         return await handler(request)
 
     return middleware

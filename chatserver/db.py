@@ -8,6 +8,7 @@ from typing import Any, AsyncIterator, Sequence
 from urllib.parse import quote
 
 import aiopg
+import orjson
 import psycopg2
 import psycopg2.errors
 import psycopg2.extras
@@ -18,8 +19,10 @@ from chatserver.config import ConfigError, Settings
 
 log = logging.getLogger(__name__)
 
-# jsonb parameters are passed as Json(...) and come back as Python objects
+# jsonb parameters are passed as Json(...) and come back as Python objects, parsed by orjson
 register_adapter(dict, psycopg2.extras.Json)
+psycopg2.extras.register_default_json(loads=orjson.loads, globally=True)
+psycopg2.extras.register_default_jsonb(loads=orjson.loads, globally=True)
 psycopg2.extras.register_uuid()
 
 

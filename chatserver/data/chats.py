@@ -38,16 +38,17 @@ async def page(db: Database, user_id: uuid.UUID, after: tuple[dt.datetime, uuid.
                limit: int) -> list[dict]:
     """Most recently active first, after the (updated_at, id) of the previous page's last row;
     none while the account is not active."""
-    return await db.fetch(
-        f"""
+    return await db.fetch(PAGE, {"user": user_id, "stamp": after and after[0], "id": after and after[1],
+                                 "limit": limit})
+
+
+PAGE = f"""
         SELECT {COLUMNS} FROM chats
         WHERE user_id = %(user)s AND account_active(%(user)s)
           AND (%(stamp)s::timestamptz IS NULL OR (updated_at, id) < (%(stamp)s, %(id)s))
         ORDER BY updated_at DESC, id DESC
         LIMIT %(limit)s
-        """,
-        {"user": user_id, "stamp": after and after[0], "id": after and after[1], "limit": limit},
-    )
+"""
 
 
 async def update(db: Database, chat_id: uuid.UUID, changes: dict) -> dict | None:

@@ -228,30 +228,36 @@ async def get_question(db: Database, answer_id: str) -> dict | None:
     )
 
 
-async def history(db: Database, question_id: uuid.UUID, limit: int) -> list[dict]:
+async def history(db: Database, question_id: uuid.UUID, limit: int, chars: int | None = None) -> list[dict]:
     """The turns of the question's branch before it, newest first; answers
-    that failed, were cancelled or are unfinished are left out."""
+    that failed, were cancelled or are unfinished are left out. With `chars`,
+    the walk stops at the first turn that brings the total past it (that turn
+    included), so a long chat costs no more than its budget."""
     return await db.fetch(
         """
         WITH RECURSIVE up AS (
-            SELECT parent_id, 1 AS n FROM messages WHERE id = %(question)s
+            SELECT parent_id, 1 AS n, 0::bigint AS used FROM messages WHERE id = %(question)s
             UNION ALL
-            SELECT m.parent_id, up.n + 1 FROM up JOIN messages m ON m.id = up.parent_id
-            WHERE up.n < %(limit)s
+            SELECT m.parent_id, up.n + 1,
+                   up.used + CASE WHEN m.role = 'user' OR m.status = 'complete' THEN length(m.content) ELSE 0 END
+            FROM up JOIN messages m ON m.id = up.parent_id
+            WHERE up.n < %(limit)s AND (%(chars)s::bigint IS NULL OR up.used <= %(chars)s)
         )
         SELECT m.role, m.content FROM up JOIN messages m ON m.id = up.parent_id
         WHERE m.role = 'user' OR m.status = 'complete'
         ORDER BY up.n
         """,
-        {"question": question_id, "limit": limit},
+        {"question": question_id, "limit": limit, "chars": chars},
     )
 
 
 async def search(db: Database, user_id: uuid.UUID, q: str, limit: int) -> list[dict]:
     """The user's messages matching a web-search-style query, best first, with a snippet; none
     while the account is not active."""
-    return await db.fetch(
-        """
+    return await db.fetch(SEARCH, {"q": q, "user": user_id, "limit": limit})
+
+
+SEARCH = """
         SELECT m.chat_id, m.id AS message_id, m.created_at,
                ts_headline('english', m.content, q,
                            'MaxWords=35, MinWords=12, MaxFragments=2, StartSel="", StopSel=""') AS snippet
@@ -259,9 +265,7 @@ async def search(db: Database, user_id: uuid.UUID, q: str, limit: int) -> list[d
         WHERE m.user_id = %(user)s AND m.search @@ q AND account_active(%(user)s)
         ORDER BY ts_rank(m.search, q) DESC, m.created_at DESC
         LIMIT %(limit)s
-        """,
-        {"q": q, "user": user_id, "limit": limit},
-    )
+"""
 
 
 async def searchable_answers(db: Database, user_id: uuid.UUID, q: str, skip_prefix: str,

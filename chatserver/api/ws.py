@@ -15,7 +15,7 @@ from aiohttp import WSMsgType, web
 
 from chatserver import appkeys, outage
 from chatserver.api.chats import owned_chat
-from chatserver.api.endpoint import BadJson, current_user_id, endpoint, parse_json
+from chatserver.api.endpoint import BadJson, current_user_id, dumps, endpoint, parse_json
 from chatserver.api.messages import already_finished
 from chatserver.data import messages
 from chatserver.live.stream import STREAMS, AlreadyFinished, End, Status, Text
@@ -26,6 +26,11 @@ MAX_FRAME = 64 * 1024
 UNAVAILABLE = "a server this service needs is unreachable; try again shortly"
 # answers one socket may follow at once; each costs a task and a queue
 MAX_FOLLOWED = 100
+
+
+async def send(ws: web.WebSocketResponse, frame: dict) -> None:
+    """A JSON text frame, written by the encoder every answer uses."""
+    await ws.send_str(dumps(frame).decode())
 
 
 def _frame(message_id: str, item: Text | Status | End) -> dict:
@@ -54,11 +59,11 @@ async def _forward(ws: web.WebSocketResponse, app: web.Application, message_id: 
     key = str(message_id)
     try:
         async for item in app[STREAMS].follow(message_id):
-            await ws.send_json(_frame(key, item))
+            await send(ws, _frame(key, item))
     except Exception as exc:
         if not outage.report(app, exc):
             raise
-        await ws.send_json({"error": UNAVAILABLE, "code": "service_unavailable", "message_id": key})
+        await send(ws, {"error": UNAVAILABLE, "code": "service_unavailable", "message_id": key})
 
 
 def _message_id(frame: dict) -> uuid.UUID:
@@ -86,7 +91,7 @@ class ChatSocket:
             frame["code"] = code
         if message_id is not None:
             frame["message_id"] = str(message_id)
-        await self.ws.send_json(frame)
+        await send(self.ws, frame)
 
     async def handle(self, raw: str) -> None:
         try:
@@ -99,13 +104,13 @@ class ChatSocket:
             return
         kind = frame.get("type")
         if kind == "ping":
-            await self.ws.send_json({"type": "pong", "timestamp": frame.get("timestamp")})
+            await send(self.ws, {"type": "pong", "timestamp": frame.get("timestamp")})
             return
         if kind == "subscribe":
             if self.events is None:
                 self.events = asyncio.create_task(self._forward_events())
             else:
-                await self.ws.send_json({"type": "subscribed"})
+                await send(self.ws, {"type": "subscribed"})
             return
         if kind not in ("stream_request", "cancel"):
             await self.error(f"unknown type {kind!r}" if isinstance(kind, str) else "type is missing")
@@ -131,10 +136,10 @@ class ChatSocket:
 
     async def _forward_events(self) -> None:
         with self.app[STREAMS].watch(self.chat["id"]) as queue:
-            await self.ws.send_json({"type": "subscribed"})
+            await send(self.ws, {"type": "subscribed"})
             while True:
                 event = await queue.get()
-                await self.ws.send_json(event)
+                await send(self.ws, event)
                 if event["type"] == "chat_deleted":
                     await self.ws.close(code=4404, message=b"the chat was deleted")
                     return

@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 class _JsonErrorsHandler(RequestHandler):
     def handle_error(self, request, status: int = 500, exc: BaseException | None = None,
                      message: str | None = None) -> web.StreamResponse:
-        if status >= 500:
+        # a client gone mid-request (mid-handshake, mid-body) is nobody's error
+        if status >= 500 and not isinstance(exc, ConnectionError):
             self.log_exception("Error handling request from %s", request.remote, exc_info=exc)
         if request.writer.output_size > 0:
             raise ConnectionError("the answer has started; no error answer can follow")

@@ -2,7 +2,8 @@
 
 import pytest
 
-from .conftest import register_in_browser, rest_of, unexpected_errors
+from .pages import register_in_browser, unexpected_errors
+from .rest import rest_of
 
 pytestmark = pytest.mark.browser
 

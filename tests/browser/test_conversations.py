@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from .conftest import assistant, new_chat, register_in_browser, rest_of, send, unexpected_errors
+from .pages import assistant, new_chat, register_in_browser, send, unexpected_errors
+from .rest import rest_of
 
 pytestmark = pytest.mark.browser
 

@@ -4,7 +4,7 @@ favicon; and the docs pages that load nothing from elsewhere."""
 
 import pytest
 
-from .conftest import new_chat, register_in_browser, send, unexpected_errors
+from .pages import new_chat, register_in_browser, send, unexpected_errors
 
 pytestmark = pytest.mark.browser
 

@@ -2,7 +2,8 @@
 
 import pytest
 
-from .conftest import new_chat, register_in_browser, rest_of, unexpected_errors
+from .pages import new_chat, register_in_browser, unexpected_errors
+from .rest import rest_of
 
 pytestmark = pytest.mark.browser
 

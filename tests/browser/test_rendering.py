@@ -129,7 +129,7 @@ async def test_every_control_is_labelled_and_reachable(live, page):
     assert await box.input_value() == ""
     focusable = []
     await page.evaluate("() => document.activeElement.blur()")
-    for _ in range(20):
+    for _ in range(30):
         await page.keyboard.press("Tab")
         focusable.append(await page.evaluate("() => document.activeElement.id || document.activeElement.textContent.trim()"))
     for expected in ("new-chat", "search-input", "logout", "rename-chat", "delete-chat", "attach", "composer-input"):

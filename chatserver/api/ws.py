@@ -77,10 +77,10 @@ def _message_id(frame: dict) -> uuid.UUID:
 
 
 class ChatSocket:
-    def __init__(self, request: web.Request, chat: dict, ws: web.WebSocketResponse):
+    def __init__(self, request: web.Request, chat_id: uuid.UUID, ws: web.WebSocketResponse):
         self.app = request.app
         self.user_id = current_user_id(request)
-        self.chat = chat
+        self.chat_id = chat_id
         self.ws = ws
         self.followers: dict[uuid.UUID, asyncio.Task] = {}
         self.events: asyncio.Task | None = None
@@ -120,7 +120,7 @@ class ChatSocket:
         except ValueError as exc:
             await self.error(str(exc))
             return
-        row = await messages.get_in_chat(self.app[appkeys.DB], message_id, self.chat["id"])
+        row = await messages.get_in_chat(self.app[appkeys.DB], message_id, self.chat_id)
         if row is None:
             await self.error("no such message in this chat", message_id)
         elif kind == "stream_request":
@@ -135,7 +135,7 @@ class ChatSocket:
                 await self.error(already_finished().message, message_id)
 
     async def _forward_events(self) -> None:
-        with self.app[STREAMS].watch(self.chat["id"]) as queue:
+        with self.app[STREAMS].watch(self.chat_id) as queue:
             await send(self.ws, {"type": "subscribed"})
             while True:
                 event = await queue.get()
@@ -173,10 +173,11 @@ class ChatSocket:
           responses={101: "switching protocols", 404: "no such chat"})
 async def chat_socket(request: web.Request) -> web.WebSocketResponse:
     app = request.app
-    chat = await owned_chat(request)
+    # only the id is kept: an idle socket's every byte counts, times thousands
+    chat_id = (await owned_chat(request))["id"]
     ws = web.WebSocketResponse(max_msg_size=MAX_FRAME, heartbeat=app[appkeys.SETTINGS].WS_HEARTBEAT_SECONDS)
     await ws.prepare(request)
-    socket = ChatSocket(request, chat, ws)
+    socket = ChatSocket(request, chat_id, ws)
     gauge = app[appkeys.METRICS].websockets
     gauge.inc()
     try:
@@ -191,7 +192,7 @@ async def chat_socket(request: web.Request) -> web.WebSocketResponse:
                     if outage.report(app, exc):
                         await socket.error(UNAVAILABLE, code="service_unavailable")
                     else:
-                        log.exception("WebSocket frame of chat %s failed", chat["id"])
+                        log.exception("WebSocket frame of chat %s failed", chat_id)
                         await socket.error("internal error; try again")
             elif message.type == WSMsgType.BINARY:
                 await socket.error("frames must be JSON text")

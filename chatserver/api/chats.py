@@ -11,8 +11,16 @@ from aiohttp import web
 
 from chatserver import appkeys
 from chatserver.ai.models import is_known_model
-from chatserver.api.endpoint import (account_check, current_user_id, endpoint, json_response, owned, read_json,
-                                     read_query, shaped)
+from chatserver.api.endpoint import (
+    account_check,
+    current_user_id,
+    endpoint,
+    json_response,
+    owned,
+    read_json,
+    read_query,
+    shaped,
+)
 from chatserver.api.pagination import bad_cursor, decode_cursor, encode_cursor, page_query
 from chatserver.data import chats
 from chatserver.data import messages as message_rows

@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import quote
 
 import aiopg
+import orjson
 import psycopg2
 import psycopg2.errors
 import psycopg2.extras
@@ -19,8 +20,10 @@ from chatserver.config import ConfigError, Settings
 
 log = logging.getLogger(__name__)
 
-# jsonb parameters are passed as Json(...) and come back as Python objects
+# jsonb parameters are passed as Json(...) and come back as Python objects, parsed by orjson
 register_adapter(dict, psycopg2.extras.Json)
+psycopg2.extras.register_default_json(loads=orjson.loads, globally=True)
+psycopg2.extras.register_default_jsonb(loads=orjson.loads, globally=True)
 psycopg2.extras.register_uuid()
 
 

@@ -51,7 +51,7 @@ HISTORY_ROWS = 1000
 async def history(db: Database, question_id: uuid.UUID, budget: int) -> list[dict]:
     """The shown branch before the question within `budget` characters, newest
     kept first; answers that failed, were cancelled or are unfinished are left out."""
-    rows = await messages.history(db, question_id, HISTORY_ROWS)
+    rows = await messages.history(db, question_id, HISTORY_ROWS, budget)
     kept, used = [], 0
     for row in rows:
         used += len(row["content"])

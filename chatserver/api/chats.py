@@ -11,7 +11,16 @@ from aiohttp import web
 
 from chatserver import appkeys
 from chatserver.ai.models import is_known_model
-from chatserver.api.endpoint import current_user_id, endpoint, json_response, owned, read_json, read_query
+from chatserver.api.endpoint import (
+    account_check,
+    current_user_id,
+    endpoint,
+    json_response,
+    owned,
+    read_json,
+    read_query,
+    shaped,
+)
 from chatserver.api.pagination import bad_cursor, decode_cursor, encode_cursor, page_query
 from chatserver.data import chats
 from chatserver.data import messages as message_rows
@@ -112,7 +121,7 @@ async def create_chat(request: web.Request) -> web.Response:
     await _check_model(request, body)
     row = await chats.insert(request.app[appkeys.DB], current_user_id(request), body.title or DEFAULT_TITLE,
                              body.model_dump(include=set(chats.SETTINGS)), auto_title=body.title is None)
-    return json_response(Chat(**row), 201)
+    return json_response(shaped(Chat, row), 201)
 
 
 def title_from(text: str, limit: int = TITLE_WORDS_CHARS) -> str:
@@ -131,7 +140,7 @@ async def chat_updated(request: web.Request, row: dict) -> dict:
 
 
 @endpoint("List chats, most recently active first", tag="chats", query=ChatsPage,
-          responses={200: ChatPage, 422: "invalid limit or cursor"})
+          responses={200: ChatPage, 422: "invalid limit or cursor"}, checks_account=True)
 async def list_chats(request: web.Request) -> web.Response:
     query = read_query(request, ChatsPage)
     after = None
@@ -142,15 +151,17 @@ async def list_chats(request: web.Request) -> web.Response:
         except ValueError:
             raise bad_cursor() from None
     rows = await chats.page(request.app[appkeys.DB], current_user_id(request), after, query.limit + 1)
+    if not rows:
+        await account_check(request)
     more = len(rows) > query.limit
     rows = rows[: query.limit]
     cursor = encode_cursor(rows[-1]["updated_at"].isoformat(), rows[-1]["id"]) if more else None
-    return json_response(ChatPage(items=[Chat(**r) for r in rows], next_cursor=cursor))
+    return json_response({"items": [shaped(Chat, r) for r in rows], "next_cursor": cursor})
 
 
-@endpoint("Read a chat", tag="chats", responses={200: Chat, 404: "no such chat"})
+@endpoint("Read a chat", tag="chats", responses={200: Chat, 404: "no such chat"}, checks_account=True)
 async def get_chat(request: web.Request) -> web.Response:
-    return json_response(Chat(**await owned_chat(request)))
+    return json_response(shaped(Chat, await owned_chat(request)))
 
 
 @endpoint("Rename a chat or change its model settings", tag="chats", body=ChatPatch,
@@ -164,7 +175,7 @@ async def rename_chat(request: web.Request) -> web.Response:
     row = await chats.update(request.app[appkeys.DB], chat["id"], body.model_dump(include=body.model_fields_set))
     if row is None:
         raise not_found("chat")
-    return json_response(Chat(**await chat_updated(request, row)))
+    return json_response(shaped(Chat, await chat_updated(request, row)))
 
 
 @endpoint("Delete a chat with its messages and files; running answers are cancelled", tag="chats",
@@ -180,8 +191,10 @@ async def delete_chat(request: web.Request) -> web.Response:
 
 
 @endpoint("Full-text search over the user's messages", tag="chats", query=SearchQuery,
-          responses={200: SearchResults, 422: "missing or invalid q"})
+          responses={200: SearchResults, 422: "missing or invalid q"}, checks_account=True)
 async def search(request: web.Request) -> web.Response:
     query = read_query(request, SearchQuery)
     rows = await message_rows.search(request.app[appkeys.DB], current_user_id(request), query.q, query.limit)
-    return json_response(SearchResults(items=[SearchHit(**r) for r in rows]))
+    if not rows:
+        await account_check(request)
+    return json_response({"items": [shaped(SearchHit, r) for r in rows]})

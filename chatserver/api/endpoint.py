@@ -9,10 +9,12 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import orjson
 import pydantic
 from aiohttp import web
 
 from chatserver import appkeys
+from chatserver.data import users
 from chatserver.errors import ApiError, not_found
 
 M = TypeVar("M", bound=pydantic.BaseModel)
@@ -35,6 +37,7 @@ class Endpoint:
     responses: dict[int, Any] = dataclasses.field(default_factory=dict)
     public: bool = False
     description: str = ""
+    checks_account: bool = False
 
 
 # where `endpoint` leaves the description on the handler function
@@ -42,12 +45,16 @@ _ATTRIBUTE = "endpoint"
 
 
 def endpoint(summary: str, *, tag: str, body=None, form=None, multipart=None, query=None,
-             responses: dict | None = None, public: bool = False, description: str = ""):
-    """Attach the API description to a handler. `public` handlers need no token."""
+             responses: dict | None = None, public: bool = False, description: str = "",
+             checks_account: bool = False):
+    """Attach the API description to a handler. `public` handlers need no token.
+    A `checks_account` handler only reads, through queries that check the
+    account themselves (account_active), and calls `account_check` before
+    answering that they found nothing; it saves the auth middleware's lookup."""
 
     def wrap(handler: Callable) -> Callable:
         setattr(handler, _ATTRIBUTE, Endpoint(summary, tag, body, form, multipart, query,
-                                              responses or {}, public, description))
+                                              responses or {}, public, description, checks_account))
         return handler
 
     return wrap
@@ -151,12 +158,28 @@ def read_query(request: web.Request, model: type[M]) -> M:
     return validate(model, dict(request.query))
 
 
+def dumps(data: Any) -> bytes:
+    """JSON as every answer and frame writes it; datetimes in UTC end in Z, as pydantic writes them."""
+    return orjson.dumps(data, default=str, option=orjson.OPT_UTC_Z)
+
+
 def json_response(data: Any, status: int = 200) -> web.Response:
-    if isinstance(data, pydantic.BaseModel):
-        text = data.model_dump_json()
-    else:
-        text = json.dumps(data, default=str)
-    return web.Response(text=text, status=status, content_type="application/json")
+    body = data.model_dump_json().encode() if isinstance(data, pydantic.BaseModel) else dumps(data)
+    return web.Response(body=body, status=status, content_type="application/json", charset="utf-8")
+
+
+def shaped(model: type[pydantic.BaseModel], row: dict) -> dict:
+    """A row of our own database as `model` shows it, for a flat model whose
+    fields are all columns of the row: not validated, since the database's
+    types are the schema's (the model stays the documentation)."""
+    return {name: row[name] for name in model.model_fields}
+
+
+async def account_check(request: web.Request) -> None:
+    """For a `checks_account` handler whose queries found nothing: 401 when
+    that is because the account is gone or disabled."""
+    if not await users.is_active(request.app[appkeys.DB], current_user_id(request)):
+        raise ApiError(401, "the account of this token does not exist or is disabled", "unauthorized")
 
 
 def parse_id(raw: str | None, what: str) -> uuid.UUID:
@@ -173,5 +196,6 @@ async def owned(request: web.Request, lookup: Callable[..., Awaitable[dict | Non
     another user's are the same answer."""
     row = await lookup(request.app[appkeys.DB], parse_id(raw, what), current_user_id(request))
     if row is None:
+        await account_check(request)
         raise not_found(what)
     return row

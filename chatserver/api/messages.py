@@ -18,7 +18,7 @@ from aiohttp import web
 from chatserver import appkeys
 from chatserver.ai.job import queue_answer
 from chatserver.api.chats import Chat, chat_updated, owned_chat, title_from
-from chatserver.api.endpoint import current_user_id, endpoint, json_response, owned, read_json, read_query
+from chatserver.api.endpoint import current_user_id, endpoint, json_response, owned, read_json, read_query, shaped
 from chatserver.api.pagination import bad_cursor, decode_cursor, encode_cursor, page_query
 from chatserver.api.ratelimit import TOO_MANY_REQUESTS, check_message_limit
 from chatserver.data import chats, files, messages
@@ -91,6 +91,18 @@ class MessagePage(pydantic.BaseModel):
 MessagesPage = page_query(50)
 
 
+def message_out(row: dict) -> dict:
+    """A stored message as the Message schema shows it, not validated: our
+    own database holds nothing else (see `shaped`)."""
+    out = shaped(Message, row)
+    out["sources"] = [{"title": s.get("title", ""), "url": s.get("url", ""), "content": s.get("content", "")}
+                      for s in row["sources"]]
+    usage = row["usage"]
+    out["usage"] = None if usage is None else {"prompt_tokens": usage.get("prompt_tokens"),
+                                               "completion_tokens": usage.get("completion_tokens")}
+    return out
+
+
 async def owned_message(request: web.Request) -> dict:
     return await owned(request, messages.get_owned, request.match_info["message_id"], "message")
 
@@ -139,11 +151,11 @@ async def _posted(request: web.Request, ids: tuple[uuid.UUID, uuid.UUID]) -> web
     await request.app[STREAMS].message_event("message_created", list(ids))
     await queue_answer(request.app, ids[1])
     question, answer = await messages.get_many(request.app[appkeys.DB], list(ids))
-    return json_response(PostedMessages(user_message=Message(**question), assistant_message=Message(**answer)), 201)
+    return json_response({"user_message": message_out(question), "assistant_message": message_out(answer)}, 201)
 
 
 @endpoint("List a chat's messages; oldest first within a page, the cursor walks back in time",
-          tag="messages", query=MessagesPage,
+          tag="messages", query=MessagesPage, checks_account=True,
           responses={200: MessagePage, 404: "no such chat", 422: "invalid limit or cursor"})
 async def list_messages(request: web.Request) -> web.Response:
     db, user_id = request.app[appkeys.DB], current_user_id(request)
@@ -169,7 +181,7 @@ async def list_messages(request: web.Request) -> web.Response:
     cursor = encode_cursor(rows[query.limit]["id"]) if more else None
     rows = rows[: query.limit][::-1]
     items = await request.app[STREAMS].live_content(rows)
-    return json_response(MessagePage(items=[Message(**r) for r in items], next_cursor=cursor))
+    return json_response({"items": [message_out(r) for r in items], "next_cursor": cursor})
 
 
 def _is_id(raw: str) -> bool:
@@ -178,11 +190,11 @@ def _is_id(raw: str) -> bool:
     return False
 
 
-@endpoint("Read a message", tag="messages", responses={200: Message, 404: "no such message"})
+@endpoint("Read a message", tag="messages", responses={200: Message, 404: "no such message"}, checks_account=True)
 async def get_message(request: web.Request) -> web.Response:
-    row = await owned_message(request)
-    (row,) = await request.app[STREAMS].live_content(await messages.get_many(request.app[appkeys.DB], [row["id"]]))
-    return json_response(Message(**row))
+    row = await owned(request, messages.read_owned, request.match_info["message_id"], "message")
+    (row,) = await request.app[STREAMS].live_content([row])
+    return json_response(message_out(row))
 
 
 def already_finished() -> ApiError:
@@ -198,7 +210,7 @@ async def cancel_message(request: web.Request) -> web.Response:
     except AlreadyFinished:
         raise already_finished() from None
     (done,) = await messages.get_many(request.app[appkeys.DB], [done["id"]])
-    return json_response(Message(**done))
+    return json_response(message_out(done))
 
 
 @endpoint("Answer the same user message again: a sibling of the old answer, now shown",
@@ -220,7 +232,7 @@ async def regenerate_message(request: web.Request) -> web.Response:
     await app[STREAMS].message_event("message_created", [answer["id"]])
     await queue_answer(app, answer["id"])
     (answer,) = await messages.get_many(app[appkeys.DB], [answer["id"]])
-    return json_response(Message(**answer), 201)
+    return json_response(message_out(answer), 201)
 
 
 @endpoint("Edit a question: a new user message beside it (same parent) with a pending answer; "
@@ -253,4 +265,4 @@ async def switch_branch(request: web.Request) -> web.Response:
         row = await chats.show(cur, chat["id"], leaf)
     if row is None:
         raise not_found("chat")
-    return json_response(Chat(**await chat_updated(request, row)))
+    return json_response(shaped(Chat, await chat_updated(request, row)))

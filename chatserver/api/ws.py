@@ -15,7 +15,7 @@ from aiohttp import WSMsgType, web
 
 from chatserver import appkeys, outage
 from chatserver.api.chats import owned_chat
-from chatserver.api.endpoint import BadJson, current_user_id, endpoint, parse_json
+from chatserver.api.endpoint import BadJson, current_user_id, dumps, endpoint, parse_json
 from chatserver.api.messages import already_finished
 from chatserver.data import messages
 from chatserver.live.stream import STREAMS, AlreadyFinished, End, Status, Text
@@ -26,6 +26,11 @@ MAX_FRAME = 64 * 1024
 UNAVAILABLE = "a server this service needs is unreachable; try again shortly"
 # answers one socket may follow at once; each costs a task and a queue
 MAX_FOLLOWED = 100
+
+
+async def send(ws: web.WebSocketResponse, frame: dict) -> None:
+    """A JSON text frame, written by the encoder every answer uses."""
+    await ws.send_str(dumps(frame).decode())
 
 
 def _frame(message_id: str, item: Text | Status | End) -> dict:
@@ -54,11 +59,11 @@ async def _forward(ws: web.WebSocketResponse, app: web.Application, message_id: 
     key = str(message_id)
     try:
         async for item in app[STREAMS].follow(message_id):
-            await ws.send_json(_frame(key, item))
+            await send(ws, _frame(key, item))
     except Exception as exc:
         if not outage.report(app, exc):
             raise
-        await ws.send_json({"error": UNAVAILABLE, "code": "service_unavailable", "message_id": key})
+        await send(ws, {"error": UNAVAILABLE, "code": "service_unavailable", "message_id": key})
 
 
 def _message_id(frame: dict) -> uuid.UUID:
@@ -72,10 +77,10 @@ def _message_id(frame: dict) -> uuid.UUID:
 
 
 class ChatSocket:
-    def __init__(self, request: web.Request, chat: dict, ws: web.WebSocketResponse):
+    def __init__(self, request: web.Request, chat_id: uuid.UUID, ws: web.WebSocketResponse):
         self.app = request.app
         self.user_id = current_user_id(request)
-        self.chat = chat
+        self.chat_id = chat_id
         self.ws = ws
         self.followers: dict[uuid.UUID, asyncio.Task] = {}
         self.events: asyncio.Task | None = None
@@ -86,7 +91,7 @@ class ChatSocket:
             frame["code"] = code
         if message_id is not None:
             frame["message_id"] = str(message_id)
-        await self.ws.send_json(frame)
+        await send(self.ws, frame)
 
     async def handle(self, raw: str) -> None:
         try:
@@ -99,13 +104,13 @@ class ChatSocket:
             return
         kind = frame.get("type")
         if kind == "ping":
-            await self.ws.send_json({"type": "pong", "timestamp": frame.get("timestamp")})
+            await send(self.ws, {"type": "pong", "timestamp": frame.get("timestamp")})
             return
         if kind == "subscribe":
             if self.events is None:
                 self.events = asyncio.create_task(self._forward_events())
             else:
-                await self.ws.send_json({"type": "subscribed"})
+                await send(self.ws, {"type": "subscribed"})
             return
         if kind not in ("stream_request", "cancel"):
             await self.error(f"unknown type {kind!r}" if isinstance(kind, str) else "type is missing")
@@ -115,7 +120,7 @@ class ChatSocket:
         except ValueError as exc:
             await self.error(str(exc))
             return
-        row = await messages.get_in_chat(self.app[appkeys.DB], message_id, self.chat["id"])
+        row = await messages.get_in_chat(self.app[appkeys.DB], message_id, self.chat_id)
         if row is None:
             await self.error("no such message in this chat", message_id)
         elif kind == "stream_request":
@@ -130,11 +135,11 @@ class ChatSocket:
                 await self.error(already_finished().message, message_id)
 
     async def _forward_events(self) -> None:
-        with self.app[STREAMS].watch(self.chat["id"]) as queue:
-            await self.ws.send_json({"type": "subscribed"})
+        with self.app[STREAMS].watch(self.chat_id) as queue:
+            await send(self.ws, {"type": "subscribed"})
             while True:
                 event = await queue.get()
-                await self.ws.send_json(event)
+                await send(self.ws, event)
                 if event["type"] == "chat_deleted":
                     await self.ws.close(code=4404, message=b"the chat was deleted")
                     return
@@ -168,10 +173,11 @@ class ChatSocket:
           responses={101: "switching protocols", 404: "no such chat"})
 async def chat_socket(request: web.Request) -> web.WebSocketResponse:
     app = request.app
-    chat = await owned_chat(request)
+    # only the id is kept: an idle socket's every byte counts, times thousands
+    chat_id = (await owned_chat(request))["id"]
     ws = web.WebSocketResponse(max_msg_size=MAX_FRAME, heartbeat=app[appkeys.SETTINGS].WS_HEARTBEAT_SECONDS)
     await ws.prepare(request)
-    socket = ChatSocket(request, chat, ws)
+    socket = ChatSocket(request, chat_id, ws)
     gauge = app[appkeys.METRICS].websockets
     gauge.inc()
     try:
@@ -186,7 +192,7 @@ async def chat_socket(request: web.Request) -> web.WebSocketResponse:
                     if outage.report(app, exc):
                         await socket.error(UNAVAILABLE, code="service_unavailable")
                     else:
-                        log.exception("WebSocket frame of chat %s failed", chat["id"])
+                        log.exception("WebSocket frame of chat %s failed", chat_id)
                         await socket.error("internal error; try again")
             elif message.type == WSMsgType.BINARY:
                 await socket.error("frames must be JSON text")

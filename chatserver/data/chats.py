@@ -13,7 +13,9 @@ SETTINGS = ("model", "system_prompt", "temperature", "max_tokens")
 
 
 async def get_owned(db: Database, chat_id: uuid.UUID, user_id: uuid.UUID) -> dict | None:
-    return await db.fetchrow(f"SELECT {COLUMNS} FROM chats WHERE id = %s AND user_id = %s", (chat_id, user_id))
+    """The user's chat, while their account is active."""
+    return await db.fetchrow(f"SELECT {COLUMNS} FROM chats WHERE id = %s AND user_id = %s AND account_active(user_id)",
+                             (chat_id, user_id))
 
 
 async def insert(db: Database, user_id: uuid.UUID, title: str, settings: dict | None = None,
@@ -34,17 +36,19 @@ async def insert(db: Database, user_id: uuid.UUID, title: str, settings: dict | 
 
 async def page(db: Database, user_id: uuid.UUID, after: tuple[dt.datetime, uuid.UUID] | None,
                limit: int) -> list[dict]:
-    """Most recently active first, after the (updated_at, id) of the previous page's last row."""
-    return await db.fetch(
-        f"""
+    """Most recently active first, after the (updated_at, id) of the previous page's last row;
+    none while the account is not active."""
+    return await db.fetch(PAGE, {"user": user_id, "stamp": after and after[0], "id": after and after[1],
+                                 "limit": limit})
+
+
+PAGE = f"""
         SELECT {COLUMNS} FROM chats
-        WHERE user_id = %(user)s
+        WHERE user_id = %(user)s AND account_active(%(user)s)
           AND (%(stamp)s::timestamptz IS NULL OR (updated_at, id) < (%(stamp)s, %(id)s))
         ORDER BY updated_at DESC, id DESC
         LIMIT %(limit)s
-        """,
-        {"user": user_id, "stamp": after and after[0], "id": after and after[1], "limit": limit},
-    )
+"""
 
 
 async def update(db: Database, chat_id: uuid.UUID, changes: dict) -> dict | None:

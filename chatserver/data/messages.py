@@ -29,8 +29,17 @@ _IS_UNFINISHED = "status IN ('pending', 'streaming')"
 
 
 async def get_owned(db: Database, message_id: uuid.UUID, user_id: uuid.UUID) -> dict | None:
+    """The user's message, while their account is active."""
     return await db.fetchrow(
-        f"SELECT {COLUMNS}, reply_to FROM messages WHERE id = %s AND user_id = %s", (message_id, user_id))
+        f"SELECT {COLUMNS}, reply_to FROM messages WHERE id = %s AND user_id = %s AND account_active(user_id)",
+        (message_id, user_id))
+
+
+async def read_owned(db: Database, message_id: uuid.UUID, user_id: uuid.UUID) -> dict | None:
+    """The user's whole message, with its siblings, while their account is active."""
+    return await db.fetchrow(
+        f"SELECT {COLUMNS}, {_SIBLINGS} FROM messages m WHERE id = %s AND user_id = %s AND account_active(user_id)",
+        (message_id, user_id))
 
 
 async def get_in_chat(db: Database, message_id: uuid.UUID, chat_id: uuid.UUID) -> dict | None:
@@ -78,7 +87,7 @@ async def insert_answer(cur, chat_id: uuid.UUID, user_id: uuid.UUID, reply_to: u
 BRANCH_PAGE = f"""
     WITH RECURSIVE branch AS (
         SELECT id, parent_id, 1 AS n FROM messages
-        WHERE id = %(start)s AND chat_id = %(chat)s AND user_id = %(user)s
+        WHERE id = %(start)s AND chat_id = %(chat)s AND user_id = %(user)s AND account_active(user_id)
         UNION ALL
         SELECT p.id, p.parent_id, b.n + 1 FROM branch b JOIN messages p ON p.id = b.parent_id
         WHERE b.n < %(limit)s
@@ -91,7 +100,8 @@ BRANCH_PAGE = f"""
 
 async def branch_page(db: Database, chat_id: uuid.UUID, user_id: uuid.UUID, start: uuid.UUID,
                       limit: int) -> list[dict]:
-    """`start` and up to `limit - 1` of its ancestors, newest first, with their siblings."""
+    """`start` and up to `limit - 1` of its ancestors, newest first, with their siblings; none
+    while the account is not active."""
     return await db.fetch(BRANCH_PAGE, {"chat": chat_id, "user": user_id, "start": start, "limit": limit})
 
 
@@ -218,39 +228,44 @@ async def get_question(db: Database, answer_id: str) -> dict | None:
     )
 
 
-async def history(db: Database, question_id: uuid.UUID, limit: int) -> list[dict]:
+async def history(db: Database, question_id: uuid.UUID, limit: int, chars: int | None = None) -> list[dict]:
     """The turns of the question's branch before it, newest first; answers
-    that failed, were cancelled or are unfinished are left out."""
+    that failed, were cancelled or are unfinished are left out. With `chars`,
+    the walk stops at the first turn that brings the total past it (that turn
+    included), so a long chat costs no more than its budget."""
     return await db.fetch(
         """
         WITH RECURSIVE up AS (
-            SELECT parent_id, 1 AS n FROM messages WHERE id = %(question)s
+            SELECT parent_id, 1 AS n, 0::bigint AS used FROM messages WHERE id = %(question)s
             UNION ALL
-            SELECT m.parent_id, up.n + 1 FROM up JOIN messages m ON m.id = up.parent_id
-            WHERE up.n < %(limit)s
+            SELECT m.parent_id, up.n + 1,
+                   up.used + CASE WHEN m.role = 'user' OR m.status = 'complete' THEN length(m.content) ELSE 0 END
+            FROM up JOIN messages m ON m.id = up.parent_id
+            WHERE up.n < %(limit)s AND (%(chars)s::bigint IS NULL OR up.used <= %(chars)s)
         )
         SELECT m.role, m.content FROM up JOIN messages m ON m.id = up.parent_id
         WHERE m.role = 'user' OR m.status = 'complete'
         ORDER BY up.n
         """,
-        {"question": question_id, "limit": limit},
+        {"question": question_id, "limit": limit, "chars": chars},
     )
 
 
 async def search(db: Database, user_id: uuid.UUID, q: str, limit: int) -> list[dict]:
-    """The user's messages matching a web-search-style query, best first, with a snippet."""
-    return await db.fetch(
-        """
+    """The user's messages matching a web-search-style query, best first, with a snippet; none
+    while the account is not active."""
+    return await db.fetch(SEARCH, {"q": q, "user": user_id, "limit": limit})
+
+
+SEARCH = """
         SELECT m.chat_id, m.id AS message_id, m.created_at,
                ts_headline('english', m.content, q,
                            'MaxWords=35, MinWords=12, MaxFragments=2, StartSel="", StopSel=""') AS snippet
         FROM messages m, websearch_to_tsquery('english', %(q)s) q
-        WHERE m.user_id = %(user)s AND m.search @@ q
+        WHERE m.user_id = %(user)s AND m.search @@ q AND account_active(%(user)s)
         ORDER BY ts_rank(m.search, q) DESC, m.created_at DESC
         LIMIT %(limit)s
-        """,
-        {"q": q, "user": user_id, "limit": limit},
-    )
+"""
 
 
 async def searchable_answers(db: Database, user_id: uuid.UUID, q: str, skip_prefix: str,

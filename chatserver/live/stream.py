@@ -354,9 +354,9 @@ class Streams:
                 for item in _ending(snap.final, sent, snap.content, thought, snap.reasoning):
                     yield item
                 return
-            last = snap.pieces
+            last, pending = snap.pieces, None
             while True:
-                piece = await queue.get()
+                piece, pending = pending or await queue.get(), None
                 if piece is _RESYNC or piece.n > last + 1:
                     snap = await self._current(message_id)
                     if snap.final is not None:
@@ -374,8 +374,18 @@ class Streams:
                     continue
                 last = piece.n
                 if piece.kind == wire.CHUNK:
-                    sent.add(piece.body)
-                    yield Text("chunk", piece.body)
+                    # a follower that fell behind takes the chunks waiting for it as one:
+                    # with many watchers, frames not sent are how they all keep up
+                    parts = [piece.body]
+                    while not queue.empty():
+                        pending = queue.get_nowait()
+                        if pending is _RESYNC or pending.kind != wire.CHUNK or pending.n != last + 1:
+                            break
+                        parts.append(pending.body)
+                        last, pending = pending.n, None
+                    body = "".join(parts)
+                    sent.add(body)
+                    yield Text("chunk", body)
                 elif piece.kind == wire.REASONING:
                     thought.add(piece.body)
                     yield Text("reasoning", piece.body)

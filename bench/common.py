@@ -12,6 +12,8 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+from aiohttp import web
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 from net_support import free_port  # noqa: E402
@@ -77,3 +79,14 @@ def _ensure_database(name: str) -> None:
     if not cur.fetchone():
         cur.execute(f'CREATE DATABASE "{name}"')
     conn.close()
+
+
+async def serve_fake_service(handle) -> tuple[web.AppRunner, str]:
+    """A fake AI service on a free port whose `POST /generate` is `handle`; its runner and URL."""
+    fake = web.Application()
+    fake.router.add_post("/generate", handle)
+    runner = web.AppRunner(fake, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, f"http://127.0.0.1:{port}/generate"

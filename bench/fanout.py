@@ -21,10 +21,9 @@ from pathlib import Path
 
 import aiohttp
 import orjson
-from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import free_port, rss_kib, start_server  # noqa: E402
+from common import rss_kib, serve_fake_service, start_server  # noqa: E402
 from relay import FakeAIService  # noqa: E402
 
 
@@ -100,13 +99,8 @@ async def post(callback: str, chunks: int, rate: float) -> None:
 
 async def run(args) -> None:
     service = FakeAIService()
-    fake = web.Application()
-    fake.router.add_post("/generate", service.handle)
-    runner = web.AppRunner(fake, access_log=None)
-    await runner.setup()
-    fake_port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", fake_port).start()
-    proc, port = start_server(AI_SERVICE_URL=f"http://127.0.0.1:{fake_port}/generate", STREAM_TIMEOUT_SECONDS="600")
+    runner, service_url = await serve_fake_service(service.handle)
+    proc, port = start_server(AI_SERVICE_URL=service_url, STREAM_TIMEOUT_SECONDS="600")
     try:
         print(f"one answer of {args.chunks} chunks posted at {args.rate:g} chunks/s (ideal: whole at "
               f"{(args.chunks - 1) / args.rate:.1f} s after the first post)")

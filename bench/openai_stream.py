@@ -29,7 +29,7 @@ import aiohttp
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import free_port, start_server  # noqa: E402
+from common import serve_fake_service, start_server  # noqa: E402
 
 PIECE = "tok "
 
@@ -114,13 +114,8 @@ async def run(args) -> None:
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=300)) as session:
         service = AnsweringService(session, args.chunks)
-        fake = web.Application()
-        fake.router.add_post("/generate", service.handle)
-        runner = web.AppRunner(fake, access_log=None)
-        await runner.setup()
-        fake_port = free_port()
-        await web.TCPSite(runner, "127.0.0.1", fake_port).start()
-        proc, port = start_server(AI_SERVICE_URL=f"http://127.0.0.1:{fake_port}/generate",
+        runner, service_url = await serve_fake_service(service.handle)
+        proc, port = start_server(AI_SERVICE_URL=service_url,
                                   STREAM_TIMEOUT_SECONDS="600", RATE_LIMIT_MESSAGES="0")
         base = f"http://127.0.0.1:{port}"
         try:

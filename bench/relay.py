@@ -32,7 +32,7 @@ import aiohttp
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import free_port, spawn, start_server  # noqa: E402
+from common import free_port, serve_fake_service, spawn, start_server  # noqa: E402
 
 BATCHES = (1, 20)
 
@@ -196,13 +196,8 @@ async def run(args) -> None:
             proc.wait()
 
         service = FakeAIService()
-        fake = web.Application()
-        fake.router.add_post("/generate", service.handle)
-        runner = web.AppRunner(fake, access_log=None)
-        await runner.setup()
-        fake_port = free_port()
-        await web.TCPSite(runner, "127.0.0.1", fake_port).start()
-        proc, port = start_server(AI_SERVICE_URL=f"http://127.0.0.1:{fake_port}/generate",
+        runner, service_url = await serve_fake_service(service.handle)
+        proc, port = start_server(AI_SERVICE_URL=service_url,
                                   STREAM_TIMEOUT_SECONDS="600")
         try:
             for batch in BATCHES:

@@ -32,6 +32,17 @@ async def test_deltas_stream_to_the_socket_and_the_answer_is_stored(fake_service
     assert first["id"] != answer["id"]
 
 
+async def test_extra_headers_reach_the_model_server(fake_service, make_client):
+    service, client = await start_openai_service(fake_service, make_client,
+                                                 OPENAI_HEADERS='{"api-key": "azure-key", "X-Title": "chatserver"}')
+    account = await register(client)
+    chat = await create_chat(client, account)
+    await post_message(client, account, chat["id"], "Who sent this?")
+    await idle(client)
+    (headers,) = service.headers
+    assert (headers["api-key"], headers["X-Title"]) == ("azure-key", "chatserver")
+
+
 async def test_live_watcher_sees_each_delta(fake_service, make_client):
     hold = asyncio.Event()
     service, client = await start_openai_service(fake_service, make_client, FakeOpenAI(hold=hold))

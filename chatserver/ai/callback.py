@@ -49,6 +49,7 @@ class CallbackBackend:
             "system_prompt": context.system_prompt,
             "temperature": context.temperature,
             "max_tokens": context.max_tokens,
+            **context.options,
         }
 
     async def generate(self, context: Context, write: Write) -> None:

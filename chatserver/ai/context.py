@@ -41,6 +41,8 @@ class Context:
     system_prompt: str | None = None
     temperature: float | None = None
     max_tokens: int | None = None
+    # what one request asked beyond the chat's settings (the /v1 API's stop and user)
+    options: dict = dataclasses.field(default_factory=dict)
 
 
 # the shortest cut message worth sending; below it the turn is dropped

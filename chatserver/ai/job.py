@@ -27,27 +27,34 @@ log = logging.getLogger(__name__)
 
 INTERRUPTED = "the answer was interrupted (the server generating it stopped)"
 GENERATE_TASK = "ai.generate"
+# request options a model server may be given for one answer
+OPTIONS = ("stop", "user")
 
 
 class _Stopped(Exception):
     """The answer was finished elsewhere (cancelled, timed out) while it was being written."""
 
 
-async def queue_answer(app: web.Application, message_id: uuid.UUID) -> None:
-    """Queue the generation of an answer. If Redis is down the message stays
-    pending and the answer sweep queues it again."""
+async def queue_answer(app: web.Application, message_id: uuid.UUID, options: dict | None = None) -> None:
+    """Queue the generation of an answer, with `options` for the model server
+    beyond the chat's settings (OPTIONS). If Redis is down the message stays
+    pending and the answer sweep queues it again (without options)."""
+    payload: dict = {"message_id": str(message_id)}
+    if options:
+        payload["options"] = {k: v for k, v in options.items() if k in OPTIONS and v}
     try:
-        await app[appkeys.QUEUE].enqueue(GENERATE_TASK, {"message_id": str(message_id)})
+        await app[appkeys.QUEUE].enqueue(GENERATE_TASK, payload)
     except Exception as exc:
         if not outage.report(app, exc):
             log.exception("could not queue the answer %s; the sweep will retry", message_id)
 
 
-async def generate(app: web.Application, message_id: str) -> None:
+async def generate(app: web.Application, message_id: str, options: dict | None = None) -> None:
     db, streams = app[appkeys.DB], app[STREAMS]
     context = await build_context(db, app[appkeys.SETTINGS], message_id)
     if context is None:
         return  # deleted, cancelled or already answered
+    context.options = options or {}
     backend = app[BACKEND]
     me = app[appkeys.QUEUE].instance
     opened = await streams.open(context.message_id, "" if backend.remote else me)

@@ -76,6 +76,7 @@ def request_body(context: Context, settings) -> dict:
         body["temperature"] = context.temperature
     if context.max_tokens is not None:
         body["max_tokens"] = context.max_tokens
+    body.update(context.options)
     return body
 
 

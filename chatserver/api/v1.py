@@ -134,7 +134,7 @@ async def _start(app: web.Application, user_id: uuid.UUID, body: shapes.Completi
     except BaseException:
         await chats.delete(db, chat["id"])
         raise
-    await queue_answer(app, answer["id"])
+    await queue_answer(app, answer["id"], {"stop": body.stops, "user": body.user})
     return answer
 
 

@@ -19,7 +19,7 @@ def register_tasks(app: web.Application, queue: JobQueue) -> None:
     settings = app[appkeys.SETTINGS]
 
     async def generate_answer(job: Job) -> None:
-        await generate(app, job.payload["message_id"])
+        await generate(app, job.payload["message_id"], job.payload.get("options"))
 
     async def answer_dead(job: Job, reason: str) -> None:
         await app[STREAMS].fail(job.payload["message_id"], reason)

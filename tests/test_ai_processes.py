@@ -1,41 +1,12 @@
 """Two `run.py` processes sharing PostgreSQL and Redis behave as one server,
 also when one of them is killed (SIGKILL) mid-stream."""
 
-import asyncio
-import os
-import subprocess
-import sys
 
 import aiohttp
 import pytest
 
 from ai_support import FakeAIService, callback_path, read_to_end, streamed_text
-from conftest import TESTS_DIR
-from net_support import free_port
-
-
-async def start_process(tmp_path, servers, redis_prefix, service_url: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {"PATH": os.environ["PATH"], "APP_HOST": "127.0.0.1", "APP_PORT": str(port),
-           "DATABASE_URL": servers["dsn"], "REDIS_URL": servers["redis_url"], "REDIS_KEY_PREFIX": redis_prefix,
-           "AI_SERVICE_URL": service_url, "LOG_LEVEL": "WARNING", "DATA_DIR": str(tmp_path / "var"),
-           "UPLOAD_DIR": str(tmp_path / "uploads"), "SHUTDOWN_GRACE_SECONDS": "2"}
-    with open(tmp_path / f"server-{port}.log", "w") as log:
-        proc = subprocess.Popen([sys.executable, str(TESTS_DIR.parent / "run.py")], env=env, cwd=tmp_path,
-                                stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    async with aiohttp.ClientSession() as session:
-        for _ in range(300):
-            try:
-                async with session.get(f"{base}/ready") as resp:
-                    if resp.status == 200:
-                        return proc, base
-            except aiohttp.ClientError:
-                pass
-            assert proc.poll() is None, (tmp_path / f"server-{port}.log").read_text()
-            await asyncio.sleep(0.1)
-    proc.kill()
-    raise AssertionError("server did not start")
+from process_support import start_run_py
 
 
 @pytest.mark.timeout(120)
@@ -43,8 +14,8 @@ async def test_a_socket_on_one_process_gets_chunks_posted_to_another_even_after_
         tmp_path, servers, redis_prefix, fake_service):
     service = FakeAIService()
     service_url = str((await fake_service(service.app)).make_url("/generate"))
-    a, a_url = await start_process(tmp_path, servers, redis_prefix, service_url)
-    b, b_url = await start_process(tmp_path, servers, redis_prefix, service_url)
+    a, a_url = await start_run_py(tmp_path, servers, redis_prefix, AI_SERVICE_URL=service_url)
+    b, b_url = await start_run_py(tmp_path, servers, redis_prefix, AI_SERVICE_URL=service_url)
     try:
         async with aiohttp.ClientSession() as http:
             async with http.post(f"{a_url}/api/auth/register",

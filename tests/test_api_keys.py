@@ -1,9 +1,12 @@
-"""API keys (API.md "API keys and the OpenAI-compatible API"): made by a
+"""API keys (docs/openai.md): made by a
 user, shown once, stored hashed, working wherever a token does."""
 
 from __future__ import annotations
 
+import aiohttp
+
 from conftest import assert_error, db_of, register
+from process_support import start_run_py
 
 
 async def make_key(client, account, name: str = "laptop") -> dict:
@@ -79,12 +82,20 @@ async def test_deleted_key_stops_working_at_once(client, user):
     assert (await (await client.get("/api/keys", headers=user.headers)).json())["items"] == []
 
 
-async def test_deleted_key_fails_at_once_on_another_server_process(make_client, client, user):
-    other = await make_client()
-    made = await make_key(client, user)
-    assert (await other.get("/api/users/me", headers=bearer(made["key"]))).status == 200
-    assert (await client.delete(f"/api/keys/{made['id']}", headers=user.headers)).status == 204
-    assert (await other.get("/api/users/me", headers=bearer(made["key"]))).status == 401
+async def test_deleted_key_fails_at_once_on_another_server_process(client, user, settings, servers, redis_prefix,
+                                                                  tmp_path):
+    proc, other = await start_run_py(tmp_path, servers, redis_prefix, JWT_SECRET=settings.JWT_SECRET)
+    try:
+        made = await make_key(client, user)
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{other}/api/users/me", headers=bearer(made["key"])) as resp:
+                assert resp.status == 200
+            assert (await client.delete(f"/api/keys/{made['id']}", headers=user.headers)).status == 204
+            async with http.get(f"{other}/api/users/me", headers=bearer(made["key"])) as resp:
+                assert resp.status == 401
+    finally:
+        proc.terminate()
+        proc.wait(30)
 
 
 async def test_another_users_key_cannot_be_listed_or_deleted(client, user, other_user):

@@ -63,7 +63,8 @@ def running_under(folder) -> list[str]:
                     cmdline = fh.read().replace(b"\0", b" ").decode(errors="replace")
             except OSError:
                 continue
-            if str(folder) in cmdline and "pytest" not in cmdline:
+            # the folder is the test's own tmp_path, which only the servers started in it name
+            if str(folder) in cmdline:
                 found.append(cmdline)
     return found
 
@@ -128,9 +129,11 @@ def test_first_start_says_in_a_few_lines_what_runs_where_and_nothing_from_initdb
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
 def test_the_embedded_servers_stop_with_the_server(tmp_path, sig):
     server = Server(tmp_path, free_port())
-    assert any("redis-server" in c for c in running_under(tmp_path))
-    assert any("postgres" in c for c in running_under(tmp_path))
-    server.stop(sig)
+    try:
+        assert any("redis-server" in c for c in running_under(tmp_path))
+        assert any("postgres" in c for c in running_under(tmp_path))
+    finally:
+        server.stop(sig)
     assert gone(tmp_path) == []
 
 

@@ -34,7 +34,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator, Iterable, Iterator
 from typing import Literal, cast
 
 import redis.asyncio as redis_async
@@ -343,10 +343,7 @@ class Streams:
         """The answer exactly: Text("content") with everything so far (and the
         reasoning so far), then each later Text("chunk") or Text("reasoning")
         and any Status, then one End."""
-        key = str(message_id)
-        queue: asyncio.Queue = asyncio.Queue()
-        self.followers.setdefault(key, set()).add(queue)
-        try:
+        with _registered(self.followers, str(message_id)) as queue:
             snap = await self._current(message_id)
             yield Text("content", snap.content, snap.reasoning)
             sent, thought = _Sent(snap.content), _Sent(snap.reasoning)
@@ -398,12 +395,6 @@ class Streams:
                     for item in _ending(final, sent, content, thought, None):
                         yield item
                     return
-        finally:
-            queues = self.followers.get(key)
-            if queues is not None:
-                queues.discard(queue)
-                if not queues:
-                    del self.followers[key]
 
     # ---- chat events
 
@@ -421,20 +412,9 @@ class Streams:
         for row in await self.live_content(await messages.get_many(self.db, message_ids)):
             await self.publish_event(row["chat_id"], {"type": kind, "message": row})
 
-    @contextlib.contextmanager
-    def watch(self, chat_id: uuid.UUID):
+    def watch(self, chat_id: uuid.UUID) -> contextlib.AbstractContextManager[asyncio.Queue]:
         """A queue receiving the chat's events (dicts) while the block runs."""
-        key = str(chat_id)
-        queue: asyncio.Queue[dict] = asyncio.Queue()
-        self.watchers.setdefault(key, set()).add(queue)
-        try:
-            yield queue
-        finally:
-            queues = self.watchers.get(key)
-            if queues is not None:
-                queues.discard(queue)
-                if not queues:
-                    del self.watchers[key]
+        return _registered(self.watchers, str(chat_id))
 
     def dispatch(self, data: str) -> None:
         piece = wire.decode(data)
@@ -493,6 +473,21 @@ class Streams:
                 await pubsub.aclose()
             except (redis_async.ConnectionError, OSError):
                 pass
+
+
+@contextlib.contextmanager
+def _registered(table: dict[str, set[asyncio.Queue]], key: str) -> Iterator[asyncio.Queue]:
+    """A queue in `table` under `key` while the block runs; the key leaves with its last queue."""
+    queue: asyncio.Queue = asyncio.Queue()
+    table.setdefault(key, set()).add(queue)
+    try:
+        yield queue
+    finally:
+        queues = table.get(key)
+        if queues is not None:
+            queues.discard(queue)
+            if not queues:
+                del table[key]
 
 
 def _json_value(value: object) -> object:

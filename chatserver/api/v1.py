@@ -108,8 +108,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     try:
         return await (call.stream() if body.stream else call.whole())
     finally:
-        if body.store is False:
-            await chats.delete(request.app[appkeys.DB], answer["chat_id"])
+        await call.forget()
 
 
 async def _start(app: web.Application, user_id: uuid.UUID, body: shapes.CompletionRequest,
@@ -150,6 +149,13 @@ class Completion:
         self.prompt = "\n".join([talk.system_prompt or "", *(t for _, t in talk.turns), talk.question])
         self.text = ""
         self.stopped = False  # a stop sequence was reached: the rest is not the client's
+        self.unwanted = body.store is False  # the chat goes once the answer has ended
+
+    async def forget(self) -> None:
+        """With `"store": false`, delete the call's chat (the first call does)."""
+        if self.unwanted:
+            self.unwanted = False
+            await chats.delete(self.app[appkeys.DB], self.answer["chat_id"])
 
     def add(self, piece: str) -> str:
         """The part of `piece` the client gets, honouring `stop`."""
@@ -237,6 +243,8 @@ class Completion:
         end = await self._watched(send)
         if end is None:
             return resp
+        # before the last line: a client that has read [DONE] finds no chat left behind
+        await self.forget()
         with contextlib.suppress(ConnectionError):
             if end.status != "complete":
                 await resp.write(shapes.error_line(self.failure(end)))

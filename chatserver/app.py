@@ -31,7 +31,7 @@ from chatserver.api import (
     ws,
 )
 from chatserver.api.middleware import access_middleware, cors_middleware
-from chatserver.api.ratelimit import rate_limits_ctx
+from chatserver.api.ratelimit import RATE_LIMITS, rate_limits_ctx
 from chatserver.config import Settings
 from chatserver.db import create_database_if_missing, open_database, settings_dsn
 from chatserver.embedded import embedded_postgres, embedded_redis
@@ -97,7 +97,15 @@ async def outages_ctx(app: web.Application):
     async def drop_broken_connections() -> None:
         await db.pool.clear()
 
-    outages = Outages({POSTGRES: postgres_answers, REDIS: redis.ping}, {POSTGRES: drop_broken_connections})
+    async def drop_broken_redis_connections() -> None:
+        # idle connections from before the outage would each fail once more and start a new one
+        await redis.connection_pool.disconnect(inuse_connections=False)
+        limits = app.get(RATE_LIMITS)
+        if limits is not None:
+            await limits.pool.disconnect(inuse_connections=False)
+
+    outages = Outages({POSTGRES: postgres_answers, REDIS: redis.ping},
+                      {POSTGRES: drop_broken_connections, REDIS: drop_broken_redis_connections})
     app[OUTAGES] = outages
     yield
     await outages.close()

@@ -20,6 +20,7 @@ import uuid
 from pathlib import Path
 
 import aiohttp
+import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, free_port, rss_kib, server_env, spawn  # noqa: E402
@@ -86,7 +87,7 @@ def main() -> None:
     try:
         time.sleep(1)
         idle = rss_kib(proc.pid)
-        plan = asyncio.run(prepare(f"http://127.0.0.1:{port}"))
+        plan = uvloop.run(prepare(f"http://127.0.0.1:{port}"))
         headers = plan.pop("headers")
         print(f"idle server RSS: {idle / 1024:.1f} MiB; wrk -c{args.concurrency}, {args.seconds:.0f} s per run")
         print(f"{'read':<20} {'chatserver':>22} {'bare aiohttp+aiopg+orjson':>27} {'ratio':>6}")

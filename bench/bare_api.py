@@ -14,6 +14,7 @@ from pathlib import Path
 
 import aiopg
 import orjson
+import uvloop
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -63,4 +64,4 @@ async def main(port: int, dsn: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]), sys.argv[2]))
+    uvloop.run(main(int(sys.argv[1]), sys.argv[2]))

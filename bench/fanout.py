@@ -21,6 +21,7 @@ from pathlib import Path
 
 import aiohttp
 import orjson
+import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import rss_kib, serve_fake_service, start_server  # noqa: E402
@@ -124,13 +125,13 @@ def main() -> None:
     parser.add_argument("--post", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.post:
-        asyncio.run(post(args.post, args.chunks, args.rate))
+        uvloop.run(post(args.post, args.chunks, args.rate))
         return
     args.clients = [int(c) for c in args.clients.split(",")]
     # a socket each side per client, and the server (started from here) inherits the limit
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
-    asyncio.run(run(args))
+    uvloop.run(run(args))
 
 
 if __name__ == "__main__":

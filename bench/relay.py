@@ -29,6 +29,7 @@ import uuid
 from pathlib import Path
 
 import aiohttp
+import uvloop
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -67,7 +68,8 @@ def serve_baseline(port: int) -> None:
     app.router.add_post("/relay/{stream}", relay)
     app.router.add_get("/ws/{stream}", watch)
     app.router.add_get("/ready", ready)
-    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None,
+                loop=uvloop.new_event_loop())
 
 
 def start_baseline() -> tuple[subprocess.Popen, int]:
@@ -116,7 +118,8 @@ async def measure(session, targets: list[tuple[str, aiohttp.ClientWebSocketRespo
                   batch: int, rate: float | None = None) -> tuple[float, list[float]]:
     latencies: list[float] = []
     dones = [asyncio.Event() for _ in targets]
-    readers = [asyncio.create_task(watcher(ws, chunks, latencies, done)) for (_, ws), done in zip(targets, dones)]
+    readers = [asyncio.create_task(watcher(ws, chunks, latencies, done))
+               for (_, ws), done in zip(targets, dones, strict=True)]
     started = time.perf_counter()
     await asyncio.gather(*(drive(session, url, chunks, batch, rate) for url, _ in targets))
     await asyncio.wait_for(asyncio.gather(*(d.wait() for d in dones)), 120)
@@ -234,7 +237,7 @@ def main() -> None:
     if args.serve_baseline:
         serve_baseline(args.serve_baseline)
         return
-    asyncio.run(run(args))
+    uvloop.run(run(args))
 
 
 if __name__ == "__main__":

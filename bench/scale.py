@@ -15,7 +15,6 @@ ANALYZE plans of the reads at the largest size.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import statistics
 import sys
 import time
@@ -26,6 +25,7 @@ import aiohttp
 import aiopg
 import psycopg2
 import psycopg2.extras
+import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, free_port, server_env, spawn  # noqa: E402
@@ -163,7 +163,7 @@ def main() -> None:
             async with aiohttp.ClientSession() as s, s.post(f"{base}/api/auth/register", json={
                     "email": "scale@example.com", "password": "benchmark-password"}) as resp:
                 return await resp.json()
-        body = asyncio.run(register())
+        body = uvloop.run(register())
         user, headers = uuid.UUID(body["user"]["id"]), {"Authorization": f"Bearer {body['access_token']}"}
         conn = psycopg2.connect(dsn)
         conn.autocommit = True
@@ -190,7 +190,7 @@ def main() -> None:
             deep = encode_cursor(stamp.isoformat(), chat_id)
             print(f"built {total_chats} chats, {total_messages} messages in {time.perf_counter() - started:.0f} s",
                   flush=True)
-            figures = asyncio.run(measure(base, headers, dsn, user, big, deep, args.runs))
+            figures = uvloop.run(measure(base, headers, dsn, user, big, deep, args.runs))
             results.append(((total_chats, total_messages), figures))
             print("  " + ", ".join(f"{k} {v:.1f} ms" for k, v in figures.items()), flush=True)
         print()

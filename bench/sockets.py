@@ -20,6 +20,7 @@ import uuid
 from pathlib import Path
 
 import aiohttp
+import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import rss_kib, start_server  # noqa: E402
@@ -41,7 +42,7 @@ def hold(url: str, count: int) -> None:
         for ws in sockets:
             await ws.close()
         await session.close()
-    asyncio.run(run())
+    uvloop.run(run())
 
 
 def open_many(url: str, count: int, procs: int) -> list[subprocess.Popen]:
@@ -100,7 +101,7 @@ def main() -> None:
         proc.wait()
     proc, port = start_server(LOG_LEVEL="ERROR")
     try:
-        url = asyncio.run(chat_socket_url(f"http://127.0.0.1:{port}"))
+        url = uvloop.run(chat_socket_url(f"http://127.0.0.1:{port}"))
         results["chatserver"] = per_socket(proc.pid, url, args.sockets, args.procs)
     finally:
         proc.terminate()

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import aiohttp
 import orjson
+import uvloop
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -50,7 +51,8 @@ def serve_model(port: int) -> None:
     app = web.Application()
     app.router.add_post("/v1/chat/completions", completions)
     app.router.add_get("/ready", ready)
-    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None,
+                loop=uvloop.new_event_loop())
 
 
 async def one_stream(session, base: str, headers: dict, token: str) -> float:
@@ -95,7 +97,7 @@ def main() -> None:
     proc, port = start_server(OPENAI_BASE_URL=f"http://127.0.0.1:{model_port}/v1", OPENAI_API_KEY="sk-bench",
                               OPENAI_MODEL="bench-model", AI_BACKEND="openai")
     try:
-        delays = sorted(asyncio.run(run(f"http://127.0.0.1:{port}", args.streams, args.rounds)))
+        delays = sorted(uvloop.run(run(f"http://127.0.0.1:{port}", args.streams, args.rounds)))
         p99 = statistics.quantiles(delays, n=100)[98]
         print(f"{args.streams} streams at once x {args.rounds} rounds through the openai backend: model's first "
               f"token -> client's first frame: p50 {statistics.median(delays):.1f} ms, p99 {p99:.1f} ms, "

@@ -20,6 +20,7 @@ import uuid
 from pathlib import Path
 
 import aiohttp
+import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import rss_kib, start_server  # noqa: E402
@@ -105,7 +106,7 @@ def main() -> None:
     proc, port = start_server(MAX_UPLOAD_SIZE=str(size + MB))
     try:
         with tempfile.TemporaryDirectory(prefix="chatserver-upload-") as workdir:
-            asyncio.run(run(port, proc.pid, size, Path(workdir)))
+            uvloop.run(run(port, proc.pid, size, Path(workdir)))
     finally:
         proc.terminate()
         proc.wait(timeout=30)

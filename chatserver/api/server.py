@@ -6,7 +6,9 @@ Those answers are made by aiohttp's RequestHandler.handle_error before any
 middleware runs, and aiohttp offers no setting for them, so the server
 builds its connections with a RequestHandler whose handle_error answers
 JSON. `JsonErrorsRunner` is an AppRunner doing that; `serve` runs it until
-SIGINT or SIGTERM.
+SIGINT or SIGTERM,
+on uvloop: its C transports and loop cut the CPU of every request and frame
+and the memory each open socket holds (bench/).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import logging
 import signal
 from http import HTTPStatus
 
+import uvloop
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
@@ -66,4 +69,4 @@ def serve(app: web.Application, host: str, port: int, *, shutdown_timeout: float
         finally:
             await runner.cleanup()
 
-    asyncio.run(run())
+    uvloop.run(run())

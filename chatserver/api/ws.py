@@ -30,7 +30,26 @@ MAX_FOLLOWED = 100
 
 async def send(ws: web.WebSocketResponse, frame: dict) -> None:
     """A JSON text frame, written by the encoder every answer uses."""
-    await ws.send_str(dumps(frame).decode())
+    await ws.send_frame(dumps(frame), WSMsgType.TEXT)
+
+
+class _LastFrame:
+    """The frame encoded last, by what it was encoded from. Every follower of
+    an answer receives the same piece right after the others, so one slot is
+    enough for a piece watched by a thousand sockets to be encoded once."""
+
+    def __init__(self) -> None:
+        self.source: tuple[str, Text | Status | End] | None = None
+        self.data = b""
+
+    def encode(self, message_id: str, item: Text | Status | End) -> bytes:
+        source = (message_id, item)
+        if source != self.source:
+            self.source, self.data = source, dumps(_frame(message_id, item))
+        return self.data
+
+
+_LAST_FRAME = _LastFrame()
 
 
 def _frame(message_id: str, item: Text | Status | End) -> dict:
@@ -59,7 +78,7 @@ async def _forward(ws: web.WebSocketResponse, app: web.Application, message_id: 
     key = str(message_id)
     try:
         async for item in app[STREAMS].follow(message_id):
-            await send(ws, _frame(key, item))
+            await ws.send_frame(_LAST_FRAME.encode(key, item), WSMsgType.TEXT)
     except Exception as exc:
         if not outage.report(app, exc):
             raise

@@ -1,7 +1,7 @@
 """create_app(settings): the only way the application is built.
 
-Read top to bottom: resources (in start-up order), middlewares (outermost
-first), then the route table: every route of the server, in one place.
+Read top to bottom: resources (in start-up order), the one middleware
+(api/middleware.py), then the route table: every route of the server, in one place.
 """
 
 from __future__ import annotations
@@ -30,12 +30,11 @@ from chatserver.api import (
     webclient,
     ws,
 )
-from chatserver.api.middleware import access_middleware, cors_middleware
+from chatserver.api.middleware import request_middleware
 from chatserver.api.ratelimit import RATE_LIMITS, rate_limits_ctx
 from chatserver.config import Settings
 from chatserver.db import create_database_if_missing, open_database, settings_dsn
 from chatserver.embedded import embedded_postgres, embedded_redis
-from chatserver.errors import error_middleware
 from chatserver.files.preview_service import preview_service_ctx
 from chatserver.files.storage import storage_ctx
 from chatserver.jobs.queue import JobQueue
@@ -143,12 +142,7 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> web.Applica
     metrics = Metrics()
     app = web.Application(
         client_max_size=settings.MAX_REQUEST_BODY,
-        middlewares=[
-            access_middleware(metrics),
-            cors_middleware(settings.ALLOWED_ORIGINS),
-            error_middleware,
-            auth.auth_middleware(),
-        ],
+        middlewares=[request_middleware(metrics, settings.ALLOWED_ORIGINS)],
     )
     app[appkeys.SETTINGS] = settings
     app[appkeys.KEYS] = Keys(settings.REDIS_KEY_PREFIX)

@@ -1,4 +1,4 @@
-"""The one error shape of the API and the middleware that enforces it."""
+"""The one error shape of the API, and what each failure answers in it."""
 
 from __future__ import annotations
 
@@ -62,29 +62,27 @@ def error_response(status: int, message: str, code: str | None = None,
     )
 
 
-@web.middleware
-async def error_middleware(request: web.Request, handler):
-    try:
-        return await handler(request)
-    except ApiError as exc:
+def error_answer(request: web.Request, exc: Exception) -> web.Response | None:
+    """What a request that raised `exc` answers, in the one error shape; None
+    for what must pass on as raised: a client gone away (mid-body,
+    mid-handshake: nobody to answer), and aiohttp's own answers that are no
+    errors or are JSON already."""
+    if isinstance(exc, ApiError):
         return error_response(exc.status, exc.message, exc.code, exc.details, exc.headers)
-    except ConnectionError:
-        # the client went away (mid-body, mid-handshake): nobody to answer
-        raise
-    except web.HTTPException as exc:
+    if isinstance(exc, ConnectionError):
+        return None
+    if isinstance(exc, web.HTTPException):
         if exc.status < 400 or exc.content_type == "application/json":
-            raise
+            return None
         message = exc.reason if exc.status != 404 else "not found"
         if exc.status == 401:
-            # aiohttp-jwt puts PyJWT's reason here ("Signature has expired", ...)
             message = "invalid or expired token"
         headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
         return error_response(exc.status, message, headers=headers)
-    except Exception as exc:
-        if report(request.app, exc):
-            return unavailable_response()
-        log.exception("unhandled error in %s %s", request.method, request.path)
-        return error_response(500, "internal server error")
+    if report(request.app, exc):
+        return unavailable_response()
+    log.error("unhandled error in %s %s", request.method, request.path, exc_info=exc)
+    return error_response(500, "internal server error")
 
 
 def unavailable_response() -> web.Response:

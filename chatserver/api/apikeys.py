@@ -1,5 +1,5 @@
 """API keys: create (the key is shown once), list, revoke; and finding the
-user of a key for the auth middleware and /v1.
+user of a key for the credential check (auth.py) and /v1.
 
 A key is 32 random bytes behind a recognisable `cs-` prefix. The server keeps
 only HMAC-SHA256 of it under a key derived from JWT_SECRET: a long random key

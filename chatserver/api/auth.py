@@ -10,6 +10,7 @@ import logging
 import time
 import uuid
 from typing import Annotated
+from urllib.parse import parse_qsl
 
 import jwt
 import pydantic
@@ -176,7 +177,8 @@ async def user_of_credential(request: web.Request, credential: str) -> uuid.UUID
 
 def _token_from(request: web.Request) -> str:
     if request.path.startswith("/ws/"):
-        token = request.query.get("token")
+        # not request.query: an open socket's request would keep the parsed query all its life
+        token = next((value for name, value in parse_qsl(request.query_string) if name == "token"), "")
         if not token:
             raise ApiError(401, "missing token (?token=)", "unauthorized")
         return token
@@ -189,27 +191,21 @@ def _token_from(request: web.Request) -> str:
     return token.strip()
 
 
-def auth_middleware():
+async def authenticate_request(request: web.Request) -> None:
     """Every /api/ and /ws/ route not marked public needs a valid token (or
     API key, apikeys.py) of an active account; its user becomes
     request[USER_ID]. Other paths (operations, docs, the web client, and /v1,
     which checks keys itself to answer in OpenAI's shape) are public. The
     secret is read per request because it may be generated at start-up
     (chatserver/secret.py)."""
-
-    @web.middleware
-    async def middleware(request: web.Request, handler):
-        match = request.match_info
-        if match.http_exception is not None or not request.path.startswith(("/api/", "/ws/")):
-            return await handler(request)
-        info = handler_endpoint(match.handler)
-        if info is not None and info.public:
-            return await handler(request)
-        user_id = await user_of_credential(request, _token_from(request))
-        if info is not None and info.checks_account:
-            request[USER_ID] = user_id
-        else:
-            await authenticate(request, user_id)
-        return await handler(request)
-
-    return middleware
+    match = request.match_info
+    if match.http_exception is not None or not request.path.startswith(("/api/", "/ws/")):
+        return
+    info = handler_endpoint(match.handler)
+    if info is not None and info.public:
+        return
+    user_id = await user_of_credential(request, _token_from(request))
+    if info is not None and info.checks_account:
+        request[USER_ID] = user_id
+    else:
+        await authenticate(request, user_id)

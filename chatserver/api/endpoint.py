@@ -18,7 +18,7 @@ from chatserver.data import users
 from chatserver.errors import ApiError, not_found
 
 M = TypeVar("M", bound=pydantic.BaseModel)
-# the authenticated user of a request (set by the auth middleware)
+# the authenticated user of a request (set by the credential check, auth.py)
 USER_ID = web.RequestKey("user_id", uuid.UUID)
 
 
@@ -50,7 +50,7 @@ def endpoint(summary: str, *, tag: str, body=None, form=None, multipart=None, qu
     """Attach the API description to a handler. `public` handlers need no token.
     A `checks_account` handler only reads, through queries that check the
     account themselves (account_active), and calls `account_check` before
-    answering that they found nothing; it saves the auth middleware's lookup."""
+    answering that they found nothing; it saves the credential check's lookup."""
 
     def wrap(handler: Callable) -> Callable:
         setattr(handler, _ATTRIBUTE, Endpoint(summary, tag, body, form, multipart, query,

@@ -92,7 +92,7 @@ async def upload_file(request: web.Request) -> web.Response:
     try:
         await queue_preview(app, row["id"])
     except BaseException:
-        # the upload is undone; a Redis outage becomes a 503 in the error middleware
+        # the upload is undone; a Redis outage becomes a 503 in the middleware
         await files.delete(db, row["id"])
         await storage.remove(storage_name)
         raise

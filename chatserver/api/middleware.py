@@ -1,4 +1,15 @@
-"""Access logging with metrics, and CORS."""
+"""The one middleware: every request's way around its handler.
+
+In order: a CORS preflight is answered; a guarded route's credential is
+checked (auth.py); the handler runs; a failure becomes the one error shape
+(errors.py); an allowed origin gets its CORS headers; one access line and
+the request metrics are recorded.
+
+These are steps of one coroutine, not four nested middlewares, because an
+open WebSocket holds every frame of its middleware chain for its whole life
+(about 2 KiB a socket for four of them, bench/sockets.py), and each layer
+costs every request an await.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +19,8 @@ from typing import TypeGuard
 
 from aiohttp import hdrs, web
 
-from chatserver.errors import error_response
+from chatserver.api.auth import authenticate_request
+from chatserver.errors import error_answer, error_response
 from chatserver.metrics import Metrics
 
 access_log = logging.getLogger("chatserver.access")
@@ -16,16 +28,54 @@ access_log = logging.getLogger("chatserver.access")
 CLIENT_CLOSED = 499
 
 
-def access_middleware(metrics: Metrics):
-    """Per request: one log line (method, path without the query, which may hold
-    a token, status, ms) and the request metrics."""
+class Cors:
+    def __init__(self, allowed_origins: tuple[str, ...]):
+        self.allowed_origins = allowed_origins
+        self.allow_any = "*" in allowed_origins
+
+    def allowed(self, origin: str | None) -> TypeGuard[str]:
+        return bool(origin) and (self.allow_any or origin in self.allowed_origins)
+
+    def preflight(self, request: web.Request) -> web.Response | None:
+        """The answer to a preflight request; None for any other request."""
+        if request.method != hdrs.METH_OPTIONS or hdrs.ACCESS_CONTROL_REQUEST_METHOD not in request.headers:
+            return None
+        if not self.allowed(request.headers.get(hdrs.ORIGIN)):
+            return error_response(403, "origin not allowed", "cors_forbidden")
+        response = web.Response(status=204)
+        response.headers[hdrs.ACCESS_CONTROL_ALLOW_METHODS] = "GET, POST, PATCH, DELETE, OPTIONS"
+        response.headers[hdrs.ACCESS_CONTROL_ALLOW_HEADERS] = request.headers.get(
+            hdrs.ACCESS_CONTROL_REQUEST_HEADERS, "Authorization, Content-Type")
+        response.headers[hdrs.ACCESS_CONTROL_MAX_AGE] = "600"
+        return response
+
+    def add_headers(self, request: web.Request, response: web.StreamResponse) -> None:
+        origin = request.headers.get(hdrs.ORIGIN)
+        if self.allowed(origin) and not response.prepared:
+            response.headers[hdrs.ACCESS_CONTROL_ALLOW_ORIGIN] = origin
+            response.headers[hdrs.VARY] = "Origin"
+            response.headers[hdrs.ACCESS_CONTROL_EXPOSE_HEADERS] = "Content-Disposition"
+
+
+def request_middleware(metrics: Metrics, allowed_origins: tuple[str, ...]):
+    cors = Cors(allowed_origins)
 
     @web.middleware
-    async def middleware(request: web.Request, handler):
+    async def middleware(request: web.Request, handler) -> web.StreamResponse:
         started = time.perf_counter()
         status = 500
         try:
-            response = await handler(request)
+            response = cors.preflight(request)
+            if response is None:
+                try:
+                    await authenticate_request(request)
+                    response = await handler(request)
+                except Exception as exc:
+                    answer = error_answer(request, exc)
+                    if answer is None:
+                        raise
+                    response = answer
+            cors.add_headers(request, response)
             status = response.status
             return response
         except web.HTTPException as exc:
@@ -35,37 +85,10 @@ def access_middleware(metrics: Metrics):
             status = CLIENT_CLOSED
             raise
         finally:
+            # the path without the query, which may hold a token
             elapsed = time.perf_counter() - started
             access_log.info("method=%s path=%s status=%s ms=%.1f", request.method, request.path, status,
                             elapsed * 1000)
             metrics.observe(request, status, elapsed)
-
-    return middleware
-
-
-def cors_middleware(allowed_origins: tuple[str, ...]):
-    allow_any = "*" in allowed_origins
-
-    def allowed(origin: str | None) -> TypeGuard[str]:
-        return bool(origin) and (allow_any or origin in allowed_origins)
-
-    @web.middleware
-    async def middleware(request: web.Request, handler):
-        origin = request.headers.get(hdrs.ORIGIN)
-        if request.method == hdrs.METH_OPTIONS and hdrs.ACCESS_CONTROL_REQUEST_METHOD in request.headers:
-            if not allowed(origin):
-                return error_response(403, "origin not allowed", "cors_forbidden")
-            response = web.Response(status=204)
-            response.headers[hdrs.ACCESS_CONTROL_ALLOW_METHODS] = "GET, POST, PATCH, DELETE, OPTIONS"
-            response.headers[hdrs.ACCESS_CONTROL_ALLOW_HEADERS] = request.headers.get(
-                hdrs.ACCESS_CONTROL_REQUEST_HEADERS, "Authorization, Content-Type")
-            response.headers[hdrs.ACCESS_CONTROL_MAX_AGE] = "600"
-        else:
-            response = await handler(request)
-        if allowed(origin) and not response.prepared:
-            response.headers[hdrs.ACCESS_CONTROL_ALLOW_ORIGIN] = origin
-            response.headers[hdrs.VARY] = "Origin"
-            response.headers[hdrs.ACCESS_CONTROL_EXPOSE_HEADERS] = "Content-Disposition"
-        return response
 
     return middleware

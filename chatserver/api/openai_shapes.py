@@ -1,7 +1,7 @@
 """OpenAI's Chat Completions shapes for /v1: the request, what becomes of its
 `messages`, the answer objects and chunks, and OpenAI's error body.
 
-The app's error middleware renders chatserver's `{error, code}`; /v1 clients
+The app's middleware renders chatserver's `{error, code}`; /v1 clients
 (the official SDKs among them) read `{"error": {message, type, param, code}}`
 and pick their exception class by status, so /v1 raises `OpenAIError`.
 """

@@ -6,7 +6,7 @@ where the version is a hash of every asset's bytes: they can then be cached
 forever (`immutable`), and relative module imports keep the same version.
 The page itself is `no-cache`, so a new release is picked up at once.
 
-Everything here is public (the auth middleware only guards /api/ and /ws/);
+Everything here is public (the credential check only guards /api/ and /ws/);
 the client talks to the server through the public contract alone.
 """
 

@@ -96,6 +96,9 @@ def _message_id(frame: dict) -> uuid.UUID:
 
 
 class ChatSocket:
+    # one per open socket: no instance dict
+    __slots__ = ("app", "user_id", "chat_id", "ws", "followers", "events")
+
     def __init__(self, request: web.Request, chat_id: uuid.UUID, ws: web.WebSocketResponse):
         self.app = request.app
         self.user_id = current_user_id(request)

@@ -130,7 +130,8 @@ async def queue_ctx(app: web.Application):
     if app[START_WORKERS]:
         await queue.start()
     yield
-    if app[START_WORKERS]:
+    # also workers a test started by hand: left running, they outlive the pool and Redis client
+    if queue.started:
         await queue.stop()
 
 

@@ -182,6 +182,10 @@ class JobQueue:
 
     # -- lifetime -------------------------------------------------------
 
+    @property
+    def started(self) -> bool:
+        return bool(self._background)
+
     async def start(self) -> None:
         await self._beat()
         await self.redis.sadd(self.keys.instances, self.instance)

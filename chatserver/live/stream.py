@@ -46,6 +46,7 @@ from chatserver.data import messages
 from chatserver.db import Database
 from chatserver.keys import Keys
 from chatserver.live import scripts, wire
+from chatserver.live.coalesce import CoalescedScript
 
 log = logging.getLogger(__name__)
 
@@ -159,8 +160,8 @@ class Streams:
         self.settings = settings
         self.db = db
         self._open = redis.register_script(scripts.OPEN)
-        self._apply = redis.register_script(scripts.APPLY)
-        self._snapshot = redis.register_script(scripts.SNAPSHOT)
+        self._apply = CoalescedScript(redis, scripts.APPLY)
+        self._snapshot = CoalescedScript(redis, scripts.SNAPSHOT)
         self.followers: dict[str, set[asyncio.Queue]] = {}
         # sockets subscribed to chat events, by chat id
         self.watchers: dict[str, set[asyncio.Queue]] = {}

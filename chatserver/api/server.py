@@ -6,9 +6,8 @@ Those answers are made by aiohttp's RequestHandler.handle_error before any
 middleware runs, and aiohttp offers no setting for them, so the server
 builds its connections with a RequestHandler whose handle_error answers
 JSON. `JsonErrorsRunner` is an AppRunner doing that; `serve` runs it until
-SIGINT or SIGTERM,
-on uvloop: its C transports and loop cut the CPU of every request and frame
-and the memory each open socket holds (bench/).
+SIGINT or SIGTERM, on uvloop: its event loop and transports, written in C,
+take less CPU for every request and frame (bench/relay.py, bench/fanout.py).
 """
 
 from __future__ import annotations

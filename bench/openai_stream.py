@@ -79,12 +79,14 @@ async def over_websocket(session, base: str, token: str, headers: dict) -> tuple
     return first - started, len(text) // len(PIECE)
 
 
-async def over_v1(session, base: str, key: str) -> tuple[float, int]:
-    body = {"model": "callback", "stream": True, "messages": [{"role": "user", "content": "go"}]}
+async def over_v1(session, base: str, key: str, model: str) -> tuple[float, int]:
+    body = {"model": model, "stream": True, "messages": [{"role": "user", "content": "go"}]}
     started = time.perf_counter()
     first, text = None, ""
     async with session.post(f"{base}/v1/chat/completions", json=body,
                             headers={"Authorization": f"Bearer {key}"}) as resp:
+        if resp.status != 200:
+            raise RuntimeError(f"/v1 answered {resp.status}: {await resp.text()}")
         async for line in resp.content:
             if not line.startswith(b"data: "):
                 continue
@@ -126,9 +128,11 @@ async def run(args) -> None:
             headers = {"Authorization": f"Bearer {token}"}
             async with session.post(f"{base}/api/keys", json={"name": "bench"}, headers=headers) as resp:
                 key = (await resp.json())["key"]
+            async with session.get(f"{base}/v1/models", headers={"Authorization": f"Bearer {key}"}) as resp:
+                model = (await resp.json())["data"][0]["id"]
             results = {
                 "websocket": await phase(args.clients, lambda: over_websocket(session, base, token, headers)),
-                "/v1": await phase(args.clients, lambda: over_v1(session, base, key)),
+                "/v1": await phase(args.clients, lambda: over_v1(session, base, key, model)),
             }
         finally:
             await asyncio.gather(*service.tasks, return_exceptions=True)

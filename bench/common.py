@@ -70,6 +70,18 @@ def _answers(port: int) -> bool:
         return False
 
 
+def fresh_database(name: str) -> None:
+    """An empty database `name` on the local PostgreSQL: a benchmark's figures
+    must not depend on what other benchmarks left behind."""
+    import psycopg2
+    conn = psycopg2.connect("postgresql://postgres@127.0.0.1:5432/postgres")
+    conn.autocommit = True
+    cur = conn.cursor()
+    cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    cur.execute(f'CREATE DATABASE "{name}"')
+    conn.close()
+
+
 def _ensure_database(name: str) -> None:
     import psycopg2
     conn = psycopg2.connect("postgresql://postgres@127.0.0.1:5432/postgres")

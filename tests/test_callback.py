@@ -205,6 +205,21 @@ async def test_a_due_checkpoint_saves_the_partial_text(fake_service, make_client
     assert (stored["status"], stored["content"]) == ("streaming", "saved")
 
 
+async def test_an_answer_is_searchable_once_finished_not_at_its_checkpoints(fake_service, make_client):
+    service, client, account, chat, answer, body = await started(fake_service, make_client,
+                                                                 STREAM_CHECKPOINT_SECONDS=0)
+    path = callback_path(body)
+    await client.post(path, json={"type": "chunk", "content": "the okapi ", "seq": 0})
+    stored = await db_of(client).fetchrow("SELECT content, search FROM messages WHERE id = %s", (answer["id"],))
+    assert stored == {"content": "the okapi ", "search": None}
+    search = {"q": "okapi"}
+    assert (await (await client.get("/api/search", params=search, headers=account.headers)).json())["items"] == []
+    await client.post(path, json={"type": "complete", "seq": 1})
+    await idle(client)
+    (hit,) = (await (await client.get("/api/search", params=search, headers=account.headers)).json())["items"]
+    assert hit["message_id"] == answer["id"]
+
+
 async def test_unicode_and_separators_survive_the_relay(fake_service, make_client):
     service, client, account, chat, answer, body = await started(fake_service, make_client)
     path = callback_path(body)

@@ -23,7 +23,7 @@ import aiohttp
 import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, free_port, fresh_database, rss_kib, server_env, spawn  # noqa: E402
+from common import ROOT, free_port, rss_kib, server_env, spawn  # noqa: E402
 
 PIN_SERVER = ["taskset", "-c", "0"] if shutil.which("taskset") else []
 PIN_LOAD = ["taskset", "-c", "1"] if shutil.which("taskset") else []
@@ -80,9 +80,7 @@ def main() -> None:
     if not shutil.which("wrk"):
         sys.exit("bench/api.py needs wrk (apt-get install wrk)")
     port, bare_port = free_port(), free_port()
-    # a database of its own: the search's plan and cost depend on every row in the table
-    fresh_database("chatserver_bench_api")
-    env = server_env(port, DB_NAME="chatserver_bench_api")
+    env = server_env(port)
     proc = spawn([*PIN_SERVER, sys.executable, str(ROOT / "run.py")], port, env)
     dsn = f"postgresql://postgres@127.0.0.1:5432/{env['DB_NAME']}"
     bare = spawn([*PIN_SERVER, sys.executable, str(ROOT / "bench" / "bare_api.py"), str(bare_port), dsn], bare_port)

@@ -27,7 +27,8 @@ def rss_kib(pid: int) -> int:
 
 
 def server_env(port: int, **extra: str) -> dict[str, str]:
-    """Local PostgreSQL/Redis at their default ports when they answer, else embedded ones."""
+    """Local PostgreSQL/Redis at their default ports when they answer, else embedded ones.
+    Call it once per server: the database is emptied each time."""
     data = tempfile.mkdtemp(prefix="chatserver-bench-")
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "APP_HOST": "127.0.0.1", "APP_PORT": str(port),
            "LOG_LEVEL": "WARNING", "DATA_DIR": data, "UPLOAD_DIR": f"{data}/uploads",
@@ -36,8 +37,12 @@ def server_env(port: int, **extra: str) -> dict[str, str]:
     env |= {key: "0" for key in ("RATE_LIMIT_LOGIN", "RATE_LIMIT_LOGIN_ADDRESS", "RATE_LIMIT_REGISTER",
                                  "RATE_LIMIT_MESSAGES", "RATE_LIMIT_UPLOADS")}
     if _answers(5432):
-        env |= {"DB_HOST": "127.0.0.1", "DB_NAME": "chatserver_bench"}
-        _ensure_database("chatserver_bench")
+        # a database per benchmark, emptied at each start: answers another run
+        # left streaming would be failed by this server's first sweeps, in the
+        # middle of the measurement
+        name = f"chatserver_bench_{Path(sys.argv[0]).stem}"
+        fresh_database(name)
+        env |= {"DB_HOST": "127.0.0.1", "DB_NAME": name}
     if _answers(6379):
         env["REDIS_HOST"] = "127.0.0.1"
     return env | extra
@@ -77,19 +82,8 @@ def fresh_database(name: str) -> None:
     conn = psycopg2.connect("postgresql://postgres@127.0.0.1:5432/postgres")
     conn.autocommit = True
     cur = conn.cursor()
-    cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     cur.execute(f'CREATE DATABASE "{name}"')
-    conn.close()
-
-
-def _ensure_database(name: str) -> None:
-    import psycopg2
-    conn = psycopg2.connect("postgresql://postgres@127.0.0.1:5432/postgres")
-    conn.autocommit = True
-    cur = conn.cursor()
-    cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
-    if not cur.fetchone():
-        cur.execute(f'CREATE DATABASE "{name}"')
     conn.close()
 
 

@@ -199,13 +199,11 @@ def main() -> None:
             values = [f[key] for _, f in results]
             print(f"{key:<26}" + "".join(f"{v:>18.1f}" for v in values) + f"{values[-1] / values[0]:>17.2f}x")
         print()
-        cur.execute("SELECT shown_leaf FROM chats WHERE id = %s", (big,))
-        leaf = cur.fetchone()[0]
         plans = {
             "chats, first page": (chats.PAGE, {"user": user, "stamp": None, "id": None, "limit": 21}),
             "chats, deep cursor": (chats.PAGE, {"user": user, "stamp": stamp, "id": chat_id, "limit": 21}),
             "search": (messages.SEARCH, {"q": SEARCH, "user": user, "limit": 20}),
-            "last 50 of big chat": (messages.BRANCH_PAGE, {"chat": big, "user": user, "start": leaf, "limit": 51}),
+            "last 50 of big chat": (messages.SHOWN_BRANCH_PAGE, {"chat": big, "user": user, "limit": 51}),
         }
         for title, (sql, params) in plans.items():
             cur.execute("EXPLAIN (ANALYZE, COSTS OFF) " + sql, params)

@@ -160,23 +160,20 @@ async def _posted(request: web.Request, ids: tuple[uuid.UUID, uuid.UUID]) -> web
 async def list_messages(request: web.Request) -> web.Response:
     db, user_id = request.app[appkeys.DB], current_user_id(request)
     query = read_query(request, MessagesPage)
+    start = None
     if query.cursor:
         (raw,) = decode_cursor(query.cursor, 1)
         try:
             start = uuid.UUID(raw)
         except ValueError:
             raise bad_cursor() from None
-        chat_id = uuid.UUID(request.match_info["chat_id"]) if _is_id(request.match_info["chat_id"]) else None
-        # messages carry their owner: a later page needs no read of the chat,
-        # and an empty one still has to tell "your empty chat" from "not your chat"
-        rows = await messages.branch_page(db, chat_id, user_id, start, query.limit + 1) if chat_id else []
-        if not rows:
-            await owned_chat(request)
-    else:
-        chat = await owned_chat(request)
-        rows = []
-        if chat["shown_leaf"] is not None:
-            rows = await messages.branch_page(db, chat["id"], user_id, chat["shown_leaf"], query.limit + 1)
+    chat_id = uuid.UUID(request.match_info["chat_id"]) if _is_id(request.match_info["chat_id"]) else None
+    # messages carry their owner, so a page needs no read of the chat first (the
+    # first page starts from the chat's shown leaf in the same statement); an
+    # empty one still has to tell "your empty chat" from "not your chat"
+    rows = await messages.branch_page(db, chat_id, user_id, start, query.limit + 1) if chat_id else []
+    if not rows:
+        await owned_chat(request)
     more = len(rows) > query.limit
     cursor = encode_cursor(rows[query.limit]["id"]) if more else None
     rows = rows[: query.limit][::-1]

@@ -82,12 +82,14 @@ async def insert_answer(cur, chat_id: uuid.UUID, user_id: uuid.UUID, reply_to: u
     return dict(await cur.fetchone())
 
 
-# `start` and up to `limit - 1` of its ancestors, newest first: one walk up
-# the tree by primary key, however many messages and branches the chat has
-BRANCH_PAGE = f"""
+def _branch_page(start: str) -> str:
+    """The statement reading `start` and up to `limit - 1` of its ancestors,
+    newest first: one walk up the tree by primary key, however many messages
+    and branches the chat has."""
+    return f"""
     WITH RECURSIVE branch AS (
         SELECT id, parent_id, 1 AS n FROM messages
-        WHERE id = %(start)s AND chat_id = %(chat)s AND user_id = %(user)s AND account_active(user_id)
+        WHERE id = {start} AND chat_id = %(chat)s AND user_id = %(user)s AND account_active(user_id)
         UNION ALL
         SELECT p.id, p.parent_id, b.n + 1 FROM branch b JOIN messages p ON p.id = b.parent_id
         WHERE b.n < %(limit)s
@@ -98,10 +100,18 @@ BRANCH_PAGE = f"""
 """
 
 
-async def branch_page(db: Database, chat_id: uuid.UUID, user_id: uuid.UUID, start: uuid.UUID,
+BRANCH_PAGE = _branch_page("%(start)s")
+# from the leaf the chat shows, found in the same statement (migration 0091)
+SHOWN_BRANCH_PAGE = _branch_page("(SELECT shown_leaf(%(chat)s, %(user)s))")
+
+
+async def branch_page(db: Database, chat_id: uuid.UUID, user_id: uuid.UUID, start: uuid.UUID | None,
                       limit: int) -> list[dict]:
-    """`start` and up to `limit - 1` of its ancestors, newest first, with their siblings; none
-    while the account is not active."""
+    """`start` (None: the leaf the chat shows) and up to `limit - 1` of its
+    ancestors, newest first, with their siblings; none while the account is
+    not active."""
+    if start is None:
+        return await db.fetch(SHOWN_BRANCH_PAGE, {"chat": chat_id, "user": user_id, "limit": limit})
     return await db.fetch(BRANCH_PAGE, {"chat": chat_id, "user": user_id, "start": start, "limit": limit})
 
 

@@ -40,8 +40,10 @@ def server_env(port: int, **extra: str) -> dict[str, str]:
         # a database per benchmark, emptied at each start: answers another run
         # left streaming would be failed by this server's first sweeps, in the
         # middle of the measurement
-        name = f"chatserver_bench_{Path(sys.argv[0]).stem}"
-        fresh_database(name)
+        # (a caller naming its own database, as scale.py does, has built it already)
+        name = extra.get("DB_NAME") or f"chatserver_bench_{Path(sys.argv[0]).stem}"
+        if "DB_NAME" not in extra:
+            fresh_database(name)
         env |= {"DB_HOST": "127.0.0.1", "DB_NAME": name}
     if _answers(6379):
         env["REDIS_HOST"] = "127.0.0.1"

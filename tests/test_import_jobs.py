@@ -158,12 +158,15 @@ async def test_openapi_documents_the_async_answer_and_the_status(client):
 
 
 async def test_housekeeping_fails_an_import_whose_job_was_lost_and_removes_stray_files(make_client):
-    client = await make_client(start_workers=False, UPLOAD_ORPHAN_AGE_SECONDS=0.001)
+    client = await make_client(start_workers=False, UPLOAD_ORPHAN_AGE_SECONDS=60)
     account = await register(client)
     app, storage = app_of(client), app_of(client)[appkeys.STORAGE]
     waiting = await (await upload_async(client, account, json.dumps(chatgpt_file()).encode())).json()
     # the process died between recording the import and queuing its job
     lost = await imports.insert(db_of(client), uuid.UUID(account.id))
+    # both old enough by construction, not by racing the clock
+    await db_of(client).execute("UPDATE imports SET created_at = created_at - interval '1 hour' WHERE id = ANY(%s)",
+                                ([lost["id"], uuid.UUID(waiting["id"])],))
     storage.import_path(lost["id"]).write_bytes(b"[]")
     stray = storage.import_path(uuid.uuid4())
     stray.write_bytes(b"[]")

@@ -1,6 +1,7 @@
 """The API keys page: create with a name, copy once, list, delete; in headless Chromium."""
 
 import pytest
+from playwright.async_api import expect
 
 from .pages import register_in_browser, unexpected_errors
 from .rest import rest_of
@@ -30,7 +31,8 @@ async def test_key_is_made_shown_once_listed_and_deleted(live, page):
     await dialog.get_by_role("button", name="Close").click()
     await page.get_by_role("button", name="API keys").click()
     assert not await dialog.get_by_label("New API key").is_visible()
-    assert "last used" in await row.text_content()
+    # the list is fetched again on opening: wait for the new rendering, not the one left from before
+    await expect(row).to_contain_text("last used", timeout=15000)
 
     page.once("dialog", lambda d: d.accept())
     await row.get_by_role("button", name="Delete key my script").click()

@@ -16,15 +16,15 @@ from aiohttp import web
 from chatserver import appkeys, outage
 from chatserver.ai import ai_ctx
 from chatserver.api import (
-    apikeys,
+    api_key_routes,
     auth,
-    callback,
-    chats,
-    files,
-    messages,
-    models,
+    callback_routes,
+    chat_routes,
+    file_routes,
+    message_routes,
+    model_routes,
     ops,
-    portable,
+    portable_routes,
     sse,
     v1,
     webclient,
@@ -39,12 +39,12 @@ from chatserver.files.preview_service import preview_service_ctx
 from chatserver.files.storage import storage_ctx
 from chatserver.jobs.queue import JobQueue
 from chatserver.jobs.tasks import register_tasks
-from chatserver.keys import Keys
 from chatserver.live.stream import streams_ctx
 from chatserver.metrics import Metrics
 from chatserver.migrate import apply_migrations_async
 from chatserver.outage import OUTAGES, POSTGRES, REDIS, Outages
-from chatserver.portable.job import IMPORT_QUEUE
+from chatserver.portable.import_job import IMPORT_QUEUE
+from chatserver.redis_keys import Keys
 from chatserver.secret import with_jwt_secret
 from chatserver.startup import log_summary
 
@@ -162,43 +162,43 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/api/auth/register", auth.register)
     router.add_post("/api/auth/login", auth.login)
     router.add_get("/api/users/me", auth.me)
-    router.add_get("/api/users/me/usage", models.my_usage)
+    router.add_get("/api/users/me/usage", model_routes.my_usage)
 
-    router.add_post("/api/keys", apikeys.create_key)
-    router.add_get("/api/keys", apikeys.list_keys)
-    router.add_delete("/api/keys/{key_id}", apikeys.delete_key)
+    router.add_post("/api/keys", api_key_routes.create_key)
+    router.add_get("/api/keys", api_key_routes.list_keys)
+    router.add_delete("/api/keys/{key_id}", api_key_routes.delete_key)
 
-    router.add_post("/api/chats", chats.create_chat)
-    router.add_get("/api/chats", chats.list_chats)
-    router.add_get("/api/chats/{chat_id}", chats.get_chat)
-    router.add_patch("/api/chats/{chat_id}", chats.rename_chat)
-    router.add_delete("/api/chats/{chat_id}", chats.delete_chat)
-    router.add_get("/api/search", chats.search)
-    router.add_get("/api/models", models.list_models)
+    router.add_post("/api/chats", chat_routes.create_chat)
+    router.add_get("/api/chats", chat_routes.list_chats)
+    router.add_get("/api/chats/{chat_id}", chat_routes.get_chat)
+    router.add_patch("/api/chats/{chat_id}", chat_routes.rename_chat)
+    router.add_delete("/api/chats/{chat_id}", chat_routes.delete_chat)
+    router.add_get("/api/search", chat_routes.search)
+    router.add_get("/api/models", model_routes.list_models)
 
-    router.add_post("/api/chats/{chat_id}/messages", messages.post_message)
-    router.add_get("/api/chats/{chat_id}/messages", messages.list_messages)
-    router.add_get("/api/messages/{message_id}", messages.get_message)
-    router.add_post("/api/messages/{message_id}/cancel", messages.cancel_message)
-    router.add_post("/api/messages/{message_id}/regenerate", messages.regenerate_message)
-    router.add_post("/api/messages/{message_id}/edit", messages.edit_message)
-    router.add_post("/api/chats/{chat_id}/branch", messages.switch_branch)
+    router.add_post("/api/chats/{chat_id}/messages", message_routes.post_message)
+    router.add_get("/api/chats/{chat_id}/messages", message_routes.list_messages)
+    router.add_get("/api/messages/{message_id}", message_routes.get_message)
+    router.add_post("/api/messages/{message_id}/cancel", message_routes.cancel_message)
+    router.add_post("/api/messages/{message_id}/regenerate", message_routes.regenerate_message)
+    router.add_post("/api/messages/{message_id}/edit", message_routes.edit_message)
+    router.add_post("/api/chats/{chat_id}/branch", message_routes.switch_branch)
     router.add_get("/api/messages/{message_id}/stream", sse.stream_message)
 
-    router.add_get("/api/chats/{chat_id}/export", portable.export_chat)
-    router.add_get("/api/export", portable.export_all)
-    router.add_post("/api/import", portable.import_file)
-    router.add_get("/api/imports/{import_id}", portable.get_import)
+    router.add_get("/api/chats/{chat_id}/export", portable_routes.export_chat)
+    router.add_get("/api/export", portable_routes.export_all)
+    router.add_post("/api/import", portable_routes.import_file)
+    router.add_get("/api/imports/{import_id}", portable_routes.get_import)
 
     router.add_get("/ws/chat/{chat_id}", ws.chat_socket)
-    router.add_post("/api/ai/callback/{message_id}", callback.ai_callback)
+    router.add_post("/api/ai/callback/{message_id}", callback_routes.ai_callback)
 
-    router.add_post("/api/files", files.upload_file)
-    router.add_get("/api/files", files.list_files)
-    router.add_get("/api/files/{file_id}", files.get_file)
-    router.add_get("/api/files/{file_id}/content", files.get_content)
-    router.add_get("/api/files/{file_id}/preview", files.get_preview)
-    router.add_delete("/api/files/{file_id}", files.delete_file)
+    router.add_post("/api/files", file_routes.upload_file)
+    router.add_get("/api/files", file_routes.list_files)
+    router.add_get("/api/files/{file_id}", file_routes.get_file)
+    router.add_get("/api/files/{file_id}/content", file_routes.get_content)
+    router.add_get("/api/files/{file_id}/preview", file_routes.get_preview)
+    router.add_delete("/api/files/{file_id}", file_routes.delete_file)
 
     router.add_get("/v1/models", v1.openai_models)
     router.add_post("/v1/chat/completions", v1.chat_completions)

@@ -10,8 +10,8 @@ from aiohttp import web
 from chatserver.config import Settings
 from chatserver.db import Database
 from chatserver.jobs.queue import JobQueue
-from chatserver.keys import Keys
 from chatserver.metrics import Metrics
+from chatserver.redis_keys import Keys
 
 if TYPE_CHECKING:
     # both modules import appkeys, so their classes are named for mypy only

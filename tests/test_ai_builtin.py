@@ -16,7 +16,7 @@ from files_support import image_bytes, pdf_bytes, uploaded
 
 from chatserver import appkeys
 from chatserver.ai.builtin import NOT_A_MODEL, sentences
-from chatserver.ai.job import generate
+from chatserver.ai.answer_job import generate
 
 
 async def add_file(client, account, name, text, status="ready"):

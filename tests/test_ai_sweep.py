@@ -5,7 +5,7 @@ import time
 from ai_support import (callback_path, get_message, idle, open_ws, post_message, read_to_end, receive,
                         start_callback_service, streamed_text)
 from chatserver import appkeys
-from chatserver.ai.job import INTERRUPTED, generate
+from chatserver.ai.answer_job import INTERRUPTED, generate
 from chatserver.ai.sweep import LOST, sweep_answers
 from chatserver.live.stream import STREAMS
 from conftest import app_of, create_chat, db_of, register

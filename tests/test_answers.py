@@ -2,7 +2,7 @@
 
 from ai_support import (callback_path, get_message, idle, open_ws, post_message, read_to_end, receive,
                         start_callback_service)
-from chatserver.ai.job import generate
+from chatserver.ai.answer_job import generate
 from conftest import app_of, assert_error, create_chat, register
 
 

@@ -17,7 +17,7 @@ from test_portable import chatgpt_file, chats_of, node, upload
 from chatserver import appkeys
 from chatserver.data import chats, imports
 from chatserver.portable.importer import PROGRESS_EVERY
-from chatserver.portable.job import LOST, housekeep_imports, run_import
+from chatserver.portable.import_job import LOST, housekeep_imports, run_import
 
 ASYNC = {"Prefer": "respond-async"}
 

@@ -90,3 +90,14 @@ def test_data_modules_import_only_the_database_helper():
 
 def test_the_scan_finds_sql_in_a_string():
     assert NAMES_TABLE.findall(string_constants(SAMPLE)[0]) == ["messages"]
+
+
+def test_module_names_are_unique_across_the_package():
+    """A name says what a module holds: no two modules share one, and none is
+    named like a package (data/ modules are named for their tables)."""
+    stems = [p.stem for p in modules() if p.name != "__init__.py"]
+    packages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
+    reused = sorted({s for s in stems if stems.count(s) > 1})
+    like_a_package = sorted(name(p) for p in modules()
+                            if p.stem in packages and p.parent.name != "data")
+    assert (reused, like_a_package) == ([], [])

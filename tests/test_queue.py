@@ -8,8 +8,8 @@ import pytest
 import redis.asyncio as redis_async
 
 from chatserver import appkeys
-from chatserver.keys import Keys
-from chatserver.ai.job import GENERATE_TASK
+from chatserver.redis_keys import Keys
+from chatserver.ai.answer_job import GENERATE_TASK
 from chatserver.jobs.queue import Job, JobQueue, backoff_delay
 from conftest import app_of, create_chat, db_of, register
 

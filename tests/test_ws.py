@@ -8,7 +8,7 @@ import pytest
 from ai_support import (callback_path, follow, get_message, idle, open_ws, post_message, read_to_end, receive,
                         start_callback_service, streamed_text)
 from chatserver import appkeys
-from chatserver.keys import Keys
+from chatserver.redis_keys import Keys
 from chatserver.live.stream import STREAMS, Event, Streams, listener_client_name
 from conftest import app_of, create_chat, register
 

@@ -1,5 +1,5 @@
 """AI backends (callback service, OpenAI-compatible server, built-in search),
-chosen by `settings.ai_backend`; see base.py for their interface. job.py is
+chosen by `settings.ai_backend`; see base.py for their interface. answer_job.py is
 the `ai.generate` job, context.py what a backend is told, sweep.py the check
 that no answer hangs.
 

@@ -15,7 +15,7 @@ import time
 from aiohttp import web
 
 from chatserver import appkeys
-from chatserver.ai.job import GENERATE_TASK, INTERRUPTED, queue_answer
+from chatserver.ai.answer_job import GENERATE_TASK, INTERRUPTED, queue_answer
 from chatserver.data import messages
 from chatserver.live.stream import STREAMS
 

@@ -17,7 +17,7 @@ import pydantic
 from aiohttp import web
 
 from chatserver import appkeys
-from chatserver.api.apikeys import is_api_key, user_of_key
+from chatserver.api.api_key_routes import is_api_key, user_of_key
 from chatserver.api.endpoint import (
     USER_ID,
     account_check,
@@ -193,7 +193,7 @@ def _token_from(request: web.Request) -> str:
 
 async def authenticate_request(request: web.Request) -> None:
     """Every /api/ and /ws/ route not marked public needs a valid token (or
-    API key, apikeys.py) of an active account; its user becomes
+    API key, api_key_routes.py) of an active account; its user becomes
     request[USER_ID]. Other paths (operations, docs, the web client, and /v1,
     which checks keys itself to answer in OpenAI's shape) are public. The
     secret is read per request because it may be generated at start-up

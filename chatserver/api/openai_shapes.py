@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 import pydantic
 from aiohttp import web
 
-from chatserver.api.messages import MAX_CONTENT
+from chatserver.api.message_routes import MAX_CONTENT
 
 TITLE_LENGTH = 80
 _TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 404: "invalid_request_error",

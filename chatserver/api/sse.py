@@ -16,7 +16,7 @@ from aiohttp import web
 
 from chatserver import appkeys
 from chatserver.api.endpoint import endpoint
-from chatserver.api.messages import owned_message
+from chatserver.api.message_routes import owned_message
 from chatserver.errors import ApiError
 from chatserver.live.stream import STREAMS, End, Status, Text
 

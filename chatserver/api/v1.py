@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from chatserver import appkeys
-from chatserver.ai.job import queue_answer
+from chatserver.ai.answer_job import queue_answer
 from chatserver.ai.models import MODELS
 from chatserver.api import openai_shapes as shapes
 from chatserver.api.auth import authenticate, user_of_credential

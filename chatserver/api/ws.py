@@ -14,9 +14,9 @@ import uuid
 from aiohttp import WSMsgType, web
 
 from chatserver import appkeys, outage
-from chatserver.api.chats import owned_chat
+from chatserver.api.chat_routes import owned_chat
 from chatserver.api.endpoint import BadJson, current_user_id, dumps, endpoint, parse_json
-from chatserver.api.messages import already_finished
+from chatserver.api.message_routes import already_finished
 from chatserver.data import messages
 from chatserver.live.stream import STREAMS, AlreadyFinished, End, Status, Text
 

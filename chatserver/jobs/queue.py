@@ -30,7 +30,7 @@ from typing import Any, cast
 
 import redis.asyncio as redis_async
 
-from chatserver.keys import Keys
+from chatserver.redis_keys import Keys
 
 log = logging.getLogger(__name__)
 

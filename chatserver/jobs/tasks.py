@@ -6,13 +6,13 @@ from __future__ import annotations
 from aiohttp import web
 
 from chatserver import appkeys
-from chatserver.ai.job import GENERATE_TASK, generate
+from chatserver.ai.answer_job import GENERATE_TASK, generate
 from chatserver.ai.sweep import sweep_answers
 from chatserver.files.housekeeping import housekeep
 from chatserver.files.preview import PREVIEW_TASK, make_preview_job, preview_dead
 from chatserver.jobs.queue import Job, JobQueue
 from chatserver.live.stream import STREAMS
-from chatserver.portable.job import IMPORT_QUEUE, IMPORT_TASK, housekeep_imports, import_dead, run_import
+from chatserver.portable.import_job import IMPORT_QUEUE, IMPORT_TASK, housekeep_imports, import_dead, run_import
 
 
 def register_tasks(app: web.Application, queue: JobQueue) -> None:

@@ -44,9 +44,9 @@ from chatserver import appkeys
 from chatserver.config import Settings
 from chatserver.data import messages
 from chatserver.db import Database
-from chatserver.keys import Keys
 from chatserver.live import scripts, wire
 from chatserver.live.coalesce import CoalescedScript
+from chatserver.redis_keys import Keys
 
 log = logging.getLogger(__name__)
 

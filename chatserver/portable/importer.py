@@ -1,6 +1,6 @@
 """Importing a file: read it off the event loop, then store every
 conversation in one transaction (all or nothing per file). The request
-(`POST /api/import`) and the import job (job.py) both come here."""
+(`POST /api/import`) and the import job (import_job.py) both come here."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ import pydantic
 from aiohttp import hdrs, web
 
 from chatserver import appkeys
-from chatserver.api.chats import owned_chat
+from chatserver.api.chat_routes import owned_chat
 from chatserver.api.endpoint import current_user_id, endpoint, json_response, owned, read_query
 from chatserver.api.ratelimit import TOO_MANY_REQUESTS, check_upload_limit
 from chatserver.data import files

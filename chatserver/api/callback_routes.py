@@ -17,7 +17,7 @@ from aiohttp import web
 from chatserver import appkeys
 from chatserver.ai.callback import callback_token
 from chatserver.api.endpoint import BadJson, endpoint, json_response, parse_json, read_query, validate
-from chatserver.api.messages import Source
+from chatserver.api.message_routes import Source
 from chatserver.data import messages
 from chatserver.errors import ApiError, not_found
 from chatserver.live.stream import STREAMS, Event

@@ -16,8 +16,8 @@ import pydantic
 from aiohttp import web
 
 from chatserver import appkeys
-from chatserver.ai.job import queue_answer
-from chatserver.api.chats import Chat, chat_updated, owned_chat, title_from
+from chatserver.ai.answer_job import queue_answer
+from chatserver.api.chat_routes import Chat, chat_updated, owned_chat, title_from
 from chatserver.api.endpoint import current_user_id, endpoint, json_response, owned, read_json, read_query, shaped
 from chatserver.api.pagination import bad_cursor, decode_cursor, encode_cursor, page_query
 from chatserver.api.ratelimit import TOO_MANY_REQUESTS, check_message_limit

@@ -14,13 +14,13 @@ import pydantic
 from aiohttp import hdrs, web
 
 from chatserver import appkeys
-from chatserver.api.chats import owned_chat
+from chatserver.api.chat_routes import owned_chat
 from chatserver.api.endpoint import current_user_id, endpoint, json_response, owned, read_query
 from chatserver.data import chats, imports, messages
 from chatserver.errors import ApiError
 from chatserver.files.filenames import content_disposition
 from chatserver.files.upload import receive_upload
-from chatserver.portable import chatgpt, importer, job
+from chatserver.portable import chatgpt, import_job, importer
 
 # chats read per query while streaming the export of everything
 EXPORT_PAGE = 100
@@ -142,7 +142,7 @@ async def import_file(request: web.Request) -> web.Response:
     limit = app[appkeys.SETTINGS].MAX_UPLOAD_SIZE
     async with receive_upload(request, app[appkeys.STORAGE], limit) as upload:
         if _prefers_async(request):
-            row = await job.queue_import(app, user_id, upload.temp)
+            row = await import_job.queue_import(app, user_id, upload.temp)
             response = json_response(ImportStatus(**row), 202)
             response.headers[hdrs.LOCATION] = f"/api/imports/{row['id']}"
             response.headers[PREFERENCE_APPLIED] = ASYNC_PREFERENCE

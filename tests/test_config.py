@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from chatserver.ai.registry import chosen
+from chatserver.ai.registry import BACKENDS, chosen
 from chatserver.app import create_app
 from chatserver.config import DEFAULT_CONFIG, EXAMPLE_SECRETS, ConfigError, load_settings, parse_rate_limit
 from conftest import TESTS_DIR
@@ -45,6 +45,12 @@ def test_ai_backend_follows_the_configured_urls():
     both = load(AI_SERVICE_URL="http://ai.test/gen", OPENAI_BASE_URL="http://llm.test/v1")
     assert chosen(both).name == "callback"
     assert chosen(both.replace(AI_BACKEND="openai")).name == "openai"
+
+
+def test_the_registry_names_each_backend_once_and_ends_with_one_that_needs_nothing():
+    names = [backend.name for backend in BACKENDS]
+    assert len(set(names)) == len(names) and all(names)
+    assert BACKENDS[-1].needs == ()  # what runs when nothing is configured
 
 
 @pytest.mark.parametrize("environ, message", [

@@ -14,7 +14,7 @@ import redis.asyncio as redis_async
 from aiohttp import web
 
 from chatserver import appkeys, outage
-from chatserver.ai import ai_ctx
+from chatserver.ai.registry import ai_ctx, chosen
 from chatserver.api import (
     api_key_routes,
     auth,
@@ -140,6 +140,7 @@ START_WORKERS = web.AppKey("start_workers", bool)
 
 
 def create_app(settings: Settings, *, start_workers: bool = True) -> web.Application:
+    chosen(settings)  # a backend that cannot run stops the server before anything starts
     metrics = Metrics()
     app = web.Application(
         client_max_size=settings.MAX_REQUEST_BODY,

@@ -2,6 +2,8 @@
 
 config.toml is the single place that holds defaults; every key it holds is
 a field of `Settings`, named exactly like its environment variable.
+AI_BACKEND and the settings a backend needs are checked by the backend
+registry (chatserver/ai/registry.py) when the app is built.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from typing import Any
 from dotenv import dotenv_values
 
 JWT_ALGORITHMS = ("HS256", "HS384", "HS512")
-AI_BACKENDS = ("", "callback", "openai", "builtin")
 # Secrets printed in documentation, ours and that of projects like ours. Anyone
 # can sign tokens with them, so they are refused even when long enough.
 EXAMPLE_SECRETS = frozenset({
@@ -145,17 +146,6 @@ class Settings:
         return not (self.REDIS_URL or self.REDIS_HOST)
 
     @property
-    def ai_backend(self) -> str:
-        """The configured backend, or the one implied by which URLs are set."""
-        if self.AI_BACKEND:
-            return self.AI_BACKEND
-        if self.AI_SERVICE_URL:
-            return "callback"
-        if self.OPENAI_BASE_URL:
-            return "openai"
-        return "builtin"
-
-    @property
     def openai_headers(self) -> dict[str, str]:
         """OPENAI_HEADERS parsed (validated at load)."""
         return json.loads(self.OPENAI_HEADERS) if self.OPENAI_HEADERS.strip() else {}
@@ -224,12 +214,6 @@ def _validate(s: Settings) -> None:
         raise ConfigError(
             f"JWT_ALGORITHM: unknown algorithm {s.JWT_ALGORITHM!r} (use one of {', '.join(JWT_ALGORITHMS)})"
         )
-    if s.AI_BACKEND not in AI_BACKENDS:
-        raise ConfigError(f"AI_BACKEND: unknown backend {s.AI_BACKEND!r} (use callback, openai or builtin)")
-    if s.AI_BACKEND == "callback" and not s.AI_SERVICE_URL:
-        raise ConfigError("AI_SERVICE_URL: must be set when AI_BACKEND is callback")
-    if s.AI_BACKEND == "openai" and not s.OPENAI_BASE_URL:
-        raise ConfigError("OPENAI_BASE_URL: must be set when AI_BACKEND is openai")
     _validate_secret(s.JWT_SECRET)
     if s.REGISTRATION not in REGISTRATION_MODES:
         raise ConfigError(f"REGISTRATION: unknown mode {s.REGISTRATION!r} (use open or closed)")

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from chatserver import appkeys
+from chatserver.ai.registry import chosen
 from chatserver.config import Settings
 from chatserver.embedded import LOG_FILE
 
@@ -27,7 +28,7 @@ def summary(settings: Settings, dsn: str, redis_url: str) -> list[str]:
         f"PostgreSQL: embedded, data in {data / 'postgres'}" if settings.embedded_postgres
         else f"PostgreSQL: {_where(dsn)}",
         f"Redis: embedded, data in {data / 'redis'}" if settings.embedded_redis else f"Redis: {_where(redis_url)}",
-        f"AI: {_ai(settings)}",
+        f"AI: {chosen(settings).startup_line(settings)}",
         f"uploads in {Path(settings.UPLOAD_DIR).resolve()}",
     ]
     if settings.embedded_postgres or settings.embedded_redis:
@@ -43,17 +44,3 @@ def _where(url: str) -> str:
     parts = urlsplit(url)
     return (parts.hostname or "") + (f":{parts.port}" if parts.port else "") + parts.path
 
-
-def _ai(settings: Settings) -> str:
-    backend = settings.ai_backend
-    if backend == "callback":
-        return f"the AI service at {_origin(settings.AI_SERVICE_URL)}"
-    if backend == "openai":
-        return f"model {settings.OPENAI_MODEL} at {_origin(settings.OPENAI_BASE_URL)}"
-    return ("the built-in search, not a language model (set OPENAI_BASE_URL or AI_SERVICE_URL for one; "
-            "see docs/settings.md)")
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "") + parts.path

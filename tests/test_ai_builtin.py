@@ -15,7 +15,7 @@ from conftest import app_of, create_chat, db_of, register
 from files_support import image_bytes, pdf_bytes, uploaded
 
 from chatserver import appkeys
-from chatserver.ai.builtin import NOT_A_MODEL, sentences
+from chatserver.ai.builtin import HOW, LEAD, sentences
 from chatserver.ai.answer_job import generate
 
 
@@ -62,7 +62,7 @@ async def test_fresh_install_answers_from_the_users_files_with_sources(make_clie
     assert len([f for f in frames if f.get("type") == "chunk"]) >= 3
     stored = await get_message(client, account, answer["id"])
     assert stored["status"] == "complete" and stored["content"] == streamed_text(frames)
-    assert stored["content"].startswith(NOT_A_MODEL) and "not a language model" in stored["content"]
+    assert stored["content"].startswith(f"{LEAD} {HOW}") and "not a language model" in stored["content"]
     assert "biology.txt" in stored["content"] and "stranger" not in stored["content"]
     assert stored["sources"] == [{"title": "biology.txt", "url": "",
                                   "content": "Photosynthesis converts light energy into chemical energy "
@@ -100,6 +100,8 @@ async def test_earlier_builtin_answers_are_not_quoted_again(make_client):
     account = await register(client)
     await add_file(client, account, "ferry.txt", "The ferry to Naxos leaves at 7:25.")
     chat = await create_chat(client, account)
+    # the first answer explains the search, the second only opens with the short lead: neither is quoted
+    await watched_answer(client, account, chat, "When does the ferry leave?")
     await watched_answer(client, account, chat, "When does the ferry leave?")
     answer, frames = await watched_answer(client, account, chat, "When does the ferry leave?")
     stored = await get_message(client, account, answer["id"])
@@ -113,7 +115,7 @@ async def test_nothing_found_is_said_plainly(make_client):
     answer, frames = await watched_answer(client, account, chat, "Quantum chromodynamics?")
     stored = await get_message(client, account, answer["id"])
     assert stored["status"] == "complete" and stored["sources"] == []
-    assert stored["content"] == (NOT_A_MODEL + "\n\nI found nothing in your files or earlier answers "
+    assert stored["content"] == (f"{LEAD} {HOW}\n\nI found nothing in your files or earlier answers "
                                  "that matches your message.")
 
 
@@ -121,7 +123,30 @@ async def test_the_builtin_backend_runs_when_nothing_is_configured(client, user,
     answer = (await post_message(client, user, chat["id"], "hello"))["assistant_message"]
     await idle(client)
     stored = await get_message(client, user, answer["id"])
-    assert stored["status"] == "complete" and stored["content"].startswith(NOT_A_MODEL)
+    assert stored["status"] == "complete" and stored["content"].startswith(LEAD)
+
+
+async def test_only_the_first_answer_of_a_conversation_explains_the_search(make_client):
+    client = await make_client(start_workers=False)
+    account = await register(client)
+    await add_file(client, account, "ferry.txt", "The ferry to Naxos leaves at 7:25.")
+    chat = await create_chat(client, account)
+    first, _ = await watched_answer(client, account, chat, "When does the ferry leave?")
+    second, _ = await watched_answer(client, account, chat, "Where does the ferry go?")
+    first_text = (await get_message(client, account, first["id"]))["content"]
+    second_text = (await get_message(client, account, second["id"]))["content"]
+    assert first_text.startswith(f"{LEAD} {HOW}\n\n")
+    assert second_text.startswith(f"{LEAD}\n\n") and HOW not in second_text
+    assert len(LEAD.split()) <= 15
+    assert "The ferry to Naxos leaves at 7:25." in second_text
+
+
+async def test_a_new_conversation_explains_the_search_again(make_client):
+    client = await make_client(start_workers=False)
+    account = await register(client)
+    await watched_answer(client, account, await create_chat(client, account), "When does the ferry leave?")
+    answer, _ = await watched_answer(client, account, await create_chat(client, account), "And the bus?")
+    assert (await get_message(client, account, answer["id"]))["content"].startswith(f"{LEAD} {HOW}")
 
 
 async def test_a_long_run_on_text_is_quoted_by_the_words_around_the_match(make_client):

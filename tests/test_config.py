@@ -5,6 +5,8 @@ import sys
 
 import pytest
 
+from chatserver.ai.registry import BACKENDS, chosen
+from chatserver.app import create_app
 from chatserver.config import DEFAULT_CONFIG, EXAMPLE_SECRETS, ConfigError, load_settings, parse_rate_limit
 from conftest import TESTS_DIR
 
@@ -20,7 +22,7 @@ def test_defaults_come_from_config_toml():
     assert settings.APP_PORT == 8000
     assert settings.JWT_ALGORITHM == "HS256"
     assert settings.embedded_postgres and settings.embedded_redis
-    assert settings.ai_backend == "builtin"
+    assert chosen(settings).name == "builtin"
 
 
 def test_environment_overrides_the_file():
@@ -38,8 +40,28 @@ def test_dotenv_overrides_the_file_and_environment_overrides_dotenv(tmp_path):
 
 
 def test_ai_backend_follows_the_configured_urls():
-    assert load(AI_SERVICE_URL="http://ai.test/gen").ai_backend == "callback"
-    assert load(OPENAI_BASE_URL="http://llm.test/v1").ai_backend == "openai"
+    assert chosen(load(AI_SERVICE_URL="http://ai.test/gen")).name == "callback"
+    assert chosen(load(OPENAI_BASE_URL="http://llm.test/v1")).name == "openai"
+    both = load(AI_SERVICE_URL="http://ai.test/gen", OPENAI_BASE_URL="http://llm.test/v1")
+    assert chosen(both).name == "callback"
+    assert chosen(both.replace(AI_BACKEND="openai")).name == "openai"
+
+
+def test_the_registry_names_each_backend_once_and_ends_with_one_that_needs_nothing():
+    names = [backend.name for backend in BACKENDS]
+    assert len(set(names)) == len(names) and all(names)
+    assert BACKENDS[-1].needs == ()  # what runs when nothing is configured
+
+
+@pytest.mark.parametrize("environ, message", [
+    ({"AI_BACKEND": "gpt"}, "AI_BACKEND: unknown backend 'gpt' (use callback, openai or builtin)"),
+    ({"AI_BACKEND": "callback"}, "AI_SERVICE_URL: must be set when AI_BACKEND is callback"),
+    ({"AI_BACKEND": "openai"}, "OPENAI_BASE_URL: must be set when AI_BACKEND is openai"),
+])
+def test_a_backend_that_cannot_run_stops_the_app_being_built(environ, message):
+    with pytest.raises(ConfigError) as caught:
+        create_app(load(**environ))
+    assert str(caught.value) == message
 
 
 @pytest.mark.parametrize("environ, key", [
@@ -50,8 +72,6 @@ def test_ai_backend_follows_the_configured_urls():
     ({"JWT_ALGORITHM": "RS256"}, "JWT_ALGORITHM"),
     ({"JWT_ALGORITHM": "none"}, "JWT_ALGORITHM"),
     ({"MAX_UPLOAD_SIZE": "0"}, "MAX_UPLOAD_SIZE"),
-    ({"AI_BACKEND": "gpt"}, "AI_BACKEND"),
-    ({"AI_BACKEND": "callback"}, "AI_SERVICE_URL"),
     ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
     ({"DEBUG": "false", "JWT_SECRET": "short"}, "JWT_SECRET"),
     ({"DEBUG": "true", "JWT_SECRET": "x" * 31}, "JWT_SECRET"),
@@ -77,16 +97,20 @@ def test_unknown_key_in_the_file_is_an_error(tmp_path):
         load_settings(config, environ={}, dotenv=None)
 
 
-def test_run_py_stops_with_one_clear_line_on_a_bad_value(tmp_path):
+@pytest.mark.parametrize("environ, line", [
+    ({"APP_PORT": "not-a-port"},
+     "APP_PORT: invalid value 'not-a-port' (invalid literal for int() with base 10: 'not-a-port')"),
+    # checked by the backend registry when the app is built, before anything starts
+    ({"AI_BACKEND": "gpt"}, "AI_BACKEND: unknown backend 'gpt' (use callback, openai or builtin)"),
+])
+def test_run_py_stops_with_one_clear_line_on_a_bad_value(tmp_path, environ, line):
     result = subprocess.run(
         [sys.executable, str(ROOT / "run.py")],
-        env={"PATH": "/usr/bin:/bin", "APP_PORT": "not-a-port"},
+        env={"PATH": "/usr/bin:/bin", **environ},
         cwd=tmp_path, capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
-        "configuration error: APP_PORT: invalid value 'not-a-port' (invalid literal for int() with base 10: 'not-a-port')"
-    ]
+    assert result.stderr.strip().splitlines() == [f"configuration error: {line}"]
 
 
 def test_the_defaults_are_safe():

@@ -1,6 +1,6 @@
 """The package's layout rules, checked by reading the source: the route table
-lives in app.py, each table's SQL in its data module, and lower layers never
-reach up into the handlers."""
+lives in app.py, each table's SQL in its data module, lower layers never
+reach up into the handlers, and only chatserver/ai/ knows the AI backends' names."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from chatserver.ai.registry import BACKENDS
+
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "chatserver"
 TABLES = sorted(set(re.findall(r"CREATE TABLE (?:IF NOT EXISTS )?(\w+)",
@@ -17,6 +19,7 @@ TABLES = sorted(set(re.findall(r"CREATE TABLE (?:IF NOT EXISTS )?(\w+)",
 # a statement naming a table: the keyword, then the table name
 NAMES_TABLE = re.compile(r"\b(?:FROM|INTO|UPDATE|JOIN|TABLE)\s+(" + "|".join(TABLES) + r")\b")
 LOWER_LAYERS = ("data", "live", "jobs", "ai", "files", "portable")
+BACKEND_NAMES = {backend.name for backend in BACKENDS}
 
 
 def modules() -> list[Path]:
@@ -33,6 +36,12 @@ def name(path: Path) -> str:
 
 
 SAMPLE = ast.parse('QUERY = """\n    SELECT id FROM messages WHERE chat_id = %s\n"""\n')
+BACKEND_SAMPLE = ast.parse(
+    'if settings.AI_BACKEND == "openai": pass\n'
+    'KNOWN = ("", "callback", "builtin")\n'
+    'match backend:\n    case "callback": pass\n'
+    'tag = "openai"\n'
+)
 
 
 def string_constants(tree: ast.AST) -> list[str]:
@@ -101,3 +110,35 @@ def test_module_names_are_unique_across_the_package():
     like_a_package = sorted(name(p) for p in modules()
                             if p.stem in packages and p.parent.name != "data")
     assert (reused, like_a_package) == ([], [])
+
+
+def backend_name_uses(tree: ast.AST) -> list[int]:
+    """Lines that compare a value with a backend's name (`==`, `in`, `case`)
+    or list two or more of the names (a tuple to check against, a Literal)."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare):
+            operands = [node.left, *node.comparators]
+            items = [item for operand in operands
+                     for item in (operand.elts if isinstance(operand, (ast.Tuple, ast.List, ast.Set)) else [operand])]
+            if any(isinstance(item, ast.Constant) and item.value in BACKEND_NAMES for item in items):
+                found.append(node.lineno)
+        elif isinstance(node, ast.MatchValue):
+            if isinstance(node.value, ast.Constant) and node.value.value in BACKEND_NAMES:
+                found.append(node.lineno)
+        elif isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+            names = {item.value for item in node.elts if isinstance(item, ast.Constant)} & BACKEND_NAMES
+            if len(names) >= 2:
+                found.append(node.lineno)
+    return sorted(set(found))
+
+
+def test_only_the_ai_folder_compares_backend_names():
+    """A new backend touches its module, the registry and the docs: nothing
+    else may branch on which backend runs; it asks the chosen one instead."""
+    offenders = {name(p): backend_name_uses(TREES[p]) for p in modules() if PACKAGE / "ai" not in p.parents}
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_the_scan_finds_backend_name_comparisons():
+    assert backend_name_uses(BACKEND_SAMPLE) == [1, 2, 4]

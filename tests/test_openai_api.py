@@ -13,7 +13,7 @@ from llmock.testing import LLMockServer
 
 from ai_support import FakeOpenAI, callback_path, start_openai_service
 from chatserver import appkeys
-from chatserver.ai.builtin import NOT_A_MODEL
+from chatserver.ai.builtin import LEAD
 from conftest import db_of, register
 
 QUESTION = [{"role": "user", "content": "Which plants grow well next to tomatoes?"}]
@@ -86,7 +86,7 @@ async def test_builtin_answers_a_completion(client, sdk):
     done = await api.chat.completions.create(model="builtin", messages=QUESTION)
     assert done.object == "chat.completion"
     assert done.choices[0].message.role == "assistant"
-    assert done.choices[0].message.content.startswith(NOT_A_MODEL)
+    assert done.choices[0].message.content.startswith(LEAD)
     assert done.choices[0].finish_reason == "stop"
     assert done.usage.total_tokens == done.usage.prompt_tokens + done.usage.completion_tokens > 0
     row = await answer_row(client, done.id)
@@ -97,11 +97,23 @@ async def test_builtin_streams_a_completion(client, sdk):
     api = await sdk(client)
     text, chunks = await stream_text(await api.chat.completions.create(model="builtin", messages=QUESTION,
                                                                        stream=True))
-    assert text.startswith(NOT_A_MODEL)
+    assert text.startswith(LEAD)
     assert all(c.object == "chat.completion.chunk" and c.id == chunks[0].id for c in chunks)
     assert chunks[0].choices[0].delta.role == "assistant"
     assert chunks[-1].choices[0].finish_reason == "stop"
     assert (await answer_row(client, chunks[0].id))["content"] == text
+
+
+async def test_a_builtin_answer_names_its_passages_inline_and_points_at_no_sources(client, sdk):
+    """/v1 carries no sources, so the answer must not refer to any shown elsewhere."""
+    api = await sdk(client)
+    talk = [{"role": "user", "content": "What do tomatoes like?"},
+            {"role": "assistant", "content": "Basil grows well next to tomatoes."},
+            *QUESTION]
+    done = await api.chat.completions.create(model="builtin", messages=talk)
+    text = done.choices[0].message.content
+    assert text.endswith("Basil grows well next to tomatoes.")
+    assert "source" not in text.lower() and "below" not in text
 
 
 async def test_openai_compatible_backend_answers_streamed_and_not(fake_service, make_client, sdk):
@@ -221,7 +233,7 @@ async def test_store_false_leaves_no_chat(client, sdk):
     account = await register(client)
     api = await sdk(client, account)
     done = await api.chat.completions.create(model="builtin", messages=QUESTION, store=False)
-    assert done.choices[0].message.content.startswith(NOT_A_MODEL)
+    assert done.choices[0].message.content.startswith(LEAD)
     _, chunks = await stream_text(await api.chat.completions.create(model="builtin", messages=QUESTION,
                                                                     stream=True, extra_body={"store": False}))
     assert await chat_titles(client, account) == []

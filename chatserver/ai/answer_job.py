@@ -16,10 +16,9 @@ import uuid
 from aiohttp import web
 
 from chatserver import appkeys, outage
-from chatserver.ai import BACKEND
 from chatserver.ai.base import Backend, BackendFailed, BackendRejected, BackendUnavailable, Result
 from chatserver.ai.context import Context, build_context
-from chatserver.ai.models import requested_model
+from chatserver.ai.registry import BACKEND
 from chatserver.data import messages
 from chatserver.live.stream import STREAMS
 
@@ -51,18 +50,18 @@ async def queue_answer(app: web.Application, message_id: uuid.UUID, options: dic
 
 async def generate(app: web.Application, message_id: str, options: dict | None = None) -> None:
     db, streams = app[appkeys.DB], app[STREAMS]
-    context = await build_context(db, app[appkeys.SETTINGS], message_id)
+    backend = app[BACKEND]
+    context = await build_context(db, app[appkeys.SETTINGS], message_id, backend.token_budget())
     if context is None:
         return  # deleted, cancelled or already answered
     context.options = options or {}
-    backend = app[BACKEND]
     me = app[appkeys.QUEUE].instance
     opened = await streams.open(context.message_id, "" if backend.remote else me)
     if opened.state in messages.FINISHED:
         return
     if opened.state == "streaming" and not await _take_over(app, backend, context, opened):
         return
-    await messages.mark_streaming(db, context.message_id, requested_model(app[appkeys.SETTINGS], context.model))
+    await messages.mark_streaming(db, context.message_id, context.model or backend.default_model())
     if backend.remote:
         try:
             await backend.generate(context, _NoWrite())

@@ -1,10 +1,17 @@
 """The one interface every AI backend implements, and the failures it reports.
 
+A backend is a subclass of `Backend` declaring what makes it differ: its
+`name` (the AI_BACKEND value), the settings it `needs`, the line the start-up
+log gives it, the models a chat may name and the default, whether it is
+`remote`, its token budget, and `generate()`. registry.py lists them and
+picks one; nothing else knows their names.
+
 `generate(context, write)` either streams the answer itself, awaiting
 `write(text)` for every piece and returning the sources it used (a list) or a
 `Result` that also says how and by which model the answer ended, or
 (`remote = True`) hands the request to a service that answers through the
-callback endpoint, and returns None once the service accepted it.
+callback endpoint, and returns None once the service accepted it. It turns
+one request into pieces; deciding what to do with them is the job's.
 
 Besides being called with the answer's text, `write` takes the model's
 reasoning (`write.reasoning(text)`) and tells watchers the backend waits to
@@ -13,13 +20,17 @@ try again (`write.retrying(attempt)`).
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import json
-from typing import Protocol
+from typing import ClassVar, Protocol
+from urllib.parse import urlsplit
 
 import aiohttp
 
 from chatserver.ai.context import Context
+from chatserver.config import Settings
+from chatserver.db import Database
 
 
 class Write(Protocol):
@@ -50,10 +61,45 @@ class BackendFailed(Exception):
     """The backend broke off an answer it had started."""
 
 
-class Backend(Protocol):
-    remote: bool
+class Backend(abc.ABC):
+    # the AI_BACKEND value, and each model's `backend` in the model list
+    name: ClassVar[str]
+    # settings that must be set for it to work; with AI_BACKEND empty, the
+    # registry picks the first backend whose settings are all set
+    needs: ClassVar[tuple[str, ...]]
+    # answers through the callback endpoint instead of streaming them itself
+    remote: ClassVar[bool]
 
+    def __init__(self, settings: Settings, db: Database, session: aiohttp.ClientSession):
+        self.settings, self.db, self.session = settings, db, session
+
+    @classmethod
+    @abc.abstractmethod
+    def startup_line(cls, settings: Settings) -> str:
+        """What the start-up log says answers (after "AI: "), without credentials."""
+
+    @abc.abstractmethod
+    async def models(self) -> list[str]:
+        """The model ids a chat may name."""
+
+    @abc.abstractmethod
+    def default_model(self) -> str:
+        """The model of a chat that names none."""
+
+    @abc.abstractmethod
+    def token_budget(self) -> int | None:
+        """The most tokens of system prompt, history, files and question one
+        request may hold, or None to cut them by characters instead
+        (HISTORY_CHAR_BUDGET, FILE_CONTEXT_CHAR_BUDGET)."""
+
+    @abc.abstractmethod
     async def generate(self, context: Context, write: Write) -> list[dict] | Result | None: ...
+
+
+def origin(url: str) -> str:
+    """A URL without its credentials, query or fragment."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "") + parts.path
 
 
 def describe(exc: BaseException, what: str) -> str:

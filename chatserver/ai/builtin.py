@@ -1,7 +1,9 @@
 """The built-in backend: no model, just PostgreSQL full-text search. It cuts
 the attached files, the user's other files and earlier answers into sentences,
 ranks the sentences against the question (ts_rank, attached files weighted
-up), and quotes the best ones once each, saying plainly what it is.
+up), and quotes the best ones once each, saying plainly what it is: every
+answer opens with one short sentence, and the first of a conversation also
+says how the search works.
 
 What the user wrote is never a source (they know it already), nor is an
 earlier built-in answer (it only repeats passages of files), nor the text of
@@ -11,10 +13,10 @@ from __future__ import annotations
 
 import re
 
-from chatserver.ai.base import Write
+from chatserver.ai.base import Backend, Write
 from chatserver.ai.context import Context
+from chatserver.config import Settings
 from chatserver.data import chats, files, messages
-from chatserver.db import Database
 
 MAX_PASSAGES = 4
 MAX_FILES = 20  # the user's best-matching files read besides the attached ones
@@ -22,9 +24,13 @@ MAX_ANSWERS = 20
 ATTACHED_WEIGHT = 2.0
 LONG_SENTENCE = 400  # a longer "sentence" (a run-on, a table) is quoted around its matching words
 HEADLINE = "MaxWords=50, MinWords=20, ShortWord=2, StartSel=\"\", StopSel=\"\""
-NOT_A_MODEL = ("No AI model is configured on this server, so this answer comes from the built-in search: "
-               "it looks for the words of your message in your files and earlier answers and quotes the "
-               "sentences that match best. It is not a language model and does not compose answers of its own.")
+# Every built-in answer, of this version and of earlier ones, starts so; such
+# answers are never quoted (they only repeat passages of files).
+SIGNATURE = "No AI model is configured on this server"
+LEAD = SIGNATURE + ", so the built-in search answers."
+HOW = ("It looks for the words of your message in your files and earlier answers and quotes the sentences "
+       "that match best. It is not a language model and does not compose answers of its own.")
+MODEL = "builtin"
 
 _BULLET = re.compile(r"(?:[-*\u2022\u00b7\u2013]|\d{1,3}[.)])\s")
 _TERMINAL = ".!?:;"
@@ -67,17 +73,30 @@ def _split_sentences(paragraph: str) -> list[str]:
     return [p for p in parts if p]
 
 
-class BuiltinBackend:
+class BuiltinBackend(Backend):
+    name = "builtin"
+    needs = ()
     remote = False
 
-    def __init__(self, db: Database):
-        self.db = db
+    @classmethod
+    def startup_line(cls, settings: Settings) -> str:
+        return ("the built-in search, not a language model (set OPENAI_BASE_URL or AI_SERVICE_URL for one; "
+                "see docs/settings.md)")
+
+    async def models(self) -> list[str]:
+        return [MODEL]
+
+    def default_model(self) -> str:
+        return MODEL
+
+    def token_budget(self) -> None:
+        return None
 
     async def generate(self, context: Context, write: Write) -> list[dict]:
         attached = [f["id"] for f in context.files]
         texts = await files.searchable_texts(self.db, context.user_id, context.message, attached,
                                              len(attached) + MAX_FILES)
-        answers = await messages.searchable_answers(self.db, context.user_id, context.message, NOT_A_MODEL,
+        answers = await messages.searchable_answers(self.db, context.user_id, context.message, SIGNATURE,
                                                     MAX_ANSWERS)
         # an identical passage is credited to the file attached first
         order = {file_id: n for n, file_id in enumerate(attached)}
@@ -92,7 +111,9 @@ class BuiltinBackend:
         matched_files = {c["file"] for c in candidates if c["text"] in matching}
         chosen = _choose(ranked, MAX_PASSAGES)
 
-        await write(NOT_A_MODEL + "\n\n")
+        explained = any(turn["role"] == "assistant" and turn["content"].startswith(SIGNATURE)
+                        for turn in context.history)
+        await write(LEAD + "\n\n" if explained else f"{LEAD} {HOW}\n\n")
         for unread in (f for f in context.files if not f.get("content")):
             await write(f"\u201c{unread['name']}\u201d is attached but its text is not available "
                         f"({unread.get('note') or 'no text'}).\n\n")
@@ -107,9 +128,10 @@ class BuiltinBackend:
             await write("I found nothing in your files or earlier answers that matches your message.")
             return []
         await write(f"I found {len(chosen)} passage{'s' if len(chosen) > 1 else ''} that may help:\n\n")
+        # each passage names where it is from, so the answer reads whole where no sources are shown (/v1)
         for number, passage in enumerate(chosen, 1):
-            await write(f"{number}. From \u201c{passage['title']}\u201d: {passage['passage']}\n\n")
-        await write("The sources below hold these passages.")
+            end = "\n\n" if number < len(chosen) else ""
+            await write(f"{number}. From \u201c{passage['title']}\u201d: {passage['passage']}{end}")
         return [{"title": p["title"], "url": "", "content": p["passage"]} for p in chosen]
 
     async def _rank(self, question: str, candidates: list[dict]) -> list[dict]:

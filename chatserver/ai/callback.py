@@ -11,8 +11,9 @@ import uuid
 
 import aiohttp
 
-from chatserver.ai.base import BackendRejected, BackendUnavailable, Write, describe, error_text
+from chatserver.ai.base import Backend, BackendRejected, BackendUnavailable, Write, describe, error_text, origin
 from chatserver.ai.context import Context
+from chatserver.config import Settings
 from chatserver.secret import derived_key
 
 
@@ -30,12 +31,26 @@ def callback_url(settings, message_id: uuid.UUID) -> str:
     return f"{base}/api/ai/callback/{message_id}?token={callback_token(settings, message_id)}"
 
 
-class CallbackBackend:
+class CallbackBackend(Backend):
+    """Offers OPENAI_MODEL and OPENAI_MODELS and passes the chosen id on; the
+    service gets history and files cut by characters."""
+
+    name = "callback"
+    needs = ("AI_SERVICE_URL",)
     remote = True
 
-    def __init__(self, settings, session: aiohttp.ClientSession):
-        self.settings = settings
-        self.session = session
+    @classmethod
+    def startup_line(cls, settings: Settings) -> str:
+        return f"the AI service at {origin(settings.AI_SERVICE_URL)}"
+
+    async def models(self) -> list[str]:
+        return [self.settings.OPENAI_MODEL, *self.settings.OPENAI_MODELS]
+
+    def default_model(self) -> str:
+        return self.settings.OPENAI_MODEL
+
+    def token_budget(self) -> None:
+        return None
 
     def request_body(self, context: Context) -> dict:
         return {

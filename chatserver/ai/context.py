@@ -1,11 +1,12 @@
 """What an AI backend is told: the question, the conversation before it, the
 text of the files attached to it, and the chat's model settings.
 
-The AI service gets history and files within their character budgets. A model
-server gets all of it within AI_CONTEXT_TOKENS tokens: the system prompt and
-the new message always, its files cut to the room left, then the history,
-newest first, the oldest turns dropped (the first that does not fit whole is
-cut to the room left, so one long message cannot push out every other turn).
+A backend without a token budget gets history and files within their
+character budgets. One with a budget (a model server: AI_CONTEXT_TOKENS) gets
+all of it within that many tokens: the system prompt and the new message
+always, its files cut to the room left, then the history, newest first, the
+oldest turns dropped (the first that does not fit whole is cut to the room
+left, so one long message cannot push out every other turn).
 """
 
 from __future__ import annotations
@@ -138,16 +139,18 @@ async def attached_files(db: Database, user_id: uuid.UUID, file_ids: list[uuid.U
     return found
 
 
-async def build_context(db: Database, settings, message_id: str) -> Context | None:
+async def build_context(db: Database, settings, message_id: str, token_budget: int | None = None) -> Context | None:
+    """What the backend is told about the answer, within `token_budget` tokens
+    when there is one (see the module's docstring); None when there is no answer to write."""
     answer = await messages.get_question(db, message_id)
     if answer is None:
         return None
     chat_settings = await chats.answer_settings(db, answer["chat_id"])
     found = await attached_files(db, answer["user_id"], answer["file_ids"],
                                  settings.FILE_CONTEXT_CHAR_BUDGET, settings.FILE_WAIT_SECONDS)
-    if settings.ai_backend == "openai":
+    if token_budget is not None:
         await tokens.load()
-        budget = (settings.AI_CONTEXT_TOKENS - tokens.count(answer["question"]) - tokens.PER_MESSAGE
+        budget = (token_budget - tokens.count(answer["question"]) - tokens.PER_MESSAGE
                   - tokens.count(system_prompt(settings, chat_settings["system_prompt"])) - tokens.PER_MESSAGE)
         found = fit_files(found, budget)
         budget -= sum(tokens.count(f["content"]) + tokens.count(f["name"]) + tokens.PER_MESSAGE

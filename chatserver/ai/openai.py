@@ -6,6 +6,11 @@ or `data: [DONE]`); anything else that ends the stream fails the answer with
 what arrived. `429` and `503` (and connection failures and other 5xx) are
 tried again after the server's `Retry-After`, within STREAM_TIMEOUT_SECONDS
 of the first try; watchers are told of each wait.
+
+What it is sent fits in AI_CONTEXT_TOKENS (context.py). The models a chat may
+name are the server's own `GET /models` (kept for OPENAI_MODELS_CACHE_SECONDS;
+when the server cannot be asked, the last list it gave) plus OPENAI_MODELS and
+the default OPENAI_MODEL.
 """
 
 from __future__ import annotations
@@ -13,12 +18,17 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
+import logging
 import time
 
 import aiohttp
 
-from chatserver.ai.base import BackendFailed, BackendRejected, Result, Write, describe, error_text
+from chatserver.ai.base import Backend, BackendFailed, BackendRejected, Result, Write, describe, error_text, origin
 from chatserver.ai.context import Context, system_prompt
+from chatserver.config import Settings
+from chatserver.db import Database
+
+log = logging.getLogger(__name__)
 
 ENDED_EARLY = "the model's answer ended early"
 SERVER = "the model server"
@@ -156,12 +166,45 @@ class _Stream:
         return self.done or self.finish_reason is not None
 
 
-class OpenAIBackend:
+class OpenAIBackend(Backend):
+    name = "openai"
+    needs = ("OPENAI_BASE_URL",)
     remote = False
 
-    def __init__(self, settings, session: aiohttp.ClientSession):
-        self.settings = settings
-        self.session = session
+    def __init__(self, settings: Settings, db: Database, session: aiohttp.ClientSession):
+        super().__init__(settings, db, session)
+        self._served: list[str] = []
+        self._fetched_at = float("-inf")
+
+    @classmethod
+    def startup_line(cls, settings: Settings) -> str:
+        return f"model {settings.OPENAI_MODEL} at {origin(settings.OPENAI_BASE_URL)}"
+
+    async def models(self) -> list[str]:
+        return [*await self._server_models(), self.settings.OPENAI_MODEL, *self.settings.OPENAI_MODELS]
+
+    def default_model(self) -> str:
+        return self.settings.OPENAI_MODEL
+
+    def token_budget(self) -> int:
+        return self.settings.AI_CONTEXT_TOKENS
+
+    async def _server_models(self) -> list[str]:
+        s = self.settings
+        if time.monotonic() - self._fetched_at < s.OPENAI_MODELS_CACHE_SECONDS:
+            return self._served
+        try:
+            async with self.session.get(s.OPENAI_BASE_URL.rstrip("/") + "/models", headers=headers(s),
+                                        timeout=aiohttp.ClientTimeout(total=s.AI_SERVICE_TIMEOUT_SECONDS)) as resp:
+                body = await resp.json(content_type=None) if resp.status == 200 else None
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            log.warning("model list: %s", describe(exc, "the model server"))
+            body = None
+        data = body.get("data") if isinstance(body, dict) else None
+        if isinstance(data, list):
+            self._served = [m["id"] for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)]
+        self._fetched_at = time.monotonic()
+        return self._served
 
     async def generate(self, context: Context, write: Write) -> Result:
         s = self.settings

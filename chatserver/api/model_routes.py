@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated
 
 import pydantic
 from aiohttp import web
 
 from chatserver import appkeys
-from chatserver.ai.models import MODELS, default_of
+from chatserver.ai.models import default_of, model_items
+from chatserver.ai.registry import BACKENDS
 from chatserver.api.endpoint import current_user_id, endpoint, json_response, read_query
 from chatserver.data import messages
 
 
 class Model(pydantic.BaseModel):
     id: str
-    backend: Literal["callback", "openai", "builtin"]
+    backend: str = pydantic.Field(json_schema_extra={"enum": [b.name for b in BACKENDS]})
 
 
 class ModelList(pydantic.BaseModel):
@@ -43,7 +44,7 @@ class UsageReport(pydantic.BaseModel):
 
 @endpoint("The models a chat may name, and the default", tag="models", responses={200: ModelList})
 async def list_models(request: web.Request) -> web.Response:
-    items = await request.app[MODELS].items()
+    items = await model_items(request.app)
     models = [Model.model_validate(item) for item in items]
     return json_response(ModelList(items=models, default=default_of(request.app)))
 

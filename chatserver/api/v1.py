@@ -21,7 +21,7 @@ from aiohttp import web
 
 from chatserver import appkeys
 from chatserver.ai.answer_job import queue_answer
-from chatserver.ai.models import MODELS
+from chatserver.ai.models import is_known_model, model_items
 from chatserver.api import openai_shapes as shapes
 from chatserver.api.auth import authenticate, user_of_credential
 from chatserver.api.endpoint import current_user_id, endpoint
@@ -79,7 +79,7 @@ async def api_user(request: web.Request) -> uuid.UUID:
 @openai_errors
 async def openai_models(request: web.Request) -> web.Response:
     await api_user(request)
-    items = await request.app[MODELS].items()
+    items = await model_items(request.app)
     data = [{"id": m["id"], "object": "model", "created": 0, "owned_by": m["backend"]} for m in items]
     return web.json_response({"object": "list", "data": data})
 
@@ -100,7 +100,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     user_id = await api_user(request)
     body = shapes.parse_request(await request.read())
     talk = shapes.conversation(body)
-    if not await request.app[MODELS].is_known(body.model):
+    if not await is_known_model(request.app, body.model):
         raise OpenAIError(404, f"The model '{body.model}' does not exist", "model_not_found", "model")
     await check_message_limit(request)
     answer = await _start(request.app, user_id, body, talk)

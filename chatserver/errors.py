@@ -91,7 +91,7 @@ class ServiceUnavailable(ApiError):
 
 
 class HttpError(ApiError):
-    """A status of the HTTP layer that none above covers (416 for a byte range past a file's end, ...)."""
+    """A refusal of the HTTP layer itself with a status none above has: every answer has a code."""
 
     code = "error"
 

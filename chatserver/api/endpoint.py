@@ -16,7 +16,7 @@ from aiohttp import web
 from chatserver.errors import InvalidInput, InvalidJson, ValidationFailed
 
 M = TypeVar("M", bound=pydantic.BaseModel)
-# the authenticated user of a request (set by the credential check, auth.py)
+# the authenticated user of a request (set by the credential check, authentication.py)
 USER_ID = web.RequestKey("user_id", uuid.UUID)
 
 

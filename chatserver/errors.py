@@ -1,90 +1,285 @@
-"""The one error shape of the API, and what each failure answers in it."""
+"""Every error code the server answers with, as typed errors: each class
+holds its status, its code and, where one sentence fits every case, its
+message. docs/errors.md lists the codes; tests/test_docs.py holds the two
+lists together.
+
+Code anywhere in the package raises these; each surface shapes them its own
+way: REST as `{"error", "code", "details"?}` (api/rest_errors.py), /v1 in
+OpenAI's shape (api/openai_shapes.py), the WebSocket as error frames
+(api/ws.py). No code string is written outside this module
+(tests/test_layout.py).
+"""
 
 from __future__ import annotations
 
-import json
-import logging
-from typing import Any
+from http import HTTPStatus
 
-from aiohttp import web
-
-from chatserver.outage import RETRY_AFTER, report
-
-log = logging.getLogger(__name__)
-
-_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    422: "validation_error",
-    429: "rate_limited",
-    500: "internal_error",
-    503: "service_unavailable",
-}
+from chatserver.outage import RETRY_AFTER
 
 
 class ApiError(Exception):
-    """Raised by handlers and domain code; rendered as `{"error", "code"}`."""
+    """The base of the catalogue; `message` given to the constructor replaces the class's."""
 
-    def __init__(self, status: int, message: str, code: str | None = None, details: list | None = None,
+    status = 500
+    code = "internal_error"
+    message = "internal server error"
+
+    def __init__(self, message: str | None = None, *, details: list | None = None,
                  headers: dict | None = None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.code = code or _CODES.get(status, "error")
+        if message is not None:
+            self.message = message
+        super().__init__(self.message)
         self.details = details
         self.headers = headers
 
 
-def not_found(what: str = "resource") -> ApiError:
-    return ApiError(404, f"{what} not found", "not_found")
+# What the HTTP layer answers by status alone: aiohttp's own refusals, and
+# the errors below whose code says no more than their status.
+
+class BadRequest(ApiError):
+    status, code, message = 400, "bad_request", "bad request"
 
 
-def error_body(status: int, message: str, code: str | None = None, details: list | None = None) -> dict:
-    body: dict[str, Any] = {"error": message, "code": code or _CODES.get(status, "error")}
-    if details is not None:
-        body["details"] = details
-    return body
+class Unauthorized(ApiError):
+    status, code, message = 401, "unauthorized", "invalid or expired token"
 
 
-def error_response(status: int, message: str, code: str | None = None,
-                   details: list | None = None, headers: dict | None = None) -> web.Response:
-    return web.Response(
-        status=status,
-        text=json.dumps(error_body(status, message, code, details)),
-        content_type="application/json",
-        headers=headers,
-    )
+class Forbidden(ApiError):
+    status, code, message = 403, "forbidden", "forbidden"
 
 
-def error_answer(request: web.Request, exc: Exception) -> web.Response | None:
-    """What a request that raised `exc` answers, in the one error shape; None
-    for what must pass on as raised: a client gone away (mid-body,
-    mid-handshake: nobody to answer), and aiohttp's own answers that are no
-    errors or are JSON already."""
-    if isinstance(exc, ApiError):
-        return error_response(exc.status, exc.message, exc.code, exc.details, exc.headers)
-    if isinstance(exc, ConnectionError):
-        return None
-    if isinstance(exc, web.HTTPException):
-        if exc.status < 400 or exc.content_type == "application/json":
-            return None
-        message = exc.reason if exc.status != 404 else "not found"
-        if exc.status == 401:
-            message = "invalid or expired token"
-        headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
-        return error_response(exc.status, message, headers=headers)
-    if report(request.app, exc):
-        return unavailable_response()
-    log.error("unhandled error in %s %s", request.method, request.path, exc_info=exc)
-    return error_response(500, "internal server error")
+class NotFound(ApiError):
+    status, code, message = 404, "not_found", "not found"
+
+    def __init__(self, what: str | None = None) -> None:
+        super().__init__(None if what is None else f"{what} not found")
 
 
-def unavailable_response() -> web.Response:
-    return error_response(503, "a server this service needs is unreachable; try again shortly",
-                          "service_unavailable", headers={"Retry-After": str(RETRY_AFTER)})
+class MethodNotAllowed(ApiError):
+    status, code, message = 405, "method_not_allowed", "method not allowed"
+
+
+class PayloadTooLarge(ApiError):
+    status, code, message = 413, "payload_too_large", "the request body is too large"
+
+
+class UnsupportedMediaType(ApiError):
+    status, code, message = 415, "unsupported_media_type", "unsupported media type"
+
+
+class ValidationFailed(ApiError):
+    status, code, message = 422, "validation_error", "invalid input"
+
+
+class RateLimited(ApiError):
+    status, code, message = 429, "rate_limited", "too many requests; try again later"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(headers={"Retry-After": str(retry_after)})
+
+
+class InternalError(ApiError):
+    pass
+
+
+class ServiceUnavailable(ApiError):
+    status, code = 503, "service_unavailable"
+    message = "a server this service needs is unreachable; try again shortly"
+
+    def __init__(self) -> None:
+        super().__init__(headers={"Retry-After": str(RETRY_AFTER)})
+
+
+class HttpError(ApiError):
+    """A refusal of the HTTP layer itself with a status none above has: every answer has a code."""
+
+    code = "error"
+
+    def __init__(self, status: int, message: str | None = None) -> None:
+        self.status = status
+        super().__init__(message or HTTPStatus(status).phrase.lower())
+
+
+_BY_STATUS: dict[int, type[ApiError]] = {cls.status: cls for cls in (
+    BadRequest, Unauthorized, Forbidden, MethodNotAllowed, PayloadTooLarge, UnsupportedMediaType,
+    ValidationFailed, InternalError)}
+
+
+def of_status(status: int, message: str | None = None) -> ApiError:
+    """What the HTTP layer's own refusal of `status` answers; `message` is its reason."""
+    if status == NotFound.status:
+        return NotFound()
+    kind = _BY_STATUS.get(status)
+    return HttpError(status, message) if kind is None else kind(message)
+
+
+# 400
+
+class UploadInterrupted(ApiError):
+    status, code, message = 400, "upload_interrupted", "the upload was interrupted"
+
+
+# 401
+
+class InvalidCredentials(ApiError):
+    status, code, message = 401, "invalid_credentials", "wrong email or password"
+
+
+# 403
+
+class RegistrationClosed(ApiError):
+    status, code = 403, "registration_closed"
+    message = "registration is closed; ask the server's operator for an account"
+
+
+class InvalidCallbackToken(ApiError):
+    status, code, message = 403, "invalid_token", "invalid callback token for this message"
+
+
+class CorsForbidden(ApiError):
+    status, code, message = 403, "cors_forbidden", "origin not allowed"
+
+
+# 404
+
+class NoPreview(NotFound):
+    message = "this file has no preview (yet)"
+
+
+# 409
+
+class EmailTaken(ApiError):
+    status, code, message = 409, "email_taken", "an account with this email already exists"
+
+
+class MessageFinished(ApiError):
+    status, code, message = 409, "message_finished", "the message is already finished"
+
+
+# 422
+
+class InvalidJson(ApiError):
+    status, code, message = 422, "invalid_json", "request body must be a JSON object"
+
+
+class InvalidInput(ApiError):
+    """Text PostgreSQL cannot store (NUL, unpaired surrogates), or a form in an unreadable encoding."""
+    status, code, message = 422, "invalid_input", "input the server cannot read or store"
+
+
+class InvalidCursor(ApiError):
+    status, code, message = 422, "invalid_cursor", "cursor: not a cursor this server gave out"
+
+
+class UnknownModel(ApiError):
+    status, code, message = 422, "unknown_model", "model: unknown model"
+
+    def __init__(self, model: str) -> None:
+        super().__init__(f"model: unknown model {model!r} (see GET /api/models)",
+                         details=[{"loc": ["model"], "msg": f"unknown model {model}"}])
+
+
+class UnknownFiles(ApiError):
+    status, code, message = 422, "unknown_files", "file_ids: not your files"
+
+    def __init__(self, missing: list[str]) -> None:
+        super().__init__(f"{self.message}: " + ", ".join(missing),
+                         details=[{"loc": ["file_ids"], "msg": f"unknown file {m}"} for m in missing])
+
+
+class NotAnAnswer(ApiError):
+    status, code, message = 422, "not_an_answer", "only an assistant message can be regenerated"
+
+
+class NotAQuestion(ApiError):
+    status, code, message = 422, "not_a_question", "only a user message can be edited"
+
+
+class InvalidMultipart(ApiError):
+    status, code, message = 422, "invalid_multipart", "malformed multipart body"
+
+
+class TooManyFiles(ApiError):
+    status, code, message = 422, "too_many_files", "send one file per upload"
+
+
+class UnreadableImport(ApiError):
+    status, code, message = 422, "unreadable_import", "file: not a file that can be imported"
+
+
+class InvalidLastEventId(ApiError):
+    status, code = 422, "invalid_last_event_id"
+    message = "Last-Event-ID: must be a character count this stream gave out"
+
+
+class SeqTooFar(ApiError):
+    status, code, message = 422, "seq_too_far", "seq is too far ahead of the missing events"
+
+
+# 503
+
+class NotReady(ApiError):
+    status, code, message = 503, "not_ready", "a server this service needs is not reachable"
+
+
+# /v1 only: OpenAI's codes, which its clients know. `param` names the
+# request field at fault.
+
+class OpenAIError(ApiError):
+    param: str | None = None
+
+    def __init__(self, message: str | None = None, *, param: str | None = None) -> None:
+        super().__init__(message)
+        if param is not None:
+            self.param = param
+
+
+class InvalidApiKey(OpenAIError):
+    status, code = 401, "invalid_api_key"
+    message = "You didn't provide an API key: send 'Authorization: Bearer <key>'."
+
+
+class ModelNotFound(OpenAIError):
+    status, code, message, param = 404, "model_not_found", "The model does not exist", "model"
+
+    def __init__(self, model: str) -> None:
+        super().__init__(f"The model '{model}' does not exist")
+
+
+class RequestTooLarge(OpenAIError):
+    status, code, message = 413, "request_too_large", "the request body is too large"
+
+
+class InvalidValue(OpenAIError):
+    status, code, message = 400, "invalid_value", "the request is not valid"
+
+
+class StringAboveMaxLength(OpenAIError):
+    status, code, message, param = 400, "string_above_max_length", "a message is too long", "messages"
+
+
+class UnsupportedContent(OpenAIError):
+    status, code, param = 400, "unsupported_content", "messages"
+    message = "only text content parts are supported"
+
+
+class UnsupportedRole(OpenAIError):
+    status, code, message, param = 400, "unsupported_role", "this role is not supported", "messages"
+
+
+class AnswerFailed(OpenAIError):
+    status, code, message = 502, "answer_failed", "the answer was failed"
+
+
+class AnswerCancelled(OpenAIError):
+    status, code, message = 502, "answer_cancelled", "the answer was cancelled"
+
+
+def catalogue() -> list[type[ApiError]]:
+    """Every class above, the base first."""
+    found, pending = [], [ApiError]
+    while pending:
+        kind = pending.pop(0)
+        found.append(kind)
+        pending.extend(kind.__subclasses__())
+    return found

@@ -1,9 +1,12 @@
 """docs/ keeps up with the server: every path the server serves, every
-setting it reads, and every link between the pages is found in the docs.
+setting it reads, every error code it answers with, and every link between
+the pages is found in the docs.
 
-The lists come from the running app (its /openapi.json and route table) and
-from `chatserver.config`, never from a list kept here, so a new endpoint or
-setting fails this test until the docs name it.
+The lists come from the running app (its /openapi.json and route table),
+from `chatserver.config` and from the error catalogue (`chatserver.errors`;
+tests/test_layout.py keeps codes from being written anywhere else), never
+from a list kept here, so a new endpoint, setting or code fails this test
+until the docs name it.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import re
 from pathlib import Path
 
 from chatserver.config import FIELDS
+from chatserver.errors import catalogue
 from conftest import TESTS_DIR
 
 ROOT = TESTS_DIR.parent
@@ -64,6 +68,21 @@ def test_every_setting_is_documented():
     text = (DOCS / "settings.md").read_text(encoding="utf-8")
     missing = [name for name in FIELDS if f"`{name}`" not in text]
     assert not missing, f"settings missing from docs/settings.md: {missing}"
+
+
+def _documented_codes() -> set[str]:
+    """The first column of the code tables in docs/errors.md."""
+    return set(re.findall(r"^\| `([a-z_]+)` \|", (DOCS / "errors.md").read_text(encoding="utf-8"), re.MULTILINE))
+
+
+def test_every_error_code_is_documented():
+    missing = sorted({kind.code for kind in catalogue()} - _documented_codes())
+    assert not missing, f"error codes missing from docs/errors.md: {missing}"
+
+
+def test_every_documented_error_code_exists():
+    gone = sorted(_documented_codes() - {kind.code for kind in catalogue()})
+    assert not gone, f"docs/errors.md lists codes the server no longer has: {gone}"
 
 
 def _anchor(heading: str) -> str:

@@ -1,6 +1,9 @@
 """The package's layout rules, checked by reading the source: the route table
 lives in app.py, each table's SQL in its data module, lower layers never
-reach up into the handlers, and only chatserver/ai/ knows the AI backends' names."""
+reach up into the handlers, handler modules share nothing with each other
+(shared checks and shapes live in modules of their own), error codes are
+written only in the catalogue (chatserver/errors.py), and only chatserver/ai/
+knows the AI backends' names."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from chatserver.ai.registry import BACKENDS
+from chatserver.errors import catalogue
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "chatserver"
@@ -20,6 +24,7 @@ TABLES = sorted(set(re.findall(r"CREATE TABLE (?:IF NOT EXISTS )?(\w+)",
 NAMES_TABLE = re.compile(r"\b(?:FROM|INTO|UPDATE|JOIN|TABLE)\s+(" + "|".join(TABLES) + r")\b")
 LOWER_LAYERS = ("data", "live", "jobs", "ai", "files", "portable")
 BACKEND_NAMES = {backend.name for backend in BACKENDS}
+CATALOGUE = PACKAGE / "errors.py"
 
 
 def modules() -> list[Path]:
@@ -95,6 +100,69 @@ def test_data_modules_import_only_the_database_helper():
     offenders = {name(p): sorted(i for i in chatserver_imports(p) if not i.startswith("chatserver.db"))
                  for p in (PACKAGE / "data").rglob("*.py")}
     assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def handler_modules() -> set[str]:
+    """The api modules whose functions app.py puts in the route table (or runs at start-up)."""
+    app = TREES[PACKAGE / "app.py"]
+    from_api = {alias.asname or alias.name for node in ast.walk(app)
+                if isinstance(node, ast.ImportFrom) and node.module == "chatserver.api" for alias in node.names}
+    used = {node.value.id for node in ast.walk(app)
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)}
+    return from_api & used
+
+
+def test_the_route_table_names_the_handler_modules():
+    assert {"chat_routes", "message_routes", "auth", "ws", "v1", "ops"} <= handler_modules()
+
+
+def test_no_handler_module_is_imported_by_another_api_module():
+    """What two handler modules share (ownership checks, shapes, the
+    credential check) lives in a module that serves no route."""
+    handlers = {f"chatserver.api.{module}" for module in handler_modules()}
+    offenders = {name(p): sorted(i for i in chatserver_imports(p) if i.rsplit(".", 1)[0] in handlers or i in handlers)
+                 for p in (PACKAGE / "api").rglob("*.py")}
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def written_codes(tree: ast.AST) -> list[str]:
+    """Error codes written as strings: `{"code": "..."}`, `code="..."`, a class's `code = "..."`."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Dict):
+            values = [v for k, v in zip(node.keys, node.values, strict=True)
+                      if isinstance(k, ast.Constant) and k.value == "code"]
+        elif isinstance(node, ast.Call):
+            values = [kw.value for kw in node.keywords if kw.arg == "code"]
+        elif isinstance(node, ast.Assign):
+            values = [node.value] if any(isinstance(t, ast.Name) and t.id == "code" for t in node.targets) else []
+        else:
+            continue
+        found += [v.value for v in values if isinstance(v, ast.Constant) and isinstance(v.value, str)]
+    return found
+
+
+def test_error_codes_are_written_only_in_the_catalogue():
+    offenders = {name(p): written_codes(TREES[p]) for p in modules() if p != CATALOGUE}
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_the_code_scan_finds_a_written_code():
+    sample = ast.parse('raise_it(code="nope")\nframe = {"error": "x", "code": "nope"}\n')
+    assert written_codes(sample) == ["nope", "nope"]
+
+
+def test_nothing_raises_the_bare_base_of_the_catalogue():
+    offenders = [name(p) for p in modules() for node in ast.walk(TREES[p])
+                 if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                 and node.func.id in ("ApiError", "OpenAIError")]
+    assert offenders == []
+
+
+def test_every_error_of_the_catalogue_is_used():
+    used = {node.id for tree in TREES.values() for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    used |= {node.attr for tree in TREES.values() for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+    assert [kind.__name__ for kind in catalogue() if kind.__name__ not in used] == []
 
 
 def test_the_scan_finds_sql_in_a_string():

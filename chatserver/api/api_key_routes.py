@@ -1,17 +1,9 @@
-"""API keys: create (the key is shown once), list, revoke; and finding the
-user of a key for the credential check (auth.py) and /v1.
-
-A key is 32 random bytes behind a recognisable `cs-` prefix. The server keeps
-only HMAC-SHA256 of it under a key derived from JWT_SECRET: a long random key
-needs no slow hash, so checking one costs a single indexed query. Nothing
-about a key is cached in a process, so a deleted key fails at once everywhere.
-"""
+"""API keys: create (the key is shown once), list, revoke. What a key is
+and how it is checked: authentication.py."""
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import secrets
 import uuid
 from typing import Annotated
@@ -20,18 +12,12 @@ import pydantic
 from aiohttp import web
 
 from chatserver import appkeys
-from chatserver.api.endpoint import (
-    current_user_id,
-    endpoint,
-    json_response,
-    parse_id,
-    read_json,
-)
+from chatserver.api.access import parse_id
+from chatserver.api.authentication import KEY_PREFIX, key_hash
+from chatserver.api.endpoint import current_user_id, endpoint, json_response, read_json
 from chatserver.data import api_keys
-from chatserver.errors import not_found
-from chatserver.secret import derived_key
+from chatserver.errors import NotFound
 
-KEY_PREFIX = "cs-"
 # how much of a key lists show: the marker and a few random characters
 SHOWN_CHARACTERS = len(KEY_PREFIX) + 8
 
@@ -61,25 +47,6 @@ class ApiKeyList(pydantic.BaseModel):
     items: list[ApiKey]
 
 
-def is_api_key(token: str) -> bool:
-    return token.startswith(KEY_PREFIX)
-
-
-def key_hash(settings, key: str) -> bytes:
-    return hmac.new(derived_key(settings, "API key hashes"), key.encode(), hashlib.sha256).digest()
-
-
-async def user_of_key(app: web.Application, key: str) -> uuid.UUID | None:
-    """The user a key belongs to, or None for an unknown (or deleted) key."""
-    db = app[appkeys.DB]
-    row = await api_keys.find(db, key_hash(app[appkeys.SETTINGS], key))
-    if row is None:
-        return None
-    if row["stale"]:
-        await api_keys.mark_used(db, row["id"])
-    return row["user_id"]
-
-
 @endpoint("Create an API key; the answer is the only time the key is shown", tag="keys", body=KeyIn,
           responses={201: NewApiKey, 422: "invalid input"})
 async def create_key(request: web.Request) -> web.Response:
@@ -101,5 +68,5 @@ async def list_keys(request: web.Request) -> web.Response:
 async def delete_key(request: web.Request) -> web.Response:
     key_id = parse_id(request.match_info["key_id"], "API key")
     if not await api_keys.delete(request.app[appkeys.DB], key_id, current_user_id(request)):
-        raise not_found("API key")
+        raise NotFound("API key")
     return web.Response(status=204)

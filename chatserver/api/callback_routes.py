@@ -17,9 +17,9 @@ from aiohttp import web
 from chatserver import appkeys
 from chatserver.ai.callback import callback_token
 from chatserver.api.endpoint import BadJson, endpoint, json_response, parse_json, read_query, validate
-from chatserver.api.message_routes import Source
+from chatserver.api.message_shapes import Source
 from chatserver.data import messages
-from chatserver.errors import ApiError, not_found
+from chatserver.errors import InvalidCallbackToken, InvalidJson, MessageFinished, NotFound, SeqTooFar
 from chatserver.live.stream import STREAMS, Event
 
 MAX_EVENTS = 1000
@@ -80,15 +80,15 @@ async def _chat_of(app: web.Application, message_id: uuid.UUID) -> uuid.UUID:
     if chat_id is None:
         chat_id = await messages.chat_of_answer(app[appkeys.DB], message_id)
         if chat_id is None:
-            raise not_found("message")
+            raise NotFound("message")
         if len(_CHAT_OF) >= _CHAT_OF_LIMIT:
             _CHAT_OF.clear()
         _CHAT_OF[message_id] = chat_id
     return chat_id
 
 
-def _finished() -> ApiError:
-    return ApiError(409, "the message is already finished or cancelled; stop sending", "message_finished")
+def _finished() -> MessageFinished:
+    return MessageFinished("the message is already finished or cancelled; stop sending")
 
 
 @endpoint("AI service callback: stream events for one answer", tag="ai", public=True, body=CallbackBody,
@@ -103,26 +103,26 @@ async def ai_callback(request: web.Request) -> web.Response:
     try:
         message_id = uuid.UUID(request.match_info["message_id"])
     except ValueError:
-        raise not_found("message") from None
+        raise NotFound("message") from None
     token = read_query(request, CallbackQuery).token
     if not hmac.compare_digest(token.encode(), callback_token(app[appkeys.SETTINGS], message_id).encode()):
-        raise ApiError(403, "invalid callback token for this message", "invalid_token")
+        raise InvalidCallbackToken()
     raw = await request.read()
     try:
         data = parse_json(raw)
     except BadJson as exc:
-        raise ApiError(422, f"request body: {exc}", "invalid_json") from None
+        raise InvalidJson(f"request body: {exc}") from None
     body = validate(CallbackBody, data).root
     events = [_stream_event(e) for e in (body if isinstance(body, list) else [body])]
     chat_id = await _chat_of(app, message_id)
     outcome, _ = await app[STREAMS].apply(message_id, chat_id, events)
     if outcome == "too_far":
-        raise ApiError(422, "seq is too far ahead of the missing events", "seq_too_far")
+        raise SeqTooFar()
     if outcome == "finished":
         raise _finished()
     if outcome == "missing":
         if not await messages.exists(app[appkeys.DB], message_id):
             _CHAT_OF.pop(message_id, None)
-            raise not_found("message")
+            raise NotFound("message")
         raise _finished()
     return json_response(CallbackOk())

@@ -11,27 +11,17 @@ from aiohttp import web
 
 from chatserver import appkeys
 from chatserver.ai.models import is_known_model
-from chatserver.api.endpoint import (
-    account_check,
-    current_user_id,
-    endpoint,
-    json_response,
-    owned,
-    read_json,
-    read_query,
-    shaped,
-)
-from chatserver.api.pagination import bad_cursor, decode_cursor, encode_cursor, page_query
+from chatserver.api.access import account_check, owned_chat
+from chatserver.api.chat_shapes import DEFAULT_TITLE, Chat, chat_updated
+from chatserver.api.endpoint import current_user_id, endpoint, json_response, read_json, read_query, shaped
+from chatserver.api.pagination import decode_cursor, encode_cursor, page_query
 from chatserver.data import chats
 from chatserver.data import messages as message_rows
-from chatserver.errors import ApiError, not_found
+from chatserver.errors import InvalidCursor, NotFound, UnknownModel, ValidationFailed
 from chatserver.files.storage import remove_chat_files
 from chatserver.live.stream import STREAMS
 
 Title = Annotated[str, pydantic.StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-DEFAULT_TITLE = "New chat"
-# an automatic title is at most this long (plus an ellipsis)
-TITLE_WORDS_CHARS = 60
 
 
 ModelId = Annotated[str, pydantic.StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -65,19 +55,6 @@ class ChatPatch(ChatSettings):
         return value
 
 
-class Chat(pydantic.BaseModel):
-    id: uuid.UUID
-    title: str
-    created_at: dt.datetime
-    updated_at: dt.datetime
-    model: str | None
-    system_prompt: str | None
-    temperature: float | None
-    max_tokens: int | None
-    # the last message of the branch the chat shows (docs/rest.md, Branches)
-    shown_leaf: uuid.UUID | None = None
-
-
 class ChatPage(pydantic.BaseModel):
     items: list[Chat]
     next_cursor: str | None
@@ -103,15 +80,9 @@ class SearchResults(pydantic.BaseModel):
 ChatsPage = page_query(20)
 
 
-async def owned_chat(request: web.Request, raw: str | None = None) -> dict:
-    """The chat of the path (or of `raw`) if it is the user's; 404 otherwise."""
-    return await owned(request, chats.get_owned, request.match_info["chat_id"] if raw is None else raw, "chat")
-
-
 async def _check_model(request: web.Request, body: ChatSettings) -> None:
     if body.model is not None and not await is_known_model(request.app, body.model):
-        raise ApiError(422, f"model: unknown model {body.model!r} (see GET /api/models)", "unknown_model",
-                       [{"loc": ["model"], "msg": f"unknown model {body.model}"}])
+        raise UnknownModel(body.model)
 
 
 @endpoint("Create a chat, optionally with its model settings", tag="chats", body=ChatIn,
@@ -124,21 +95,6 @@ async def create_chat(request: web.Request) -> web.Response:
     return json_response(shaped(Chat, row), 201)
 
 
-def title_from(text: str, limit: int = TITLE_WORDS_CHARS) -> str:
-    """The first words of a message, cut at a word boundary."""
-    words = " ".join(text.split())
-    if len(words) <= limit:
-        return words or DEFAULT_TITLE
-    cut = words[:limit + 1].rsplit(" ", 1)[0] if " " in words[:limit + 1] else words[:limit]
-    return cut.rstrip(" ,.;:!?-") + "…"
-
-
-async def chat_updated(request: web.Request, row: dict) -> dict:
-    chat = Chat(**row).model_dump(mode="json")
-    await request.app[STREAMS].publish_event(row["id"], {"type": "chat_updated", "chat": chat})
-    return row
-
-
 @endpoint("List chats, most recently active first", tag="chats", query=ChatsPage,
           responses={200: ChatPage, 422: "invalid limit or cursor"}, checks_account=True)
 async def list_chats(request: web.Request) -> web.Response:
@@ -149,7 +105,7 @@ async def list_chats(request: web.Request) -> web.Response:
         try:
             after = (dt.datetime.fromisoformat(stamp), uuid.UUID(chat_id))
         except ValueError:
-            raise bad_cursor() from None
+            raise InvalidCursor() from None
     rows = await chats.page(request.app[appkeys.DB], current_user_id(request), after, query.limit + 1)
     if not rows:
         await account_check(request)
@@ -170,11 +126,11 @@ async def rename_chat(request: web.Request) -> web.Response:
     chat = await owned_chat(request)
     body = await read_json(request, ChatPatch)
     if not body.model_fields_set:
-        raise ApiError(422, "nothing to change: send a title or a setting", "validation_error")
+        raise ValidationFailed("nothing to change: send a title or a setting")
     await _check_model(request, body)
     row = await chats.update(request.app[appkeys.DB], chat["id"], body.model_dump(include=body.model_fields_set))
     if row is None:
-        raise not_found("chat")
+        raise NotFound("chat")
     return json_response(shaped(Chat, await chat_updated(request, row)))
 
 

@@ -6,19 +6,17 @@ from __future__ import annotations
 import dataclasses
 import json
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import orjson
 import pydantic
 from aiohttp import web
 
-from chatserver import appkeys
-from chatserver.data import users
-from chatserver.errors import ApiError, not_found
+from chatserver.errors import InvalidInput, InvalidJson, ValidationFailed
 
 M = TypeVar("M", bound=pydantic.BaseModel)
-# the authenticated user of a request (set by the credential check, auth.py)
+# the authenticated user of a request (set by the credential check, authentication.py)
 USER_ID = web.RequestKey("user_id", uuid.UUID)
 
 
@@ -50,7 +48,7 @@ def endpoint(summary: str, *, tag: str, body=None, form=None, multipart=None, qu
     """Attach the API description to a handler. `public` handlers need no token.
     A `checks_account` handler only reads, through queries that check the
     account themselves (account_active), and calls `account_check` before
-    answering that they found nothing; it saves the credential check's lookup."""
+    answering that they found nothing (access.py); it saves the credential check's lookup."""
 
     def wrap(handler: Callable) -> Callable:
         setattr(handler, _ATTRIBUTE, Endpoint(summary, tag, body, form, multipart, query,
@@ -79,7 +77,7 @@ def validate(model: type[M], data: Any) -> M:
         details = _details(exc)
         first = details[0]
         where = ".".join(first["loc"]) or "body"
-        raise ApiError(422, f"{where}: {first['msg']}", "validation_error", details) from None
+        raise ValidationFailed(f"{where}: {first['msg']}", details=details) from None
 
 
 MAX_JSON_DEPTH = 64
@@ -129,9 +127,9 @@ async def read_json(request: web.Request, model: type[M]) -> M:
     try:
         data = parse_json(raw) if raw else None
     except BadJson as exc:
-        raise ApiError(422, f"request body: {exc}", "invalid_json") from None
+        raise InvalidJson(f"request body: {exc}") from None
     if not isinstance(data, dict):
-        raise ApiError(422, "request body must be a JSON object", "invalid_json")
+        raise InvalidJson()
     return validate(model, data)
 
 
@@ -147,11 +145,11 @@ def _check_storable(data: object) -> None:
             _check_storable(item)
     elif isinstance(data, str):
         if "\x00" in data:
-            raise ApiError(422, "input contains a NUL character", "invalid_input")
+            raise InvalidInput("input contains a NUL character")
         try:
             data.encode("utf-8")
         except UnicodeEncodeError:
-            raise ApiError(422, "input contains an unpaired surrogate", "invalid_input") from None
+            raise InvalidInput("input contains an unpaired surrogate") from None
 
 
 def read_query(request: web.Request, model: type[M]) -> M:
@@ -173,29 +171,3 @@ def shaped(model: type[pydantic.BaseModel], row: dict) -> dict:
     fields are all columns of the row: not validated, since the database's
     types are the schema's (the model stays the documentation)."""
     return {name: row[name] for name in model.model_fields}
-
-
-async def account_check(request: web.Request) -> None:
-    """For a `checks_account` handler whose queries found nothing: 401 when
-    that is because the account is gone or disabled."""
-    if not await users.is_active(request.app[appkeys.DB], current_user_id(request)):
-        raise ApiError(401, "the account of this token does not exist or is disabled", "unauthorized")
-
-
-def parse_id(raw: str | None, what: str) -> uuid.UUID:
-    """An id from a path or query; a malformed one is answered like a missing one."""
-    try:
-        return uuid.UUID(raw or "")
-    except ValueError:
-        raise not_found(what) from None
-
-
-async def owned(request: web.Request, lookup: Callable[..., Awaitable[dict | None]], raw: str | None,
-                what: str) -> dict:
-    """The row `lookup(db, id, user_id)` finds, or 404: malformed, missing and
-    another user's are the same answer."""
-    row = await lookup(request.app[appkeys.DB], parse_id(raw, what), current_user_id(request))
-    if row is None:
-        await account_check(request)
-        raise not_found(what)
-    return row

@@ -13,11 +13,11 @@ import pydantic
 from aiohttp import hdrs, web
 
 from chatserver import appkeys
-from chatserver.api.chat_routes import owned_chat
-from chatserver.api.endpoint import current_user_id, endpoint, json_response, owned, read_query
+from chatserver.api.access import owned, owned_chat
+from chatserver.api.endpoint import current_user_id, endpoint, json_response, read_query
 from chatserver.api.ratelimit import TOO_MANY_REQUESTS, check_upload_limit
 from chatserver.data import files
-from chatserver.errors import ApiError, not_found
+from chatserver.errors import NoPreview, NotFound
 from chatserver.files.filenames import content_disposition
 from chatserver.files.preview import queue_preview
 from chatserver.files.sniff import is_text, refine_zip, sniff
@@ -124,7 +124,7 @@ async def get_content(request: web.Request) -> web.StreamResponse:
     row = await owned_file(request, "download")
     path = request.app[appkeys.STORAGE].path(row["storage_name"])
     if not await aiofiles.os.path.isfile(path):
-        raise not_found("file content")
+        raise NotFound("file content")
     return web.FileResponse(path, headers={
         hdrs.CONTENT_TYPE: _with_charset(row["content_type"]),
         hdrs.CONTENT_DISPOSITION: content_disposition(row["name"]),
@@ -146,7 +146,7 @@ async def get_preview(request: web.Request) -> web.StreamResponse:
     if row["status"] == "ready" and row["preview_text"] is not None:
         return web.Response(text=row["preview_text"], content_type="text/plain", charset="utf-8",
                             headers=SAFE_HEADERS)
-    raise ApiError(404, "this file has no preview (yet)", "not_found")
+    raise NoPreview()
 
 
 @endpoint("Delete a file, its stored bytes and its thumbnail", tag="files",
@@ -155,7 +155,7 @@ async def delete_file(request: web.Request) -> web.Response:
     row = await owned_file(request, "id")
     deleted = await files.delete(request.app[appkeys.DB], row["id"])
     if deleted is None:
-        raise not_found("file")
+        raise NotFound("file")
     await request.app[appkeys.STORAGE].remove(deleted["storage_name"], deleted["preview_image"])
     return web.Response(status=204)
 

@@ -8,55 +8,25 @@ sibling of the old answer; each makes its new answer the shown leaf."""
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated
 
 import pydantic
 from aiohttp import web
 
 from chatserver import appkeys
 from chatserver.ai.answer_job import queue_answer
-from chatserver.api.chat_routes import Chat, chat_updated, owned_chat, title_from
-from chatserver.api.endpoint import current_user_id, endpoint, json_response, owned, read_json, read_query, shaped
-from chatserver.api.pagination import bad_cursor, decode_cursor, encode_cursor, page_query
+from chatserver.api.access import owned, owned_chat, owned_message
+from chatserver.api.chat_shapes import Chat, chat_updated, title_from
+from chatserver.api.endpoint import current_user_id, endpoint, json_response, read_json, read_query, shaped
+from chatserver.api.message_shapes import MAX_CONTENT, Message, message_out
+from chatserver.api.pagination import decode_cursor, encode_cursor, page_query
 from chatserver.api.ratelimit import TOO_MANY_REQUESTS, check_message_limit
 from chatserver.data import chats, files, messages
-from chatserver.errors import ApiError, not_found
+from chatserver.errors import InvalidCursor, MessageFinished, NotAnAnswer, NotAQuestion, NotFound, UnknownFiles
 from chatserver.live.stream import STREAMS, AlreadyFinished
 
-MAX_CONTENT = 100_000
 MAX_FILES_PER_MESSAGE = 20
-
-
-class Source(pydantic.BaseModel):
-    title: str = ""
-    url: str = ""
-    content: str = ""
-
-
-class Usage(pydantic.BaseModel):
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-
-
-class Message(pydantic.BaseModel):
-    id: uuid.UUID
-    chat_id: uuid.UUID
-    role: Literal["user", "assistant"]
-    content: str
-    status: Literal["pending", "streaming", "complete", "failed", "cancelled"]
-    sources: list[Source]
-    file_ids: list[uuid.UUID]
-    error: str | None
-    created_at: dt.datetime
-    completed_at: dt.datetime | None
-    parent_id: uuid.UUID | None
-    siblings: list[uuid.UUID]
-    model: str | None = None
-    finish_reason: str | None = None
-    usage: Usage | None = None
-    reasoning: str = ""
 
 
 class MessageIn(pydantic.BaseModel):
@@ -91,30 +61,12 @@ class MessagePage(pydantic.BaseModel):
 MessagesPage = page_query(50)
 
 
-def message_out(row: dict) -> dict:
-    """A stored message as the Message schema shows it, not validated: our
-    own database holds nothing else (see `shaped`)."""
-    out = shaped(Message, row)
-    out["sources"] = [{"title": s.get("title", ""), "url": s.get("url", ""), "content": s.get("content", "")}
-                      for s in row["sources"]]
-    usage = row["usage"]
-    out["usage"] = None if usage is None else {"prompt_tokens": usage.get("prompt_tokens"),
-                                               "completion_tokens": usage.get("completion_tokens")}
-    return out
-
-
-async def owned_message(request: web.Request) -> dict:
-    return await owned(request, messages.get_owned, request.match_info["message_id"], "message")
-
-
 async def _check_files(request: web.Request, file_ids: list[uuid.UUID]) -> None:
     if not file_ids:
         return
     missing = set(file_ids) - await files.owned_ids(request.app[appkeys.DB], current_user_id(request), file_ids)
     if missing:
-        raise ApiError(422, "file_ids: not your files: " + ", ".join(sorted(map(str, missing))),
-                       "unknown_files",
-                       [{"loc": ["file_ids"], "msg": f"unknown file {m}"} for m in sorted(map(str, missing))])
+        raise UnknownFiles(sorted(map(str, missing)))
 
 
 @endpoint("Post a message; the answer is queued as a pending assistant message", tag="messages",
@@ -166,7 +118,7 @@ async def list_messages(request: web.Request) -> web.Response:
         try:
             start = uuid.UUID(raw)
         except ValueError:
-            raise bad_cursor() from None
+            raise InvalidCursor() from None
     chat_id = uuid.UUID(request.match_info["chat_id"]) if _is_id(request.match_info["chat_id"]) else None
     # messages carry their owner, so a page needs no read of the chat first (the
     # first page starts from the chat's shown leaf in the same statement); an
@@ -194,10 +146,6 @@ async def get_message(request: web.Request) -> web.Response:
     return json_response(message_out(row))
 
 
-def already_finished() -> ApiError:
-    return ApiError(409, "the message is already finished", "message_finished")
-
-
 @endpoint("Cancel an answer; the text received so far is kept", tag="messages",
           responses={200: Message, 404: "no such message", 409: "the message is already finished"})
 async def cancel_message(request: web.Request) -> web.Response:
@@ -205,7 +153,7 @@ async def cancel_message(request: web.Request) -> web.Response:
     try:
         done = await request.app[STREAMS].cancel(row)
     except AlreadyFinished:
-        raise already_finished() from None
+        raise MessageFinished() from None
     (done,) = await messages.get_many(request.app[appkeys.DB], [done["id"]])
     return json_response(message_out(done))
 
@@ -218,7 +166,7 @@ async def regenerate_message(request: web.Request) -> web.Response:
     app, user_id = request.app, current_user_id(request)
     old = await owned_message(request)
     if old["role"] != "assistant" or old["reply_to"] is None:
-        raise ApiError(422, "only an assistant message can be regenerated", "not_an_answer")
+        raise NotAnAnswer()
     await check_message_limit(request)
     with contextlib.suppress(AlreadyFinished):
         await app[STREAMS].cancel(old, "regenerated")
@@ -239,7 +187,7 @@ async def edit_message(request: web.Request) -> web.Response:
     db, user_id = request.app[appkeys.DB], current_user_id(request)
     old = await owned_message(request)
     if old["role"] != "user":
-        raise ApiError(422, "only a user message can be edited", "not_a_question")
+        raise NotAQuestion()
     body = await read_json(request, MessageIn)
     file_ids = list(dict.fromkeys(body.file_ids))
     await _check_files(request, file_ids)
@@ -257,9 +205,9 @@ async def switch_branch(request: web.Request) -> web.Response:
     body = await read_json(request, BranchIn)
     leaf = await messages.newest_descendant(db, chat["id"], body.message_id)
     if leaf is None:
-        raise not_found("message")
+        raise NotFound("message")
     async with db.transaction() as cur:
         row = await chats.show(cur, chat["id"], leaf)
     if row is None:
-        raise not_found("chat")
+        raise NotFound("chat")
     return json_response(shaped(Chat, await chat_updated(request, row)))

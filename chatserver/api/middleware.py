@@ -1,8 +1,8 @@
 """The one middleware: every request's way around its handler.
 
 In order: a CORS preflight is answered; a guarded route's credential is
-checked (auth.py); the handler runs; a failure becomes the one error shape
-(errors.py); an allowed origin gets its CORS headers; one access line and
+checked (authentication.py); the handler runs; a failure becomes the one error shape
+(rest_errors.py); an allowed origin gets its CORS headers; one access line and
 the request metrics are recorded.
 
 These are steps of one coroutine, not four nested middlewares, because an
@@ -19,8 +19,9 @@ from typing import TypeGuard
 
 from aiohttp import hdrs, web
 
-from chatserver.api.auth import authenticate_request
-from chatserver.errors import error_answer, error_response
+from chatserver.api.authentication import authenticate_request
+from chatserver.api.rest_errors import error_answer, error_response
+from chatserver.errors import CorsForbidden
 from chatserver.metrics import Metrics
 
 access_log = logging.getLogger("chatserver.access")
@@ -41,7 +42,7 @@ class Cors:
         if request.method != hdrs.METH_OPTIONS or hdrs.ACCESS_CONTROL_REQUEST_METHOD not in request.headers:
             return None
         if not self.allowed(request.headers.get(hdrs.ORIGIN)):
-            return error_response(403, "origin not allowed", "cors_forbidden")
+            return error_response(CorsForbidden())
         response = web.Response(status=204)
         response.headers[hdrs.ACCESS_CONTROL_ALLOW_METHODS] = "GET, POST, PATCH, DELETE, OPTIONS"
         response.headers[hdrs.ACCESS_CONTROL_ALLOW_HEADERS] = request.headers.get(

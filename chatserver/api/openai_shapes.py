@@ -3,7 +3,9 @@
 
 The app's middleware renders chatserver's `{error, code}`; /v1 clients
 (the official SDKs among them) read `{"error": {message, type, param, code}}`
-and pick their exception class by status, so /v1 raises `OpenAIError`.
+and pick their exception class by status, so /v1 answers the errors of the
+catalogue (chatserver/errors.py, OpenAI's own codes among them) in that
+shape, and a `422` as OpenAI's `400`.
 """
 
 from __future__ import annotations
@@ -17,27 +19,35 @@ from typing import Annotated, Literal
 import pydantic
 from aiohttp import web
 
-from chatserver.api.message_routes import MAX_CONTENT
+from chatserver.api.message_shapes import MAX_CONTENT
+from chatserver.errors import (
+    ApiError,
+    InvalidJson,
+    InvalidValue,
+    OpenAIError,
+    StringAboveMaxLength,
+    UnsupportedContent,
+    UnsupportedRole,
+)
 
 TITLE_LENGTH = 80
 _TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 404: "invalid_request_error",
           413: "invalid_request_error", 429: "rate_limit_error"}
 
 
-class OpenAIError(Exception):
-    def __init__(self, status: int, message: str, code: str | None = None, param: str | None = None,
-                 headers: dict | None = None):
-        super().__init__(message)
-        self.status, self.message, self.code, self.param = status, message, code, param
-        self.headers = headers
+def error_status(error: ApiError) -> int:
+    return 400 if error.status == 422 else error.status
 
-    def body(self) -> dict:
-        return {"error": {"message": self.message, "type": _TYPES.get(self.status, "server_error"),
-                          "param": self.param, "code": self.code}}
 
-    def response(self) -> web.Response:
-        return web.Response(status=self.status, text=json.dumps(self.body()), content_type="application/json",
-                            headers=self.headers)
+def error_body(error: ApiError) -> dict:
+    param = error.param if isinstance(error, OpenAIError) else None
+    return {"error": {"message": error.message, "type": _TYPES.get(error_status(error), "server_error"),
+                      "param": param, "code": error.code}}
+
+
+def error_response(error: ApiError) -> web.Response:
+    return web.Response(status=error_status(error), text=json.dumps(error_body(error)),
+                        content_type="application/json", headers=error.headers)
 
 
 class TextPart(pydantic.BaseModel):
@@ -55,7 +65,7 @@ class ChatMessage(pydantic.BaseModel):
         if self.content is None or isinstance(self.content, str):
             return self.content or ""
         if any(part.type != "text" for part in self.content):
-            raise OpenAIError(400, "only text content parts are supported", "unsupported_content", "messages")
+            raise UnsupportedContent()
         return "".join(part.text or "" for part in self.content)
 
 
@@ -94,15 +104,15 @@ def parse_request(raw: bytes) -> CompletionRequest:
     try:
         data = json.loads(raw) if raw else None
     except (ValueError, UnicodeDecodeError):
-        raise OpenAIError(400, "the request body is not valid JSON", "invalid_json") from None
+        raise InvalidJson("the request body is not valid JSON") from None
     if not isinstance(data, dict):
-        raise OpenAIError(400, "the request body must be a JSON object", "invalid_json")
+        raise InvalidJson("the request body must be a JSON object")
     try:
         return CompletionRequest.model_validate(data)
     except pydantic.ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(p) for p in first["loc"]) or "body"
-        raise OpenAIError(400, f"{where}: {first['msg']}", "invalid_value", where) from None
+        raise InvalidValue(f"{where}: {first['msg']}", param=where) from None
 
 
 class Conversation(pydantic.BaseModel):
@@ -125,20 +135,17 @@ def conversation(request: CompletionRequest) -> Conversation:
     for message in request.messages:
         text = message.text()
         if "\x00" in text:
-            raise OpenAIError(400, "messages: content contains a NUL character", "invalid_value", "messages")
+            raise InvalidValue("messages: content contains a NUL character", param="messages")
         if len(text) > MAX_CONTENT:
-            raise OpenAIError(400, f"messages: a message is longer than {MAX_CONTENT} characters",
-                              "string_above_max_length", "messages")
+            raise StringAboveMaxLength(f"messages: a message is longer than {MAX_CONTENT} characters")
         if message.role in ("system", "developer"):
             system.append(text)
         elif message.role in ("tool", "function"):
-            raise OpenAIError(400, f"messages: {message.role} messages are not supported", "unsupported_role",
-                              "messages")
+            raise UnsupportedRole(f"messages: {message.role} messages are not supported")
         else:
             turns.append((message.role, text))
     if not turns or turns[-1][0] != "user" or not turns[-1][1].strip():
-        raise OpenAIError(400, "messages: the last message must be a non-empty user message", "invalid_value",
-                          "messages")
+        raise InvalidValue("messages: the last message must be a non-empty user message", param="messages")
     return Conversation(system_prompt="\n\n".join(system) or None, turns=turns[:-1], question=turns[-1][1])
 
 
@@ -182,8 +189,8 @@ class Chunks:
 DONE = b"data: [DONE]\n\n"
 
 
-def error_line(error: OpenAIError) -> bytes:
-    return b"data: " + json.dumps(error.body()).encode() + b"\n\n"
+def error_line(error: ApiError) -> bytes:
+    return b"data: " + json.dumps(error_body(error)).encode() + b"\n\n"
 
 
 def completion(answer_id: uuid.UUID, model: str, text: str, finish_reason: str, counts: dict) -> dict:

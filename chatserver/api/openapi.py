@@ -9,7 +9,7 @@ from aiohttp import web
 from pydantic.json_schema import models_json_schema
 
 from chatserver.api.endpoint import handler_endpoint
-from chatserver.errors import _CODES
+from chatserver.errors import of_status
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -116,6 +116,6 @@ def _response(status: int, answer) -> dict:
     if isinstance(answer, dict):
         return answer
     if status >= 400:
-        return {"description": answer or _CODES.get(status, "error"),
+        return {"description": answer or of_status(status).code,
                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
     return {"description": answer or "no content"}

@@ -13,7 +13,8 @@ from aiohttp import web
 from chatserver import appkeys
 from chatserver.api.endpoint import json_response
 from chatserver.api.openapi import build_openapi
-from chatserver.errors import ApiError
+from chatserver.api.rest_errors import error_body
+from chatserver.errors import NotReady, Unauthorized
 
 # openapi-ui-bundles ships Swagger UI and ReDoc builds and nothing else (no
 # dependencies); we only serve its vendor folders.
@@ -72,8 +73,8 @@ async def ready(request: web.Request) -> web.Response:
     )
     failed = [name for name, state in checks.items() if state != "ok"]
     if failed:
-        body = {"error": f"{' and '.join(failed)} not reachable", "code": "not_ready", "checks": checks}
-        return json_response(body, 503)
+        body = error_body(NotReady(f"{' and '.join(failed)} not reachable"))
+        return json_response({**body, "checks": checks}, NotReady.status)
     return json_response({"status": "ready", "checks": checks})
 
 
@@ -88,8 +89,8 @@ def _metrics_allowed(request: web.Request) -> bool:
 async def metrics(request: web.Request) -> web.Response:
     app = request.app
     if not _metrics_allowed(request):
-        raise ApiError(401, "/metrics needs 'Authorization: Bearer <METRICS_TOKEN>'", "unauthorized",
-                       headers={"WWW-Authenticate": "Bearer"})
+        raise Unauthorized("/metrics needs 'Authorization: Bearer <METRICS_TOKEN>'",
+                           headers={"WWW-Authenticate": "Bearer"})
     m = app[appkeys.METRICS]
     queue = app[appkeys.QUEUE]
     try:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import pydantic
 
-from chatserver.errors import ApiError
+from chatserver.errors import InvalidCursor
 
 
 def encode_cursor(*values: object) -> str:
@@ -23,12 +23,8 @@ def decode_cursor(cursor: str, size: int) -> list[str]:
     except (ValueError, UnicodeDecodeError):
         values = None
     if not (isinstance(values, list) and len(values) == size and all(isinstance(v, str) for v in values)):
-        raise bad_cursor()
+        raise InvalidCursor()
     return values
-
-
-def bad_cursor() -> ApiError:
-    return ApiError(422, "cursor: not a cursor this server gave out", "invalid_cursor")
 
 
 # the alphabet of unpadded base64url, which is all encode_cursor writes

@@ -14,10 +14,10 @@ import pydantic
 from aiohttp import hdrs, web
 
 from chatserver import appkeys
-from chatserver.api.chat_routes import owned_chat
-from chatserver.api.endpoint import current_user_id, endpoint, json_response, owned, read_query
+from chatserver.api.access import owned, owned_chat
+from chatserver.api.endpoint import current_user_id, endpoint, json_response, read_query
 from chatserver.data import chats, imports, messages
-from chatserver.errors import ApiError
+from chatserver.errors import UnreadableImport
 from chatserver.files.filenames import content_disposition
 from chatserver.files.upload import receive_upload
 from chatserver.portable import chatgpt, import_job, importer
@@ -150,7 +150,7 @@ async def import_file(request: web.Request) -> web.Response:
         try:
             conversations = await importer.read(upload.temp, limit)
         except chatgpt.Unreadable as exc:
-            raise ApiError(422, f"file: {exc}", "unreadable_import") from None
+            raise UnreadableImport(f"file: {exc}") from None
     counts = await importer.store(app[appkeys.DB], user_id, conversations)
     return json_response(Imported(imported=counts.imported, skipped=counts.skipped))
 

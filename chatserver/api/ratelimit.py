@@ -21,7 +21,7 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from chatserver import appkeys
 from chatserver.api.endpoint import current_user_id
 from chatserver.config import parse_rate_limit
-from chatserver.errors import ApiError
+from chatserver.errors import RateLimited
 
 # limit name -> its setting
 SETTINGS = {
@@ -79,8 +79,7 @@ class RateLimits:
         stats = await self.limiter.get_window_stats(item, *identity)
         retry_after = max(1, math.ceil(stats.reset_time - time.time()))
         self.metrics.rate_limited.labels(name).inc()
-        raise ApiError(429, "too many requests; try again later", "rate_limited",
-                       headers={"Retry-After": str(retry_after)})
+        raise RateLimited(retry_after)
 
     def client_address(self, request: web.Request) -> str:
         """The TCP peer; behind a trusted proxy, the right-most address in

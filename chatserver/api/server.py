@@ -22,7 +22,8 @@ import uvloop
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
-from chatserver.errors import error_response
+from chatserver.api.rest_errors import error_response
+from chatserver.errors import of_status
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ class _JsonErrorsHandler(RequestHandler):
         if request.writer.output_size > 0:
             raise ConnectionError("the answer has started; no error answer can follow")
         text = message if status < 500 and message else HTTPStatus(status).phrase.lower()
-        response = error_response(status, text)
+        response = error_response(of_status(status, text))
         response.force_close()
         return response
 

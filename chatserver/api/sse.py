@@ -15,9 +15,9 @@ import json
 from aiohttp import web
 
 from chatserver import appkeys
+from chatserver.api.access import owned_message
 from chatserver.api.endpoint import endpoint
-from chatserver.api.message_routes import owned_message
-from chatserver.errors import ApiError
+from chatserver.errors import InvalidLastEventId
 from chatserver.live.stream import STREAMS, End, Status, Text
 
 KEEPALIVE = b": keep-alive\n\n"
@@ -32,7 +32,7 @@ def _resume_from(request: web.Request) -> int | None:
     if raw is None or raw.strip() == "":
         return None
     if not raw.strip().isdigit():
-        raise ApiError(422, "Last-Event-ID: must be a character count this stream gave out", "invalid_last_event_id")
+        raise InvalidLastEventId()
     return int(raw)
 
 

@@ -23,12 +23,11 @@ from chatserver import appkeys
 from chatserver.ai.answer_job import queue_answer
 from chatserver.ai.models import is_known_model, model_items
 from chatserver.api import openai_shapes as shapes
-from chatserver.api.auth import authenticate, user_of_credential
+from chatserver.api.authentication import authenticate, user_of_credential
 from chatserver.api.endpoint import current_user_id, endpoint
-from chatserver.api.openai_shapes import OpenAIError
 from chatserver.api.ratelimit import check_message_limit
 from chatserver.data import chats, messages
-from chatserver.errors import ApiError
+from chatserver.errors import AnswerCancelled, AnswerFailed, ApiError, InvalidApiKey, ModelNotFound, RequestTooLarge
 from chatserver.live.stream import STREAMS, AlreadyFinished, End, Text
 
 log = logging.getLogger(__name__)
@@ -46,13 +45,10 @@ def openai_errors(handler: Callable[[web.Request], Awaitable[web.StreamResponse]
     async def wrapped(request: web.Request) -> web.StreamResponse:
         try:
             return await handler(request)
-        except OpenAIError as exc:
-            return exc.response()
         except ApiError as exc:
-            return OpenAIError(400 if exc.status == 422 else exc.status, exc.message, exc.code,
-                               headers=exc.headers).response()
+            return shapes.error_response(exc)
         except web.HTTPRequestEntityTooLarge:
-            return OpenAIError(413, "the request body is too large", "request_too_large").response()
+            return shapes.error_response(RequestTooLarge())
 
     return wrapped
 
@@ -62,12 +58,11 @@ async def api_user(request: web.Request) -> uuid.UUID:
     scheme, _, value = request.headers.get("Authorization", "").strip().partition(" ")
     value = value.strip()
     if scheme.lower() != "bearer" or not value:
-        raise OpenAIError(401, "You didn't provide an API key: send 'Authorization: Bearer <key>'.",
-                          "invalid_api_key")
+        raise InvalidApiKey()
     try:
         await authenticate(request, await user_of_credential(request, value))
     except ApiError as exc:
-        raise OpenAIError(401, f"Incorrect API key provided: {exc.message}", "invalid_api_key") from None
+        raise InvalidApiKey(f"Incorrect API key provided: {exc.message}") from None
     return current_user_id(request)
 
 
@@ -101,7 +96,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     body = shapes.parse_request(await request.read())
     talk = shapes.conversation(body)
     if not await is_known_model(request.app, body.model):
-        raise OpenAIError(404, f"The model '{body.model}' does not exist", "model_not_found", "model")
+        raise ModelNotFound(body.model)
     await check_message_limit(request)
     answer = await _start(request.app, user_id, body, talk)
     call = Completion(request, answer, body, talk)
@@ -213,8 +208,9 @@ class Completion:
         return reason, shapes.usage(end.usage, self.prompt, self.text)
 
     @staticmethod
-    def failure(end: End) -> OpenAIError:
-        return OpenAIError(502, end.error or f"the answer was {end.status}", f"answer_{end.status}")
+    def failure(end: End) -> AnswerFailed | AnswerCancelled:
+        kind = AnswerCancelled if end.status == "cancelled" else AnswerFailed
+        return kind(end.error or f"the answer was {end.status}")
 
     async def whole(self) -> web.Response:
         async def nothing(_: str) -> None:

@@ -14,16 +14,16 @@ import uuid
 from aiohttp import WSMsgType, web
 
 from chatserver import appkeys, outage
-from chatserver.api.chat_routes import owned_chat
+from chatserver.api.access import owned_chat
 from chatserver.api.endpoint import BadJson, current_user_id, dumps, endpoint, parse_json
-from chatserver.api.message_routes import already_finished
 from chatserver.data import messages
+from chatserver.errors import MessageFinished, ServiceUnavailable
 from chatserver.live.stream import STREAMS, AlreadyFinished, End, Status, Text
 
 log = logging.getLogger(__name__)
 
 MAX_FRAME = 64 * 1024
-UNAVAILABLE = "a server this service needs is unreachable; try again shortly"
+UNAVAILABLE = ServiceUnavailable.message
 # answers one socket may follow at once; each costs a task and a queue
 MAX_FOLLOWED = 100
 
@@ -82,7 +82,7 @@ async def _forward(ws: web.WebSocketResponse, app: web.Application, message_id: 
     except Exception as exc:
         if not outage.report(app, exc):
             raise
-        await send(ws, {"error": UNAVAILABLE, "code": "service_unavailable", "message_id": key})
+        await send(ws, {"error": UNAVAILABLE, "code": ServiceUnavailable.code, "message_id": key})
 
 
 def _message_id(frame: dict) -> uuid.UUID:
@@ -154,7 +154,7 @@ class ChatSocket:
             try:
                 await self.app[STREAMS].cancel(row)
             except AlreadyFinished:
-                await self.error(already_finished().message, message_id)
+                await self.error(MessageFinished.message, message_id)
 
     async def _forward_events(self) -> None:
         with self.app[STREAMS].watch(self.chat_id) as queue:
@@ -212,7 +212,7 @@ async def chat_socket(request: web.Request) -> web.WebSocketResponse:
                 except Exception as exc:
                     # an outage or a bug must not end the socket
                     if outage.report(app, exc):
-                        await socket.error(UNAVAILABLE, code="service_unavailable")
+                        await socket.error(UNAVAILABLE, code=ServiceUnavailable.code)
                     else:
                         log.exception("WebSocket frame of chat %s failed", chat_id)
                         await socket.error("internal error; try again")

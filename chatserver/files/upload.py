@@ -17,7 +17,14 @@ import aiofiles
 from aiohttp import BodyPartReader, hdrs, web
 from aiohttp.http_exceptions import BadHttpMessage
 
-from chatserver.errors import ApiError
+from chatserver.errors import (
+    InvalidMultipart,
+    PayloadTooLarge,
+    TooManyFiles,
+    UnsupportedMediaType,
+    UploadInterrupted,
+    ValidationFailed,
+)
 from chatserver.files.filenames import clean_name
 from chatserver.files.sniff import SNIFF_BYTES
 from chatserver.files.storage import Storage, discard
@@ -42,7 +49,7 @@ async def receive_upload(request: web.Request, storage: Storage, max_size: int) 
     """The received upload; its temporary file is gone when the block ends,
     however it ends (refused, failed, client gone), unless it was moved away."""
     if request.content_type != "multipart/form-data":
-        raise ApiError(415, "send the file as multipart/form-data", "unsupported_media_type")
+        raise UnsupportedMediaType("send the file as multipart/form-data")
     temp = storage.new_temp()
     try:
         yield await _receive(request, temp, max_size)
@@ -57,21 +64,21 @@ async def _receive(request: web.Request, temp: Path, max_size: int) -> Upload:
         reader = await request.multipart()
         while (part := await reader.next()) is not None:
             if not isinstance(part, BodyPartReader):
-                raise ApiError(422, "nested multipart bodies are not accepted", "invalid_multipart")
+                raise InvalidMultipart("nested multipart bodies are not accepted")
             if part.name == "file":
                 if upload is not None:
-                    raise ApiError(422, "send one file per upload", "too_many_files")
+                    raise TooManyFiles()
                 upload = await _save(part, temp, max_size)
             else:
                 fields[part.name or ""] = await _small_field(part)
     except (ConnectionResetError, ConnectionAbortedError):
         # the client went away mid-body: nobody reads this answer
-        raise ApiError(400, "the upload was interrupted", "upload_interrupted") from None
+        raise UploadInterrupted() from None
     except (ValueError, BadHttpMessage) as exc:
         # also part headers aiohttp refuses: NUL or control bytes, lines over 8 KiB
-        raise ApiError(422, f"malformed multipart body: {exc}", "invalid_multipart") from None
+        raise InvalidMultipart(f"malformed multipart body: {exc}") from None
     if upload is None:
-        raise ApiError(422, "file: a multipart part named 'file' is required", "validation_error")
+        raise ValidationFailed("file: a multipart part named 'file' is required")
     upload.fields = fields
     return upload
 
@@ -82,7 +89,7 @@ async def _save(part: BodyPartReader, temp: Path, max_size: int) -> Upload:
         while chunk := await part.read_chunk(CHUNK_BYTES):
             size += len(chunk)
             if size > max_size:
-                raise ApiError(413, f"the file is larger than the limit of {max_size} bytes")
+                raise PayloadTooLarge(f"the file is larger than the limit of {max_size} bytes")
             digest.update(chunk)
             if len(head) < SNIFF_BYTES:
                 head += chunk[: SNIFF_BYTES - len(head)]
@@ -96,5 +103,5 @@ async def _small_field(part: BodyPartReader) -> str:
     while chunk := await part.read_chunk(MAX_FIELD_BYTES):
         value += chunk
         if len(value) > MAX_FIELD_BYTES:
-            raise ApiError(422, f"{part.name}: longer than {MAX_FIELD_BYTES} bytes", "validation_error")
+            raise ValidationFailed(f"{part.name}: longer than {MAX_FIELD_BYTES} bytes")
     return value.decode("utf-8", "replace").strip()

@@ -1,0 +1,127 @@
+"""The credential check that guards every non-public route: which user an
+access token (a JWT) or an API key stands for, and that the account is
+active.
+
+An API key is 32 random bytes behind a recognisable `cs-` prefix. The server
+keeps only HMAC-SHA256 of it under a key derived from JWT_SECRET: a long
+random key needs no slow hash, so checking one costs a single indexed query.
+Nothing about a key is cached in a process, so a deleted key fails at once
+everywhere.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import time
+import uuid
+from urllib.parse import parse_qsl
+
+import jwt
+from aiohttp import web
+
+from chatserver import appkeys
+from chatserver.api.access import account_check
+from chatserver.api.endpoint import USER_ID, handler_endpoint
+from chatserver.data import api_keys
+from chatserver.errors import Unauthorized
+from chatserver.secret import derived_key
+
+KEY_PREFIX = "cs-"
+
+
+def is_api_key(token: str) -> bool:
+    return token.startswith(KEY_PREFIX)
+
+
+def key_hash(settings, key: str) -> bytes:
+    return hmac.new(derived_key(settings, "API key hashes"), key.encode(), hashlib.sha256).digest()
+
+
+async def user_of_key(app: web.Application, key: str) -> uuid.UUID | None:
+    """The user a key belongs to, or None for an unknown (or deleted) key."""
+    db = app[appkeys.DB]
+    row = await api_keys.find(db, key_hash(app[appkeys.SETTINGS], key))
+    if row is None:
+        return None
+    if row["stale"]:
+        await api_keys.mark_used(db, row["id"])
+    return row["user_id"]
+
+
+@functools.lru_cache(maxsize=4096)
+def _verified(secret: str, algorithm: str, token: str) -> tuple[uuid.UUID, float]:
+    """A token's user and expiry once its signature and claims check out.
+    Only successes are kept: a client sends the same token with every
+    request, and checking its signature was a tenth of a read's cost."""
+    claims = jwt.decode(token, secret, algorithms=[algorithm], options={"require": ["exp", "sub"]})
+    return uuid.UUID(str(claims["sub"])), float(claims["exp"])
+
+
+def decode_token(settings, token: str) -> uuid.UUID:
+    """The user id of a valid token; 401 for a bad signature, an expired
+    token, or one without `exp` (it would never expire) or `sub`."""
+    try:
+        user_id, expires = _verified(settings.JWT_SECRET, settings.JWT_ALGORITHM, token)
+    except (jwt.InvalidTokenError, ValueError, TypeError):
+        raise Unauthorized() from None
+    if expires <= time.time():
+        raise Unauthorized()
+    return user_id
+
+
+async def authenticate(request: web.Request, user_id: uuid.UUID) -> None:
+    """The check every credential (token, API key) ends in: the account must
+    exist and not be disabled, read on every request so that disabling (or
+    deleting) an account stops its credentials at once in every process. It is
+    one primary-key lookup (or part of the handler's own query, see
+    `checks_account`); a cache would have to be invalidated in every
+    process and would cost about as much as the lookup it saves."""
+    request[USER_ID] = user_id
+    await account_check(request)
+
+
+async def user_of_credential(request: web.Request, credential: str) -> uuid.UUID:
+    """The user a token or an API key stands for; 401 for neither."""
+    if not is_api_key(credential):
+        return decode_token(request.app[appkeys.SETTINGS], credential)
+    user_id = await user_of_key(request.app, credential)
+    if user_id is None:
+        raise Unauthorized("invalid or revoked API key")
+    return user_id
+
+
+def _token_from(request: web.Request) -> str:
+    if request.path.startswith("/ws/"):
+        # not request.query: an open socket's request would keep the parsed query all its life
+        token = next((value for name, value in parse_qsl(request.query_string) if name == "token"), "")
+        if not token:
+            raise Unauthorized("missing token (?token=)")
+        return token
+    header = request.headers.get("Authorization")
+    if header is None:
+        raise Unauthorized("missing Authorization header")
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("the Authorization header must be 'Bearer <token>'")
+    return token.strip()
+
+
+async def authenticate_request(request: web.Request) -> None:
+    """Every /api/ and /ws/ route not marked public needs a valid token (or
+    API key) of an active account; its user becomes request[USER_ID]. Other
+    paths (operations, docs, the web client, and /v1, which checks keys
+    itself to answer in OpenAI's shape) are public. The secret is read per
+    request because it may be generated at start-up (chatserver/secret.py)."""
+    match = request.match_info
+    if match.http_exception is not None or not request.path.startswith(("/api/", "/ws/")):
+        return
+    info = handler_endpoint(match.handler)
+    if info is not None and info.public:
+        return
+    user_id = await user_of_credential(request, _token_from(request))
+    if info is not None and info.checks_account:
+        request[USER_ID] = user_id
+    else:
+        await authenticate(request, user_id)

@@ -9,7 +9,9 @@ from ai_support import (callback_path, follow, get_message, idle, open_ws, post_
                         start_callback_service, streamed_text)
 from chatserver import appkeys
 from chatserver.keys import Keys
-from chatserver.live.stream import STREAMS, Event, Streams, listener_client_name
+from chatserver.live.fanout import listener_client_name
+from chatserver.live.state import ANSWER_STATE, AnswerState
+from chatserver.live.wire import Event
 from conftest import app_of, create_chat, register
 
 
@@ -200,14 +202,14 @@ class _DeafKeys(Keys):
 async def test_a_piece_lost_on_the_way_is_filled_in_from_the_snapshot(fake_service, make_client):
     client, account, chat, answer, path = await streaming_answer(fake_service, make_client)
     app = app_of(client)
-    streams = app[STREAMS]
+    state = app[ANSWER_STATE]
     ws = await open_ws(client, account, chat["id"])
     await ws.send_json({"type": "stream_request", "message_id": answer["id"]})
     assert (await receive(ws))["content"] == ""
     await client.post(path, json={"type": "chunk", "content": "A", "seq": 0})
     assert (await receive(ws))["content"] == "A"
     # "B" is published where nobody listens, as if the pub/sub connection had dropped it
-    deaf = Streams(streams.redis, _DeafKeys(streams.keys.prefix), streams.settings, streams.db)
+    deaf = AnswerState(state.redis, _DeafKeys(state.keys.prefix), state.settings)
     await deaf.apply(answer["id"], chat["id"], [Event.chunk("B", 1)])
     await client.post(path, json={"type": "chunk", "content": "C", "seq": 2})
     await client.post(path, json={"type": "complete", "seq": 3})

@@ -26,7 +26,8 @@ from chatserver.data import chats
 from chatserver.data import messages as message_rows
 from chatserver.errors import ApiError, not_found
 from chatserver.files.storage import remove_chat_files
-from chatserver.live.stream import STREAMS
+from chatserver.live.answers import ANSWERS
+from chatserver.live.chat_events import CHAT_EVENTS
 
 Title = Annotated[str, pydantic.StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 DEFAULT_TITLE = "New chat"
@@ -135,7 +136,7 @@ def title_from(text: str, limit: int = TITLE_WORDS_CHARS) -> str:
 
 async def chat_updated(request: web.Request, row: dict) -> dict:
     chat = Chat(**row).model_dump(mode="json")
-    await request.app[STREAMS].publish_event(row["id"], {"type": "chat_updated", "chat": chat})
+    await request.app[CHAT_EVENTS].publish(row["id"], {"type": "chat_updated", "chat": chat})
     return row
 
 
@@ -183,10 +184,10 @@ async def rename_chat(request: web.Request) -> web.Response:
 async def delete_chat(request: web.Request) -> web.Response:
     app = request.app
     chat = await owned_chat(request)
-    await app[STREAMS].cancel_chat(chat["id"], "the chat was deleted")
+    await app[ANSWERS].cancel_chat(chat["id"], "the chat was deleted")
     await remove_chat_files(app, chat["id"])
     await chats.delete(app[appkeys.DB], chat["id"])
-    await app[STREAMS].publish_event(chat["id"], {"type": "chat_deleted", "chat_id": str(chat["id"])})
+    await app[CHAT_EVENTS].publish(chat["id"], {"type": "chat_deleted", "chat_id": str(chat["id"])})
     return web.Response(status=204)
 
 

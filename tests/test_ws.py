@@ -1,5 +1,6 @@
 """The WebSocket (API.md "WebSocket"): upgrade, ping, bad frames, exact resume."""
 
+import asyncio
 import random
 
 import aiohttp
@@ -9,7 +10,7 @@ from ai_support import (callback_path, follow, get_message, idle, open_ws, post_
                         start_callback_service, streamed_text)
 from chatserver import appkeys
 from chatserver.keys import Keys
-from chatserver.live.fanout import listener_client_name
+from chatserver.live.fanout import FANOUT, listener_client_name
 from chatserver.live.state import ANSWER_STATE, AnswerState
 from chatserver.live.wire import Event
 from conftest import app_of, create_chat, register
@@ -233,6 +234,24 @@ async def test_after_the_subscription_is_lost_watchers_catch_up(fake_service, ma
     frames = await read_to_end(ws)
     assert streamed_text([{"type": "stream_content", "content": ""}] + frames) == "after"
     assert frames[-1] == {"type": "complete", "message_id": answer["id"], "sources": []}
+
+
+async def test_a_closed_socket_leaves_no_subscription_behind(fake_service, make_client):
+    client, account, chat, answer, path = await streaming_answer(fake_service, make_client)
+    subscribers = app_of(client)[FANOUT].subscribers
+    ws = await open_ws(client, account, chat["id"])
+    await ws.send_json({"type": "subscribe"})
+    assert await receive(ws) == {"type": "subscribed"}
+    await ws.send_json({"type": "stream_request", "message_id": answer["id"]})
+    assert (await receive(ws))["type"] == "stream_content"
+    assert {chat["id"], answer["id"]} <= set(subscribers)
+    await ws.close()
+    deadline = asyncio.get_running_loop().time() + 10
+    while {chat["id"], answer["id"]} & set(subscribers) and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.02)
+    assert not {chat["id"], answer["id"]} & set(subscribers)
+    await client.post(path, json={"type": "complete", "content": "the end", "seq": 0})
+    assert (await get_message(client, account, answer["id"]))["content"] == "the end"
 
 
 async def test_a_client_that_stops_answering_pings_is_dropped(make_client):

@@ -1,6 +1,7 @@
-"""An answer's passing pieces (docs/frames.md): the scripts publish a kind
-they do not know as it came, and followers get every passing piece in
-order through the codec alone."""
+"""An answer's pieces in the live layer (docs/frames.md): the scripts publish
+a passing kind they do not know as it came, followers get every passing
+piece in order through the codec alone, and a follower's subscription ends
+with the answer."""
 
 import asyncio
 import uuid
@@ -10,9 +11,10 @@ from conftest import app_of, create_chat, register
 
 from chatserver import appkeys
 from chatserver.live.answers import ANSWERS
+from chatserver.live.fanout import FANOUT
 from chatserver.live.follow import FOLLOWERS
 from chatserver.live.state import ANSWER_STATE
-from chatserver.live.wire import Event, Status, Text
+from chatserver.live.wire import End, Event, Status, Text
 
 
 async def pending_answer(make_client):
@@ -52,3 +54,15 @@ async def test_a_follower_gets_every_passing_piece_of_one_call_in_order(make_cli
         assert [await anext(items) for _ in range(3)] == [Status("retrying", 1), Status("retrying", 2),
                                                            Text("chunk", "done")]
     await items.aclose()
+
+
+async def test_a_follower_is_unsubscribed_by_the_time_it_gets_the_end(make_client):
+    app, message_id, chat_id = await pending_answer(make_client)
+    items = app[FOLLOWERS].follow(message_id)
+    assert await anext(items) == Text("content", "")
+    assert str(message_id) in app[FANOUT].subscribers
+    await app[ANSWERS].finish(message_id, chat_id, "complete")
+    async with asyncio.timeout(10):
+        end = await anext(items)
+    assert isinstance(end, End) and end.status == "complete"
+    assert str(message_id) not in app[FANOUT].subscribers

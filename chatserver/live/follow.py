@@ -65,54 +65,53 @@ class Followers:
         """The answer exactly: Text("content") with everything so far (and the
         reasoning so far), then each later Text("chunk") or Text("reasoning")
         and passing item (wire.PASSING) as published, then one End."""
+        # the end is yielded after the block: the subscription ends with the
+        # answer, even if the caller never reads past the End
         async with self.fanout.subscribe(str(message_id)) as sub:
             snap = await self._current(message_id)
             yield Text("content", snap.content, snap.reasoning)
             sent, thought = _Sent(snap.content), _Sent(snap.reasoning)
+            ending: list[wire.Item] | None = None
             if snap.final is not None:
-                for item in _ending(snap.final, sent, snap.content, thought, snap.reasoning):
-                    yield item
-                return
-            last = snap.pieces
-            async for piece in sub:
-                if piece is RESYNC or piece.n > last + 1:
-                    snap = await self._current(message_id)
-                    if snap.final is not None:
-                        for item in _ending(snap.final, sent, snap.content, thought, snap.reasoning):
-                            yield item
-                        return
-                    kind: Literal["reasoning", "chunk"]
-                    for kind, so_far, now in (("reasoning", thought, snap.reasoning), ("chunk", sent, snap.content)):
-                        missing = _missing(so_far, now)
-                        if missing:
-                            yield Text(kind, missing)
-                    last = snap.pieces
-                    continue
-                if piece.n <= last:
-                    continue
-                last = piece.n
-                if piece.kind == wire.CHUNK:
-                    # a follower that fell behind takes the chunks waiting for it as one:
-                    # with many watchers, frames not sent are how they all keep up
-                    parts = [piece.body]
-                    while _follows(early := sub.peek(), last):
-                        sub.skip()
-                        parts.append(early.body)
-                        last = early.n
-                    body = "".join(parts)
-                    sent.add(body)
-                    yield Text("chunk", body)
-                elif piece.kind == wire.REASONING:
-                    thought.add(piece.body)
-                    yield Text("reasoning", piece.body)
-                elif piece.kind == wire.FINAL:
-                    final = json.loads(piece.body)
-                    content = final.pop("content")
-                    for item in _ending(final, sent, content, thought, None):
-                        yield item
-                    return
-                else:
-                    yield wire.passing(piece)
+                ending = _ending(snap.final, sent, snap.content, thought, snap.reasoning)
+            else:
+                last = snap.pieces
+                async for piece in sub:
+                    if piece is RESYNC or piece.n > last + 1:
+                        snap = await self._current(message_id)
+                        if snap.final is not None:
+                            ending = _ending(snap.final, sent, snap.content, thought, snap.reasoning)
+                            break
+                        for text in _catch_up(snap, sent, thought):
+                            yield text
+                        last = snap.pieces
+                        continue
+                    if piece.n <= last:
+                        continue
+                    last = piece.n
+                    if piece.kind == wire.CHUNK:
+                        # a follower that fell behind takes the chunks waiting for it as one:
+                        # with many watchers, frames not sent are how they all keep up
+                        parts = [piece.body]
+                        while _follows(early := sub.peek(), last):
+                            sub.skip()
+                            parts.append(early.body)
+                            last = early.n
+                        body = "".join(parts)
+                        sent.add(body)
+                        yield Text("chunk", body)
+                    elif piece.kind == wire.REASONING:
+                        thought.add(piece.body)
+                        yield Text("reasoning", piece.body)
+                    elif piece.kind == wire.FINAL:
+                        final = json.loads(piece.body)
+                        content = final.pop("content")
+                        ending = _ending(final, sent, content, thought, None)
+                        break
+                    else:
+                        yield wire.passing(piece)
+        for item in ending or ():
+            yield item
 
 
 FOLLOWERS = web.AppKey("followers", Followers)
@@ -121,6 +120,17 @@ FOLLOWERS = web.AppKey("followers", Followers)
 def _follows(early: object, last: int) -> TypeGuard[wire.Piece]:
     """Whether a waiting item is the chunk right after piece `last`."""
     return isinstance(early, wire.Piece) and early.kind == wire.CHUNK and early.n == last + 1
+
+
+def _catch_up(snap: Snapshot, sent: _Sent, thought: _Sent) -> list[Text]:
+    """What a fresh snapshot adds to the reasoning and text already sent."""
+    items = []
+    kind: Literal["reasoning", "chunk"]
+    for kind, so_far, now in (("reasoning", thought, snap.reasoning), ("chunk", sent, snap.content)):
+        missing = _missing(so_far, now)
+        if missing:
+            items.append(Text(kind, missing))
+    return items
 
 
 def _missing(sent: _Sent, now: str) -> str:

@@ -39,7 +39,7 @@ from chatserver.files.preview_service import preview_service_ctx
 from chatserver.files.storage import storage_ctx
 from chatserver.jobs.queue import JobQueue
 from chatserver.jobs.tasks import register_tasks
-from chatserver.live.stream import streams_ctx
+from chatserver.live.lifetime import live_ctx
 from chatserver.metrics import Metrics
 from chatserver.migrate import apply_migrations_async
 from chatserver.outage import OUTAGES, POSTGRES, REDIS, Outages
@@ -151,7 +151,7 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> web.Applica
     app[appkeys.METRICS] = metrics
     app[START_WORKERS] = start_workers
     app.cleanup_ctx.extend([servers_ctx, database_ctx, redis_ctx, outages_ctx, rate_limits_ctx, storage_ctx,
-                           preview_service_ctx, streams_ctx, ai_ctx, queue_ctx])
+                           preview_service_ctx, live_ctx, ai_ctx, queue_ctx])
 
     app.on_startup.extend([ops.build_openapi_document, log_summary])
     add_routes(app.router)

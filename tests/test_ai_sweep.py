@@ -7,7 +7,9 @@ from ai_support import (callback_path, get_message, idle, open_ws, post_message,
 from chatserver import appkeys
 from chatserver.ai.answer_job import INTERRUPTED, generate
 from chatserver.ai.sweep import LOST, sweep_answers
-from chatserver.live.stream import STREAMS
+from chatserver.live.answers import ANSWERS
+from chatserver.live.state import ANSWER_STATE
+from chatserver.live.wire import Event
 from conftest import app_of, create_chat, db_of, register
 
 
@@ -90,9 +92,8 @@ async def test_a_pending_answer_whose_job_was_lost_is_queued_again(make_client):
 
 async def test_a_local_generation_of_a_dead_process_fails_at_the_next_sweep(make_client):
     client, app, account, chat, answer = await pending_answer(make_client)
-    streams = app[STREAMS]
-    await streams.open(answer["id"], owner="a-process-that-died")
-    await streams.append(answer["id"], chat["id"], "Half an ans")
+    await app[ANSWER_STATE].open(answer["id"], owner="a-process-that-died")
+    await app[ANSWERS].add(answer["id"], chat["id"], Event.chunk("Half an ans"))
     await db_of(client).execute("UPDATE messages SET status = 'streaming' WHERE id = %s", (answer["id"],))
     await sweep_answers(app)
     stored = await get_message(client, account, answer["id"])
@@ -101,9 +102,8 @@ async def test_a_local_generation_of_a_dead_process_fails_at_the_next_sweep(make
 
 async def test_a_rerun_job_fails_a_half_written_local_answer_instead_of_writing_it_twice(make_client):
     client, app, account, chat, answer = await pending_answer(make_client)
-    streams = app[STREAMS]
-    await streams.open(answer["id"], owner="a-process-that-died")
-    await streams.append(answer["id"], chat["id"], "Half")
+    await app[ANSWER_STATE].open(answer["id"], owner="a-process-that-died")
+    await app[ANSWERS].add(answer["id"], chat["id"], Event.chunk("Half"))
     await generate(app, answer["id"])
     stored = await get_message(client, account, answer["id"])
     assert (stored["status"], stored["content"], stored["error"]) == ("failed", "Half", INTERRUPTED)

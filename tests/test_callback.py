@@ -2,7 +2,7 @@
 
 from ai_support import (callback_path, follow, get_message, idle, open_ws, post_message, read_to_end, receive,
                         start_callback_service, streamed_text)
-from chatserver.live.stream import STREAMS
+from chatserver.live.state import ANSWER_STATE
 from conftest import app_of, assert_error, create_chat, db_of, register
 
 
@@ -69,7 +69,7 @@ async def test_unknown_message_is_404(fake_service, make_client):
     resp = await client.post(path, json={"type": "chunk", "content": "late"})
     assert resp.status in (404, 409)  # 409 while the cancelled state lingers in Redis
     app = app_of(client)
-    await app[STREAMS].redis.delete(app[STREAMS].keys.stream(answer["id"]))
+    await app[ANSWER_STATE].redis.delete(app[ANSWER_STATE].keys.stream(answer["id"]))
     resp = await client.post(path, json={"type": "chunk", "content": "later"})
     assert resp.status == 404
     assert_error(await resp.json(), "not_found")

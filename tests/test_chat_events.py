@@ -106,7 +106,12 @@ async def test_a_titled_chat_keeps_its_title(client, user, chat):
     assert stored["title"] == chat["title"]
 
 
-async def test_edit_and_regenerate_are_message_created(two):
+def told(event: dict) -> tuple[str, str]:
+    """An event's type and the message it is about (for chat_updated, the shown leaf)."""
+    return event["type"], event["chat"]["shown_leaf"] if event["type"] == "chat_updated" else event["message"]["id"]
+
+
+async def test_edit_and_regenerate_are_message_created_then_chat_updated(two):
     first, second, account, chat = two
     posted = await post_message(first, account, chat["id"], "q")
     await both_idle(first, second)
@@ -114,16 +119,31 @@ async def test_edit_and_regenerate_are_message_created(two):
     resp = await first.post(f"/api/messages/{posted['user_message']['id']}/edit", json={"content": "q2"},
                             headers=account.headers)
     edited = await resp.json()
-    events = await events_until(ws, 3)
-    assert [(e["type"], e["message"]["id"]) for e in events] == [
+    events = await events_until(ws, 4)
+    assert [told(e) for e in events] == [
         ("message_created", edited["user_message"]["id"]),
         ("message_created", edited["assistant_message"]["id"]),
+        ("chat_updated", edited["assistant_message"]["id"]),
         ("message_updated", edited["assistant_message"]["id"])]
     resp = await first.post(f"/api/messages/{edited['assistant_message']['id']}/regenerate", headers=account.headers)
     new = await resp.json()
-    events = await events_until(ws, 2)
-    assert [(e["type"], e["message"]["id"]) for e in events] == [
-        ("message_created", new["id"]), ("message_updated", new["id"])]
+    events = await events_until(ws, 3)
+    assert [told(e) for e in events] == [
+        ("message_created", new["id"]), ("chat_updated", new["id"]), ("message_updated", new["id"])]
+
+
+async def test_an_edit_switching_the_branch_tells_the_chat_as_the_branch_endpoint_does(two):
+    first, second, account, chat = two
+    posted = await post_message(first, account, chat["id"], "q")
+    await both_idle(first, second)
+    ws = await subscribed(second, account, chat["id"])
+    resp = await first.post(f"/api/messages/{posted['user_message']['id']}/edit", json={"content": "q2"},
+                            headers=account.headers)
+    edited = await resp.json()
+    updates = [e for e in await events_until(ws, 4) if e["type"] == "chat_updated"]
+    stored = await (await first.get(f"/api/chats/{chat['id']}", headers=account.headers)).json()
+    assert [u["chat"] for u in updates] == [stored]
+    assert stored["shown_leaf"] == edited["assistant_message"]["id"]
 
 
 async def test_cancel_is_message_updated(make_client):

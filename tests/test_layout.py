@@ -210,3 +210,41 @@ def test_only_the_ai_folder_compares_backend_names():
 
 def test_the_scan_finds_backend_name_comparisons():
     assert backend_name_uses(BACKEND_SAMPLE) == [1, 2, 4]
+
+
+# What code outside live/ may take from it: the objects each caller needs, the
+# codec's producer and follower types; never the scripts, the published
+# format or a subscription of its own (docs/frames.md)
+LIVE_SURFACE = {
+    "answers": {"ANSWERS", "Answers", "AlreadyFinished"},
+    "chat_events": {"CHAT_EVENTS"},
+    "follow": {"FOLLOWERS"},
+    "reads": {"live_content"},
+    "state": {"ANSWER_STATE"},
+    "fanout": {"FANOUT"},
+    "wire": {"Event", "Text", "Status", "End", "Item"},
+    "lifetime": {"live_ctx"},
+}
+
+
+def test_code_outside_live_uses_only_its_public_objects():
+    live = PACKAGE / "live"
+    offenders = {}
+    for path in modules():
+        if live in path.parents:
+            continue
+        wrong = sorted(i for i in chatserver_imports(path) if i.startswith("chatserver.live")
+                       and i.split(".")[-1] not in LIVE_SURFACE.get(i.split(".")[-2], set()))
+        if wrong:
+            offenders[name(path)] = wrong
+    assert offenders == {}
+
+
+def test_only_the_fan_out_holds_a_pub_sub_connection():
+    offenders = [name(p) for p in modules() if p.name != "fanout.py" and ".pubsub(" in p.read_text()]
+    assert offenders == []
+
+
+@pytest.mark.parametrize("path", sorted((PACKAGE / "live").glob("*.py")), ids=lambda p: p.name)
+def test_each_live_module_stays_small(path):
+    assert len(path.read_text().splitlines()) <= 250

@@ -10,7 +10,10 @@ import uuid
 from ai_support import post_message
 from conftest import app_of, assert_error, create_chat, register
 
-from chatserver.live.stream import STREAMS
+from chatserver.live.answers import ANSWERS
+from chatserver.live.fanout import FANOUT
+from chatserver.live.state import ANSWER_STATE
+from chatserver.live.wire import Event
 
 PIECES = ["Hel", "lo, ", "wörld", " — ", "ünïcødé 🎉", " and", " more", "."]
 FULL = "".join(PIECES)
@@ -21,8 +24,8 @@ async def pending(make_client, **settings):
     account = await register(client)
     chat = await create_chat(client, account)
     answer = (await post_message(client, account, chat["id"], "q"))["assistant_message"]
-    streams = app_of(client)[STREAMS]
-    await streams.open(uuid.UUID(answer["id"]), "test")
+    streams = app_of(client)[ANSWERS]
+    await app_of(client)[ANSWER_STATE].open(uuid.UUID(answer["id"]), "test")
     return client, account, answer, streams
 
 
@@ -61,14 +64,14 @@ async def feed(streams, answer, pieces, finish=True):
     message_id, chat_id = uuid.UUID(answer["id"]), uuid.UUID(answer["chat_id"])
     for piece in pieces:
         await asyncio.sleep(0.01)
-        assert await streams.append(message_id, chat_id, piece)
+        assert await streams.add(message_id, chat_id, Event.chunk(piece))
     if finish:
         await streams.finish(message_id, chat_id, "complete", sources=[{"title": "t", "url": "u", "content": "c"}])
 
 
 async def test_the_full_stream_is_content_then_chunks_then_complete(make_client):
     client, account, answer, streams = await pending(make_client)
-    await streams.append(uuid.UUID(answer["id"]), uuid.UUID(answer["chat_id"]), PIECES[0])
+    await streams.add(uuid.UUID(answer["id"]), uuid.UUID(answer["chat_id"]), Event.chunk(PIECES[0]))
     reading = asyncio.create_task(stream(client, account, answer["id"]))
     await asyncio.sleep(0.2)
     await feed(streams, answer, PIECES[1:])
@@ -140,13 +143,14 @@ async def test_a_client_that_goes_away_stops_being_followed(make_client):
     client, account, answer, streams = await pending(make_client, SSE_KEEPALIVE_SECONDS=0.05)
     resp = await client.get(f"/api/messages/{answer['id']}/stream", headers=account.headers)
     assert (await resp.content.readline()).startswith(b"event: content")
-    assert answer["id"] in streams.followers
+    subscribers = app_of(client)[FANOUT].subscribers
+    assert answer["id"] in subscribers
     resp.close()
     for _ in range(200):
-        if answer["id"] not in streams.followers:
+        if answer["id"] not in subscribers:
             break
         await asyncio.sleep(0.05)
-    assert answer["id"] not in streams.followers
+    assert answer["id"] not in subscribers
     await feed(streams, answer, ["still", " answered"])
     events = await stream(client, account, answer["id"])
     assert text_of(events) == "still answered"

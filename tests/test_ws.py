@@ -1,5 +1,6 @@
 """The WebSocket (API.md "WebSocket"): upgrade, ping, bad frames, exact resume."""
 
+import asyncio
 import random
 
 import aiohttp
@@ -9,7 +10,9 @@ from ai_support import (callback_path, follow, get_message, idle, open_ws, post_
                         start_callback_service, streamed_text)
 from chatserver import appkeys
 from chatserver.redis_keys import Keys
-from chatserver.live.stream import STREAMS, Event, Streams, listener_client_name
+from chatserver.live.fanout import FANOUT, listener_client_name
+from chatserver.live.state import ANSWER_STATE, AnswerState
+from chatserver.live.wire import Event
 from conftest import app_of, create_chat, register
 
 
@@ -200,14 +203,14 @@ class _DeafKeys(Keys):
 async def test_a_piece_lost_on_the_way_is_filled_in_from_the_snapshot(fake_service, make_client):
     client, account, chat, answer, path = await streaming_answer(fake_service, make_client)
     app = app_of(client)
-    streams = app[STREAMS]
+    state = app[ANSWER_STATE]
     ws = await open_ws(client, account, chat["id"])
     await ws.send_json({"type": "stream_request", "message_id": answer["id"]})
     assert (await receive(ws))["content"] == ""
     await client.post(path, json={"type": "chunk", "content": "A", "seq": 0})
     assert (await receive(ws))["content"] == "A"
     # "B" is published where nobody listens, as if the pub/sub connection had dropped it
-    deaf = Streams(streams.redis, _DeafKeys(streams.keys.prefix), streams.settings, streams.db)
+    deaf = AnswerState(state.redis, _DeafKeys(state.keys.prefix), state.settings)
     await deaf.apply(answer["id"], chat["id"], [Event.chunk("B", 1)])
     await client.post(path, json={"type": "chunk", "content": "C", "seq": 2})
     await client.post(path, json={"type": "complete", "seq": 3})
@@ -231,6 +234,24 @@ async def test_after_the_subscription_is_lost_watchers_catch_up(fake_service, ma
     frames = await read_to_end(ws)
     assert streamed_text([{"type": "stream_content", "content": ""}] + frames) == "after"
     assert frames[-1] == {"type": "complete", "message_id": answer["id"], "sources": []}
+
+
+async def test_a_closed_socket_leaves_no_subscription_behind(fake_service, make_client):
+    client, account, chat, answer, path = await streaming_answer(fake_service, make_client)
+    subscribers = app_of(client)[FANOUT].subscribers
+    ws = await open_ws(client, account, chat["id"])
+    await ws.send_json({"type": "subscribe"})
+    assert await receive(ws) == {"type": "subscribed"}
+    await ws.send_json({"type": "stream_request", "message_id": answer["id"]})
+    assert (await receive(ws))["type"] == "stream_content"
+    assert {chat["id"], answer["id"]} <= set(subscribers)
+    await ws.close()
+    deadline = asyncio.get_running_loop().time() + 10
+    while {chat["id"], answer["id"]} & set(subscribers) and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.02)
+    assert not {chat["id"], answer["id"]} & set(subscribers)
+    await client.post(path, json={"type": "complete", "content": "the end", "seq": 0})
+    assert (await get_message(client, account, answer["id"]))["content"] == "the end"
 
 
 async def test_a_client_that_stops_answering_pings_is_dropped(make_client):

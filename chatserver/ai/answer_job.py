@@ -20,7 +20,10 @@ from chatserver.ai.base import Backend, BackendFailed, BackendRejected, BackendU
 from chatserver.ai.context import Context, build_context
 from chatserver.ai.registry import BACKEND
 from chatserver.data import messages
-from chatserver.live.stream import STREAMS
+from chatserver.live.answers import ANSWERS, Answers
+from chatserver.live.fanout import FANOUT
+from chatserver.live.state import ANSWER_STATE
+from chatserver.live.wire import Event
 
 log = logging.getLogger(__name__)
 
@@ -49,14 +52,14 @@ async def queue_answer(app: web.Application, message_id: uuid.UUID, options: dic
 
 
 async def generate(app: web.Application, message_id: str, options: dict | None = None) -> None:
-    db, streams = app[appkeys.DB], app[STREAMS]
+    db, answers = app[appkeys.DB], app[ANSWERS]
     backend = app[BACKEND]
     context = await build_context(db, app[appkeys.SETTINGS], message_id, backend.token_budget())
     if context is None:
         return  # deleted, cancelled or already answered
     context.options = options or {}
     me = app[appkeys.QUEUE].instance
-    opened = await streams.open(context.message_id, "" if backend.remote else me)
+    opened = await app[ANSWER_STATE].open(context.message_id, "" if backend.remote else me)
     if opened.state in messages.FINISHED:
         return
     if opened.state == "streaming" and not await _take_over(app, backend, context, opened):
@@ -67,9 +70,9 @@ async def generate(app: web.Application, message_id: str, options: dict | None =
             await backend.generate(context, _NoWrite())
         except BackendRejected as exc:
             log.warning("answer %s failed: %s", context.message_id, exc)
-            await streams.finish(context.message_id, context.chat_id, "failed", error=str(exc))
+            await answers.finish(context.message_id, context.chat_id, "failed", error=str(exc))
             return
-        await streams.mark_sent(context.message_id)
+        await app[ANSWER_STATE].mark_sent(context.message_id)
         return
     await _run_local(app, backend, context)
 
@@ -92,24 +95,24 @@ async def _take_over(app: web.Application, backend: Backend, context: Context, o
     """Whether this run should (re)start an answer an earlier run already opened."""
     if backend.remote:
         return not opened.sent
-    if str(context.message_id) in app[STREAMS].running:
+    if str(context.message_id) in app[FANOUT].running:
         return False
     queue = app[appkeys.QUEUE]
     if opened.owner != queue.instance and await queue.is_alive(opened.owner):
         return False
     if opened.pieces:
         log.warning("answer %s failed: %s", context.message_id, INTERRUPTED)
-        await app[STREAMS].finish(context.message_id, context.chat_id, "failed", error=INTERRUPTED)
+        await app[ANSWERS].finish(context.message_id, context.chat_id, "failed", error=INTERRUPTED)
         return False
-    await app[STREAMS].claim(context.message_id, queue.instance)
+    await app[ANSWER_STATE].claim(context.message_id, queue.instance)
     return True
 
 
 async def _run_local(app: web.Application, backend: Backend, context: Context) -> None:
-    streams = app[STREAMS]
-    running = streams.running
+    answers = app[ANSWERS]
+    running = app[FANOUT].running
     message_id, chat_id = context.message_id, context.chat_id
-    write = _Writer(streams, message_id, chat_id)
+    write = _Writer(answers, message_id, chat_id)
 
     # its own task, so a cancel published by any process can stop it mid-read
     task = asyncio.create_task(backend.generate(context, write))
@@ -126,19 +129,19 @@ async def _run_local(app: web.Application, backend: Backend, context: Context) -
         return
     except (BackendRejected, BackendFailed) as exc:
         log.warning("answer %s failed: %s", message_id, exc)
-        await streams.finish(message_id, chat_id, "failed", error=str(exc))
+        await answers.finish(message_id, chat_id, "failed", error=str(exc))
         return
     except BackendUnavailable as exc:
         if not write.written:
             raise  # nothing shown yet: the queue retries with backoff
         log.warning("answer %s failed half-way: %s", message_id, exc)
-        await streams.finish(message_id, chat_id, "failed", error=str(exc))
+        await answers.finish(message_id, chat_id, "failed", error=str(exc))
         return
     finally:
         running.pop(str(message_id), None)
     if not isinstance(result, Result):
         result = Result(sources=result or [])
-    done = await streams.finish(message_id, chat_id, "complete", sources=result.sources,
+    done = await answers.finish(message_id, chat_id, "complete", sources=result.sources,
                                 finish_reason=result.finish_reason, usage=result.usage, model=result.model)
     if done is not None and result.usage:
         app[appkeys.METRICS].count_tokens(done["model"] or "", result.usage)
@@ -148,20 +151,20 @@ class _Writer:
     """The `write` a local backend gets (see base.Write); raises _Stopped once
     the answer was finished elsewhere."""
 
-    def __init__(self, streams, message_id: uuid.UUID, chat_id: uuid.UUID):
-        self.streams, self.message_id, self.chat_id = streams, message_id, chat_id
+    def __init__(self, answers: Answers, message_id: uuid.UUID, chat_id: uuid.UUID):
+        self.answers, self.message_id, self.chat_id = answers, message_id, chat_id
         self.written = False
 
     async def __call__(self, text: str) -> None:
         self.written = True
-        if not await self.streams.append(self.message_id, self.chat_id, text):
+        if not await self.answers.add(self.message_id, self.chat_id, Event.chunk(text)):
             raise _Stopped()
 
     async def reasoning(self, text: str) -> None:
         self.written = True
-        if not await self.streams.append_reasoning(self.message_id, self.chat_id, text):
+        if not await self.answers.add(self.message_id, self.chat_id, Event.reasoning(text)):
             raise _Stopped()
 
     async def retrying(self, attempt: int) -> None:
-        if not await self.streams.set_status(self.message_id, self.chat_id, "retrying", attempt):
+        if not await self.answers.add(self.message_id, self.chat_id, Event.status("retrying", attempt)):
             raise _Stopped()

@@ -17,7 +17,8 @@ from aiohttp import web
 from chatserver import appkeys
 from chatserver.ai.answer_job import GENERATE_TASK, INTERRUPTED, queue_answer
 from chatserver.data import messages
-from chatserver.live.stream import STREAMS
+from chatserver.live.answers import ANSWERS
+from chatserver.live.state import ANSWER_STATE
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +32,10 @@ async def sweep_answers(app: web.Application, check_rows: bool = True) -> None:
 
 
 async def _time_out(app: web.Application) -> None:
-    streams, queue = app[STREAMS], app[appkeys.QUEUE]
+    state, answers, queue = app[ANSWER_STATE], app[ANSWERS], app[appkeys.QUEUE]
     timeout = app[appkeys.SETTINGS].STREAM_TIMEOUT_SECONDS
     now = time.time()
-    for message_id, last, owner in await streams.active():
+    for message_id, last, owner in await state.active():
         if now - last > timeout:
             reason = f"no activity from the AI backend for {timeout:g} s"
         elif owner and not await queue.is_alive(owner):
@@ -42,21 +43,21 @@ async def _time_out(app: web.Application) -> None:
         else:
             continue
         log.warning("answer %s failed: %s", message_id, reason)
-        if not await streams.fail(message_id, reason):
-            await streams.forget(message_id)
+        if not await answers.fail(message_id, reason):
+            await state.forget(message_id)
 
 
 async def _reconcile(app: web.Application) -> None:
-    streams = app[STREAMS]
+    state, answers = app[ANSWER_STATE], app[ANSWERS]
     rows = await messages.unfinished_answers(app[appkeys.DB], app[appkeys.SETTINGS].SWEEP_INTERVAL_SECONDS)
     queued = None
     for row in rows:
-        snap = await streams.snapshot(row["id"])
+        snap = await state.snapshot(row["id"])
         if snap is not None:
             if snap.final is not None:
-                await streams.store_final_from_redis(row["id"])
+                await answers.store_final_from_redis(row["id"])
         elif row["status"] == "streaming":
-            await streams.fail(row["id"], LOST)
+            await answers.fail(row["id"], LOST)
         elif row["old"]:
             if queued is None:
                 queued = {str(p.get("message_id")) for p in await app[appkeys.QUEUE].payloads(GENERATE_TASK)}

@@ -20,7 +20,8 @@ from chatserver.api.endpoint import BadJson, endpoint, json_response, parse_json
 from chatserver.api.message_shapes import Source
 from chatserver.data import messages
 from chatserver.errors import InvalidCallbackToken, InvalidJson, MessageFinished, NotFound, SeqTooFar
-from chatserver.live.stream import STREAMS, Event
+from chatserver.live.answers import ANSWERS
+from chatserver.live.wire import Event
 
 MAX_EVENTS = 1000
 # message id -> chat id never changes, so callbacks need no database read after the first
@@ -115,7 +116,7 @@ async def ai_callback(request: web.Request) -> web.Response:
     body = validate(CallbackBody, data).root
     events = [_stream_event(e) for e in (body if isinstance(body, list) else [body])]
     chat_id = await _chat_of(app, message_id)
-    outcome, _ = await app[STREAMS].apply(message_id, chat_id, events)
+    outcome, _ = await app[ANSWERS].apply(message_id, chat_id, events)
     if outcome == "too_far":
         raise SeqTooFar()
     if outcome == "finished":

@@ -19,7 +19,8 @@ from chatserver.data import chats
 from chatserver.data import messages as message_rows
 from chatserver.errors import InvalidCursor, NotFound, UnknownModel, ValidationFailed
 from chatserver.files.storage import remove_chat_files
-from chatserver.live.stream import STREAMS
+from chatserver.live.answers import ANSWERS
+from chatserver.live.chat_events import CHAT_EVENTS
 
 Title = Annotated[str, pydantic.StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
@@ -139,10 +140,10 @@ async def rename_chat(request: web.Request) -> web.Response:
 async def delete_chat(request: web.Request) -> web.Response:
     app = request.app
     chat = await owned_chat(request)
-    await app[STREAMS].cancel_chat(chat["id"], "the chat was deleted")
+    await app[ANSWERS].cancel_chat(chat["id"], "the chat was deleted")
     await remove_chat_files(app, chat["id"])
     await chats.delete(app[appkeys.DB], chat["id"])
-    await app[STREAMS].publish_event(chat["id"], {"type": "chat_deleted", "chat_id": str(chat["id"])})
+    await app[CHAT_EVENTS].publish(chat["id"], {"type": "chat_deleted", "chat_id": str(chat["id"])})
     return web.Response(status=204)
 
 

@@ -9,7 +9,7 @@ import uuid
 import pydantic
 from aiohttp import web
 
-from chatserver.live.stream import STREAMS
+from chatserver.live.chat_events import CHAT_EVENTS
 
 DEFAULT_TITLE = "New chat"
 # an automatic title is at most this long (plus an ellipsis)
@@ -41,5 +41,5 @@ def title_from(text: str, limit: int = TITLE_WORDS_CHARS) -> str:
 async def chat_updated(request: web.Request, row: dict) -> dict:
     """Tell the chat's subscribed sockets its new state; `row` passes through."""
     chat = Chat(**row).model_dump(mode="json")
-    await request.app[STREAMS].publish_event(row["id"], {"type": "chat_updated", "chat": chat})
+    await request.app[CHAT_EVENTS].publish(row["id"], {"type": "chat_updated", "chat": chat})
     return row

@@ -24,7 +24,10 @@ from chatserver.api.pagination import decode_cursor, encode_cursor, page_query
 from chatserver.api.ratelimit import TOO_MANY_REQUESTS, check_message_limit
 from chatserver.data import chats, files, messages
 from chatserver.errors import InvalidCursor, MessageFinished, NotAnAnswer, NotAQuestion, NotFound, UnknownFiles
-from chatserver.live.stream import STREAMS, AlreadyFinished
+from chatserver.live.answers import ANSWERS, AlreadyFinished
+from chatserver.live.chat_events import CHAT_EVENTS
+from chatserver.live.reads import live_content
+from chatserver.live.state import ANSWER_STATE
 
 MAX_FILES_PER_MESSAGE = 20
 
@@ -81,7 +84,7 @@ async def post_message(request: web.Request) -> web.Response:
     await check_message_limit(request)
     async with db.transaction() as cur:
         leaf = await chats.lock_leaf(cur, chat["id"])
-        posted = await _ask(cur, chat["id"], user_id, body.content, file_ids, leaf)
+        posted, _ = await _ask(cur, chat["id"], user_id, body.content, file_ids, leaf)
         titled = await chats.take_auto_title(cur, chat["id"], title_from(body.content))
     if titled is not None:
         await chat_updated(request, titled)
@@ -89,18 +92,23 @@ async def post_message(request: web.Request) -> web.Response:
 
 
 async def _ask(cur, chat_id: uuid.UUID, user_id: uuid.UUID, content: str, file_ids: list[uuid.UUID],
-               parent_id: uuid.UUID | None) -> tuple[uuid.UUID, uuid.UUID]:
-    """A question under `parent_id` and its pending answer, shown; inside the caller's transaction."""
+               parent_id: uuid.UUID | None) -> tuple[tuple[uuid.UUID, uuid.UUID], dict | None]:
+    """A question under `parent_id` and its pending answer, shown, with the chat
+    as it is now; inside the caller's transaction."""
     question = await messages.insert_question(cur, chat_id, user_id, content, file_ids, parent_id)
     answer = await messages.insert_answer(cur, chat_id, user_id, question["id"])
-    await chats.show(cur, chat_id, answer["id"])
-    return question["id"], answer["id"]
+    shown = await chats.show(cur, chat_id, answer["id"])
+    return (question["id"], answer["id"]), shown
 
 
-async def _posted(request: web.Request, ids: tuple[uuid.UUID, uuid.UUID]) -> web.Response:
-    """Queue the answer, tell subscribed sockets, answer 201 with both messages."""
+async def _posted(request: web.Request, ids: tuple[uuid.UUID, uuid.UUID], switched: dict | None = None
+                  ) -> web.Response:
+    """Queue the answer, tell subscribed sockets (`switched`: the chat, when
+    the shown branch changed), answer 201 with both messages."""
     # told before the answer is queued, so that no tab hears of its end first
-    await request.app[STREAMS].message_event("message_created", list(ids))
+    await request.app[CHAT_EVENTS].message_event("message_created", list(ids))
+    if switched is not None:
+        await chat_updated(request, switched)
     await queue_answer(request.app, ids[1])
     question, answer = await messages.get_many(request.app[appkeys.DB], list(ids))
     return json_response({"user_message": message_out(question), "assistant_message": message_out(answer)}, 201)
@@ -129,7 +137,7 @@ async def list_messages(request: web.Request) -> web.Response:
     more = len(rows) > query.limit
     cursor = encode_cursor(rows[query.limit]["id"]) if more else None
     rows = rows[: query.limit][::-1]
-    items = await request.app[STREAMS].live_content(rows)
+    items = await live_content(request.app[ANSWER_STATE], rows)
     return json_response({"items": [message_out(r) for r in items], "next_cursor": cursor})
 
 
@@ -142,7 +150,7 @@ def _is_id(raw: str) -> bool:
 @endpoint("Read a message", tag="messages", responses={200: Message, 404: "no such message"}, checks_account=True)
 async def get_message(request: web.Request) -> web.Response:
     row = await owned(request, messages.read_owned, request.match_info["message_id"], "message")
-    (row,) = await request.app[STREAMS].live_content([row])
+    (row,) = await live_content(request.app[ANSWER_STATE], [row])
     return json_response(message_out(row))
 
 
@@ -151,7 +159,7 @@ async def get_message(request: web.Request) -> web.Response:
 async def cancel_message(request: web.Request) -> web.Response:
     row = await owned_message(request)
     try:
-        done = await request.app[STREAMS].cancel(row)
+        done = await request.app[ANSWERS].cancel(row)
     except AlreadyFinished:
         raise MessageFinished() from None
     (done,) = await messages.get_many(request.app[appkeys.DB], [done["id"]])
@@ -169,12 +177,14 @@ async def regenerate_message(request: web.Request) -> web.Response:
         raise NotAnAnswer()
     await check_message_limit(request)
     with contextlib.suppress(AlreadyFinished):
-        await app[STREAMS].cancel(old, "regenerated")
+        await app[ANSWERS].cancel(old, "regenerated")
     async with app[appkeys.DB].transaction() as cur:
         await chats.lock_leaf(cur, old["chat_id"])
         answer = await messages.insert_answer(cur, old["chat_id"], user_id, old["reply_to"])
-        await chats.show(cur, old["chat_id"], answer["id"])
-    await app[STREAMS].message_event("message_created", [answer["id"]])
+        shown = await chats.show(cur, old["chat_id"], answer["id"])
+    await app[CHAT_EVENTS].message_event("message_created", [answer["id"]])
+    if shown is not None:
+        await chat_updated(request, shown)
     await queue_answer(app, answer["id"])
     (answer,) = await messages.get_many(app[appkeys.DB], [answer["id"]])
     return json_response(message_out(answer), 201)
@@ -193,8 +203,8 @@ async def edit_message(request: web.Request) -> web.Response:
     await _check_files(request, file_ids)
     async with db.transaction() as cur:
         await chats.lock_leaf(cur, old["chat_id"])
-        posted = await _ask(cur, old["chat_id"], user_id, body.content, file_ids, old["parent_id"])
-    return await _posted(request, posted)
+        posted, shown = await _ask(cur, old["chat_id"], user_id, body.content, file_ids, old["parent_id"])
+    return await _posted(request, posted, switched=shown)
 
 
 @endpoint("Show the branch through a message, down to its newest descendant", tag="chats", body=BranchIn,

@@ -1,6 +1,6 @@
 """Server-sent events: `GET /api/messages/{message_id}/stream` (docs/sse.md), for clients that cannot hold a WebSocket.
 
-It consumes `Streams.follow` like the WebSocket does. Each event's `id:` is
+It consumes `Followers.follow` like the WebSocket does. Each event's `id:` is
 the number of characters (Unicode code points) of the answer delivered up to
 and including it, so a client that reconnects with `Last-Event-ID: N` gets
 exactly the text after character N and its copy stays exact.
@@ -18,7 +18,8 @@ from chatserver import appkeys
 from chatserver.api.access import owned_message
 from chatserver.api.endpoint import endpoint
 from chatserver.errors import InvalidLastEventId
-from chatserver.live.stream import STREAMS, End, Status, Text
+from chatserver.live.follow import FOLLOWERS
+from chatserver.live.wire import End, Status, Text
 
 KEEPALIVE = b": keep-alive\n\n"
 
@@ -72,7 +73,7 @@ async def stream_message(request: web.Request) -> web.StreamResponse:
                                            "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
     await response.prepare(request)
     delivered = 0
-    items = request.app[STREAMS].follow(row["id"])
+    items = request.app[FOLLOWERS].follow(row["id"])
     step: asyncio.Future | None = None
     try:
         while True:

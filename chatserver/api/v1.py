@@ -2,7 +2,7 @@
 
 A completion is an ordinary chat: the request's messages are stored as the
 chat's turns, the answer is queued like `POST /api/chats/{id}/messages`
-queues one, and it is read through `Streams.follow` like the WebSocket reads
+queues one, and it is read through `Followers.follow` like the WebSocket reads
 it. So every backend, the cancel that stops a model, and the stored chat the
 user can reopen are the same as everywhere else. A client that goes away
 mid-answer cancels it; `"store": false` deletes the chat once the answer ended.
@@ -28,7 +28,9 @@ from chatserver.api.endpoint import current_user_id, endpoint
 from chatserver.api.ratelimit import check_message_limit
 from chatserver.data import chats, messages
 from chatserver.errors import AnswerCancelled, AnswerFailed, ApiError, InvalidApiKey, ModelNotFound, RequestTooLarge
-from chatserver.live.stream import STREAMS, AlreadyFinished, End, Text
+from chatserver.live.answers import ANSWERS, AlreadyFinished
+from chatserver.live.follow import FOLLOWERS
+from chatserver.live.wire import End, Text
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +135,7 @@ async def _start(app: web.Application, user_id: uuid.UUID, body: shapes.Completi
 
 
 class Completion:
-    """One call's answer, read through `Streams.follow` while its client is there."""
+    """One call's answer, read through `Followers.follow` while its client is there."""
 
     def __init__(self, request: web.Request, answer: dict, body: shapes.CompletionRequest,
                  talk: shapes.Conversation):
@@ -166,7 +168,7 @@ class Completion:
         return self.text[before:]
 
     async def _follow(self, on_text: Callable[[str], Awaitable[None]]) -> End:
-        async for item in self.app[STREAMS].follow(self.answer["id"]):
+        async for item in self.app[FOLLOWERS].follow(self.answer["id"]):
             if isinstance(item, End):
                 return item
             # the answer's text only: reasoning and passing statuses have no place in OpenAI's shape
@@ -200,7 +202,7 @@ class Completion:
         row = await messages.get_unfinished(self.app[appkeys.DB], self.answer["id"])
         if row is not None:
             with contextlib.suppress(AlreadyFinished):
-                await self.app[STREAMS].cancel(row, DISCONNECTED)
+                await self.app[ANSWERS].cancel(row, DISCONNECTED)
 
     async def _ending(self, end: End) -> tuple[str, dict]:
         """The finish_reason and usage of a complete answer, as the model server gave them."""

@@ -1,8 +1,8 @@
 """The WebSocket `/ws/chat/{chat_id}?token=...` (docs/websocket.md).
 
-Each `stream_request` starts a task that turns what `Streams.follow` yields
-into frames; the exactness of resume is follow's (live/stream.py). A
-`subscribe` starts one task forwarding the chat's events (`Streams.watch`).
+Each `stream_request` starts a task that turns what `Followers.follow` yields
+into frames; the exactness of resume is follow's (live/follow.py). A
+`subscribe` starts one task forwarding the chat's events (`ChatEvents.watch`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,10 @@ from chatserver.api.access import owned_chat
 from chatserver.api.endpoint import BadJson, current_user_id, dumps, endpoint, parse_json
 from chatserver.data import messages
 from chatserver.errors import MessageFinished, ServiceUnavailable
-from chatserver.live.stream import STREAMS, AlreadyFinished, End, Status, Text
+from chatserver.live.answers import ANSWERS, AlreadyFinished
+from chatserver.live.chat_events import CHAT_EVENTS
+from chatserver.live.follow import FOLLOWERS
+from chatserver.live.wire import End, Status, Text
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +80,7 @@ def _frame(message_id: str, item: Text | Status | End) -> dict:
 async def _forward(ws: web.WebSocketResponse, app: web.Application, message_id: uuid.UUID) -> None:
     key = str(message_id)
     try:
-        async for item in app[STREAMS].follow(message_id):
+        async for item in app[FOLLOWERS].follow(message_id):
             await ws.send_frame(_LAST_FRAME.encode(key, item), WSMsgType.TEXT)
     except Exception as exc:
         if not outage.report(app, exc):
@@ -152,15 +155,14 @@ class ChatSocket:
             self.follow(message_id)
         else:
             try:
-                await self.app[STREAMS].cancel(row)
+                await self.app[ANSWERS].cancel(row)
             except AlreadyFinished:
                 await self.error(MessageFinished.message, message_id)
 
     async def _forward_events(self) -> None:
-        with self.app[STREAMS].watch(self.chat_id) as queue:
+        async with self.app[CHAT_EVENTS].watch(self.chat_id) as events:
             await send(self.ws, {"type": "subscribed"})
-            while True:
-                event = await queue.get()
+            async for event in events:
                 await send(self.ws, event)
                 if event["type"] == "chat_deleted":
                     await self.ws.close(code=4404, message=b"the chat was deleted")

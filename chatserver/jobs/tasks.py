@@ -11,7 +11,7 @@ from chatserver.ai.sweep import sweep_answers
 from chatserver.files.housekeeping import housekeep
 from chatserver.files.preview import PREVIEW_TASK, make_preview_job, preview_dead
 from chatserver.jobs.queue import Job, JobQueue
-from chatserver.live.stream import STREAMS
+from chatserver.live.answers import ANSWERS
 from chatserver.portable.import_job import IMPORT_QUEUE, IMPORT_TASK, housekeep_imports, import_dead, run_import
 
 
@@ -22,7 +22,7 @@ def register_tasks(app: web.Application, queue: JobQueue) -> None:
         await generate(app, job.payload["message_id"], job.payload.get("options"))
 
     async def answer_dead(job: Job, reason: str) -> None:
-        await app[STREAMS].fail(job.payload["message_id"], reason)
+        await app[ANSWERS].fail(job.payload["message_id"], reason)
 
     sweeps = 0
 

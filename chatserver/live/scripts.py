@@ -1,6 +1,7 @@
 """The Lua scripts behind a live answer: each change is one script, so
 checking `seq`, appending and publishing cost one Redis round trip. Every key
-reaches a script through KEYS (as Redis Cluster requires)."""
+reaches a script through KEYS (as Redis Cluster requires). They know the text
+kinds and the end; any other kind is published as it came (wire.py)."""
 
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ return {'new', '0', ARGV[3], ''}
 
 # KEYS: state hash, content, pending hash, chat channel, active set, reasoning
 # ARGV: message id, now, checkpoint interval, max seq ahead, grace, create, initial content, max bytes,
-#       then per event: kind (c = chunk, r = reasoning, s = status, f = final, F = final with authoritative
-#       content), seq or '', text (a status's JSON), final JSON
+#       then per event: kind (c = chunk, r = reasoning, f = final, F = final with authoritative content,
+#       any other a passing piece such as s = status), seq or '', text (a passing piece's body), final JSON
 APPLY = PIECE_LUA + """
 local id, now = ARGV[1], tonumber(ARGV[2])
 local st = redis.call('HMGET', KEYS[1], 'state', 'next', 'n', 'ck')
@@ -36,12 +37,12 @@ local nxt, n = tonumber(st[2]), tonumber(st[3])
 for i = 9, #ARGV, 4 do
   if ARGV[i + 1] ~= '' and tonumber(ARGV[i + 1]) - nxt > tonumber(ARGV[4]) then return {'too_far'} end
 end
-local buf, rbuf, status, final = {}, {}, nil, nil
+local buf, rbuf, passing, final = {}, {}, {}, nil
 local function take(kind, text, fin)
   if kind == 'c' then buf[#buf + 1] = text
   elseif kind == 'r' then rbuf[#rbuf + 1] = text
-  elseif kind == 's' then status = text
-  else final = {kind, text, fin} end
+  elseif kind == 'f' or kind == 'F' then final = {kind, text, fin}
+  else passing[#passing + 1] = {kind, text} end
 end
 for i = 9, #ARGV, 4 do
   if final then break end
@@ -72,9 +73,9 @@ if redis.call('STRLEN', KEYS[2]) + #joined > limit or (final and final[1] == 'F'
    or redis.call('STRLEN', KEYS[6]) + #thought > limit then
   return {'too_long'}
 end
-if status then
+for _, p in ipairs(passing) do
   n = n + 1
-  redis.call('PUBLISH', KEYS[4], piece(id, n, 's', status))
+  redis.call('PUBLISH', KEYS[4], piece(id, n, p[1], p[2]))
 end
 if #thought > 0 then
   redis.call('APPEND', KEYS[6], thought)

@@ -1,0 +1,68 @@
+"""The chat-event bus (docs/websocket.md, Chat events): `message_created`,
+`message_updated`, `chat_updated`, `chat_deleted`, published on the chat's
+channel (wire.encode_event) and heard by every process's subscribed sockets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator
+
+import redis.asyncio as redis_async
+from aiohttp import web
+
+from chatserver.data import messages
+from chatserver.db import Database
+from chatserver.live import wire
+from chatserver.live.fanout import RESYNC, Fanout
+from chatserver.live.reads import live_content
+from chatserver.live.state import AnswerState
+from chatserver.redis_keys import Keys
+
+log = logging.getLogger(__name__)
+
+
+class ChatEvents:
+    def __init__(self, redis: redis_async.Redis, keys: Keys, db: Database, state: AnswerState, fanout: Fanout):
+        self.redis = redis
+        self.keys = keys
+        self.db = db
+        self.state = state
+        self.fanout = fanout
+
+    async def publish(self, chat_id: uuid.UUID, event: dict) -> None:
+        """Send a chat event to every subscribed socket of the chat, in every process."""
+        body = json.dumps(event, default=_json_value, separators=(",", ":"))
+        try:
+            await self.redis.publish(self.keys.chat_channel(chat_id), wire.encode_event(str(chat_id), body))
+        except (redis_async.ConnectionError, redis_async.TimeoutError, OSError) as exc:
+            # what was stored stays stored; subscribed tabs catch up when they reload
+            log.warning("chat event %s of chat %s not published: %s", event["type"], chat_id, exc)
+
+    async def message_event(self, kind: str, message_ids: list[uuid.UUID]) -> None:
+        """`message_created` or `message_updated` for each message, as stored now."""
+        for row in await live_content(self.state, await messages.get_many(self.db, message_ids)):
+            await self.publish(row["chat_id"], {"type": kind, "message": row})
+
+    @contextlib.asynccontextmanager
+    async def watch(self, chat_id: uuid.UUID) -> AsyncIterator[AsyncIterator[dict]]:
+        """The chat's events (dicts) while the block runs."""
+        async with self.fanout.subscribe(str(chat_id)) as sub:
+            # events lost with the pub/sub connection stay lost: tabs catch up when they reload
+            yield (event async for event in sub if event is not RESYNC)
+
+
+CHAT_EVENTS = web.AppKey("chat_events", ChatEvents)
+
+
+def _json_value(value: object) -> object:
+    """UUIDs and times in events as REST bodies render them."""
+    if isinstance(value, dt.datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")

@@ -1,0 +1,120 @@
+"""An answer's live state in Redis, changed only by the scripts of scripts.py.
+
+While an answer streams, Redis holds its text so far (a string grown with
+APPEND), the model's reasoning so far (another string, kept apart) and a
+small hash: `state`, `next` (the callback `seq` expected next), `n` (how
+many pieces were published), `ck` (last checkpoint), `owner` (the process
+driving a local backend), `sent` (a remote service accepted the request)
+and, once finished, `final`. Each change publishes its pieces (wire.py) on
+the chat's channel in the same script. The state lingers for
+FINAL_GRACE_SECONDS after the end, so late readers and late callbacks still
+find it. Nothing here touches PostgreSQL (answers.py does).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+import uuid
+from typing import cast
+
+import redis.asyncio as redis_async
+from aiohttp import web
+
+from chatserver.config import Settings
+from chatserver.data import messages
+from chatserver.live import scripts
+from chatserver.live.coalesce import CoalescedScript
+from chatserver.live.wire import Event
+from chatserver.redis_keys import Keys
+
+FINAL_GRACE_SECONDS = 60
+# how far ahead of the expected `seq` an early callback event may be parked
+MAX_SEQ_AHEAD = 1000
+
+
+@dataclasses.dataclass
+class Opened:
+    state: str  # "new", "streaming" or a finished status
+    pieces: int
+    owner: str
+    sent: bool
+
+
+@dataclasses.dataclass
+class Snapshot:
+    content: str
+    pieces: int
+    final: dict | None  # the final event's fields (see wire.Event) once finished
+    reasoning: str = ""
+
+
+class AnswerState:
+    def __init__(self, redis: redis_async.Redis, keys: Keys, settings: Settings):
+        self.redis = redis
+        self.keys = keys
+        self.settings = settings
+        self._open = redis.register_script(scripts.OPEN)
+        self._apply = CoalescedScript(redis, scripts.APPLY)
+        self._snapshot = CoalescedScript(redis, scripts.SNAPSHOT)
+
+    async def open(self, message_id: uuid.UUID, owner: str = "") -> Opened:
+        """Start the live state of an answer, or tell what state it already has."""
+        state, pieces, current_owner, sent = await self._open(
+            keys=[self.keys.stream(message_id), self.keys.streams_active],
+            args=[str(message_id), time.time(), owner])
+        return Opened(state, int(pieces), current_owner, bool(sent))
+
+    async def claim(self, message_id: uuid.UUID, owner: str) -> None:
+        await self.redis.hset(self.keys.stream(message_id), "owner", owner)
+
+    async def mark_sent(self, message_id: uuid.UUID) -> None:
+        """The AI service accepted the request: a re-run of the job must not send it again."""
+        await self.redis.hset(self.keys.stream(message_id), "sent", "1")
+
+    async def apply(self, message_id: uuid.UUID, chat_id: uuid.UUID, events: list[Event],
+                    create_with: str | None = None) -> list:
+        """Apply events and publish their pieces in one script; its reply:
+        ["ok"], ["missing"], ["finished"], ["too_far"], ["too_long"],
+        ["checkpoint", text, reasoning] or ["final", text, final JSON, reasoning].
+        `create_with` starts a state holding that text when none exists."""
+        args: list = [str(message_id), time.time(), self.settings.STREAM_CHECKPOINT_SECONDS, MAX_SEQ_AHEAD,
+                      FINAL_GRACE_SECONDS, "1" if create_with is not None else "", create_with or "",
+                      self.settings.MAX_ANSWER_BYTES]
+        for event in events:
+            args += [event.kind, "" if event.seq is None else event.seq, event.text, event.final]
+        k = self.keys
+        return await self._apply(keys=[k.stream(message_id), k.stream_content(message_id),
+                                       k.stream_pending(message_id), k.chat_channel(chat_id), k.streams_active,
+                                       k.stream_reasoning(message_id)],
+                                 args=args)
+
+    async def snapshot(self, message_id: object) -> Snapshot | None:
+        """The answer's live state, or None when Redis holds none."""
+        k = self.keys
+        found = await self._snapshot(keys=[k.stream(message_id), k.stream_content(message_id),
+                                           k.stream_reasoning(message_id)])
+        if not found:
+            return None
+        state, pieces, final, content, reasoning = found
+        return Snapshot(content, int(pieces), json.loads(final) if state in messages.FINISHED else None, reasoning)
+
+    async def active(self) -> list[tuple[str, float, str]]:
+        """Every live answer: its id, last activity (Unix time) and owner."""
+        live = cast(list[tuple[str, float]],
+                    await self.redis.zrange(self.keys.streams_active, 0, -1, withscores=True))
+        if not live:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for message_id, _ in live:
+                pipe.hget(self.keys.stream(message_id), "owner")
+            owners = await pipe.execute()
+        return [(message_id, last, owner or "") for (message_id, last), owner in zip(live, owners, strict=True)]
+
+    async def forget(self, message_id: str) -> None:
+        """Drop an answer from the active set (it ended without a live state)."""
+        await self.redis.zrem(self.keys.streams_active, message_id)
+
+
+ANSWER_STATE = web.AppKey("answer_state", AnswerState)

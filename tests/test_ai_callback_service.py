@@ -2,9 +2,11 @@
 
 import uuid
 
-from ai_support import (FakeAIService, callback_path, follow, get_message, idle, open_ws, post_message,
-                        start_callback_service)
-from conftest import create_chat, db_of, register
+from support.accounts import create_chat, register
+from support.fake_ai_service import FakeAIService, callback_path, start_callback_service
+from support.messages import get_message, idle, post_message
+from support.served_app import db_of
+from support.ws_frames import follow, open_ws
 
 
 async def setup(fake_service, make_client, service=None, **settings):

@@ -7,9 +7,11 @@ import uuid
 import pytest
 import requests
 
-from ai_support import follow, get_message, idle, open_ws, post_message, read_to_end
-from conftest import create_chat, db_of, register
-from llmock_support import REPLY, LLMock
+from support.accounts import create_chat, register
+from support.llmock import REPLY, LLMock
+from support.messages import get_message, idle, post_message
+from support.served_app import db_of
+from support.ws_frames import follow, open_ws, read_to_end
 
 ENDED_EARLY = "the model's answer ended early"
 

@@ -3,9 +3,11 @@
 import asyncio
 import uuid
 
-from ai_support import (FakeOpenAI, follow, get_message, idle, open_ws, post_message, read_to_end, receive,
-                        start_openai_service, streamed_text)
-from conftest import create_chat, db_of, register
+from support.accounts import create_chat, register
+from support.fake_openai import FakeOpenAI, start_openai_service
+from support.messages import get_message, idle, post_message
+from support.served_app import db_of
+from support.ws_frames import follow, open_ws, read_to_end, receive, streamed_text
 
 
 async def test_deltas_stream_to_the_socket_and_the_answer_is_stored(fake_service, make_client):

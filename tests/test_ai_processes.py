@@ -5,8 +5,9 @@ also when one of them is killed (SIGKILL) mid-stream."""
 import aiohttp
 import pytest
 
-from ai_support import FakeAIService, callback_path, read_to_end, streamed_text
-from process_support import start_run_py
+from support.fake_ai_service import FakeAIService, callback_path
+from support.run_process import start_run_py
+from support.ws_frames import read_to_end, streamed_text
 
 
 @pytest.mark.timeout(120)

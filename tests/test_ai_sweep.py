@@ -2,13 +2,15 @@
 
 import time
 
-from ai_support import (callback_path, get_message, idle, open_ws, post_message, read_to_end, receive,
-                        start_callback_service, streamed_text)
 from chatserver import appkeys
 from chatserver.ai.job import INTERRUPTED, generate
 from chatserver.ai.sweep import LOST, sweep_answers
 from chatserver.live.stream import STREAMS
-from conftest import app_of, create_chat, db_of, register
+from support.accounts import create_chat, register
+from support.fake_ai_service import callback_path, start_callback_service
+from support.messages import get_message, idle, post_message
+from support.served_app import app_of, db_of
+from support.ws_frames import open_ws, read_to_end, receive, streamed_text
 
 
 async def streaming(fake_service, make_client, **settings):

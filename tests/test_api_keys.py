@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import aiohttp
 
-from conftest import assert_error, db_of, register
-from process_support import start_run_py
+from support.accounts import register
+from support.error_shape import assert_error
+from support.run_process import start_run_py
+from support.served_app import db_of
 
 
 async def make_key(client, account, name: str = "laptop") -> dict:

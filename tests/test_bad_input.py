@@ -1,5 +1,5 @@
 """Every bad input of issue 9 answered in the JSON error shape, never a 500
-(API.md "Errors (REST)", "WebSocket")."""
+(docs/README.md, "Errors"; docs/websocket.md, "Bad input")."""
 
 import asyncio
 import base64
@@ -7,8 +7,9 @@ import io
 import json
 import socket
 
-from conftest import assert_error, create_chat, register
-from files_support import upload
+from support.accounts import register
+from support.error_shape import assert_error
+from support.uploads import upload
 
 
 async def json_error(resp, status: int, code: str | None = None) -> dict:

@@ -4,8 +4,10 @@ change to it, whichever app instance made it; others hear nothing."""
 import asyncio
 
 import pytest
-from ai_support import idle, open_ws, post_message, receive
-from conftest import create_chat, register
+
+from support.accounts import create_chat, register
+from support.messages import idle, post_message
+from support.ws_frames import open_ws, receive
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from chatserver.config import DEFAULT_CONFIG, EXAMPLE_SECRETS, ConfigError, load_settings, parse_rate_limit
-from conftest import TESTS_DIR
+from support.paths import TESTS_DIR
 
 ROOT = TESTS_DIR.parent
 

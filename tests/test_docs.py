@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 from chatserver.config import FIELDS
-from conftest import TESTS_DIR
+from support.paths import TESTS_DIR
 
 ROOT = TESTS_DIR.parent
 DOCS = ROOT / "docs"

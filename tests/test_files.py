@@ -1,4 +1,4 @@
-"""Files (API.md "Files"): streamed uploads and their limits, hostile names,
+"""Files (docs/rest.md, "Files"): streamed uploads and their limits, hostile names,
 downloads, previews, deletion, ownership and housekeeping."""
 
 import asyncio
@@ -11,9 +11,11 @@ import pytest
 
 from chatserver import appkeys
 from chatserver.files.housekeeping import housekeep
-from conftest import app_of, assert_error, create_chat, db_of, register
-from files_support import (image_bytes, nothing_stored, processed, random_id, raw_multipart, stored_files,
-                           upload, uploaded)
+from support.accounts import create_chat, register
+from support.error_shape import assert_error
+from support.sample_files import image_bytes
+from support.served_app import app_of, db_of
+from support.uploads import nothing_stored, processed, random_id, raw_multipart, stored_files, upload, uploaded
 
 FILE_KEYS = {"id", "name", "size", "content_type", "status", "chat_id", "text_content", "preview_text",
              "has_preview_image", "error", "created_at", "processed_at"}

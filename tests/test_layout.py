@@ -90,3 +90,23 @@ def test_data_modules_import_only_the_database_helper():
 
 def test_the_scan_finds_sql_in_a_string():
     assert NAMES_TABLE.findall(string_constants(SAMPLE)[0]) == ["messages"]
+
+
+TESTS = ROOT / "tests"
+
+
+def imported_test_modules(path: Path) -> set[str]:
+    """The modules of tests/ that a file imports and that are not helper modules:
+    conftest, a test module, or one of the old *_support modules."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+    return {m for m in found if m == "conftest" or m.startswith("test_") or m.endswith("_support")}
+
+
+def test_tests_take_helpers_from_support_never_from_conftest_or_other_tests():
+    offenders = {p.relative_to(ROOT).as_posix(): sorted(imported_test_modules(p)) for p in TESTS.rglob("*.py")}
+    assert {k: v for k, v in offenders.items() if v} == {}

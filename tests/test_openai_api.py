@@ -1,5 +1,5 @@
-"""The OpenAI-compatible /v1 API (API.md "API keys and the OpenAI-compatible
-API"), driven by the official `openai` Python SDK against every backend."""
+"""The OpenAI-compatible /v1 API (docs/openai.md), driven by the official
+`openai` Python SDK against every backend."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ import pytest
 from aiohttp import web
 from llmock.testing import LLMockServer
 
-from ai_support import FakeOpenAI, callback_path, start_openai_service
 from chatserver import appkeys
 from chatserver.ai.builtin import NOT_A_MODEL
-from conftest import db_of, register
+from support.accounts import register
+from support.fake_ai_service import callback_path
+from support.fake_openai import FakeOpenAI, start_openai_service
+from support.served_app import db_of
 
 QUESTION = [{"role": "user", "content": "Which plants grow well next to tomatoes?"}]
 

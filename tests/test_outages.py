@@ -1,4 +1,4 @@
-"""PostgreSQL or Redis unreachable (API.md "Errors (REST)"): `503
+"""PostgreSQL or Redis unreachable (docs/README.md, "Errors"): `503
 service_unavailable` with `Retry-After` on REST, an error frame on the
 WebSocket, one log line when the outage starts and one when it ends, and
 recovery without a restart with nothing lost. The tests stop and start
@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import assert_error, create_chat, register
-from files_support import upload
-from outage_support import PostgresServer, RedisServer
+from support.accounts import create_chat, register
+from support.error_shape import assert_error
+from support.outage_servers import PostgresServer, RedisServer
+from support.uploads import upload
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The preview service (API.md "Preview service"), faked by a real HTTP server
+"""The preview service (docs/preview-service.md), faked by a real HTTP server
 on 127.0.0.1: good answers, 500s, time-outs, garbage, huge answers."""
 
 import asyncio
@@ -12,8 +12,10 @@ from aiohttp import web
 
 from chatserver import appkeys
 from chatserver.files.housekeeping import housekeep
-from conftest import app_of, db_of, register
-from files_support import image_bytes, processed, read_image, stored_files, uploaded
+from support.accounts import register
+from support.sample_files import image_bytes, read_image
+from support.served_app import app_of, db_of
+from support.uploads import processed, stored_files, uploaded
 
 API_KEY = "preview-key"
 GOOD = {"content": "the full extracted text", "preview": "short preview"}

@@ -8,10 +8,11 @@ import pytest
 import redis.asyncio as redis_async
 
 from chatserver import appkeys
-from chatserver.keys import Keys
 from chatserver.ai.job import GENERATE_TASK
 from chatserver.jobs.queue import Job, JobQueue, backoff_delay
-from conftest import app_of, create_chat, db_of, register
+from chatserver.keys import Keys
+from support.accounts import create_chat, register
+from support.served_app import app_of, db_of
 
 
 @pytest.fixture

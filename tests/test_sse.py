@@ -7,10 +7,11 @@ import json
 import random
 import uuid
 
-from ai_support import post_message
-from conftest import app_of, assert_error, create_chat, register
-
 from chatserver.live.stream import STREAMS
+from support.accounts import create_chat, register
+from support.error_shape import assert_error
+from support.messages import post_message
+from support.served_app import app_of
 
 PIECES = ["Hel", "lo, ", "wörld", " — ", "ünïcødé 🎉", " and", " more", "."]
 FULL = "".join(PIECES)

@@ -1,16 +1,18 @@
-"""The WebSocket (API.md "WebSocket"): upgrade, ping, bad frames, exact resume."""
+"""The WebSocket (docs/websocket.md): upgrade, ping, bad frames, exact resume."""
 
 import random
 
 import aiohttp
 import pytest
 
-from ai_support import (callback_path, follow, get_message, idle, open_ws, post_message, read_to_end, receive,
-                        start_callback_service, streamed_text)
 from chatserver import appkeys
 from chatserver.keys import Keys
 from chatserver.live.stream import STREAMS, Event, Streams, listener_client_name
-from conftest import app_of, create_chat, register
+from support.accounts import create_chat, register
+from support.fake_ai_service import callback_path, start_callback_service
+from support.messages import get_message, idle, post_message
+from support.served_app import app_of
+from support.ws_frames import follow, open_ws, read_to_end, receive, streamed_text
 
 
 async def streaming_answer(fake_service, make_client, **settings):

@@ -5,7 +5,7 @@ import datetime as dt
 import jwt
 import pytest
 
-from ai_support import Script
+from support.fake_ai_service import Script
 
 from .pages import new_chat, register_in_browser, send, token_of, unexpected_errors
 from .rest import rest_of

@@ -5,7 +5,7 @@ import asyncio
 
 import pytest
 
-from ai_support import Script, default_answer
+from support.fake_ai_service import Script, default_answer
 
 from .pages import assistant, new_chat, register_in_browser, screenshot, send, unexpected_errors
 from .rest import rest_of

@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg2
 
 from chatserver.migrate import apply_migrations
-from test_run import free_port
+from support.net import free_port
 
 
 class RedisServer:

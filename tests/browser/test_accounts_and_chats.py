@@ -29,6 +29,44 @@ async def test_register_logout_and_login_again(live, page):
     assert not unexpected_errors(page), page.errors
 
 
+async def test_a_chat_address_opened_in_a_new_tab_shows_the_chat(live, page):
+    await register_in_browser(page, live)
+    rest = await rest_of(page, live)
+    _, chat = await rest.call("POST", "/api/chats", json={"title": "Opened twice"})
+    address = f"{live.url}#/chat/{chat['id']}"
+    await page.goto(address)
+    await page.locator("#chat-title").filter(has_text="Opened twice").wait_for()
+
+    tab = await page.context.new_page()
+    await tab.goto(address)
+    await tab.locator("#chat-title").filter(has_text="Opened twice").wait_for()
+    assert await tab.locator("#app-view").is_visible()
+    assert await tab.locator("#auth-view").is_hidden()
+    assert not unexpected_errors(page), page.errors
+
+
+async def test_logging_out_in_one_tab_logs_out_every_tab_and_forgets_the_token(live, page):
+    await register_in_browser(page, live)
+    await new_chat(page)
+    tab = await page.context.new_page()
+    await tab.goto(page.url)
+    await tab.locator("#app-view").wait_for(state="visible")
+
+    await tab.get_by_role("button", name="Log out").click()
+    await tab.locator("#auth-view").wait_for(state="visible")
+    await page.locator("#auth-view").wait_for(state="visible")
+    assert await page.locator("#app-view").is_hidden()
+    for each in (page, tab):
+        assert await token_of(each) is None
+        assert await each.evaluate("sessionStorage.length + localStorage.length") == 0
+    # a new tab, and a reload of an old one, ask to log in
+    third = await page.context.new_page()
+    await third.goto(live.url)
+    await third.locator("#auth-view").wait_for(state="visible")
+    await page.reload()
+    await page.locator("#auth-view").wait_for(state="visible")
+
+
 async def test_registration_errors_come_from_the_server(live, page):
     email = await register_in_browser(page, live)
     await page.get_by_role("button", name="Log out").click()
@@ -52,7 +90,7 @@ async def test_expired_token_sends_the_user_back_to_login(live, page):
     # a token that runs out while the page is open: the client notices by itself
     soon = jwt.encode({"sub": me["id"], "exp": dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=4)},
                       live.settings.JWT_SECRET, algorithm="HS256")
-    await page.evaluate("(t) => sessionStorage.setItem('chatserver.token', t)", soon)
+    await page.evaluate("(t) => localStorage.setItem('chatserver.token', t)", soon)
     await page.reload()
     await page.locator("#app-view").wait_for(state="visible")
     message = page.locator("#auth-message")
@@ -61,7 +99,7 @@ async def test_expired_token_sends_the_user_back_to_login(live, page):
 
     # a page opened with a token that has already expired
     await register_in_browser(page, live)
-    await page.evaluate("(t) => sessionStorage.setItem('chatserver.token', t)", expired)
+    await page.evaluate("(t) => localStorage.setItem('chatserver.token', t)", expired)
     await page.reload()
     await message.wait_for(state="visible")
     assert "session has expired" in (await message.text_content())
@@ -72,7 +110,7 @@ async def test_expired_token_sends_the_user_back_to_login(live, page):
     await register_in_browser(page, live)
     forged = jwt.encode({"sub": me["id"], "exp": dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)},
                         "some-other-secret-of-enough-length-here", algorithm="HS256")
-    await page.evaluate("(t) => sessionStorage.setItem('chatserver.token', t)", forged)
+    await page.evaluate("(t) => localStorage.setItem('chatserver.token', t)", forged)
     await page.reload()
     await message.wait_for(state="visible")
     assert "session has expired" in (await message.text_content())

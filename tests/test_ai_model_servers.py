@@ -137,10 +137,10 @@ async def test_a_slow_first_token_still_completes(make_client, llmock):
 async def test_a_stall_mid_stream_fails_after_the_stream_timeout(make_client, llmock):
     client, account, chat = await start(make_client, llmock,
                                         {"type": "stream_fault", "kind": "stall", "after_chunks": 3,
-                                         "stall_seconds": 10}, STREAM_TIMEOUT_SECONDS=1)
+                                         "stall_seconds": 30}, STREAM_TIMEOUT_SECONDS=3)
     stored = await answer_to(client, account, chat)
     assert (stored["status"], stored["content"]) == ("failed", "One two ")
-    assert stored["error"] == f"{ENDED_EARLY}: the model server sent nothing for 1 s"
+    assert stored["error"] == f"{ENDED_EARLY}: the model server sent nothing for 3 s"
 
 
 async def test_an_unreachable_server_fails_in_plain_words(make_client, llmock):

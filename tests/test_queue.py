@@ -57,12 +57,17 @@ async def test_a_job_runs_once_and_leaves_no_trace(make_queue, redis):
 async def test_each_queue_runs_at_most_its_concurrency_at_once(make_queue):
     queue = make_queue()
     running, peak = 0, 0
+    both = asyncio.Event()
 
     async def handler(job):
         nonlocal running, peak
         running += 1
         peak = max(peak, running)
-        await asyncio.sleep(0.05)
+        if running == 2:
+            both.set()
+        # the first jobs wait for each other: the two workers overlap whatever the machine's speed
+        await asyncio.wait_for(both.wait(), 30)
+        await asyncio.sleep(0)
         running -= 1
 
     queue.task("slow", "ai", handler)
@@ -204,7 +209,10 @@ async def test_a_periodic_task_runs_once_per_interval_across_processes(make_queu
         queue.periodic("tick", 5, lambda q=queue: _record(runs, q))
     for queue in queues:
         await queue.start()
-    await asyncio.sleep(0.3)
+    # each started queue tries the task's lock at once; the first to take it runs the task
+    async with asyncio.timeout(30):
+        while not runs:
+            await asyncio.sleep(0.01)
     for queue in queues:
         await queue.stop()
     assert len(runs) == 1

@@ -2,13 +2,14 @@
 service that streams slowly through the callback protocol."""
 
 import asyncio
+import dataclasses
 
 import pytest
 
 from support.fake_ai_service import Script, default_answer
 
-from .pages import assistant, new_chat, register_in_browser, screenshot, send, unexpected_errors
-from .rest import rest_of
+from .pages import assistant, new_chat, register_in_browser, screenshot, send, token_of, unexpected_errors
+from .rest import Rest, rest_of
 
 pytestmark = pytest.mark.browser
 
@@ -120,7 +121,12 @@ async def test_a_dropped_connection_resumes_exactly(flaky_live, page, fake_ai):
     proxy.drop()
     await page.locator("#connection").filter(has_text="Reconnecting").wait_for()
     seen = await answer.locator(".content").inner_text()
-    await asyncio.sleep(1.5)
+    # past the proxy, the server has stored well more than the page shows
+    direct = Rest(dataclasses.replace(live, url=live.settings.PUBLIC_BASE_URL), await token_of(page))
+    path = f"/api/messages/{await answer.get_attribute('data-message-id')}"
+    async with asyncio.timeout(30):
+        while len((await direct.call("GET", path))[1]["content"]) < len(seen) + 20:
+            await asyncio.sleep(0.05)
     assert await answer.locator(".content").inner_text() == seen
     proxy.refusing = False
     await wait_status(answer, "complete")
@@ -150,8 +156,11 @@ async def test_stop_keeps_the_partial_answer(live, page, fake_ai):
     assert await answer.locator(".status").text_content() == "stopped"
     kept = await answer.locator(".content").inner_text()
     assert kept.startswith("w000 w001 w002 w003 w004 w005")
-    await asyncio.sleep(1)
-    assert await answer.locator(".content").inner_text() == kept  # nothing more arrives
+    # the service stops at the first chunk the server refuses: from then on nothing can arrive
+    async with asyncio.timeout(30):
+        while fake_ai.tasks:
+            await asyncio.sleep(0.05)
+    assert await answer.locator(".content").inner_text() == kept
     rest = await rest_of(page, live)
     _, stored = await rest.call("GET", f"/api/messages/{await answer.get_attribute('data-message-id')}")
     assert stored["status"] == "cancelled"
@@ -228,10 +237,9 @@ async def test_idle_socket_is_kept_alive_with_pings(live, page, fake_ai):
     assert not any('"ping"' in f for f in frames["sent"])
     await page.clock.fast_forward(25_000)
     await page.wait_for_function("() => true")
-    for _ in range(50):
-        if any('"pong"' in f for f in frames["received"]):
-            break
-        await asyncio.sleep(0.1)
+    async with asyncio.timeout(30):
+        while not any('"pong"' in f for f in frames["received"]):
+            await asyncio.sleep(0.05)
     pings = [f for f in frames["sent"] if '"ping"' in f]
     assert pings and any('"pong"' in f for f in frames["received"])
     assert await page.locator("#connection").text_content() == ""

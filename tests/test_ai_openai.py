@@ -115,7 +115,7 @@ async def test_cancel_closes_the_model_stream_and_keeps_the_partial_text(fake_se
     assert resp.status == 200
     body = await resp.json()
     assert (body["status"], body["content"], body["error"]) == ("cancelled", "Hel", "cancelled")
-    await asyncio.wait_for(service.disconnected.wait(), 10)
+    await asyncio.wait_for(service.disconnected.wait(), 30)
     await idle(client)
     frames += await read_to_end(ws)
     assert frames[-1] == {"error": "cancelled", "message_id": answer["id"], "status": "cancelled"}

@@ -147,7 +147,7 @@ async def test_deleting_the_chat_tells_and_closes_subscribed_sockets_with_4404(t
     resp = await first.delete(f"/api/chats/{chat['id']}", headers=account.headers)
     assert resp.status == 204
     assert await receive(ws) == {"type": "chat_deleted", "chat_id": chat["id"]}
-    closing = await ws.receive(timeout=10)
+    closing = await ws.receive(timeout=30)
     assert closing.data == 4404 or ws.close_code == 4404
 
 

@@ -25,7 +25,7 @@ async def rows_of(client, user) -> list[dict]:
     return await db_of(client).fetch("SELECT * FROM files WHERE user_id = %s", (user.id,))
 
 
-async def wait_until(condition, timeout: float = 10) -> None:
+async def wait_until(condition, timeout: float = 30) -> None:
     """For what no job queue reports (a server noticing a closed socket)."""
     deadline = time.monotonic() + timeout
     while not condition():

@@ -56,7 +56,7 @@ async def answer_row(client, completion_id: str) -> dict | None:
     """The stored answer once it is finished (PostgreSQL learns of the end
     just after the followers do), or None when there is none."""
     answer_id = completion_id.removeprefix("chatcmpl-")
-    async with asyncio.timeout(10):
+    async with asyncio.timeout(30):
         while True:
             row = await db_of(client).fetchrow(
                 "SELECT status, content, error, chat_id FROM messages WHERE id = %s", (answer_id,))
@@ -349,7 +349,7 @@ async def test_disconnect_mid_stream_cancels_the_generation_upstream(fake_servic
             break
     answer_id = chunk.id
     await stream.close()
-    async with asyncio.timeout(10):
+    async with asyncio.timeout(30):
         await service.disconnected.wait()
     row = await answer_row(client, answer_id)
     assert (row["content"], row["error"]) == ("Hel", "the API client disconnected")

@@ -88,7 +88,7 @@ class FakeAIService:
     def requests_for(self, message_id: str) -> list[dict]:
         return [r for r in self.requests if r["message_id"] == message_id]
 
-    async def request_for(self, message_id: str, timeout: float = 10) -> dict:
+    async def request_for(self, message_id: str, timeout: float = 30) -> dict:
         """The latest request for that answer, once one arrived."""
         async with asyncio.timeout(timeout):
             while not self.requests_for(message_id):

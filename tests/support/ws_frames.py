@@ -10,17 +10,17 @@ async def open_ws(client, account, chat_id: str):
     return await client.ws_connect(f"/ws/chat/{chat_id}?token={account.token}")
 
 
-async def receive(ws, timeout: float = 10) -> dict:
+async def receive(ws, timeout: float = 30) -> dict:
     return json.loads((await ws.receive(timeout=timeout)).data)
 
 
-async def follow(ws, message_id: str, timeout: float = 10) -> list[dict]:
+async def follow(ws, message_id: str, timeout: float = 30) -> list[dict]:
     """Send stream_request and read frames up to `complete` or an error frame."""
     await ws.send_json({"type": "stream_request", "message_id": message_id})
     return await read_to_end(ws, timeout)
 
 
-async def read_to_end(ws, timeout: float = 10) -> list[dict]:
+async def read_to_end(ws, timeout: float = 30) -> list[dict]:
     frames = []
     while True:
         frame = await receive(ws, timeout)

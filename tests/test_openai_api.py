@@ -244,14 +244,14 @@ async def test_stop_and_user_reach_the_model_server(fake_service, make_client, s
     service, client = await start_openai_service(fake_service, make_client)
     api = await sdk(client)
     await api.chat.completions.create(model="test-model", messages=QUESTION, stop=["Two", "Three"], user="u-42")
-    (sent,) = service.requests
+    (sent,) = service.requests_about(QUESTION[-1]["content"])
     assert (sent["stop"], sent["user"]) == (["Two", "Three"], "u-42")
 
 
 async def test_without_stop_and_user_the_model_server_gets_neither(fake_service, make_client, sdk):
     service, client = await start_openai_service(fake_service, make_client)
     await (await sdk(client)).chat.completions.create(model="test-model", messages=QUESTION)
-    (sent,) = service.requests
+    (sent,) = service.requests_about(QUESTION[-1]["content"])
     assert "stop" not in sent and "user" not in sent
 
 

@@ -1,5 +1,6 @@
 """The WebSocket (docs/websocket.md): upgrade, ping, bad frames, exact resume."""
 
+import asyncio
 import random
 
 import aiohttp
@@ -158,6 +159,16 @@ async def test_resume_at_random_points_is_exact(fake_service, make_client, seed)
     assert (await get_message(client, account, answer["id"]))["content"] == final
 
 
+async def sockets_counted(client, count: int) -> bool:
+    """Once the open-sockets gauge reads `count`: a closed socket's handler ends
+    (and counts it out) after the client saw the close, in a task of its own."""
+    gauge = app_of(client)[appkeys.METRICS].websockets
+    async with asyncio.timeout(30):
+        while gauge._value.get() != count:
+            await asyncio.sleep(0.01)
+    return True
+
+
 async def test_several_sockets_on_one_chat_each_get_every_frame(fake_service, make_client):
     client, account, chat, answer, path = await streaming_answer(fake_service, make_client)
     sockets = [await open_ws(client, account, chat["id"]) for _ in range(3)]
@@ -175,7 +186,7 @@ async def test_several_sockets_on_one_chat_each_get_every_frame(fake_service, ma
     await sockets[1].close()
     await sockets[2].send_json({"type": "ping", "timestamp": 2})
     await receive(sockets[2])
-    assert app_of(client)[appkeys.METRICS].websockets._value.get() == 1
+    assert await sockets_counted(client, 1)
 
 
 async def test_chunks_posted_to_another_instance_reach_this_socket(fake_service, make_client):
@@ -250,7 +261,7 @@ async def test_a_client_that_stops_answering_pings_is_dropped(make_client):
     live = await client.ws_connect(f"/ws/chat/{chat['id']}?token={account.token}")
     await live.send_json({"type": "ping", "timestamp": 3})
     assert await receive(live) == {"type": "pong", "timestamp": 3}
-    assert app_of(client)[appkeys.METRICS].websockets._value.get() == 1
+    assert await sockets_counted(client, 1)
 
 
 async def test_garbage_on_a_chat_channel_does_not_stop_the_fan_out(fake_service, make_client):

@@ -84,7 +84,7 @@ async def test_progress_is_reported_while_the_import_runs(client, user):
                                         f"conversation:{blocked['id']}")
             resp = await upload_async(client, user, json.dumps(conversations).encode())
             location = resp.headers["Location"]
-            for _ in range(500):
+            for _ in range(1500):  # 30 s
                 status = await status_of(client, user, location)
                 if status["done"]:
                     break

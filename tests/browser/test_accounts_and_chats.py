@@ -67,6 +67,23 @@ async def test_logging_out_in_one_tab_logs_out_every_tab_and_forgets_the_token(l
     await page.locator("#auth-view").wait_for(state="visible")
 
 
+async def test_logging_in_in_one_tab_logs_in_a_tab_showing_the_login_form(live, page):
+    email = await register_in_browser(page, live)
+    await page.get_by_role("button", name="Log out").click()
+    other = await page.context.new_page()
+    await other.goto(live.url)
+    await other.locator("#auth-view").wait_for(state="visible")
+
+    form = page.locator("#login-form")
+    await form.get_by_label("Email").fill(email)
+    await form.get_by_label("Password").fill("correct horse")
+    await form.get_by_role("button", name="Log in").click()
+    await page.locator("#app-view").wait_for(state="visible")
+    await other.locator("#app-view").wait_for(state="visible")
+    assert await other.locator("#user-name").text_content() == email.split("@")[0]
+    assert await token_of(other) == await token_of(page)
+
+
 async def test_registration_errors_come_from_the_server(live, page):
     email = await register_in_browser(page, live)
     await page.get_by_role("button", name="Log out").click()

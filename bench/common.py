@@ -16,7 +16,7 @@ from aiohttp import web
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-from net_support import free_port  # noqa: E402
+from support.net import free_port  # noqa: E402
 
 
 def rss_kib(pid: int) -> int:

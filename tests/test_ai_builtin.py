@@ -2,21 +2,15 @@
 
 import uuid
 
-from ai_support import (
-    get_message,
-    idle,
-    open_ws,
-    post_message,
-    read_to_end,
-    receive,
-    streamed_text,
-)
-from conftest import app_of, create_chat, db_of, register
-from files_support import image_bytes, pdf_bytes, uploaded
-
 from chatserver import appkeys
 from chatserver.ai.builtin import HOW, LEAD, sentences
 from chatserver.ai.answer_job import generate
+from support.accounts import create_chat, register
+from support.messages import get_message, idle, post_message
+from support.sample_files import image_bytes, pdf_bytes
+from support.served_app import app_of, db_of
+from support.uploads import uploaded
+from support.ws_frames import open_ws, read_to_end, receive, streamed_text
 
 
 async def add_file(client, account, name, text, status="ready"):

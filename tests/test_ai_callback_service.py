@@ -2,9 +2,11 @@
 
 import uuid
 
-from ai_support import (FakeAIService, callback_path, follow, get_message, idle, open_ws, post_message,
-                        start_callback_service)
-from conftest import create_chat, db_of, register
+from support.accounts import create_chat, register
+from support.fake_ai_service import FakeAIService, callback_path, start_callback_service
+from support.messages import get_message, idle, post_message
+from support.served_app import db_of
+from support.ws_frames import follow, open_ws
 
 
 async def setup(fake_service, make_client, service=None, **settings):
@@ -105,9 +107,10 @@ async def test_5xx_and_timeouts_are_retried_then_accepted(fake_service, make_cli
 
 
 async def test_a_slow_service_times_out_and_is_retried(fake_service, make_client):
-    service = FakeAIService(delay=1)
+    # a time-out the service's requests reach well within, and an answer well past it
+    service = FakeAIService(delay=3)
     service, client, account, chat = await setup(fake_service, make_client, service,
-                                                 AI_SERVICE_TIMEOUT_SECONDS=0.1, JOB_MAX_ATTEMPTS=2)
+                                                 AI_SERVICE_TIMEOUT_SECONDS=1, JOB_MAX_ATTEMPTS=2)
     answer = (await post_message(client, account, chat["id"], "hi"))["assistant_message"]
     await idle(client)
     assert len(service.requests_for(answer["id"])) == 2

@@ -7,9 +7,11 @@ import uuid
 import pytest
 import requests
 
-from ai_support import follow, get_message, idle, open_ws, post_message, read_to_end
-from conftest import create_chat, db_of, register
-from llmock_support import REPLY, LLMock
+from support.accounts import create_chat, register
+from support.llmock import REPLY, LLMock
+from support.messages import get_message, idle, post_message
+from support.served_app import db_of
+from support.ws_frames import follow, open_ws, read_to_end
 
 ENDED_EARLY = "the model's answer ended early"
 
@@ -135,10 +137,10 @@ async def test_a_slow_first_token_still_completes(make_client, llmock):
 async def test_a_stall_mid_stream_fails_after_the_stream_timeout(make_client, llmock):
     client, account, chat = await start(make_client, llmock,
                                         {"type": "stream_fault", "kind": "stall", "after_chunks": 3,
-                                         "stall_seconds": 10}, STREAM_TIMEOUT_SECONDS=1)
+                                         "stall_seconds": 30}, STREAM_TIMEOUT_SECONDS=3)
     stored = await answer_to(client, account, chat)
     assert (stored["status"], stored["content"]) == ("failed", "One two ")
-    assert stored["error"] == f"{ENDED_EARLY}: the model server sent nothing for 1 s"
+    assert stored["error"] == f"{ENDED_EARLY}: the model server sent nothing for 3 s"
 
 
 async def test_an_unreachable_server_fails_in_plain_words(make_client, llmock):

@@ -5,8 +5,9 @@ also when one of them is killed (SIGKILL) mid-stream."""
 import aiohttp
 import pytest
 
-from ai_support import FakeAIService, callback_path, read_to_end, streamed_text
-from process_support import start_run_py
+from support.fake_ai_service import FakeAIService, callback_path
+from support.run_process import start_run_py
+from support.ws_frames import read_to_end, streamed_text
 
 
 @pytest.mark.timeout(120)
@@ -30,7 +31,7 @@ async def test_a_socket_on_one_process_gets_chunks_posted_to_another_even_after_
             path = callback_path(await service.request_for(answer["id"]))
             ws = await http.ws_connect(f"{b_url}/ws/chat/{chat['id']}?token={token}")
             await ws.send_json({"type": "stream_request", "message_id": answer["id"]})
-            frames = [await ws.receive_json(timeout=10)]
+            frames = [await ws.receive_json(timeout=30)]
             for seq, text in enumerate(["one", " two"]):
                 async with http.post(f"{a_url}{path}", json={"type": "chunk", "content": text, "seq": seq}) as r:
                     assert r.status == 200

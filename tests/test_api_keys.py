@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import aiohttp
 
-from conftest import assert_error, db_of, register
-from process_support import start_run_py
+from support.accounts import register
+from support.error_shape import assert_error
+from support.run_process import start_run_py
+from support.served_app import db_of
 
 
 async def make_key(client, account, name: str = "laptop") -> dict:
@@ -47,7 +49,7 @@ async def test_key_works_on_the_websocket(client, user, chat):
     made = await make_key(client, user)
     ws = await client.ws_connect(f"/ws/chat/{chat['id']}?token={made['key']}")
     await ws.send_json({"type": "ping", "timestamp": 1})
-    assert (await ws.receive_json(timeout=5))["type"] == "pong"
+    assert (await ws.receive_json(timeout=30))["type"] == "pong"
     await ws.close()
 
 

@@ -1,4 +1,4 @@
-"""Accounts and tokens (API.md "Authentication")."""
+"""Accounts and tokens (docs/rest.md, "Authentication")."""
 
 import datetime as dt
 import logging
@@ -6,7 +6,8 @@ import logging
 import jwt
 import pytest
 
-from conftest import assert_error, register
+from support.accounts import register
+from support.error_shape import assert_error
 
 
 async def test_register_returns_user_and_bearer_token(client):
@@ -22,7 +23,7 @@ async def test_register_returns_user_and_bearer_token(client):
 
 
 async def test_password_is_stored_only_as_argon2_hash(client, user):
-    from conftest import db_of
+    from support.served_app import db_of
     row = await db_of(client).fetchrow("SELECT password_hash FROM users WHERE id = %s", (user.id,))
     assert row["password_hash"].startswith("$argon2")
     assert user.password not in row["password_hash"]

@@ -5,50 +5,14 @@ import uuid
 
 import psycopg2
 import psycopg2.extras
-from ai_support import callback_path, idle, post_message, start_callback_service
-from conftest import assert_error, create_chat, register
-from test_migrations import empty_database  # noqa: F401  (a fixture)
 from yoyo import get_backend, read_migrations
 
 from chatserver.api.pagination import encode_cursor
 from chatserver.migrate import MIGRATIONS_DIR, apply_migrations
-
-
-async def setup(fake_service, make_client):
-    service, client = await start_callback_service(fake_service, make_client)
-    account = await register(client)
-    chat = await create_chat(client, account)
-    return service, client, account, chat
-
-
-async def answer(client, service, message_id: str, text: str) -> None:
-    path = callback_path(await service.request_for(message_id))
-    await idle(client)
-    resp = await client.post(path, json={"type": "complete", "content": text})
-    assert resp.status == 200, await resp.text()
-
-
-async def turn(client, service, account, chat_id, question, reply) -> dict:
-    posted = await post_message(client, account, chat_id, question)
-    await answer(client, service, posted["assistant_message"]["id"], reply)
-    return posted
-
-
-async def shown(client, account, chat_id, **query) -> list[dict]:
-    resp = await client.get(f"/api/chats/{chat_id}/messages", params=query, headers=account.headers)
-    assert resp.status == 200, await resp.text()
-    return (await resp.json())["items"]
-
-
-async def edit(client, account, message_id, content) -> dict:
-    resp = await client.post(f"/api/messages/{message_id}/edit", json={"content": content}, headers=account.headers)
-    assert resp.status == 201, await resp.text()
-    return await resp.json()
-
-
-async def switch(client, account, chat_id, message_id):
-    return await client.post(f"/api/chats/{chat_id}/branch", json={"message_id": message_id},
-                             headers=account.headers)
+from support.accounts import create_chat, register
+from support.error_shape import assert_error
+from support.message_tree import answer, edit, setup, shown, switch, turn
+from support.messages import post_message
 
 
 async def test_messages_record_their_parent_and_siblings(fake_service, make_client):

@@ -1,9 +1,12 @@
-"""The callback endpoint (API.md "AI service integration"): tokens, seq, answers."""
+"""The callback endpoint (docs/ai-service.md, "Callbacks"): tokens, seq, answers."""
 
-from ai_support import (callback_path, follow, get_message, idle, open_ws, post_message, read_to_end, receive,
-                        start_callback_service, streamed_text)
 from chatserver.live.state import ANSWER_STATE
-from conftest import app_of, assert_error, create_chat, db_of, register
+from support.accounts import create_chat, register
+from support.error_shape import assert_error
+from support.fake_ai_service import callback_path, start_callback_service
+from support.messages import get_message, idle, post_message
+from support.served_app import app_of, db_of
+from support.ws_frames import follow, open_ws, read_to_end, receive, streamed_text
 
 
 async def started(fake_service, make_client, **settings):

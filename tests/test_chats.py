@@ -1,10 +1,12 @@
-"""Chats (API.md "Chats"): CRUD, pagination, ownership, search."""
+"""Chats (docs/rest.md, "Chats", "Search"): CRUD, pagination, ownership, search."""
 
 import uuid
 
 import pytest
 
-from conftest import assert_error, create_chat, db_of
+from support.accounts import create_chat
+from support.error_shape import assert_error
+from support.served_app import db_of
 
 CHAT_KEYS = {"id", "title", "created_at", "updated_at", "shown_leaf", "model", "system_prompt", "temperature",
              "max_tokens"}

@@ -8,7 +8,7 @@ import redis.asyncio as redis_async
 from redis.exceptions import ResponseError
 
 from chatserver.live.coalesce import CoalescedScript
-from net_support import free_port
+from support.net import free_port
 
 # a source Redis has never seen (its own SHA), so its first calls meet NOSCRIPT
 COUNT = "-- {}\nreturn redis.call('INCR', KEYS[1])"

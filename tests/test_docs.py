@@ -16,7 +16,7 @@ from pathlib import Path
 
 from chatserver.config import FIELDS
 from chatserver.errors import catalogue
-from conftest import TESTS_DIR
+from support.paths import TESTS_DIR
 
 ROOT = TESTS_DIR.parent
 DOCS = ROOT / "docs"

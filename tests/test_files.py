@@ -1,4 +1,4 @@
-"""Files (API.md "Files"): streamed uploads and their limits, hostile names,
+"""Files (docs/rest.md, "Files"): streamed uploads and their limits, hostile names,
 downloads, previews, deletion, ownership and housekeeping."""
 
 import asyncio
@@ -11,9 +11,12 @@ import pytest
 
 from chatserver import appkeys
 from chatserver.files.housekeeping import housekeep
-from conftest import app_of, assert_error, create_chat, db_of, register
-from files_support import (image_bytes, nothing_stored, processed, random_id, raw_multipart, stored_files,
-                           upload, uploaded)
+from chatserver.files.preview import PREVIEW_TASK
+from support.accounts import create_chat, register
+from support.error_shape import assert_error
+from support.sample_files import image_bytes
+from support.served_app import app_of, db_of
+from support.uploads import nothing_stored, processed, random_id, raw_multipart, stored_files, upload, uploaded
 
 FILE_KEYS = {"id", "name", "size", "content_type", "status", "chat_id", "text_content", "preview_text",
              "has_preview_image", "error", "created_at", "processed_at"}
@@ -23,7 +26,7 @@ async def rows_of(client, user) -> list[dict]:
     return await db_of(client).fetch("SELECT * FROM files WHERE user_id = %s", (user.id,))
 
 
-async def wait_until(condition, timeout: float = 10) -> None:
+async def wait_until(condition, timeout: float = 30) -> None:
     """For what no job queue reports (a server noticing a closed socket)."""
     deadline = time.monotonic() + timeout
     while not condition():
@@ -407,4 +410,6 @@ async def test_housekeeping_leaves_a_queued_preview_alone(make_client):
     await db_of(client).execute("UPDATE files SET created_at = created_at - interval '5 minutes' WHERE id = %s",
                                 (file["id"],))
     await housekeep(app)
-    assert await app[appkeys.REDIS].llen(app[appkeys.KEYS].queue("preview")) == 1
+    # this file's job only: housekeeping also queues earlier tests' files of the shared database
+    payloads = await app[appkeys.QUEUE].payloads(PREVIEW_TASK)
+    assert [p for p in payloads if p["file_id"] == file["id"]] == [{"file_id": file["id"]}]

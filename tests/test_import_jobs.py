@@ -11,13 +11,15 @@ import uuid
 
 import aiohttp
 import pytest
-from conftest import app_of, assert_error, db_of, register
-from test_portable import chatgpt_file, chats_of, node, upload
 
 from chatserver import appkeys
 from chatserver.data import chats, imports
 from chatserver.portable.importer import PROGRESS_EVERY
 from chatserver.portable.import_job import LOST, housekeep_imports, run_import
+from support.accounts import register
+from support.chatgpt_import import chatgpt_file, chats_of, node, upload
+from support.error_shape import assert_error
+from support.served_app import app_of, db_of
 
 ASYNC = {"Prefer": "respond-async"}
 
@@ -82,7 +84,7 @@ async def test_progress_is_reported_while_the_import_runs(client, user):
                                         f"conversation:{blocked['id']}")
             resp = await upload_async(client, user, json.dumps(conversations).encode())
             location = resp.headers["Location"]
-            for _ in range(500):
+            for _ in range(1500):  # 30 s
                 status = await status_of(client, user, location)
                 if status["done"]:
                     break

@@ -248,3 +248,21 @@ def test_only_the_fan_out_holds_a_pub_sub_connection():
 @pytest.mark.parametrize("path", sorted((PACKAGE / "live").glob("*.py")), ids=lambda p: p.name)
 def test_each_live_module_stays_small(path):
     assert len(path.read_text().splitlines()) <= 250
+TESTS = ROOT / "tests"
+
+
+def imported_test_modules(path: Path) -> set[str]:
+    """The modules of tests/ that a file imports and that are not helper modules:
+    conftest, a test module, or one of the old *_support modules."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+    return {m for m in found if m == "conftest" or m.startswith("test_") or m.endswith("_support")}
+
+
+def test_tests_take_helpers_from_support_never_from_conftest_or_other_tests():
+    offenders = {p.relative_to(ROOT).as_posix(): sorted(imported_test_modules(p)) for p in TESTS.rglob("*.py")}
+    assert {k: v for k, v in offenders.items() if v} == {}

@@ -1,11 +1,13 @@
-"""Messages (API.md "Messages"): posting, listing, reading, ownership, limits."""
+"""Messages (docs/rest.md, "Messages"): posting, listing, reading, ownership, limits."""
 
 import uuid
 
 import pytest
 
 from chatserver import appkeys
-from conftest import app_of, assert_error, create_chat, db_of, register
+from support.accounts import create_chat, register
+from support.error_shape import assert_error
+from support.served_app import app_of, db_of
 
 MESSAGE_KEYS = {"id", "chat_id", "role", "content", "status", "sources", "file_ids", "error",
                 "created_at", "completed_at", "parent_id", "siblings", "model", "finish_reason", "usage", "reasoning"}

@@ -2,22 +2,12 @@
 
 import subprocess
 import sys
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import psycopg2
-import pytest
 
 from chatserver.migrate import apply_migrations
-from conftest import TESTS_DIR, _admin_sql, _with_database
-
-
-@pytest.fixture
-def empty_database(servers):
-    name = f"chatserver_mig_{uuid.uuid4().hex[:8]}"
-    _admin_sql(servers["admin_dsn"], f'CREATE DATABASE "{name}"')
-    yield _with_database(servers["admin_dsn"], name)
-    _admin_sql(servers["admin_dsn"], f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+from support.paths import TESTS_DIR
 
 
 def tables(dsn):

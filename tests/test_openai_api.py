@@ -1,5 +1,5 @@
-"""The OpenAI-compatible /v1 API (API.md "API keys and the OpenAI-compatible
-API"), driven by the official `openai` Python SDK against every backend."""
+"""The OpenAI-compatible /v1 API (docs/openai.md), driven by the official
+`openai` Python SDK against every backend."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ import pytest
 from aiohttp import web
 from llmock.testing import LLMockServer
 
-from ai_support import FakeOpenAI, callback_path, start_openai_service
 from chatserver import appkeys
 from chatserver.ai.builtin import LEAD
-from conftest import db_of, register
+from support.accounts import register
+from support.fake_ai_service import callback_path
+from support.fake_openai import FakeOpenAI, start_openai_service
+from support.served_app import db_of
 
 QUESTION = [{"role": "user", "content": "Which plants grow well next to tomatoes?"}]
 
@@ -54,7 +56,7 @@ async def answer_row(client, completion_id: str) -> dict | None:
     """The stored answer once it is finished (PostgreSQL learns of the end
     just after the followers do), or None when there is none."""
     answer_id = completion_id.removeprefix("chatcmpl-")
-    async with asyncio.timeout(10):
+    async with asyncio.timeout(30):
         while True:
             row = await db_of(client).fetchrow(
                 "SELECT status, content, error, chat_id FROM messages WHERE id = %s", (answer_id,))
@@ -254,14 +256,14 @@ async def test_stop_and_user_reach_the_model_server(fake_service, make_client, s
     service, client = await start_openai_service(fake_service, make_client)
     api = await sdk(client)
     await api.chat.completions.create(model="test-model", messages=QUESTION, stop=["Two", "Three"], user="u-42")
-    (sent,) = service.requests
+    (sent,) = service.requests_about(QUESTION[-1]["content"])
     assert (sent["stop"], sent["user"]) == (["Two", "Three"], "u-42")
 
 
 async def test_without_stop_and_user_the_model_server_gets_neither(fake_service, make_client, sdk):
     service, client = await start_openai_service(fake_service, make_client)
     await (await sdk(client)).chat.completions.create(model="test-model", messages=QUESTION)
-    (sent,) = service.requests
+    (sent,) = service.requests_about(QUESTION[-1]["content"])
     assert "stop" not in sent and "user" not in sent
 
 
@@ -359,7 +361,7 @@ async def test_disconnect_mid_stream_cancels_the_generation_upstream(fake_servic
             break
     answer_id = chunk.id
     await stream.close()
-    async with asyncio.timeout(10):
+    async with asyncio.timeout(30):
         await service.disconnected.wait()
     row = await answer_row(client, answer_id)
     assert (row["content"], row["error"]) == ("Hel", "the API client disconnected")

@@ -6,7 +6,7 @@ import pytest
 import redis.exceptions
 from openapi_spec_validator import validate
 
-from conftest import assert_error
+from support.error_shape import assert_error
 
 
 async def test_health(client):

@@ -7,8 +7,10 @@ import pytest
 
 from chatserver import appkeys
 from chatserver.files.housekeeping import housekeep
-from conftest import app_of, db_of, register
-from files_support import docx_bytes, image_bytes, pdf_bytes, processed, read_image, stored_files, uploaded
+from support.accounts import register
+from support.sample_files import docx_bytes, image_bytes, pdf_bytes, read_image
+from support.served_app import app_of, db_of
+from support.uploads import processed, stored_files, uploaded
 
 
 async def preview_of(client, account, file: dict):

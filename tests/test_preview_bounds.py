@@ -1,6 +1,7 @@
-"""Extracting one file is bounded in time and memory (API.md "Files"): hostile
-files end `failed` saying which bound they passed, in a process of their own,
-while other uploads are processed and the server's memory does not grow."""
+"""Extracting one file is bounded in time and memory (docs/preview-service.md,
+"The built-in extractor"): hostile files end `failed` saying which bound they
+passed, in a process of their own, while other uploads are processed and the
+server's memory does not grow."""
 
 import asyncio
 import io
@@ -8,8 +9,10 @@ import zipfile
 
 from chatserver import appkeys
 from chatserver.files.sandbox import extract_isolated
-from conftest import app_of, register
-from files_support import docx_bomb, hostile_pdf, image_bytes, processed, uploaded
+from support.accounts import register
+from support.sample_files import docx_bomb, hostile_pdf, image_bytes
+from support.served_app import app_of
+from support.uploads import processed, uploaded
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 

@@ -1,4 +1,4 @@
-"""The preview service (API.md "Preview service"), faked by a real HTTP server
+"""The preview service (docs/preview-service.md), faked by a real HTTP server
 on 127.0.0.1: good answers, 500s, time-outs, garbage, huge answers."""
 
 import asyncio
@@ -12,11 +12,15 @@ from aiohttp import web
 
 from chatserver import appkeys
 from chatserver.files.housekeeping import housekeep
-from conftest import app_of, db_of, register
-from files_support import image_bytes, processed, read_image, stored_files, uploaded
+from support.accounts import register
+from support.sample_files import image_bytes, read_image
+from support.served_app import app_of, db_of
+from support.uploads import processed, stored_files, uploaded
 
 API_KEY = "preview-key"
 GOOD = {"content": "the full extracted text", "preview": "short preview"}
+# the time-out of the tests that need one: a slow answer passes it, a good one never comes near it
+TIMEOUT = 2
 
 
 class FakePreviewService:
@@ -57,7 +61,8 @@ def reply(body=GOOD, status=200):
 
 
 async def slow(service) -> web.Response:
-    await asyncio.sleep(1)
+    """Answers well after TIMEOUT, which the good answers stay far within."""
+    await asyncio.sleep(3 * TIMEOUT)
     return await reply()(service)
 
 
@@ -109,7 +114,7 @@ async def test_a_big_file_is_streamed_to_the_service_whole(with_service):
 @pytest.mark.parametrize("first", [reply({"error": "busy"}, status=500), reply("<html>bad gateway</html>", 502),
                                    slow, reply("not json at all"), reply({"content": 5})])
 async def test_one_bad_answer_is_retried_then_the_file_is_ready(with_service, first):
-    service, client, user = await with_service(first, reply(), PREVIEW_SERVICE_TIMEOUT_SECONDS=0.2)
+    service, client, user = await with_service(first, reply(), PREVIEW_SERVICE_TIMEOUT_SECONDS=TIMEOUT)
     file = await processed(client, user, await uploaded(client, user, b"text", "a.txt"))
     assert (file["status"], file["text_content"]) == ("ready", GOOD["content"])
     assert len(service.requests) == 2
@@ -118,7 +123,7 @@ async def test_one_bad_answer_is_retried_then_the_file_is_ready(with_service, fi
 @pytest.mark.parametrize("answer, error", [
     (reply({"error": "boom"}, status=500), "preview service answered HTTP 500"),
     (reply({"error": "who are you"}, status=401), "preview service answered HTTP 401"),
-    (slow, "preview service did not answer within 0.2 s"),
+    (slow, f"preview service did not answer within {TIMEOUT:g} s"),
     (reply("{garbage"), "preview service answered invalid JSON"),
     (reply(["content"]), "preview service answer has no 'content' string"),
     (reply({"content": "x", "preview": 7}), "preview service answer has a 'preview' that is not a string"),
@@ -127,7 +132,7 @@ async def test_one_bad_answer_is_retried_then_the_file_is_ready(with_service, fi
      "preview service answer has a 'preview_image' that is neither PNG nor JPEG"),
 ])
 async def test_a_service_that_keeps_failing_makes_the_file_failed_with_the_reason(with_service, answer, error):
-    service, client, user = await with_service(answer, PREVIEW_SERVICE_TIMEOUT_SECONDS=0.2, JOB_MAX_ATTEMPTS=3)
+    service, client, user = await with_service(answer, PREVIEW_SERVICE_TIMEOUT_SECONDS=TIMEOUT, JOB_MAX_ATTEMPTS=3)
     file = await processed(client, user, await uploaded(client, user, b"text", "a.txt"))
     assert (file["status"], file["error"]) == ("failed", error)
     assert len(service.requests) == 3

@@ -2,7 +2,7 @@
 
 import re
 
-from conftest import TESTS_DIR
+from support.paths import TESTS_DIR
 
 ROOT = TESTS_DIR.parent
 

@@ -11,7 +11,8 @@ from chatserver import appkeys
 from chatserver.redis_keys import Keys
 from chatserver.ai.answer_job import GENERATE_TASK
 from chatserver.jobs.queue import Job, JobQueue, backoff_delay
-from conftest import app_of, create_chat, db_of, register
+from support.accounts import create_chat, register
+from support.served_app import app_of, db_of
 
 
 @pytest.fixture
@@ -45,7 +46,7 @@ async def test_a_job_runs_once_and_leaves_no_trace(make_queue, redis):
     queue.task("echo", "ai", handler)
     await queue.start()
     await queue.enqueue("echo", {"n": 1})
-    await queue.wait_idle(5)
+    await queue.wait_idle()
     await queue.stop()
     assert seen == [{"n": 1}]
     assert queue.stats["ai"].processed == 1
@@ -56,19 +57,24 @@ async def test_a_job_runs_once_and_leaves_no_trace(make_queue, redis):
 async def test_each_queue_runs_at_most_its_concurrency_at_once(make_queue):
     queue = make_queue()
     running, peak = 0, 0
+    both = asyncio.Event()
 
     async def handler(job):
         nonlocal running, peak
         running += 1
         peak = max(peak, running)
-        await asyncio.sleep(0.05)
+        if running == 2:
+            both.set()
+        # the first jobs wait for each other: the two workers overlap whatever the machine's speed
+        await asyncio.wait_for(both.wait(), 30)
+        await asyncio.sleep(0)
         running -= 1
 
     queue.task("slow", "ai", handler)
     for i in range(6):
         await queue.enqueue("slow", {"i": i})
     await queue.start()
-    await queue.wait_idle(10)
+    await queue.wait_idle()
     await queue.stop()
     assert peak == 2
     assert queue.stats["ai"].processed == 6
@@ -86,7 +92,7 @@ async def test_a_failing_job_is_retried_until_it_succeeds(make_queue, redis):
     queue.task("flaky", "ai", flaky)
     await queue.start()
     await queue.enqueue("flaky", {})
-    await queue.wait_idle(10)
+    await queue.wait_idle()
     await queue.stop()
     assert attempts == [0, 1, 2]
     assert queue.stats["ai"].retried == 2 and queue.stats["ai"].processed == 1
@@ -106,7 +112,7 @@ async def test_a_job_that_keeps_failing_is_dead_lettered_and_its_owner_told(make
     queue.task("broken", "ai", broken, on_dead=on_dead)
     await queue.start()
     await queue.enqueue("broken", {"owner": "x"})
-    await queue.wait_idle(10)
+    await queue.wait_idle()
     await queue.stop()
     assert buried == [({"owner": "x"}, "cannot parse")]
     (entry,) = await redis.lrange(queue.keys.dead, 0, -1)
@@ -139,7 +145,7 @@ async def test_jobs_held_by_a_dead_process_come_back_and_run(make_queue, redis):
 
     survivor.task("work", "ai", handler)
     await survivor.start()
-    await survivor.wait_idle(5)
+    await survivor.wait_idle()
     await survivor.stop()
     assert seen == [{"n": 7}]
     assert await redis.llen(dead.keys.active("ai", dead.instance)) == 0
@@ -203,7 +209,10 @@ async def test_a_periodic_task_runs_once_per_interval_across_processes(make_queu
         queue.periodic("tick", 5, lambda q=queue: _record(runs, q))
     for queue in queues:
         await queue.start()
-    await asyncio.sleep(0.3)
+    # each started queue tries the task's lock at once; the first to take it runs the task
+    async with asyncio.timeout(30):
+        while not runs:
+            await asyncio.sleep(0.01)
     for queue in queues:
         await queue.stop()
     assert len(runs) == 1
@@ -217,7 +226,7 @@ async def test_an_unreadable_job_is_dead_lettered_not_lost(make_queue, redis):
     queue = make_queue()
     await redis.lpush(queue.keys.queue("ai"), "{not json")
     await queue.start()
-    await queue.wait_idle(5)
+    await queue.wait_idle()
     await queue.stop()
     (entry,) = await redis.lrange(queue.keys.dead, 0, -1)
     assert json.loads(entry)["job"] == "{not json"
@@ -237,7 +246,7 @@ async def test_a_dead_generation_job_marks_its_message_failed(make_client):
     chat = await create_chat(client, account)
     resp = await client.post(f"/api/chats/{chat['id']}/messages", json={"content": "hi"}, headers=account.headers)
     answer_id = (await resp.json())["assistant_message"]["id"]
-    await queue.wait_idle(10)
+    await queue.wait_idle()
     row = await db_of(client).fetchrow("SELECT status, error, completed_at FROM messages WHERE id = %s",
                                        (answer_id,))
     assert row["status"] == "failed"
@@ -263,7 +272,7 @@ async def test_a_job_past_its_time_limit_is_cancelled_and_counts_as_a_failed_att
     queue.task("slow", "ai", slow, on_dead, timeout=0.1)
     await queue.start()
     await queue.enqueue("slow", {})
-    await queue.wait_idle(10)
+    await queue.wait_idle()
     await queue.stop()
     assert runs == cancelled == [0, 1]
     assert buried == ["the job ran past its time limit of 0.1 s"]
@@ -286,7 +295,7 @@ async def test_a_job_ignoring_its_cancellation_does_not_hold_its_worker(make_que
     await queue.start()
     await queue.enqueue("stubborn", {})
     await queue.enqueue("quick", {"n": 1})
-    await queue.wait_idle(10)
+    await queue.wait_idle()
     await queue.stop()
     release.set()
     assert done == [{"n": 1}]
@@ -314,7 +323,7 @@ async def test_shutdown_is_not_held_beyond_the_grace_period_by_a_job_ignoring_ca
     await queue.enqueue("stubborn", {"i": 1})
     await queue.start()
     await started.wait()
-    await asyncio.wait_for(queue.stop(), 5)
+    await asyncio.wait_for(queue.stop(), 30)
     release.set()
     (raw,) = await redis.lrange(queue.keys.queue("ai"), 0, -1)
     assert Job.loads(raw).payload == {"i": 1}
@@ -351,7 +360,7 @@ async def test_a_job_that_keeps_killing_its_process_is_dead_lettered_not_run_aga
     await redis.rpush(survivor.keys.queue("ai"), job.dumps())
     survivor.task("work", "ai", handler, on_dead)
     await survivor.start()
-    await survivor.wait_idle(5)
+    await survivor.wait_idle()
     await survivor.stop()
     assert seen == []
     assert buried == ["gave up after 3 attempts; the process running it stopped mid-run 3 time(s)"]

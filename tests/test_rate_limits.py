@@ -1,4 +1,4 @@
-"""Rate limits (API.md "Limits"): in Redis across processes, `429
+"""Rate limits (docs/limits.md, "Rate limits"): in Redis across processes, `429
 rate_limited` with Retry-After, per client address (TRUSTED_PROXIES) or user,
 documented in /openapi.json and counted in /metrics."""
 
@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import assert_error, create_chat, register
-from files_support import upload
+from support.accounts import create_chat, register
+from support.error_shape import assert_error
+from support.uploads import upload
 
 WRONG = "wrong password"
 

@@ -16,9 +16,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from ai_support import get_message, idle, open_ws, post_message, read_to_end, receive, streamed_text
-from conftest import create_chat, db_of, register
-from llmock_support import free_port
+from support.accounts import register
+from support.messages import get_message, idle, post_message
+from support.net import free_port
+from support.served_app import db_of
+from support.ws_frames import open_ws, read_to_end, receive, streamed_text
 
 pytestmark = pytest.mark.realmodel
 

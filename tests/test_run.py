@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TESTS_DIR
-from net_support import free_port
+from support.net import free_port
+from support.paths import TESTS_DIR
 
 
 def call(port, method, path, body=None):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import create_chat, register
+from support.accounts import create_chat, register
 
 CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,"
           "response_schema_conformance,response_headers_conformance")

@@ -21,8 +21,12 @@ from psycopg2.extensions import make_dsn
 from chatserver import appkeys
 from chatserver.ai.callback import _key, callback_token
 from chatserver.data import users
-from conftest import TESTS_DIR, _admin_sql, _with_database, assert_error, db_of, register
-from files_support import upload
+from support.accounts import register
+from support.databases import admin_sql, with_database
+from support.error_shape import assert_error
+from support.paths import TESTS_DIR
+from support.served_app import db_of
+from support.uploads import upload
 
 ROOT = TESTS_DIR.parent
 OLD_EXAMPLE_SECRET = "change-me-to-a-long-random-secret"
@@ -44,8 +48,8 @@ def _bearer(token: str) -> dict:
 def fresh_database(servers):
     """A DSN naming a database that does not exist yet; dropped afterwards."""
     name = f"chatserver_fresh_{uuid.uuid4().hex[:10]}"
-    yield _with_database(servers["admin_dsn"], name)
-    _admin_sql(servers["admin_dsn"], f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    yield with_database(servers["admin_dsn"], name)
+    admin_sql(servers["admin_dsn"], f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # -- secrets ---------------------------------------------------------------
@@ -229,14 +233,14 @@ async def test_a_missing_database_on_an_external_server_is_created(make_client, 
 
 def test_a_database_that_cannot_be_created_stops_start_up_with_one_line(servers, tmp_path):
     role = f"nocreate_{uuid.uuid4().hex[:8]}"
-    _admin_sql(servers["admin_dsn"], f'CREATE ROLE "{role}" LOGIN NOCREATEDB')
+    admin_sql(servers["admin_dsn"], f'CREATE ROLE "{role}" LOGIN NOCREATEDB')
     try:
-        dsn = make_dsn(_with_database(servers["admin_dsn"], f"missing_{uuid.uuid4().hex[:8]}"), user=role)
+        dsn = make_dsn(with_database(servers["admin_dsn"], f"missing_{uuid.uuid4().hex[:8]}"), user=role)
         result = subprocess.run([sys.executable, str(ROOT / "run.py"), "migrate"],
                                 env={"PATH": os.environ["PATH"], "DATABASE_URL": dsn},
                                 capture_output=True, text=True, timeout=60, cwd=tmp_path)
     finally:
-        _admin_sql(servers["admin_dsn"], f'DROP ROLE "{role}"')
+        admin_sql(servers["admin_dsn"], f'DROP ROLE "{role}"')
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("configuration error: DB_NAME: database 'missing_"), result.stderr

@@ -1,4 +1,4 @@
-from conftest import register
+from support.accounts import register
 
 
 async def test_register_login_chat_message_flow(client):

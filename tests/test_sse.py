@@ -7,13 +7,14 @@ import json
 import random
 import uuid
 
-from ai_support import post_message
-from conftest import app_of, assert_error, create_chat, register
-
 from chatserver.live.answers import ANSWERS
 from chatserver.live.fanout import FANOUT
 from chatserver.live.state import ANSWER_STATE
 from chatserver.live.wire import Event
+from support.accounts import create_chat, register
+from support.error_shape import assert_error
+from support.messages import post_message
+from support.served_app import app_of
 
 PIECES = ["Hel", "lo, ", "wörld", " — ", "ünïcødé 🎉", " and", " more", "."]
 FULL = "".join(PIECES)
@@ -46,6 +47,13 @@ def parse(text: str) -> list[dict]:
     return events
 
 
+async def followed(app, message_id: str, readers: int = 1) -> None:
+    """Until `readers` clients follow the answer (they connected and read what was there)."""
+    async with asyncio.timeout(30):
+        while len(app[FANOUT].subscribers.get(message_id, ())) < readers:
+            await asyncio.sleep(0.01)
+
+
 def text_of(events: list[dict]) -> str:
     return "".join(e["data"]["content"] for e in events if e["event"] in ("content", "chunk"))
 
@@ -73,7 +81,7 @@ async def test_the_full_stream_is_content_then_chunks_then_complete(make_client)
     client, account, answer, streams = await pending(make_client)
     await streams.add(uuid.UUID(answer["id"]), uuid.UUID(answer["chat_id"]), Event.chunk(PIECES[0]))
     reading = asyncio.create_task(stream(client, account, answer["id"]))
-    await asyncio.sleep(0.2)
+    await followed(app_of(client), answer["id"])
     await feed(streams, answer, PIECES[1:])
     events = await reading
     assert events[0]["event"] == "content"
@@ -93,7 +101,7 @@ async def test_resume_from_random_points_of_a_live_answer_is_exact(make_client):
     sent = "".join(PIECES[:half])
     points = sorted({0, len(sent), *(rng.randrange(0, len(FULL) + 1) for _ in range(8))})
     readers = {n: asyncio.create_task(stream(client, account, answer["id"], n)) for n in points}
-    await asyncio.sleep(0.3)
+    await followed(app_of(client), answer["id"], len(points))
     await feed(streams, answer, PIECES[half:])
     for n, reader in readers.items():
         events = await reader
@@ -131,10 +139,14 @@ async def test_a_failed_message_ends_with_an_error_event(make_client):
 
 async def test_keep_alive_comments_are_sent_while_nothing_happens(make_client):
     client, account, answer, streams = await pending(make_client, SSE_KEEPALIVE_SECONDS=0.05)
-    reading = asyncio.create_task(stream(client, account, answer["id"]))
-    await asyncio.sleep(0.4)
+    resp = await client.get(f"/api/messages/{answer['id']}/stream", headers=account.headers)
+    assert resp.status == 200
+    received = b""
+    async with asyncio.timeout(30):
+        while not any(line.startswith(b":") for line in received.splitlines()):
+            received += await resp.content.readline()
     await feed(streams, answer, ["done"])
-    events = await reading
+    events = parse((received + await resp.content.read()).decode())
     assert any(e["event"] == "comment" for e in events)
     assert text_of(events) == "done"
 

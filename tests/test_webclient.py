@@ -58,3 +58,20 @@ async def test_favicon_ico_is_served(client):
     resp = await client.get("/favicon.ico")
     assert resp.status == 200 and resp.content_type == "image/x-icon"
     assert (await resp.read())[:4] == b"\x00\x00\x01\x00"
+
+
+def test_the_client_modules_import_no_circle():
+    imports = re.compile(r'^import [^;]*? from "\./([\w.]+)";', re.M)
+    graph = {p.name: set(imports.findall(p.read_text("utf-8"))) for p in (STATIC / "js").glob("*.js")}
+    assert graph["messages.js"], "the pattern finds no imports"
+
+    def circle_from(module: str, path: list[str]) -> list[str] | None:
+        for imported in sorted(graph[module]):
+            if imported in path:
+                return path[path.index(imported):] + [imported]
+            found = circle_from(imported, path + [imported])
+            if found:
+                return found
+        return None
+
+    assert [c for m in sorted(graph) if (c := circle_from(m, [m]))] == []

@@ -1,8 +1,9 @@
 """End-to-end fixtures: the real app on a real port, the fake AI service of
-ai_support streaming slowly over the callback protocol, and headless Chromium
-driven by Playwright's async API in the test's own event loop. The helpers
-the tests call live next to this file: pages.py (what a user does),
-rest.py (REST calls beside the browser), proxy.py (network blips), live.py.
+tests/support/fake_ai_service.py streaming slowly over the callback protocol,
+and headless Chromium driven by Playwright's async API in the test's own event
+loop. The browser helpers the tests call live next to this file: pages.py
+(what a user does), rest.py (REST calls beside the browser), proxy.py
+(network blips), live.py.
 
 Chromium is Debian's /usr/bin/chromium (`playwright install` cannot download
 here); without it the browser tests are skipped with that reason.
@@ -17,9 +18,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from ai_support import FakeAIService, default_script
 from chatserver.app import create_app
-from net_support import free_port
+from support.fake_ai_service import FakeAIService, default_script
+from support.net import free_port
 
 from .live import Live
 from .proxy import FlakyProxy

@@ -32,7 +32,7 @@ async def register_in_browser(page, live: Live, email: str | None = None, passwo
 
 
 async def token_of(page) -> str:
-    return await page.evaluate("sessionStorage.getItem('chatserver.token')")
+    return await page.evaluate("localStorage.getItem('chatserver.token')")
 
 
 async def new_chat(page) -> None:

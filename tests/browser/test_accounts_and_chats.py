@@ -5,7 +5,7 @@ import datetime as dt
 import jwt
 import pytest
 
-from ai_support import Script
+from support.fake_ai_service import Script
 
 from .pages import new_chat, register_in_browser, send, token_of, unexpected_errors
 from .rest import rest_of
@@ -29,6 +29,61 @@ async def test_register_logout_and_login_again(live, page):
     assert not unexpected_errors(page), page.errors
 
 
+async def test_a_chat_address_opened_in_a_new_tab_shows_the_chat(live, page):
+    await register_in_browser(page, live)
+    rest = await rest_of(page, live)
+    _, chat = await rest.call("POST", "/api/chats", json={"title": "Opened twice"})
+    address = f"{live.url}#/chat/{chat['id']}"
+    await page.goto(address)
+    await page.locator("#chat-title").filter(has_text="Opened twice").wait_for()
+
+    tab = await page.context.new_page()
+    await tab.goto(address)
+    await tab.locator("#chat-title").filter(has_text="Opened twice").wait_for()
+    assert await tab.locator("#app-view").is_visible()
+    assert await tab.locator("#auth-view").is_hidden()
+    assert not unexpected_errors(page), page.errors
+
+
+async def test_logging_out_in_one_tab_logs_out_every_tab_and_forgets_the_token(live, page):
+    await register_in_browser(page, live)
+    await new_chat(page)
+    tab = await page.context.new_page()
+    await tab.goto(page.url)
+    await tab.locator("#app-view").wait_for(state="visible")
+
+    await tab.get_by_role("button", name="Log out").click()
+    await tab.locator("#auth-view").wait_for(state="visible")
+    await page.locator("#auth-view").wait_for(state="visible")
+    assert await page.locator("#app-view").is_hidden()
+    for each in (page, tab):
+        assert await token_of(each) is None
+        assert await each.evaluate("sessionStorage.length + localStorage.length") == 0
+    # a new tab, and a reload of an old one, ask to log in
+    third = await page.context.new_page()
+    await third.goto(live.url)
+    await third.locator("#auth-view").wait_for(state="visible")
+    await page.reload()
+    await page.locator("#auth-view").wait_for(state="visible")
+
+
+async def test_logging_in_in_one_tab_logs_in_a_tab_showing_the_login_form(live, page):
+    email = await register_in_browser(page, live)
+    await page.get_by_role("button", name="Log out").click()
+    other = await page.context.new_page()
+    await other.goto(live.url)
+    await other.locator("#auth-view").wait_for(state="visible")
+
+    form = page.locator("#login-form")
+    await form.get_by_label("Email").fill(email)
+    await form.get_by_label("Password").fill("correct horse")
+    await form.get_by_role("button", name="Log in").click()
+    await page.locator("#app-view").wait_for(state="visible")
+    await other.locator("#app-view").wait_for(state="visible")
+    assert await other.locator("#user-name").text_content() == email.split("@")[0]
+    assert await token_of(other) == await token_of(page)
+
+
 async def test_registration_errors_come_from_the_server(live, page):
     email = await register_in_browser(page, live)
     await page.get_by_role("button", name="Log out").click()
@@ -48,20 +103,23 @@ async def test_expired_token_sends_the_user_back_to_login(live, page):
     expired = jwt.encode({"sub": me["id"], "iat": past, "exp": past + dt.timedelta(minutes=5)},
                          live.settings.JWT_SECRET, algorithm="HS256")
 
-    # the token runs out while the page is open: the next call gets 401
-    # a token that runs out while the page is open: the client notices by itself
-    soon = jwt.encode({"sub": me["id"], "exp": dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=4)},
+    # a token that runs out while the page is open: the client notices by itself. The page's clock
+    # is moved past the expiry once the page shows the app, however long that took.
+    soon = jwt.encode({"sub": me["id"], "exp": dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=10)},
                       live.settings.JWT_SECRET, algorithm="HS256")
-    await page.evaluate("(t) => sessionStorage.setItem('chatserver.token', t)", soon)
+    await page.clock.install()
+    await page.evaluate("(t) => localStorage.setItem('chatserver.token', t)", soon)
     await page.reload()
     await page.locator("#app-view").wait_for(state="visible")
     message = page.locator("#auth-message")
-    await message.wait_for(state="visible", timeout=10000)
+    assert await message.is_hidden()
+    await page.clock.fast_forward("11:00")
+    await message.wait_for(state="visible")
     assert "session has expired" in (await message.text_content())
 
     # a page opened with a token that has already expired
     await register_in_browser(page, live)
-    await page.evaluate("(t) => sessionStorage.setItem('chatserver.token', t)", expired)
+    await page.evaluate("(t) => localStorage.setItem('chatserver.token', t)", expired)
     await page.reload()
     await message.wait_for(state="visible")
     assert "session has expired" in (await message.text_content())
@@ -72,7 +130,7 @@ async def test_expired_token_sends_the_user_back_to_login(live, page):
     await register_in_browser(page, live)
     forged = jwt.encode({"sub": me["id"], "exp": dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)},
                         "some-other-secret-of-enough-length-here", algorithm="HS256")
-    await page.evaluate("(t) => sessionStorage.setItem('chatserver.token', t)", forged)
+    await page.evaluate("(t) => localStorage.setItem('chatserver.token', t)", forged)
     await page.reload()
     await message.wait_for(state="visible")
     assert "session has expired" in (await message.text_content())

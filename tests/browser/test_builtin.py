@@ -3,7 +3,7 @@ new user registers, uploads a PDF, asks about it and reads the answer."""
 
 import pytest
 
-from files_support import pdf_bytes
+from support.sample_files import pdf_bytes
 
 from .pages import assistant, new_chat, register_in_browser, send, unexpected_errors
 

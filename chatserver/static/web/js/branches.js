@@ -1,5 +1,6 @@
 // The message tree as the page shows it: the shown branch, reloaded when it
-// changes; "< 2 / 3 >" switchers between siblings; editing a question in place.
+// changes; what the "< 2 / 3 >" switchers, Edit (a question in place) and
+// Regenerate buttons that messages.js draws do when clicked.
 
 import { state, api, RUNNING } from "./state.js";
 import { reportError } from "./notices.js";
@@ -37,22 +38,21 @@ async function showSibling(messageId) {
   }
 }
 
-// "< i / n >" for a message with siblings; nothing for one without.
-export function siblingSwitcher(data) {
-  const siblings = data.siblings || [];
-  if (siblings.length < 2) return null;
-  const at = siblings.indexOf(data.id);
-  const go = (step) => () => showSibling(siblings[at + step]);
-  return h("span", { class: "branch-switcher", role: "group", "aria-label": "Versions" },
-    h("button", { type: "button", class: "icon-button branch-prev", "aria-label": "Previous version",
-      disabled: at <= 0 ? true : undefined, onclick: go(-1) }, "\u2039"),
-    h("span", { class: "branch-position" }, `${at + 1} / ${siblings.length}`),
-    h("button", { type: "button", class: "icon-button branch-next", "aria-label": "Next version",
-      disabled: at >= siblings.length - 1 ? true : undefined, onclick: go(1) }, "\u203a"));
+async function regenerate(id) {
+  const conv = state.current;
+  try {
+    await api.regenerate(id);
+    if (state.current !== conv) return;
+    touchChat(conv.chatId);
+    // the new answer replaces the old one on the shown branch
+    await reloadBranch(conv);
+  } catch (err) {
+    reportError(err, "Could not regenerate the answer");
+  }
 }
 
 // The question's text becomes editable where it stands; Save sends the edit.
-export function startEdit(model) {
+function startEdit(model) {
   const content = model.el.querySelector(".content");
   if (content.querySelector("textarea")) return;
   const input = h("textarea", { class: "edit-input", rows: "3", "aria-label": "Edit your message" });
@@ -76,5 +76,19 @@ export function startEdit(model) {
       save.disabled = false;
       reportError(err, "Could not save the edit");
     }
+  });
+}
+
+// One listener on the list serves every message's branch buttons, whenever
+// they were drawn.
+export function wireBranches() {
+  $("messages").addEventListener("click", (ev) => {
+    const button = ev.target.closest("button");
+    const item = button && button.closest("li.message");
+    const model = item && state.current && state.current.messages.get(item.dataset.messageId);
+    if (!model) return;
+    if (button.dataset.siblingId) showSibling(button.dataset.siblingId);
+    else if (button.classList.contains("edit")) startEdit(model);
+    else if (button.classList.contains("regenerate")) regenerate(model.data.id);
   });
 }

@@ -8,6 +8,7 @@ import { reportUncaughtErrors } from "./notices.js";
 import { wireSession, showAuth, startSession, savedToken } from "./session.js";
 import { wireChatList } from "./chatlist.js";
 import { openChat, wireConversation } from "./conversation.js";
+import { wireBranches } from "./branches.js";
 import { wireComposer } from "./composer.js";
 import { wireChatDialogs } from "./dialogs.js";
 import { wireSearch } from "./search.js";
@@ -21,7 +22,7 @@ import { $ } from "./dom.js";
 const FIRST_RETRY_MS = 3000;
 const RETRY_MS = 5000;
 
-// Picks up the session this tab had; while the server cannot be reached,
+// Picks up the browser's session; while the server cannot be reached,
 // it keeps trying rather than asking the user to log in again.
 async function resume(retryMs) {
   const token = savedToken();
@@ -42,6 +43,7 @@ wireComposer();
 wireChatList();
 wireChatDialogs();
 wireConversation();
+wireBranches();
 wireSearch();
 wirePortable();
 wireChatSettings();

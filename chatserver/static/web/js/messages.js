@@ -1,13 +1,14 @@
 // The messages of the open conversation: how each is drawn, kept in step
-// with its live answer, stopped or regenerated.
+// with its live answer, stopped. The buttons that change the shown branch
+// (edit, regenerate, the version switcher) are drawn here and handled in
+// branches.js, which listens on the list: the tree's code uses this module,
+// never the other way round.
 
 import { state, api, files, RUNNING } from "./state.js";
 import { ApiError } from "./api.js";
 import { renderMarkdown } from "./markdown.js";
 import { messageAttachment } from "./files.js";
 import { reportError } from "./notices.js";
-import { touchChat } from "./chatlist.js";
-import { siblingSwitcher, startEdit, reloadBranch } from "./branches.js";
 import { h, clear, $, safeUrl, formatTime } from "./dom.js";
 
 export function addMessage(data, { prepend = false } = {}) {
@@ -132,15 +133,29 @@ function renderMessage(model) {
   const switcher = siblingSwitcher(data);
   if (switcher) actions.append(switcher);
   if (data.role === "user") {
-    actions.append(h("button", { type: "button", class: "secondary edit", onclick: () => startEdit(model) }, "Edit"));
+    actions.append(h("button", { type: "button", class: "secondary edit" }, "Edit"));
   } else {
     if (RUNNING.has(data.status)) {
       actions.append(h("button", { type: "button", class: "secondary stop-one", onclick: () => stopMessage(data.id) }, "Stop"));
     } else if (isLast) {
-      actions.append(h("button", { type: "button", class: "secondary regenerate", onclick: () => regenerate(data.id) }, "Regenerate"));
+      actions.append(h("button", { type: "button", class: "secondary regenerate" }, "Regenerate"));
     }
   }
   actions.hidden = !actions.children.length;
+}
+
+// "< i / n >" for a message with siblings; nothing for one without. Each
+// button names the sibling it shows in data-sibling-id.
+function siblingSwitcher(data) {
+  const siblings = data.siblings || [];
+  if (siblings.length < 2) return null;
+  const at = siblings.indexOf(data.id);
+  return h("span", { class: "branch-switcher", role: "group", "aria-label": "Versions" },
+    h("button", { type: "button", class: "icon-button branch-prev", "aria-label": "Previous version",
+      disabled: at <= 0 ? true : undefined, "data-sibling-id": siblings[at - 1] }, "\u2039"),
+    h("span", { class: "branch-position" }, `${at + 1} / ${siblings.length}`),
+    h("button", { type: "button", class: "icon-button branch-next", "aria-label": "Next version",
+      disabled: at >= siblings.length - 1 ? true : undefined, "data-sibling-id": siblings[at + 1] }, "\u203a"));
 }
 
 function renderSource(source) {
@@ -194,19 +209,6 @@ export async function stopMessage(id) {
   conv.socket && conv.socket.unwatch(id);
   scheduleRender(model);
   updateRunning();
-}
-
-async function regenerate(id) {
-  const conv = state.current;
-  try {
-    await api.regenerate(id);
-    if (state.current !== conv) return;
-    touchChat(conv.chatId);
-    // the new answer replaces the old one on the shown branch
-    await reloadBranch(conv);
-  } catch (err) {
-    reportError(err, "Could not regenerate the answer");
-  }
 }
 
 function nearBottom() {

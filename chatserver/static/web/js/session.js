@@ -1,17 +1,20 @@
 // Accounts: logging in and registering, the session's token and its expiry,
-// logging out.
+// logging out. The token lives in localStorage, so every tab of the browser
+// shares the session (a chat's address pasted into a new tab opens the chat),
+// and a log-in or log-out in one tab is followed by the others.
 
 import { state, api, files } from "./state.js";
 import { loadChats, resetChats } from "./chatlist.js";
 import { closeConversation } from "./conversation.js";
 import { clearUploads } from "./composer.js";
 import { route } from "./router.js";
+import { reportError } from "./notices.js";
 import { $ } from "./dom.js";
 
 const TOKEN_KEY = "chatserver.token";
 const EXPIRED_TEXT = "Your session has expired. Please log in again.";
 
-export const savedToken = () => sessionStorage.getItem(TOKEN_KEY);
+export const savedToken = () => localStorage.getItem(TOKEN_KEY);
 
 function tokenExpiry(token) {
   try {
@@ -24,7 +27,7 @@ function tokenExpiry(token) {
 
 function setSession(token) {
   api.token = token;
-  sessionStorage.setItem(TOKEN_KEY, token);
+  localStorage.setItem(TOKEN_KEY, token);
   clearTimeout(state.expiryTimer);
   const expires = tokenExpiry(token);
   if (expires) {
@@ -39,9 +42,10 @@ function logout(message) {
   clearTimeout(state.expiryTimer);
   closeConversation();
   clearUploads();
+  // only the token this tab used: another tab may have logged in since
+  if (savedToken() === api.token) localStorage.removeItem(TOKEN_KEY);
   api.token = null;
   state.user = null;
-  sessionStorage.removeItem(TOKEN_KEY);
   history.replaceState(null, "", location.pathname + location.search); // the next user starts afresh
   resetChats();
   files.forgetAll();
@@ -107,6 +111,14 @@ export function wireSession() {
     return api.register(String(data.get("email")).trim(), password, String(data.get("display_name") || "").trim());
   });
   $("logout").addEventListener("click", () => logout("You have logged out."));
+  window.addEventListener("storage", (ev) => {
+    // key null: the storage was cleared
+    if (ev.storageArea !== localStorage || (ev.key !== TOKEN_KEY && ev.key !== null)) return;
+    const token = savedToken();
+    if (token === api.token) return;
+    if (state.user || api.token) logout(token ? null : "You have logged out in another tab.");
+    if (token) startSession(token, null).catch((err) => reportError(err, "Could not log in"));
+  });
 }
 
 export async function startSession(token, user) {

@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg2
 
 from chatserver.migrate import apply_migrations
-from test_run import free_port
+from support.net import free_port
 
 
 class RedisServer:
@@ -30,7 +30,7 @@ class RedisServer:
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder),
              "--appendonly", "yes", "--appendfsync", "always", "--save", ""],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):

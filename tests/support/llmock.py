@@ -4,7 +4,6 @@ from PyPI) run as a real process on a free port, and scripted over its
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -12,12 +11,7 @@ from pathlib import Path
 
 import requests
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
+from support.net import free_port
 
 REPLY = "One two three four five."
 

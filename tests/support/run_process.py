@@ -10,9 +10,9 @@ from pathlib import Path
 
 import aiohttp
 
-from net_support import free_port
+from support.net import free_port
 
-RUN_PY = Path(__file__).resolve().parent.parent / "run.py"
+RUN_PY = Path(__file__).resolve().parents[2] / "run.py"
 
 
 async def start_run_py(tmp_path: Path, servers: dict, redis_prefix: str, **settings: str) -> tuple[subprocess.Popen, str]:

@@ -1,72 +1,17 @@
-"""Helpers for the AI, callback and WebSocket tests (browser tests too):
-fake AI services on 127.0.0.1, posting messages, reading WebSocket frames."""
+"""A fake external AI service of the callback protocol on 127.0.0.1 (browser
+tests use it too): scripted answers, the requests it got, and a test client
+wired to it."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import dataclasses
-import json
 from typing import Callable
 from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
-
-from chatserver import appkeys
-from conftest import app_of
-
-
-async def post_message(client, account, chat_id: str, content: str = "Hello there", **extra) -> dict:
-    resp = await client.post(f"/api/chats/{chat_id}/messages", json={"content": content, **extra},
-                             headers=account.headers)
-    assert resp.status == 201, await resp.text()
-    return await resp.json()
-
-
-async def get_message(client, account, message_id: str) -> dict:
-    resp = await client.get(f"/api/messages/{message_id}", headers=account.headers)
-    assert resp.status == 200, await resp.text()
-    return await resp.json()
-
-
-async def idle(client) -> None:
-    await app_of(client)[appkeys.QUEUE].wait_idle()
-
-
-async def open_ws(client, account, chat_id: str):
-    return await client.ws_connect(f"/ws/chat/{chat_id}?token={account.token}")
-
-
-async def receive(ws, timeout: float = 10) -> dict:
-    return json.loads((await ws.receive(timeout=timeout)).data)
-
-
-async def follow(ws, message_id: str, timeout: float = 10) -> list[dict]:
-    """Send stream_request and read frames up to `complete` or an error frame."""
-    await ws.send_json({"type": "stream_request", "message_id": message_id})
-    return await read_to_end(ws, timeout)
-
-
-async def read_to_end(ws, timeout: float = 10) -> list[dict]:
-    frames = []
-    while True:
-        frame = await receive(ws, timeout)
-        frames.append(frame)
-        if frame.get("type") == "complete" or "error" in frame:
-            return frames
-
-
-def streamed_text(frames: list[dict]) -> str:
-    """stream_content + chunks, as a client would show them."""
-    text = ""
-    for frame in frames:
-        if frame.get("type") == "stream_content":
-            text = frame["content"]
-        elif frame.get("type") == "chunk":
-            text += frame["content"]
-    return text
-
 
 SOURCES = [
     {"title": "Example handbook", "url": "https://example.com/handbook",
@@ -143,7 +88,7 @@ class FakeAIService:
     def requests_for(self, message_id: str) -> list[dict]:
         return [r for r in self.requests if r["message_id"] == message_id]
 
-    async def request_for(self, message_id: str, timeout: float = 10) -> dict:
+    async def request_for(self, message_id: str, timeout: float = 30) -> dict:
         """The latest request for that answer, once one arrived."""
         async with asyncio.timeout(timeout):
             while not self.requests_for(message_id):
@@ -196,62 +141,4 @@ async def start_callback_service(fake_service, make_client, service: FakeAIServi
     server = await fake_service(service.app)
     client = await make_client(AI_SERVICE_URL=str(server.make_url("/generate")),
                                AI_SERVICE_API_KEY="service-key", **settings)
-    return service, client
-
-
-class FakeOpenAI:
-    """An OpenAI-compatible /v1/chat/completions server streaming `deltas`.
-    (Find a test's requests by its question: see FakeAIService on strays.)
-
-    `hold` (an asyncio.Event) pauses the stream after the first delta until set;
-    `status` answers with that HTTP status instead of a stream."""
-
-    def __init__(self, deltas=("Hel", "lo", "!"), statuses=(200,), hold: asyncio.Event | None = None,
-                 break_after: int | None = None, reasoning=()):
-        self.deltas = list(deltas)
-        self.reasoning = list(reasoning)
-        self.statuses = list(statuses)
-        self.hold = hold
-        self.break_after = break_after
-        self.requests: list[dict] = []
-        self.headers: list[dict] = []
-        self.disconnected = asyncio.Event()
-        self.app = web.Application()
-        self.app.router.add_post("/v1/chat/completions", self.handle)
-
-    def requests_about(self, question: str) -> list[dict]:
-        return [r for r in self.requests if r["messages"][-1]["content"] == question]
-
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        self.requests.append(await request.json())
-        self.headers.append(dict(request.headers))
-        status = self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
-        if status != 200:
-            return web.json_response({"error": {"message": "nope"}}, status=status)
-        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await resp.prepare(request)
-        try:
-            for thought in self.reasoning:
-                event = {"choices": [{"index": 0, "delta": {"reasoning_content": thought}}]}
-                await resp.write(f"data: {json.dumps(event)}\n\n".encode())
-            for i, delta in enumerate(self.deltas):
-                if self.break_after is not None and i == self.break_after:
-                    await resp.write(b"data: {broken json\n\n")
-                    return resp
-                event = {"choices": [{"index": 0, "delta": {"content": delta}}]}
-                await resp.write(f"data: {json.dumps(event)}\n\n".encode())
-                if i == 0 and self.hold is not None:
-                    await self.hold.wait()
-            await resp.write(b"data: [DONE]\n\n")
-        except (ConnectionResetError, asyncio.CancelledError):
-            self.disconnected.set()
-            raise
-        return resp
-
-
-async def start_openai_service(fake_service, make_client, service: FakeOpenAI | None = None, **settings):
-    service = service or FakeOpenAI()
-    server = await fake_service(service.app)
-    client = await make_client(OPENAI_BASE_URL=str(server.make_url("/v1")), OPENAI_API_KEY="sk-test",
-                               OPENAI_MODEL="test-model", **settings)
     return service, client

@@ -28,13 +28,21 @@ def call(port, method, path, body=None):
         return exc.code, json.loads(exc.read())
 
 
+RUN_PY = TESTS_DIR.parent / "run.py"
+
+
+def environment(data_dir, port) -> dict[str, str]:
+    """Nothing configured but where the data goes and where to listen."""
+    return {"PATH": os.environ["PATH"], "DATA_DIR": str(data_dir), "UPLOAD_DIR": str(data_dir / "uploads"),
+            "APP_PORT": str(port), "APP_HOST": "127.0.0.1", "SHUTDOWN_GRACE_SECONDS": "5"}
+
+
 class Server:
     def __init__(self, data_dir, port):
-        env = {"PATH": os.environ["PATH"], "DATA_DIR": str(data_dir), "UPLOAD_DIR": str(data_dir / "uploads"),
-               "APP_PORT": str(port), "APP_HOST": "127.0.0.1", "SHUTDOWN_GRACE_SECONDS": "5"}
+        env = environment(data_dir, port)
         self.log = data_dir / f"server-{port}.log"
         with open(self.log, "w") as out:
-            self.proc = subprocess.Popen([sys.executable, str(TESTS_DIR.parent / "run.py")], env=env,
+            self.proc = subprocess.Popen([sys.executable, str(RUN_PY)], env=env,
                                          cwd=data_dir, stdout=out, stderr=subprocess.STDOUT)
         self.port = port
         deadline = time.monotonic() + 90
@@ -154,3 +162,17 @@ def test_servers_left_by_a_crash_that_took_the_watchdogs_too_are_stopped_at_the_
     finally:
         assert server.stop() == 0
     assert gone(tmp_path) == []
+
+
+@pytest.mark.timeout(240)
+def test_a_second_server_on_the_same_data_dir_refuses_in_one_line(tmp_path):
+    server = Server(tmp_path, free_port())
+    try:
+        second = subprocess.run([sys.executable, str(RUN_PY)], env=environment(tmp_path, free_port()),
+                                cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert call(server.port, "GET", "/ready")[0] == 200
+    finally:
+        assert server.stop() == 0
+    assert second.returncode == 1
+    assert (second.stdout + second.stderr).splitlines() == [
+        f"error: {tmp_path / 'postgres'} is in use by another running chatserver"]

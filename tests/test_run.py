@@ -1,6 +1,7 @@
 """`python run.py` on a machine with nothing configured: embedded PostgreSQL
 and Redis under DATA_DIR, data kept across restarts, clean SIGTERM."""
 
+import asyncio
 import json
 import os
 import signal
@@ -11,10 +12,13 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import aiohttp
 import pytest
 
+from ai_support import FakeOpenAI
 from conftest import TESTS_DIR
 from net_support import free_port
+from process_support import start_run_py
 
 
 def call(port, method, path, body=None):
@@ -176,3 +180,44 @@ def test_a_second_server_on_the_same_data_dir_refuses_in_one_line(tmp_path):
     assert second.returncode == 1
     assert (second.stdout + second.stderr).splitlines() == [
         f"error: {tmp_path / 'postgres'} is in use by another running chatserver"]
+
+
+@pytest.mark.timeout(120)
+async def test_ctrl_c_during_an_answer_says_at_once_how_many_jobs_it_waits_for_and_how_long(
+        tmp_path, servers, redis_prefix, fake_service):
+    held = asyncio.Event()
+    model = FakeOpenAI(hold=held)
+    model_server = await fake_service(model.app)
+    proc, base = await start_run_py(tmp_path, servers, redis_prefix, LOG_LEVEL="INFO", SHUTDOWN_GRACE_SECONDS="30",
+                                    OPENAI_BASE_URL=str(model_server.make_url("/v1")), OPENAI_API_KEY="sk-test",
+                                    OPENAI_MODEL="test-model")
+    log = tmp_path / f"server-{base.rsplit(':', 1)[1]}.log"
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{base}/api/auth/register", json={
+                    "email": f"ctrl-c-{redis_prefix[-8:]}@example.com", "password": "password123"}) as resp:
+                headers = {"Authorization": f"Bearer {(await resp.json())['access_token']}"}
+            async with http.post(f"{base}/api/chats", json={"title": "held"}, headers=headers) as resp:
+                chat = await resp.json()
+            async with http.post(f"{base}/api/chats/{chat['id']}/messages", json={"content": "hold on"},
+                                 headers=headers) as resp:
+                assert resp.status == 201
+        await _until(lambda: model.requests_about("hold on"))
+        proc.send_signal(signal.SIGINT)
+        # the model holds the answer until released: the queue cannot have stopped yet
+        await _until(lambda: "job queue stopping" in log.read_text())
+        console = log.read_text()
+        assert "job queue stopping: waiting for 1 running job(s), 30 s at most" in console
+        assert "job queue stopped" not in console
+    finally:
+        held.set()
+        code = await asyncio.to_thread(proc.wait, 60)
+    assert code == 0
+    assert "job queue stopped" in log.read_text()
+
+
+async def _until(condition, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.05)

@@ -100,11 +100,10 @@ class Worker:
             return
         self._stopping.set()
         self._deadline = time.monotonic() + self.grace_seconds
+        # with none running, "job queue stopped" follows at once
         if self._running:
             log.info("job queue stopping: waiting for %d running job(s), %g s at most; queued jobs stay queued",
                      self._running, self.grace_seconds)
-        else:
-            log.info("job queue stopping: no job running")
 
     async def stop(self) -> None:
         """Let running jobs finish within the grace period, and leave every

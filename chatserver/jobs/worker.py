@@ -100,7 +100,7 @@ class Worker:
             return
         self._stopping.set()
         self._deadline = time.monotonic() + self.grace_seconds
-        # with none running, "job queue stopped" follows at once
+        # with none running, nothing here waits: "job queue stopped" follows
         if self._running:
             log.info("job queue stopping: waiting for %d running job(s), %g s at most; queued jobs stay queued",
                      self._running, self.grace_seconds)
@@ -140,7 +140,8 @@ class Worker:
                     log.warning("queue %s: Redis unavailable (%s); retrying", queue, exc)
                 await self._sleep(1)
                 continue
-            if raw is not None:
+            # one taken as the stop began stays in the active list: leave() puts it back
+            if raw is not None and not self._stopping.is_set():
                 await self._handle(queue, raw)
 
     async def _handle(self, queue: str, raw: str) -> None:

@@ -13,7 +13,7 @@ from chatserver.api.server import serve
 from chatserver.app import create_app
 from chatserver.config import DEFAULT_CONFIG, ConfigError, load_settings
 from chatserver.db import create_database_if_missing, settings_dsn
-from chatserver.embedded import embedded_postgres
+from chatserver.embedded import EmbeddedServerError, embedded_postgres
 from chatserver.migrate import apply_migrations
 
 SETTINGS_DOC = Path(__file__).resolve().parent / "docs" / "settings.md"
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    except CommandError as exc:
+    except (CommandError, EmbeddedServerError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

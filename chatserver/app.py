@@ -2,6 +2,7 @@
 
 Read top to bottom: resources (in start-up order), the one middleware
 (api/middleware.py), then the route table: every route of the server, in one place.
+Every job of the server is in job_table.py.
 """
 
 from __future__ import annotations
@@ -37,13 +38,13 @@ from chatserver.db import create_database_if_missing, open_database, settings_ds
 from chatserver.embedded import embedded_postgres, embedded_redis
 from chatserver.files.preview_service import preview_service_ctx
 from chatserver.files.storage import storage_ctx
+from chatserver.job_table import job_table
 from chatserver.jobs.queue import JobQueue
-from chatserver.jobs.tasks import register_tasks
+from chatserver.jobs.worker import Worker
 from chatserver.live.lifetime import live_ctx
 from chatserver.metrics import Metrics
 from chatserver.migrate import apply_migrations_async
 from chatserver.outage import OUTAGES, POSTGRES, REDIS, Outages
-from chatserver.portable.import_job import IMPORT_QUEUE
 from chatserver.redis_keys import Keys
 from chatserver.secret import with_jwt_secret
 from chatserver.startup import log_summary
@@ -110,29 +111,35 @@ async def outages_ctx(app: web.Application):
     await outages.close()
 
 
-async def queue_ctx(app: web.Application):
+async def jobs_ctx(app: web.Application):
     settings = app[appkeys.SETTINGS]
-    queue = JobQueue(
-        app[appkeys.REDIS],
-        app[appkeys.KEYS],
-        {"ai": settings.QUEUE_AI_CONCURRENCY, "preview": settings.QUEUE_PREVIEW_CONCURRENCY,
-         IMPORT_QUEUE: settings.QUEUE_IMPORT_CONCURRENCY},
+    table = job_table(settings)
+    queue = JobQueue(app[appkeys.REDIS], app[appkeys.KEYS], table.routes, lease_seconds=settings.JOB_LEASE_SECONDS)
+    worker = Worker(
+        queue,
+        table,
+        app,
         max_attempts=settings.JOB_MAX_ATTEMPTS,
         retry_base=settings.JOB_RETRY_BASE_SECONDS,
-        lease_seconds=settings.JOB_LEASE_SECONDS,
         grace_seconds=settings.SHUTDOWN_GRACE_SECONDS,
         poll_seconds=settings.QUEUE_POLL_SECONDS,
         job_timeout=settings.JOB_TIMEOUT_SECONDS,
+        sweep_seconds=settings.SWEEP_INTERVAL_SECONDS,
         outage=lambda exc: outage.report(app, exc),
     )
-    app[appkeys.QUEUE] = queue
-    register_tasks(app, queue)
+    app[appkeys.QUEUE], app[appkeys.WORKER] = queue, worker
     if app[START_WORKERS]:
-        await queue.start()
+        await worker.start()
     yield
     # also workers a test started by hand: left running, they outlive the pool and Redis client
-    if queue.started:
-        await queue.stop()
+    if worker.started:
+        await worker.stop()
+
+
+async def stop_taking_jobs(app: web.Application) -> None:
+    """At the signal, before open requests are waited for: the worker says
+    at once what it still waits for, and the grace period starts."""
+    app[appkeys.WORKER].stopping()
 
 
 # Tests that drive jobs by hand build the app without running workers.
@@ -151,9 +158,10 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> web.Applica
     app[appkeys.METRICS] = metrics
     app[START_WORKERS] = start_workers
     app.cleanup_ctx.extend([servers_ctx, database_ctx, redis_ctx, outages_ctx, rate_limits_ctx, storage_ctx,
-                           preview_service_ctx, live_ctx, ai_ctx, queue_ctx])
+                           preview_service_ctx, live_ctx, ai_ctx, jobs_ctx])
 
     app.on_startup.extend([ops.build_openapi_document, log_summary])
+    app.on_shutdown.append(stop_taking_jobs)
     add_routes(app.router)
     return app
 

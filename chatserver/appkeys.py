@@ -10,6 +10,7 @@ from aiohttp import web
 from chatserver.config import Settings
 from chatserver.db import Database
 from chatserver.jobs.queue import JobQueue
+from chatserver.jobs.worker import Worker
 from chatserver.metrics import Metrics
 from chatserver.redis_keys import Keys
 
@@ -23,6 +24,7 @@ DB = web.AppKey("db", Database)
 REDIS = web.AppKey("redis", redis_async.Redis)
 KEYS = web.AppKey("keys", Keys)
 QUEUE = web.AppKey("queue", JobQueue)
+WORKER = web.AppKey("worker", Worker)
 METRICS = web.AppKey("metrics", Metrics)
 STORAGE: web.AppKey[Storage] = web.AppKey("storage")
 # None when no PREVIEW_SERVICE_URL is set: the built-in extractor runs instead

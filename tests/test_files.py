@@ -279,9 +279,8 @@ async def test_preview_is_404_until_it_exists_then_text(make_client):
     resp = await client.get(f"/api/files/{body['id']}/preview", headers=user.headers)
     assert resp.status == 404
     assert_error(await resp.json(), "not_found")
-    queue = app_of(client)[appkeys.QUEUE]
-    await queue.start()
-    await queue.wait_idle()
+    await app_of(client)[appkeys.WORKER].start()
+    await app_of(client)[appkeys.QUEUE].wait_idle()
     resp = await client.get(f"/api/files/{body['id']}/preview", headers=user.headers)
     assert resp.status == 200
     assert resp.headers["Content-Type"] == "text/plain; charset=utf-8"
@@ -370,7 +369,7 @@ async def test_housekeeping_runs_as_a_periodic_task(make_client):
     crashed = storage.tmp / "crashed.part"
     crashed.write_bytes(b"left behind")
     os.utime(crashed, (time.time() - 120,) * 2)
-    await app_of(client)[appkeys.QUEUE].start()
+    await app_of(client)[appkeys.WORKER].start()
     await wait_until(lambda: not crashed.exists())
 
 
@@ -395,7 +394,7 @@ async def test_housekeeping_queues_again_a_preview_whose_job_was_lost(make_clien
     await db_of(client).execute("UPDATE files SET created_at = created_at - interval '5 minutes' WHERE id = %s",
                                 (file["id"],))
     await housekeep(app)
-    await queue.start()
+    await app[appkeys.WORKER].start()
     await queue.wait_idle(20)
     resp = await client.get(f"/api/files/{file['id']}", headers=user.headers)
     body = await resp.json()

@@ -25,6 +25,8 @@ NAMES_TABLE = re.compile(r"\b(?:FROM|INTO|UPDATE|JOIN|TABLE)\s+(" + "|".join(TAB
 LOWER_LAYERS = ("data", "live", "jobs", "ai", "files", "portable")
 BACKEND_NAMES = {backend.name for backend in BACKENDS}
 CATALOGUE = PACKAGE / "errors.py"
+# top-level modules that wire the layers together; the others are infrastructure
+WIRING = ("app.py", "job_table.py")
 
 
 def modules() -> list[Path]:
@@ -86,6 +88,20 @@ def test_sql_naming_a_table_lives_in_that_tables_data_module(table):
 def test_lower_layers_never_import_the_handlers(layer):
     offenders = {name(p): sorted(i for i in chatserver_imports(p) if i.startswith("chatserver.api"))
                  for p in (PACKAGE / layer).rglob("*.py")}
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_jobs_import_only_infrastructure():
+    allowed = ("chatserver.jobs.", *(f"chatserver.{p.stem}." for p in PACKAGE.glob("*.py") if p.name not in WIRING))
+    offenders = {name(p): sorted(i for i in chatserver_imports(p) if not f"{i}.".startswith(allowed))
+                 for p in (PACKAGE / "jobs").rglob("*.py")}
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_only_app_py_imports_the_wiring():
+    wiring = tuple(f"chatserver.{Path(module).stem}." for module in WIRING)
+    offenders = {name(p): sorted(i for i in chatserver_imports(p) if f"{i}.".startswith(wiring))
+                 for p in modules() if p.name != "app.py"}
     assert {k: v for k, v in offenders.items() if v} == {}
 
 

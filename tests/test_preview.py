@@ -125,8 +125,7 @@ async def test_a_file_whose_bytes_vanished_fails_instead_of_retrying(make_client
     file = await uploaded(client, user, b"soon gone", "a.txt")
     for path in app_of(client)[appkeys.STORAGE].files.iterdir():
         path.unlink()
-    queue = app_of(client)[appkeys.QUEUE]
-    await queue.start()
+    await app_of(client)[appkeys.WORKER].start()
     file = await processed(client, user, file)
     assert (file["status"], file["error"]) == ("failed", "the stored file is missing")
 
@@ -137,7 +136,7 @@ async def test_a_preview_for_a_file_deleted_meanwhile_does_nothing(make_client):
     file = await uploaded(client, user, image_bytes((100, 100)), "a.png")
     assert (await client.delete(f"/api/files/{file['id']}", headers=user.headers)).status == 204
     queue = app_of(client)[appkeys.QUEUE]
-    await queue.start()
+    await app_of(client)[appkeys.WORKER].start()
     await queue.wait_idle()
     assert stored_files(client) == {"tmp": [], "files": [], "previews": []}
     assert queue.stats["preview"].processed == 1

@@ -129,17 +129,17 @@ def _children() -> list[int]:
 async def test_a_file_whose_job_keeps_killing_its_process_ends_failed(make_client):
     client = await make_client(JOB_MAX_ATTEMPTS=1, start_workers=False)
     app = app_of(client)
-    queue, keys = app[appkeys.QUEUE], app[appkeys.KEYS]
+    worker, keys = app[appkeys.WORKER], app[appkeys.KEYS]
     account = await register(client)
     file = await uploaded(client, account, b"a note", "note.txt")
     # a process took the job and died running it
     redis = app[appkeys.REDIS]
     await redis.sadd(keys.instances, "dead-process")
     await redis.lmove(keys.queue("preview"), keys.active("preview", "dead-process"), "RIGHT", "LEFT")
-    await queue.start()
+    await worker.start()
     try:
         file = await processed(client, account, file)
     finally:
-        await queue.stop()
+        await worker.stop()
     assert file["status"] == "failed"
     assert file["error"] == "gave up after 1 attempts; the process running it stopped mid-run 1 time(s)"

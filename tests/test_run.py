@@ -1,6 +1,7 @@
 """`python run.py` on a machine with nothing configured: embedded PostgreSQL
 and Redis under DATA_DIR, data kept across restarts, clean SIGTERM."""
 
+import asyncio
 import json
 import os
 import signal
@@ -11,10 +12,13 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import aiohttp
 import pytest
 
+from support.fake_openai import FakeOpenAI
 from support.net import free_port
 from support.paths import TESTS_DIR
+from support.run_process import start_run_py
 
 
 def call(port, method, path, body=None):
@@ -28,13 +32,21 @@ def call(port, method, path, body=None):
         return exc.code, json.loads(exc.read())
 
 
+RUN_PY = TESTS_DIR.parent / "run.py"
+
+
+def environment(data_dir, port) -> dict[str, str]:
+    """Nothing configured but where the data goes and where to listen."""
+    return {"PATH": os.environ["PATH"], "DATA_DIR": str(data_dir), "UPLOAD_DIR": str(data_dir / "uploads"),
+            "APP_PORT": str(port), "APP_HOST": "127.0.0.1", "SHUTDOWN_GRACE_SECONDS": "5"}
+
+
 class Server:
     def __init__(self, data_dir, port):
-        env = {"PATH": os.environ["PATH"], "DATA_DIR": str(data_dir), "UPLOAD_DIR": str(data_dir / "uploads"),
-               "APP_PORT": str(port), "APP_HOST": "127.0.0.1", "SHUTDOWN_GRACE_SECONDS": "5"}
+        env = environment(data_dir, port)
         self.log = data_dir / f"server-{port}.log"
         with open(self.log, "w") as out:
-            self.proc = subprocess.Popen([sys.executable, str(TESTS_DIR.parent / "run.py")], env=env,
+            self.proc = subprocess.Popen([sys.executable, str(RUN_PY)], env=env,
                                          cwd=data_dir, stdout=out, stderr=subprocess.STDOUT)
         self.port = port
         deadline = time.monotonic() + 90
@@ -154,3 +166,58 @@ def test_servers_left_by_a_crash_that_took_the_watchdogs_too_are_stopped_at_the_
     finally:
         assert server.stop() == 0
     assert gone(tmp_path) == []
+
+
+@pytest.mark.timeout(240)
+def test_a_second_server_on_the_same_data_dir_refuses_in_one_line(tmp_path):
+    server = Server(tmp_path, free_port())
+    try:
+        second = subprocess.run([sys.executable, str(RUN_PY)], env=environment(tmp_path, free_port()),
+                                cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert call(server.port, "GET", "/ready")[0] == 200
+    finally:
+        assert server.stop() == 0
+    assert second.returncode == 1
+    assert (second.stdout + second.stderr).splitlines() == [
+        f"error: {tmp_path / 'postgres'} is in use by another running chatserver"]
+
+
+@pytest.mark.timeout(120)
+async def test_ctrl_c_during_an_answer_says_at_once_how_many_jobs_it_waits_for_and_how_long(
+        tmp_path, servers, redis_prefix, fake_service):
+    held = asyncio.Event()
+    model = FakeOpenAI(hold=held)
+    model_server = await fake_service(model.app)
+    proc, base = await start_run_py(tmp_path, servers, redis_prefix, LOG_LEVEL="INFO", SHUTDOWN_GRACE_SECONDS="30",
+                                    OPENAI_BASE_URL=str(model_server.make_url("/v1")), OPENAI_API_KEY="sk-test",
+                                    OPENAI_MODEL="test-model")
+    log = tmp_path / f"server-{base.rsplit(':', 1)[1]}.log"
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{base}/api/auth/register", json={
+                    "email": f"ctrl-c-{redis_prefix[-8:]}@example.com", "password": "password123"}) as resp:
+                headers = {"Authorization": f"Bearer {(await resp.json())['access_token']}"}
+            async with http.post(f"{base}/api/chats", json={"title": "held"}, headers=headers) as resp:
+                chat = await resp.json()
+            async with http.post(f"{base}/api/chats/{chat['id']}/messages", json={"content": "hold on"},
+                                 headers=headers) as resp:
+                assert resp.status == 201
+        await _until(lambda: model.requests_about("hold on"))
+        proc.send_signal(signal.SIGINT)
+        # the model holds the answer until released: the queue cannot have stopped yet
+        await _until(lambda: "job queue stopping" in log.read_text())
+        console = log.read_text()
+        assert "job queue stopping: waiting for 1 running job(s), 30 s at most" in console
+        assert "job queue stopped" not in console
+    finally:
+        held.set()
+        code = await asyncio.to_thread(proc.wait, 60)
+    assert code == 0
+    assert "job queue stopped" in log.read_text()
+
+
+async def _until(condition, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.05)

@@ -1,6 +1,9 @@
-"""The job queue on Redis lists (leases, retries, dead letters, periodic
-tasks) and the wiring of which job runs which code (tasks.py).
+"""Background jobs, below the layers whose code they run: queue.py (with
+queue_scripts.py) is the queue on Redis lists (leases, delays, dead letters);
+worker.py runs its jobs (concurrency, time limits, retries, periodic tasks,
+the shutdown grace); tasks.py is what a job table declares. The server's own
+table, naming the code each job runs, is chatserver/job_table.py.
 
-queue.py imports only infrastructure (`redis_keys`); tasks.py imports the layers
-whose jobs it runs (ai, files, live, portable), never `api`.
+May import only infrastructure (the top-level modules but app.py and
+job_table.py): never `ai`, `files`, `live`, `portable`, `data` or `api`.
 """

@@ -1,66 +1,50 @@
-"""Which job runs which code, and the periodic tasks: the wiring between the
-queue and the layers whose work it runs (ai, files, portable)."""
+"""What a job table declares (chatserver/job_table.py holds the server's):
+the kinds of job, the periodic tasks, and how many of each queue's jobs run
+at once in one process. Each function gets the application first."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
 from aiohttp import web
 
-from chatserver import appkeys
-from chatserver.ai.answer_job import GENERATE_TASK, generate
-from chatserver.ai.sweep import sweep_answers
-from chatserver.files.housekeeping import housekeep
-from chatserver.files.preview import PREVIEW_TASK, make_preview_job, preview_dead
-from chatserver.jobs.queue import Job, JobQueue
-from chatserver.live.answers import ANSWERS
-from chatserver.portable.import_job import IMPORT_QUEUE, IMPORT_TASK, housekeep_imports, import_dead, run_import
+from chatserver.jobs.queue import Job
+
+# a coroutine, not any awaitable: each run is a task of its own
+Run = Callable[[web.Application, Job], Coroutine[Any, Any, None]]
+# told the job and why it was given up, before it goes to the dead letters
+OnDead = Callable[[web.Application, Job, str], Awaitable[None]]
 
 
-def register_tasks(app: web.Application, queue: JobQueue) -> None:
-    settings = app[appkeys.SETTINGS]
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """A kind of job: its name, the queue it waits in, the function that runs
+    it, what to do when it is given up, and its own time limit (None: the
+    worker's default)."""
+    name: str
+    queue: str
+    run: Run
+    on_dead: OnDead | None = None
+    timeout: float | None = None
 
-    async def generate_answer(job: Job) -> None:
-        await generate(app, job.payload["message_id"], job.payload.get("options"))
 
-    async def answer_dead(job: Job, reason: str) -> None:
-        await app[ANSWERS].fail(job.payload["message_id"], reason)
+@dataclasses.dataclass(frozen=True)
+class Periodic:
+    """A function run about once per `every` seconds across every process sharing the Redis."""
+    name: str
+    every: float
+    run: Callable[[web.Application], Awaitable[object]]
 
-    sweeps = 0
 
-    async def answers_sweep() -> None:
-        # Stored rows are checked from the second sweep on, one interval after
-        # start: a short-lived process (a test, a one-off command) sharing the
-        # database never touches answers it has not seen.
-        nonlocal sweeps
-        sweeps += 1
-        await sweep_answers(app, check_rows=sweeps > 1)
+@dataclasses.dataclass(frozen=True)
+class JobTable:
+    concurrency: dict[str, int]
+    tasks: list[Task]
+    periodic: list[Periodic]
 
-    queue.task(GENERATE_TASK, "ai", generate_answer, on_dead=answer_dead)
-    queue.periodic("sweep", settings.SWEEP_INTERVAL_SECONDS, queue.sweep)
-    queue.periodic("answers.sweep", settings.SWEEP_INTERVAL_SECONDS, answers_sweep)
-
-    async def preview(job: Job) -> None:
-        await make_preview_job(app, job)
-
-    async def file_dead(job: Job, reason: str) -> None:
-        await preview_dead(app, job, reason)
-
-    async def files_housekeeping() -> None:
-        await housekeep(app)
-
-    # the extraction's own bounds, with room for reading and recording the file
-    preview_timeout = max(settings.PREVIEW_TIMEOUT_SECONDS, settings.PREVIEW_SERVICE_TIMEOUT_SECONDS) + 30
-    queue.task(PREVIEW_TASK, "preview", preview, on_dead=file_dead, timeout=preview_timeout)
-    queue.periodic("files.housekeeping", settings.FILES_HOUSEKEEPING_INTERVAL_SECONDS, files_housekeeping)
-
-    async def run_import_job(job: Job) -> None:
-        await run_import(app, job.payload["import_id"])
-
-    async def import_gave_up(job: Job, reason: str) -> None:
-        await import_dead(app, job.payload["import_id"], reason)
-
-    queue.task(IMPORT_TASK, IMPORT_QUEUE, run_import_job, on_dead=import_gave_up)
-
-    async def imports_housekeeping() -> None:
-        await housekeep_imports(app)
-
-    queue.periodic("imports.housekeeping", settings.FILES_HOUSEKEEPING_INTERVAL_SECONDS, imports_housekeeping)
+    @property
+    def routes(self) -> dict[str, str]:
+        """The queue of each kind of job."""
+        return {task.name: task.queue for task in self.tasks}

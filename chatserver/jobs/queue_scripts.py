@@ -1,0 +1,38 @@
+"""The queue's Lua scripts: moves between its lists that must be atomic."""
+
+# Moves due retries back to their queues; atomic so a job is never in both.
+# KEYS[1] is the delayed set, KEYS[i] (i >= 2) the queue named ARGV[i].
+MOVE_DUE = """
+local target = {}
+for i = 2, #ARGV do target[ARGV[i]] = KEYS[i] end
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 100)
+local moved = 0
+for _, raw in ipairs(due) do
+  local key = target[cjson.decode(raw).queue]
+  if key then
+    redis.call('LPUSH', key, raw)
+    redis.call('ZREM', KEYS[1], raw)
+    moved = moved + 1
+  end
+end
+return moved
+"""
+
+# A dead process's active jobs go back to their queue, each counted as an
+# attempt (its run was interrupted). KEYS[1] is the active list, KEYS[2] the queue.
+REQUEUE_INTERRUPTED = """
+local moved = 0
+while true do
+  local raw = redis.call('RPOP', KEYS[1])
+  if not raw then break end
+  local ok, job = pcall(cjson.decode, raw)
+  if ok and type(job) == 'table' then
+    job.attempts = (tonumber(job.attempts) or 0) + 1
+    job.interrupted = (tonumber(job.interrupted) or 0) + 1
+    raw = cjson.encode(job)
+  end
+  redis.call('RPUSH', KEYS[2], raw)
+  moved = moved + 1
+end
+return moved
+"""

@@ -87,10 +87,11 @@ async def redis_ctx(app: web.Application):
 
 async def outages_ctx(app: web.Application):
     dsn, db, redis = app[appkeys.DSN], app[appkeys.DB], app[appkeys.REDIS]
+    timeout = app[appkeys.SETTINGS].DB_TIMEOUT_SECONDS
 
     async def postgres_answers() -> None:
         # a connection of its own: the pool may hold ones the outage broke
-        async with aiopg.connect(dsn, timeout=5) as conn, conn.cursor() as cur:
+        async with aiopg.connect(dsn, timeout=timeout) as conn, conn.cursor() as cur:
             await cur.execute("SELECT 1")
 
     async def drop_broken_connections() -> None:

@@ -70,17 +70,28 @@ def as_dicts(cur, rows: list[tuple]) -> list[dict]:
     return [dict(zip(names, row, strict=True)) for row in rows]
 
 
+class NoAnswer(psycopg2.OperationalError):
+    """PostgreSQL accepted a connection but did not answer in time (hung or
+    swamped): an outage like an unreachable server (outage.py), not a bug."""
+
+
 class Database:
-    """Thin wrapper over an aiopg pool; every query returns dict rows."""
+    """Thin wrapper over an aiopg pool; every query returns dict rows.
+
+    The pool's timeout (DB_TIMEOUT_SECONDS) bounds getting a connection and
+    each statement; aiopg closes a connection whose statement ran out of time."""
 
     def __init__(self, pool: aiopg.Pool):
         self.pool = pool
 
     @contextlib.asynccontextmanager
     async def cursor(self, factory=None) -> AsyncIterator[aiopg.Cursor]:
-        async with self.pool.acquire() as conn:
-            async with conn.cursor(cursor_factory=factory) as cur:
-                yield cur
+        try:
+            async with self.pool.acquire() as conn:
+                async with conn.cursor(cursor_factory=factory) as cur:
+                    yield cur
+        except TimeoutError:
+            raise NoAnswer(f"PostgreSQL did not answer within {self.pool.timeout:g} s") from None
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiopg.Cursor]:
@@ -112,6 +123,6 @@ class Database:
 
 async def open_database(dsn: str, settings: Settings) -> Database:
     pool = await aiopg.create_pool(
-        dsn, minsize=settings.DB_POOL_MIN, maxsize=settings.DB_POOL_MAX, timeout=30
+        dsn, minsize=settings.DB_POOL_MIN, maxsize=settings.DB_POOL_MAX, timeout=settings.DB_TIMEOUT_SECONDS
     )
     return Database(pool)

@@ -40,6 +40,7 @@ from chatserver.files.storage import storage_ctx
 from chatserver.jobs.queue import JobQueue
 from chatserver.jobs.tasks import register_tasks
 from chatserver.keys import Keys
+from chatserver.live.revocation import revocations_ctx
 from chatserver.live.stream import streams_ctx
 from chatserver.metrics import Metrics
 from chatserver.migrate import apply_migrations_async
@@ -60,8 +61,7 @@ async def servers_ctx(app: web.Application):
         if settings.embedded_redis:
             app[appkeys.REDIS_URL] = stack.enter_context(embedded_redis(settings.DATA_DIR))
         else:
-            app[appkeys.REDIS_URL] = settings.REDIS_URL or (
-                f"redis://{settings.REDIS_HOST}:{settings.REDIS_PORT}/{settings.REDIS_DB}")
+            app[appkeys.REDIS_URL] = settings.external_redis_url
         yield
 
 
@@ -151,7 +151,7 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> web.Applica
     app[appkeys.METRICS] = metrics
     app[START_WORKERS] = start_workers
     app.cleanup_ctx.extend([servers_ctx, database_ctx, redis_ctx, outages_ctx, rate_limits_ctx, storage_ctx,
-                           preview_service_ctx, streams_ctx, ai_ctx, queue_ctx])
+                           preview_service_ctx, streams_ctx, revocations_ctx, ai_ctx, queue_ctx])
 
     app.on_startup.extend([ops.build_openapi_document, log_summary])
     add_routes(app.router)

@@ -146,6 +146,11 @@ class Settings:
         return not (self.REDIS_URL or self.REDIS_HOST)
 
     @property
+    def external_redis_url(self) -> str:
+        """The configured Redis server's URL (not an embedded one's)."""
+        return self.REDIS_URL or f"redis://{self.REDIS_HOST}:{self.REDIS_PORT}/{self.REDIS_DB}"
+
+    @property
     def ai_backend(self) -> str:
         """The configured backend, or the one implied by which URLs are set."""
         if self.AI_BACKEND:

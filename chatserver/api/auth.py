@@ -17,7 +17,7 @@ import pydantic
 from aiohttp import web
 
 from chatserver import appkeys
-from chatserver.api.apikeys import is_api_key, user_of_key
+from chatserver.api.apikeys import is_api_key, key_of
 from chatserver.api.endpoint import (
     USER_ID,
     account_check,
@@ -32,8 +32,11 @@ from chatserver.api.ratelimit import TOO_MANY_REQUESTS, check_login_limit, check
 from chatserver.credentials import DUMMY_HASH, Email, Password, hash_password, verify_password
 from chatserver.data import users
 from chatserver.errors import ApiError
+from chatserver.live.revocation import Credential
 
 log = logging.getLogger(__name__)
+
+CREDENTIAL = web.RequestKey("credential", Credential)
 
 
 class RegisterIn(pydantic.BaseModel):
@@ -142,16 +145,16 @@ def _verified(secret: str, algorithm: str, token: str) -> tuple[uuid.UUID, float
     return uuid.UUID(str(claims["sub"])), float(claims["exp"])
 
 
-def decode_token(settings, token: str) -> uuid.UUID:
-    """The user id of a valid token; 401 for a bad signature, an expired
-    token, or one without `exp` (it would never expire) or `sub`."""
+def token_credential(settings, token: str) -> Credential:
+    """The user and expiry of a valid token; 401 for a bad signature, an
+    expired token, or one without `exp` (it would never expire) or `sub`."""
     try:
         user_id, expires = _verified(settings.JWT_SECRET, settings.JWT_ALGORITHM, token)
     except (jwt.InvalidTokenError, ValueError, TypeError):
         raise ApiError(401, "invalid or expired token", "unauthorized") from None
     if expires <= time.time():
         raise ApiError(401, "invalid or expired token", "unauthorized")
-    return user_id
+    return Credential(user_id, expires=expires)
 
 
 async def authenticate(request: web.Request, user_id: uuid.UUID) -> None:
@@ -166,13 +169,22 @@ async def authenticate(request: web.Request, user_id: uuid.UUID) -> None:
 
 
 async def user_of_credential(request: web.Request, credential: str) -> uuid.UUID:
-    """The user a token or an API key stands for; 401 for neither."""
+    """The user a token or an API key stands for; 401 for neither. What it
+    was stays on the request for sockets and streams (credential_of)."""
     if not is_api_key(credential):
-        return decode_token(request.app[appkeys.SETTINGS], credential)
-    user_id = await user_of_key(request.app, credential)
-    if user_id is None:
-        raise ApiError(401, "invalid or revoked API key", "unauthorized")
-    return user_id
+        found = token_credential(request.app[appkeys.SETTINGS], credential)
+    else:
+        row = await key_of(request.app, credential)
+        if row is None:
+            raise ApiError(401, "invalid or revoked API key", "unauthorized")
+        found = Credential(row["user_id"], key_id=row["id"])
+    request[CREDENTIAL] = found
+    return found.user_id
+
+
+def credential_of(request: web.Request) -> Credential:
+    """The credential the request was let in with, for holding it while a socket or stream is open."""
+    return request[CREDENTIAL]
 
 
 def _token_from(request: web.Request) -> str:

@@ -3,7 +3,9 @@
 It consumes `Streams.follow` like the WebSocket does. Each event's `id:` is
 the number of characters (Unicode code points) of the answer delivered up to
 and including it, so a client that reconnects with `Last-Event-ID: N` gets
-exactly the text after character N and its copy stays exact.
+exactly the text after character N and its copy stays exact. A credential
+that stops being good (live/revocation.py) ends the stream with an `error`
+event of code `unauthorized`.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ import json
 from aiohttp import web
 
 from chatserver import appkeys
+from chatserver.api.auth import credential_of
 from chatserver.api.endpoint import endpoint
 from chatserver.api.messages import owned_message
 from chatserver.errors import ApiError
+from chatserver.live.revocation import REVOCATIONS
 from chatserver.live.stream import STREAMS, End, Status, Text
 
 KEEPALIVE = b": keep-alive\n\n"
@@ -74,17 +78,24 @@ async def stream_message(request: web.Request) -> web.StreamResponse:
     delivered = 0
     items = request.app[STREAMS].follow(row["id"])
     step: asyncio.Future | None = None
+    revoked: asyncio.Future[str] = asyncio.get_running_loop().create_future()
     try:
-        while True:
-            step = asyncio.ensure_future(items.__anext__())
-            while not (await asyncio.wait({step}, timeout=keepalive))[0]:
-                await response.write(KEEPALIVE)
-            item = step.result()
-            chunks, delivered = _events(item, delivered, resume)
-            for chunk in chunks:
-                await response.write(chunk)
-            if isinstance(item, End):
-                break
+        with request.app[REVOCATIONS].hold(credential_of(request), revoked.set_result):
+            while True:
+                step = asyncio.ensure_future(items.__anext__())
+                while not (await asyncio.wait({step, revoked}, timeout=keepalive,
+                                              return_when=asyncio.FIRST_COMPLETED))[0]:
+                    await response.write(KEEPALIVE)
+                if revoked.done():
+                    await response.write(_event("error", delivered, {"error": f"{revoked.result()}; sign in again",
+                                                                     "code": "unauthorized"}))
+                    break
+                item = step.result()
+                chunks, delivered = _events(item, delivered, resume)
+                for chunk in chunks:
+                    await response.write(chunk)
+                if isinstance(item, End):
+                    break
     except ConnectionError:
         pass  # the client went away: stop following, the answer goes on
     finally:

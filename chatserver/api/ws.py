@@ -3,6 +3,8 @@
 Each `stream_request` starts a task that turns what `Streams.follow` yields
 into frames; the exactness of resume is follow's (live/stream.py). A
 `subscribe` starts one task forwarding the chat's events (`Streams.watch`).
+The socket closes with 4401 when its credential stops being good (disabled
+account, deleted API key, expired token: live/revocation.py).
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ import uuid
 from aiohttp import WSMsgType, web
 
 from chatserver import appkeys, outage
+from chatserver.api.auth import credential_of
 from chatserver.api.chats import owned_chat
 from chatserver.api.endpoint import BadJson, current_user_id, dumps, endpoint, parse_json
 from chatserver.api.messages import already_finished
 from chatserver.data import messages
+from chatserver.live.revocation import REVOCATIONS
 from chatserver.live.stream import STREAMS, AlreadyFinished, End, Status, Text
 
 log = logging.getLogger(__name__)
@@ -26,6 +30,8 @@ MAX_FRAME = 64 * 1024
 UNAVAILABLE = "a server this service needs is unreachable; try again shortly"
 # answers one socket may follow at once; each costs a task and a queue
 MAX_FOLLOWED = 100
+# closes of sockets whose credential was revoked, held until done (the loop keeps only weak references)
+_CLOSING: set[asyncio.Task] = set()
 
 
 async def send(ws: web.WebSocketResponse, frame: dict) -> None:
@@ -202,22 +208,30 @@ async def chat_socket(request: web.Request) -> web.WebSocketResponse:
     socket = ChatSocket(request, chat_id, ws)
     gauge = app[appkeys.METRICS].websockets
     gauge.inc()
+
+    def revoked(reason: str) -> None:
+        # from the revocation's own call, not the socket's: close() wakes the loop below
+        task = asyncio.create_task(ws.close(code=4401, message=f"{reason}; sign in again".encode()))
+        _CLOSING.add(task)
+        task.add_done_callback(_CLOSING.discard)
+
     try:
-        async for message in ws:
-            if message.type == WSMsgType.TEXT:
-                try:
-                    await socket.handle(message.data)
-                except (ConnectionError, RuntimeError):
-                    raise
-                except Exception as exc:
-                    # an outage or a bug must not end the socket
-                    if outage.report(app, exc):
-                        await socket.error(UNAVAILABLE, code="service_unavailable")
-                    else:
-                        log.exception("WebSocket frame of chat %s failed", chat_id)
-                        await socket.error("internal error; try again")
-            elif message.type == WSMsgType.BINARY:
-                await socket.error("frames must be JSON text")
+        with app[REVOCATIONS].hold(credential_of(request), revoked):
+            async for message in ws:
+                if message.type == WSMsgType.TEXT:
+                    try:
+                        await socket.handle(message.data)
+                    except (ConnectionError, RuntimeError):
+                        raise
+                    except Exception as exc:
+                        # an outage or a bug must not end the socket
+                        if outage.report(app, exc):
+                            await socket.error(UNAVAILABLE, code="service_unavailable")
+                        else:
+                            log.exception("WebSocket frame of chat %s failed", chat_id)
+                            await socket.error("internal error; try again")
+                elif message.type == WSMsgType.BINARY:
+                    await socket.error("frames must be JSON text")
     finally:
         gauge.dec()
         await socket.close()

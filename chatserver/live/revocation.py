@@ -1,0 +1,184 @@
+"""Credentials withdrawn while a WebSocket or a stream holds them open.
+
+A request checks its credential once, when it starts; a socket or an SSE
+stream lives on long after. Each of them holds its credential here while it
+is open, and is told (`on_revoked`) when the credential stops being good:
+
+- its account is disabled, or its API key deleted, in any process: whoever
+  does it publishes `user:<id>` or `key:<id>` on one Redis channel, which
+  every process's listener hears;
+- its token expires (a timer of this process);
+- a listener that lost Redis may have missed messages: once subscribed
+  again, it asks PostgreSQL about every credential it holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterator
+
+import redis.asyncio as redis_async
+from aiohttp import web
+
+from chatserver import appkeys
+from chatserver.data import api_keys, users
+from chatserver.db import Database
+from chatserver.keys import Keys
+
+log = logging.getLogger(__name__)
+
+DISABLED, DELETED, EXPIRED = "the account was disabled", "the API key was deleted", "the token expired"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Credential:
+    """Who a request is, by what: a token (with its expiry) or an API key."""
+    user_id: uuid.UUID
+    key_id: uuid.UUID | None = None
+    expires: float | None = None
+
+
+class _Hold:
+    __slots__ = ("credential", "on_revoked", "timer")
+
+    def __init__(self, credential: Credential, on_revoked: Callable[[str], None]):
+        self.credential = credential
+        self.on_revoked = on_revoked
+        self.timer: asyncio.TimerHandle | None = None
+
+
+async def announce(client: redis_async.Redis, keys: Keys, kind: str, ident: uuid.UUID) -> None:
+    """Tell every process that a user (`kind` "user") or API key ("key") is no longer good."""
+    await client.publish(keys.revocations, f"{kind}:{ident}")
+
+
+class Revocations:
+    def __init__(self, db: Database, keys: Keys):
+        self.db = db
+        self.keys = keys
+        self.by_user: dict[uuid.UUID, set[_Hold]] = {}
+        self.by_key: dict[uuid.UUID, set[_Hold]] = {}
+        self._pubsub: redis_async.client.PubSub | None = None
+
+    @contextlib.contextmanager
+    def hold(self, credential: Credential, on_revoked: Callable[[str], None]) -> Iterator[None]:
+        """While the block runs, `on_revoked(reason)` is called (once) when `credential` stops being good."""
+        hold = _Hold(credential, on_revoked)
+        self.by_user.setdefault(credential.user_id, set()).add(hold)
+        if credential.key_id is not None:
+            self.by_key.setdefault(credential.key_id, set()).add(hold)
+        if credential.expires is not None:
+            loop = asyncio.get_running_loop()
+            hold.timer = loop.call_at(loop.time() + credential.expires - time.time(), self._revoke, hold, EXPIRED)
+        try:
+            yield
+        finally:
+            self._release(hold)
+
+    def _release(self, hold: _Hold) -> None:
+        if hold.timer is not None:
+            hold.timer.cancel()
+        credential = hold.credential
+        _discard(self.by_user, credential.user_id, hold)
+        if credential.key_id is not None:
+            _discard(self.by_key, credential.key_id, hold)
+
+    def _revoke(self, hold: _Hold, reason: str) -> None:
+        self._release(hold)
+        hold.on_revoked(reason)
+
+    def revoke_user(self, user_id: uuid.UUID) -> None:
+        for hold in list(self.by_user.get(user_id, ())):
+            self._revoke(hold, DISABLED)
+
+    def revoke_key(self, key_id: uuid.UUID) -> None:
+        for hold in list(self.by_key.get(key_id, ())):
+            self._revoke(hold, DELETED)
+
+    def dispatch(self, data: str) -> None:
+        kind, _, raw = data.partition(":")
+        ident = uuid.UUID(raw)
+        if kind == "user":
+            self.revoke_user(ident)
+        elif kind == "key":
+            self.revoke_key(ident)
+        else:
+            raise ValueError(f"unknown kind {kind!r}")
+
+    async def recheck(self) -> None:
+        """What the channel may have said while the listener was away, from PostgreSQL."""
+        for user_id in await users.inactive_among(self.db, list(self.by_user)):
+            self.revoke_user(user_id)
+        for key_id in await api_keys.missing_among(self.db, list(self.by_key)):
+            self.revoke_key(key_id)
+
+    # ---- the listener: a pub/sub connection of its own
+
+    async def subscribe(self, client: redis_async.Redis) -> None:
+        pubsub = client.pubsub()
+        await pubsub.subscribe(self.keys.revocations)
+        while (await pubsub.get_message(timeout=5)) is None:
+            pass  # the first message is the subscription's confirmation
+        self._pubsub = pubsub
+
+    async def listen(self, client: redis_async.Redis) -> None:
+        while True:
+            try:
+                assert self._pubsub is not None
+                async for message in self._pubsub.listen():
+                    if message["type"] != "message":
+                        continue
+                    try:
+                        self.dispatch(message["data"])
+                    except ValueError:
+                        log.error("ignoring a malformed revocation %r", message["data"][:100])
+            except (redis_async.ConnectionError, redis_async.TimeoutError, OSError) as exc:
+                log.warning("revocation listener lost Redis (%s); resubscribing", exc)
+            await self._resubscribe(client)
+
+    async def _resubscribe(self, client: redis_async.Redis) -> None:
+        await self.close()
+        while True:
+            try:
+                await self.subscribe(client)
+                await self.recheck()
+                return
+            except Exception:  # noqa: BLE001 - Redis or PostgreSQL still away: try again
+                await self.close()
+                await asyncio.sleep(1)
+
+    async def close(self) -> None:
+        if self._pubsub is not None:
+            pubsub, self._pubsub = self._pubsub, None
+            with contextlib.suppress(redis_async.ConnectionError, OSError):
+                await pubsub.aclose()
+
+
+def _discard(table: dict[uuid.UUID, set[_Hold]], ident: uuid.UUID, hold: _Hold) -> None:
+    holds = table.get(ident)
+    if holds is not None:
+        holds.discard(hold)
+        if not holds:
+            del table[ident]
+
+
+REVOCATIONS = web.AppKey("revocations", Revocations)
+
+
+async def revocations_ctx(app: web.Application):
+    revocations = Revocations(app[appkeys.DB], app[appkeys.KEYS])
+    client = redis_async.Redis.from_url(app[appkeys.REDIS_URL], decode_responses=True,
+                                        client_name=f"{app[appkeys.KEYS].prefix}:revocations")
+    await revocations.subscribe(client)
+    app[REVOCATIONS] = revocations
+    listener = asyncio.create_task(revocations.listen(client))
+    yield
+    listener.cancel()
+    await asyncio.gather(listener, return_exceptions=True)
+    await revocations.close()
+    await client.aclose()

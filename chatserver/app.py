@@ -53,13 +53,15 @@ from chatserver.startup import log_summary
 async def servers_ctx(app: web.Application):
     """Use the configured servers, or start embedded ones under DATA_DIR."""
     settings = app[appkeys.SETTINGS]
+    keepers = app[appkeys.KEEPERS] = []
     with contextlib.ExitStack() as stack:
         if settings.embedded_postgres:
-            app[appkeys.DSN] = stack.enter_context(embedded_postgres(settings.DATA_DIR, settings.DB_NAME))
+            app[appkeys.DSN] = stack.enter_context(embedded_postgres(settings.DATA_DIR, settings.DB_NAME,
+                                                                     keepers=keepers))
         else:
             app[appkeys.DSN] = settings_dsn(settings)
         if settings.embedded_redis:
-            app[appkeys.REDIS_URL] = stack.enter_context(embedded_redis(settings.DATA_DIR))
+            app[appkeys.REDIS_URL] = stack.enter_context(embedded_redis(settings.DATA_DIR, keepers=keepers))
         else:
             app[appkeys.REDIS_URL] = settings.external_redis_url
         yield

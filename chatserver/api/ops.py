@@ -52,7 +52,15 @@ DOCS_CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-
 
 
 async def health(request: web.Request) -> web.Response:
-    return json_response({"status": "ok", "version": request.app[appkeys.SETTINGS].APP_VERSION})
+    """The process answers, and keeps its embedded servers running (it cannot
+    recover by itself from one it fails to start again: 503, naming it)."""
+    version = request.app[appkeys.SETTINGS].APP_VERSION
+    failing = [keeper for keeper in request.app.get(appkeys.KEEPERS, []) if not keeper.healthy]
+    if failing:
+        names = " and ".join(f"the embedded {keeper.name}" for keeper in failing)
+        return json_response({"error": f"{names} stopped and could not be started again", "code": "unhealthy",
+                              "version": version}, 503)
+    return json_response({"status": "ok", "version": version})
 
 
 async def ready(request: web.Request) -> web.Response:

@@ -192,8 +192,11 @@ def test_an_embedded_server_killed_under_the_server_is_started_again(tmp_path, p
         assert killed is not None
         os.kill(killed, signal.SIGKILL)  # only the server this test started, found by its own folder
 
-        assert ready_again(port)
+        deadline = time.monotonic() + 60
+        while pid_under(tmp_path, program) in (None, killed) and time.monotonic() < deadline:
+            time.sleep(0.2)
         assert pid_under(tmp_path, program) not in (None, killed)
+        assert ready_again(port)
         assert call(port, "POST", "/api/auth/login", {"email": "kept@example.com", "password": "password123"})[0] == 200
         assert call(port, "GET", "/health")[0] == 200
     finally:

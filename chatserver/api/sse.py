@@ -21,7 +21,7 @@ from chatserver.api.auth import credential_of
 from chatserver.api.endpoint import endpoint
 from chatserver.api.messages import owned_message
 from chatserver.errors import ApiError
-from chatserver.live.revocation import REVOCATIONS
+from chatserver.live.revocation import REVOCATIONS, settle
 from chatserver.live.stream import STREAMS, End, Status, Text
 
 KEEPALIVE = b": keep-alive\n\n"
@@ -79,26 +79,28 @@ async def stream_message(request: web.Request) -> web.StreamResponse:
     items = request.app[STREAMS].follow(row["id"])
     step: asyncio.Future | None = None
     revoked: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    revocations = request.app[REVOCATIONS]
+    hold = revocations.hold(credential_of(request), settle, revoked)
     try:
-        with request.app[REVOCATIONS].hold(credential_of(request), revoked.set_result):
-            while True:
-                step = asyncio.ensure_future(items.__anext__())
-                while not (await asyncio.wait({step, revoked}, timeout=keepalive,
-                                              return_when=asyncio.FIRST_COMPLETED))[0]:
-                    await response.write(KEEPALIVE)
-                if revoked.done():
-                    await response.write(_event("error", delivered, {"error": f"{revoked.result()}; sign in again",
-                                                                     "code": "unauthorized"}))
-                    break
-                item = step.result()
-                chunks, delivered = _events(item, delivered, resume)
-                for chunk in chunks:
-                    await response.write(chunk)
-                if isinstance(item, End):
-                    break
+        while True:
+            step = asyncio.ensure_future(items.__anext__())
+            while not (await asyncio.wait({step, revoked}, timeout=keepalive,
+                                          return_when=asyncio.FIRST_COMPLETED))[0]:
+                await response.write(KEEPALIVE)
+            if revoked.done():
+                await response.write(_event("error", delivered, {"error": f"{revoked.result()}; sign in again",
+                                                                 "code": "unauthorized"}))
+                break
+            item = step.result()
+            chunks, delivered = _events(item, delivered, resume)
+            for chunk in chunks:
+                await response.write(chunk)
+            if isinstance(item, End):
+                break
     except ConnectionError:
         pass  # the client went away: stop following, the answer goes on
     finally:
+        revocations.release(hold)
         if step is not None and not step.done():
             step.cancel()
             await asyncio.gather(step, return_exceptions=True)

@@ -29,7 +29,7 @@ from chatserver.api.openai_shapes import OpenAIError
 from chatserver.api.ratelimit import check_message_limit
 from chatserver.data import chats, messages
 from chatserver.errors import ApiError
-from chatserver.live.revocation import REVOCATIONS
+from chatserver.live.revocation import REVOCATIONS, settle
 from chatserver.live.stream import STREAMS, AlreadyFinished, End, Text
 
 log = logging.getLogger(__name__)
@@ -246,8 +246,11 @@ class Completion:
             await resp.write(chunks.delta({"content": text}))
 
         revoked: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        with self.app[REVOCATIONS].hold(credential_of(self.request), revoked.set_result):
+        hold = self.app[REVOCATIONS].hold(credential_of(self.request), settle, revoked)
+        try:
             end = await self._watched(send, revoked)
+        finally:
+            self.app[REVOCATIONS].release(hold)
         if end is None:
             if revoked.done():
                 with contextlib.suppress(ConnectionError):

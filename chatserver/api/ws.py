@@ -91,6 +91,13 @@ async def _forward(ws: web.WebSocketResponse, app: web.Application, message_id: 
         await send(ws, {"error": UNAVAILABLE, "code": "service_unavailable", "message_id": key})
 
 
+def _close_revoked(ws: web.WebSocketResponse, reason: str) -> None:
+    # a task of its own: close() wakes the socket's loop, which then ends
+    task = asyncio.create_task(ws.close(code=4401, message=f"{reason}; sign in again".encode()))
+    _CLOSING.add(task)
+    task.add_done_callback(_CLOSING.discard)
+
+
 def _message_id(frame: dict) -> uuid.UUID:
     raw = frame.get("message_id")
     if not isinstance(raw, str):
@@ -208,31 +215,26 @@ async def chat_socket(request: web.Request) -> web.WebSocketResponse:
     socket = ChatSocket(request, chat_id, ws)
     gauge = app[appkeys.METRICS].websockets
     gauge.inc()
-
-    def revoked(reason: str) -> None:
-        # from the revocation's own call, not the socket's: close() wakes the loop below
-        task = asyncio.create_task(ws.close(code=4401, message=f"{reason}; sign in again".encode()))
-        _CLOSING.add(task)
-        task.add_done_callback(_CLOSING.discard)
-
+    revocations = app[REVOCATIONS]
+    hold = revocations.hold(credential_of(request), _close_revoked, ws)
     try:
-        with app[REVOCATIONS].hold(credential_of(request), revoked):
-            async for message in ws:
-                if message.type == WSMsgType.TEXT:
-                    try:
-                        await socket.handle(message.data)
-                    except (ConnectionError, RuntimeError):
-                        raise
-                    except Exception as exc:
-                        # an outage or a bug must not end the socket
-                        if outage.report(app, exc):
-                            await socket.error(UNAVAILABLE, code="service_unavailable")
-                        else:
-                            log.exception("WebSocket frame of chat %s failed", chat_id)
-                            await socket.error("internal error; try again")
-                elif message.type == WSMsgType.BINARY:
-                    await socket.error("frames must be JSON text")
+        async for message in ws:
+            if message.type == WSMsgType.TEXT:
+                try:
+                    await socket.handle(message.data)
+                except (ConnectionError, RuntimeError):
+                    raise
+                except Exception as exc:
+                    # an outage or a bug must not end the socket
+                    if outage.report(app, exc):
+                        await socket.error(UNAVAILABLE, code="service_unavailable")
+                    else:
+                        log.exception("WebSocket frame of chat %s failed", chat_id)
+                        await socket.error("internal error; try again")
+            elif message.type == WSMsgType.BINARY:
+                await socket.error("frames must be JSON text")
     finally:
+        revocations.release(hold)
         gauge.dec()
         await socket.close()
     return ws

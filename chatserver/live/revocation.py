@@ -7,7 +7,8 @@ is open, and is told (`on_revoked`) when the credential stops being good:
 - its account is disabled, or its API key deleted, in any process: whoever
   does it publishes `user:<id>` or `key:<id>` on one Redis channel, which
   every process's listener hears;
-- its token expires (a timer of this process);
+- its token expires (a sweep of this process, once a second: a timer per
+  socket would cost each idle socket memory, the sweep a few milliseconds);
 - a listener that lost Redis may have missed messages: once subscribed
   again, it asks PostgreSQL about every credential it holds.
 """
@@ -20,7 +21,8 @@ import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from typing import Any
 
 import redis.asyncio as redis_async
 from aiohttp import web
@@ -33,6 +35,7 @@ from chatserver.keys import Keys
 log = logging.getLogger(__name__)
 
 DISABLED, DELETED, EXPIRED = "the account was disabled", "the API key was deleted", "the token expired"
+EXPIRY_SWEEP_SECONDS = 1.0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -43,13 +46,21 @@ class Credential:
     expires: float | None = None
 
 
-class _Hold:
-    __slots__ = ("credential", "on_revoked", "timer")
+class Hold:
+    """One open socket or stream's claim on its credential. Kept small: an
+    idle socket holds one all its life (module-level callbacks, no closures)."""
+    __slots__ = ("credential", "on_revoked", "target")
 
-    def __init__(self, credential: Credential, on_revoked: Callable[[str], None]):
+    def __init__(self, credential: Credential, on_revoked: Callable[[Any, str], None], target: Any):
         self.credential = credential
         self.on_revoked = on_revoked
-        self.timer: asyncio.TimerHandle | None = None
+        self.target = target
+
+
+def settle(future: asyncio.Future, reason: str) -> None:
+    """An `on_revoked` for a stream that waits on `future` beside its answer."""
+    if not future.done():
+        future.set_result(reason)
 
 
 async def announce(client: redis_async.Redis, keys: Keys, kind: str, ident: uuid.UUID) -> None:
@@ -61,36 +72,39 @@ class Revocations:
     def __init__(self, db: Database, keys: Keys):
         self.db = db
         self.keys = keys
-        self.by_user: dict[uuid.UUID, set[_Hold]] = {}
-        self.by_key: dict[uuid.UUID, set[_Hold]] = {}
+        self.by_user: dict[uuid.UUID, set[Hold]] = {}
+        self.by_key: dict[uuid.UUID, set[Hold]] = {}
         self._pubsub: redis_async.client.PubSub | None = None
 
-    @contextlib.contextmanager
-    def hold(self, credential: Credential, on_revoked: Callable[[str], None]) -> Iterator[None]:
-        """While the block runs, `on_revoked(reason)` is called (once) when `credential` stops being good."""
-        hold = _Hold(credential, on_revoked)
+    def hold(self, credential: Credential, on_revoked: Callable[[Any, str], None], target: Any) -> Hold:
+        """Until `release`, `on_revoked(target, reason)` is called (once) when `credential` stops being good."""
+        hold = Hold(credential, on_revoked, target)
         self.by_user.setdefault(credential.user_id, set()).add(hold)
         if credential.key_id is not None:
             self.by_key.setdefault(credential.key_id, set()).add(hold)
-        if credential.expires is not None:
-            loop = asyncio.get_running_loop()
-            hold.timer = loop.call_at(loop.time() + credential.expires - time.time(), self._revoke, hold, EXPIRED)
-        try:
-            yield
-        finally:
-            self._release(hold)
+        return hold
 
-    def _release(self, hold: _Hold) -> None:
-        if hold.timer is not None:
-            hold.timer.cancel()
+    def release(self, hold: Hold) -> None:
         credential = hold.credential
         _discard(self.by_user, credential.user_id, hold)
         if credential.key_id is not None:
             _discard(self.by_key, credential.key_id, hold)
 
-    def _revoke(self, hold: _Hold, reason: str) -> None:
-        self._release(hold)
-        hold.on_revoked(reason)
+    def _revoke(self, hold: Hold, reason: str) -> None:
+        self.release(hold)
+        hold.on_revoked(hold.target, reason)
+
+    def expire(self, now: float) -> None:
+        """Revoke every hold whose token has expired by `now`."""
+        expired = [hold for holds in self.by_user.values() for hold in holds
+                   if hold.credential.expires is not None and hold.credential.expires <= now]
+        for hold in expired:
+            self._revoke(hold, EXPIRED)
+
+    async def sweep(self) -> None:
+        while True:
+            await asyncio.sleep(EXPIRY_SWEEP_SECONDS)
+            self.expire(time.time())
 
     def revoke_user(self, user_id: uuid.UUID) -> None:
         for hold in list(self.by_user.get(user_id, ())):
@@ -159,7 +173,7 @@ class Revocations:
                 await pubsub.aclose()
 
 
-def _discard(table: dict[uuid.UUID, set[_Hold]], ident: uuid.UUID, hold: _Hold) -> None:
+def _discard(table: dict[uuid.UUID, set[Hold]], ident: uuid.UUID, hold: Hold) -> None:
     holds = table.get(ident)
     if holds is not None:
         holds.discard(hold)
@@ -176,9 +190,10 @@ async def revocations_ctx(app: web.Application):
                                         client_name=f"{app[appkeys.KEYS].prefix}:revocations")
     await revocations.subscribe(client)
     app[REVOCATIONS] = revocations
-    listener = asyncio.create_task(revocations.listen(client))
+    tasks = [asyncio.create_task(revocations.listen(client)), asyncio.create_task(revocations.sweep())]
     yield
-    listener.cancel()
-    await asyncio.gather(listener, return_exceptions=True)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
     await revocations.close()
     await client.aclose()

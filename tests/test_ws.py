@@ -11,7 +11,9 @@ import pytest
 from ai_support import (callback_path, follow, get_message, idle, open_ws, post_message, read_to_end, receive,
                         start_callback_service, streamed_text)
 from chatserver import appkeys
+from chatserver.data import users
 from chatserver.keys import Keys
+from chatserver.live.revocation import revocations_client_name
 from chatserver.live.stream import STREAMS, Event, Streams, listener_client_name
 from conftest import app_of, create_chat, register
 
@@ -320,3 +322,18 @@ async def test_deleting_an_api_key_closes_its_sockets_in_every_process_with_4401
     # the account's other credentials stay good
     await by_token.send_json({"type": "ping", "timestamp": 2})
     assert await receive(by_token) == {"type": "pong", "timestamp": 2}
+
+
+async def test_a_disable_missed_while_the_revocation_listener_was_away_still_closes_the_socket(client, user, chat):
+    ws = await client.ws_connect(f"/ws/chat/{chat['id']}?token={user.token}")
+    app = app_of(client)
+    # disabled behind the servers' backs: no message on the channel
+    assert await users.set_disabled(app[appkeys.DB], user.email, True)
+    await ws.send_json({"type": "ping", "timestamp": 1})
+    assert await receive(ws) == {"type": "pong", "timestamp": 1}
+    # the server drops the listener's subscription; subscribed again, it asks PostgreSQL
+    redis = app[appkeys.REDIS]
+    (killed,) = [c["id"] for c in await redis.client_list(_type="pubsub")
+                 if c["name"] == revocations_client_name(app[appkeys.KEYS])]
+    await redis.client_kill_filter(_id=killed)
+    assert await closed_with(ws) == 4401

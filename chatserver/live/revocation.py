@@ -184,10 +184,14 @@ def _discard(table: dict[uuid.UUID, set[Hold]], ident: uuid.UUID, hold: Hold) ->
 REVOCATIONS = web.AppKey("revocations", Revocations)
 
 
+def revocations_client_name(keys: Keys) -> str:
+    return f"{keys.prefix}:revocations"
+
+
 async def revocations_ctx(app: web.Application):
     revocations = Revocations(app[appkeys.DB], app[appkeys.KEYS])
     client = redis_async.Redis.from_url(app[appkeys.REDIS_URL], decode_responses=True,
-                                        client_name=f"{app[appkeys.KEYS].prefix}:revocations")
+                                        client_name=revocations_client_name(app[appkeys.KEYS]))
     await revocations.subscribe(client)
     app[REVOCATIONS] = revocations
     tasks = [asyncio.create_task(revocations.listen(client)), asyncio.create_task(revocations.sweep())]

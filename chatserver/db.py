@@ -85,18 +85,19 @@ class Database:
         self.pool = pool
 
     @contextlib.asynccontextmanager
-    async def cursor(self, factory=None) -> AsyncIterator[aiopg.Cursor]:
+    async def cursor(self, factory=None, timeout: float | None = None) -> AsyncIterator[aiopg.Cursor]:
+        """`timeout`: the longest one statement may take, when not DB_TIMEOUT_SECONDS."""
         try:
             async with self.pool.acquire() as conn:
-                async with conn.cursor(cursor_factory=factory) as cur:
+                async with conn.cursor(cursor_factory=factory, timeout=timeout) as cur:
                     yield cur
         except TimeoutError:
-            raise NoAnswer(f"PostgreSQL did not answer within {self.pool.timeout:g} s") from None
+            raise NoAnswer(f"PostgreSQL did not answer within {timeout or self.pool.timeout:g} s") from None
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiopg.Cursor]:
-        """A cursor inside BEGIN/COMMIT whose rows are dicts."""
-        async with self.cursor(psycopg2.extras.RealDictCursor) as cur:
+    async def transaction(self, timeout: float | None = None) -> AsyncIterator[aiopg.Cursor]:
+        """A cursor inside BEGIN/COMMIT whose rows are dicts (`timeout` as for cursor)."""
+        async with self.cursor(psycopg2.extras.RealDictCursor, timeout) as cur:
             async with cur.begin():
                 yield cur
 

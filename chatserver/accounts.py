@@ -1,20 +1,26 @@
 """`python run.py user add|disable|enable|list`: accounts made and stopped by
-the person running the server (for REGISTRATION = closed)."""
+the person running the server (for REGISTRATION = closed). Disabling an
+account also closes its open WebSockets and streams on every running server."""
 
 from __future__ import annotations
 
 import asyncio
 import getpass
 import sys
+import uuid
 from typing import TextIO
 
 import pydantic
+import redis.asyncio as redis_async
 
 from chatserver.config import Settings
 from chatserver.credentials import Email, Password, hash_password
 from chatserver.data import users
 from chatserver.db import Database, create_database_if_missing, open_database
+from chatserver.embedded import redis_socket
+from chatserver.live.revocation import announce
 from chatserver.migrate import apply_migrations
+from chatserver.redis_keys import Keys
 
 _EMAIL = pydantic.TypeAdapter(Email)
 _PASSWORD = pydantic.TypeAdapter(Password)
@@ -50,6 +56,25 @@ async def _with_database(dsn: str, settings: Settings, work) -> None:
         await db.pool.wait_closed()
 
 
+async def _close_open_sockets(settings: Settings, user_id: uuid.UUID) -> None:
+    """Tell the running servers, through their Redis, to close what the account holds open."""
+    if settings.embedded_redis:
+        socket_file = redis_socket(settings.DATA_DIR)
+        if not socket_file.exists():
+            return  # no server runs on this DATA_DIR: nothing is open
+        url = f"unix://{socket_file}"
+    else:
+        url = settings.external_redis_url
+    client = redis_async.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+    try:
+        await announce(client, Keys(settings.REDIS_KEY_PREFIX), "user", user_id)
+    except (redis_async.ConnectionError, redis_async.TimeoutError, OSError) as exc:
+        print(f"note: Redis is unreachable ({exc}); open WebSockets and streams of this account close "
+              "when their server next reaches Redis", file=sys.stderr)
+    finally:
+        await client.aclose()
+
+
 def run_user_command(dsn: str, settings: Settings, action: str, email: str | None,
                      out: TextIO = sys.stdout, stdin: TextIO = sys.stdin) -> None:
     create_database_if_missing(dsn)
@@ -67,9 +92,12 @@ def run_user_command(dsn: str, settings: Settings, action: str, email: str | Non
 
     async def set_disabled(db: Database) -> None:
         disabled = action == "disable"
-        if not await users.set_disabled(db, email or "", disabled):
+        user_id = await users.set_disabled(db, email or "", disabled)
+        if user_id is None:
             raise CommandError(f"no account with the email {email}")
         print(f"{'disabled' if disabled else 'enabled'} {email}", file=out)
+        if disabled:
+            await _close_open_sockets(settings, user_id)
 
     async def list_users(db: Database) -> None:
         for row in await users.list_all(db):

@@ -53,16 +53,17 @@ from chatserver.startup import log_summary
 async def servers_ctx(app: web.Application):
     """Use the configured servers, or start embedded ones under DATA_DIR."""
     settings = app[appkeys.SETTINGS]
+    keepers = app[appkeys.KEEPERS] = []
     with contextlib.ExitStack() as stack:
         if settings.embedded_postgres:
-            app[appkeys.DSN] = stack.enter_context(embedded_postgres(settings.DATA_DIR, settings.DB_NAME))
+            app[appkeys.DSN] = stack.enter_context(embedded_postgres(settings.DATA_DIR, settings.DB_NAME,
+                                                                     keepers=keepers))
         else:
             app[appkeys.DSN] = settings_dsn(settings)
         if settings.embedded_redis:
-            app[appkeys.REDIS_URL] = stack.enter_context(embedded_redis(settings.DATA_DIR))
+            app[appkeys.REDIS_URL] = stack.enter_context(embedded_redis(settings.DATA_DIR, keepers=keepers))
         else:
-            app[appkeys.REDIS_URL] = settings.REDIS_URL or (
-                f"redis://{settings.REDIS_HOST}:{settings.REDIS_PORT}/{settings.REDIS_DB}")
+            app[appkeys.REDIS_URL] = settings.external_redis_url
         yield
 
 
@@ -88,10 +89,11 @@ async def redis_ctx(app: web.Application):
 
 async def outages_ctx(app: web.Application):
     dsn, db, redis = app[appkeys.DSN], app[appkeys.DB], app[appkeys.REDIS]
+    timeout = app[appkeys.SETTINGS].DB_TIMEOUT_SECONDS
 
     async def postgres_answers() -> None:
         # a connection of its own: the pool may hold ones the outage broke
-        async with aiopg.connect(dsn, timeout=5) as conn, conn.cursor() as cur:
+        async with aiopg.connect(dsn, timeout=timeout) as conn, conn.cursor() as cur:
             await cur.execute("SELECT 1")
 
     async def drop_broken_connections() -> None:

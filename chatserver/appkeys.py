@@ -9,6 +9,7 @@ from aiohttp import web
 
 from chatserver.config import Settings
 from chatserver.db import Database
+from chatserver.embedded import Keeper
 from chatserver.jobs.queue import JobQueue
 from chatserver.jobs.worker import Worker
 from chatserver.metrics import Metrics
@@ -32,3 +33,5 @@ PREVIEW_SERVICE: web.AppKey[PreviewService | None] = web.AppKey("preview_service
 # where the servers really are once embedded ones have started
 DSN = web.AppKey("dsn", str)
 REDIS_URL = web.AppKey("redis_url", str)
+# what keeps the embedded servers running (none with external servers)
+KEEPERS = web.AppKey("keepers", list[Keeper])

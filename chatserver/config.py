@@ -68,6 +68,7 @@ class Settings:
     DB_NAME: str
     DB_POOL_MIN: int
     DB_POOL_MAX: int
+    DB_TIMEOUT_SECONDS: float
 
     REDIS_URL: str
     REDIS_HOST: str
@@ -146,6 +147,11 @@ class Settings:
         return not (self.REDIS_URL or self.REDIS_HOST)
 
     @property
+    def external_redis_url(self) -> str:
+        """The configured Redis server's URL (not an embedded one's)."""
+        return self.REDIS_URL or f"redis://{self.REDIS_HOST}:{self.REDIS_PORT}/{self.REDIS_DB}"
+
+    @property
     def openai_headers(self) -> dict[str, str]:
         """OPENAI_HEADERS parsed (validated at load)."""
         return json.loads(self.OPENAI_HEADERS) if self.OPENAI_HEADERS.strip() else {}
@@ -199,7 +205,7 @@ def _validate(s: Settings) -> None:
         "DB_POOL_MAX", "MAX_ANSWER_BYTES", "HISTORY_CHAR_BUDGET", "AI_CONTEXT_TOKENS", "FILE_CONTEXT_CHAR_BUDGET",
         "TEXT_EXTRACT_CHAR_BUDGET", "WS_HEARTBEAT_SECONDS", "SSE_KEEPALIVE_SECONDS",
         "PREVIEW_SERVICE_MAX_ANSWER_BYTES", "UPLOAD_ORPHAN_AGE_SECONDS", "FILES_HOUSEKEEPING_INTERVAL_SECONDS",
-        "JOB_TIMEOUT_SECONDS", "PREVIEW_TIMEOUT_SECONDS",
+        "JOB_TIMEOUT_SECONDS", "PREVIEW_TIMEOUT_SECONDS", "DB_TIMEOUT_SECONDS",
     )
     for key in positive:
         if getattr(s, key) <= 0:

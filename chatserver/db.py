@@ -70,22 +70,34 @@ def as_dicts(cur, rows: list[tuple]) -> list[dict]:
     return [dict(zip(names, row, strict=True)) for row in rows]
 
 
+class NoAnswer(psycopg2.OperationalError):
+    """PostgreSQL accepted a connection but did not answer in time (hung or
+    swamped): an outage like an unreachable server (outage.py), not a bug."""
+
+
 class Database:
-    """Thin wrapper over an aiopg pool; every query returns dict rows."""
+    """Thin wrapper over an aiopg pool; every query returns dict rows.
+
+    The pool's timeout (DB_TIMEOUT_SECONDS) bounds getting a connection and
+    each statement; aiopg closes a connection whose statement ran out of time."""
 
     def __init__(self, pool: aiopg.Pool):
         self.pool = pool
 
     @contextlib.asynccontextmanager
-    async def cursor(self, factory=None) -> AsyncIterator[aiopg.Cursor]:
-        async with self.pool.acquire() as conn:
-            async with conn.cursor(cursor_factory=factory) as cur:
-                yield cur
+    async def cursor(self, factory=None, timeout: float | None = None) -> AsyncIterator[aiopg.Cursor]:
+        """`timeout`: the longest one statement may take, when not DB_TIMEOUT_SECONDS."""
+        try:
+            async with self.pool.acquire() as conn:
+                async with conn.cursor(cursor_factory=factory, timeout=timeout) as cur:
+                    yield cur
+        except TimeoutError:
+            raise NoAnswer(f"PostgreSQL did not answer within {timeout or self.pool.timeout:g} s") from None
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiopg.Cursor]:
-        """A cursor inside BEGIN/COMMIT whose rows are dicts."""
-        async with self.cursor(psycopg2.extras.RealDictCursor) as cur:
+    async def transaction(self, timeout: float | None = None) -> AsyncIterator[aiopg.Cursor]:
+        """A cursor inside BEGIN/COMMIT whose rows are dicts (`timeout` as for cursor)."""
+        async with self.cursor(psycopg2.extras.RealDictCursor, timeout) as cur:
             async with cur.begin():
                 yield cur
 
@@ -112,6 +124,6 @@ class Database:
 
 async def open_database(dsn: str, settings: Settings) -> Database:
     pool = await aiopg.create_pool(
-        dsn, minsize=settings.DB_POOL_MIN, maxsize=settings.DB_POOL_MAX, timeout=30
+        dsn, minsize=settings.DB_POOL_MIN, maxsize=settings.DB_POOL_MAX, timeout=settings.DB_TIMEOUT_SECONDS
     )
     return Database(pool)

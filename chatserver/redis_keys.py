@@ -83,3 +83,8 @@ class Keys:
     @property
     def chat_channel_pattern(self) -> str:
         return self._k("chat", "*")
+
+    @property
+    def revocations(self) -> str:
+        """Pub/sub channel of disabled users and deleted API keys (`user:<id>`, `key:<id>`)."""
+        return self._k("revocations")

@@ -240,6 +240,7 @@ LIVE_SURFACE = {
     "fanout": {"FANOUT"},
     "wire": {"Event", "Text", "Status", "End", "Item"},
     "lifetime": {"live_ctx"},
+    "revocation": {"REVOCATIONS", "Credential", "announce", "settle"},
 }
 
 

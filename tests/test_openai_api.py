@@ -383,3 +383,20 @@ async def test_curl_sees_sse_lines_ending_with_done(client):
     usage = json.loads(lines[-2].removeprefix("data: "))
     assert usage["choices"] == [] and usage["usage"]["total_tokens"] > 0
     assert json.loads(lines[0].removeprefix("data: "))["choices"][0]["delta"]["role"] == "assistant"
+
+
+async def test_deleting_the_api_key_ends_its_v1_stream_in_every_process(make_client):
+    client = await make_client(start_workers=False)  # the answer never comes: the stream waits for it
+    other_process = await make_client(start_workers=False)
+    account = await register(client)
+    made = await (await client.post("/api/keys", json={"name": "sdk"}, headers=account.headers)).json()
+    resp = await client.post("/v1/chat/completions", json={"model": "builtin", "messages": QUESTION, "stream": True},
+                             headers={"Authorization": f"Bearer {made['key']}"})
+    assert resp.status == 200
+    first = json.loads((await resp.content.readuntil(b"\n\n")).removeprefix(b"data: "))
+    assert first["choices"][0]["delta"]["role"] == "assistant"
+
+    assert (await other_process.delete(f"/api/keys/{made['id']}", headers=account.headers)).status == 204
+    rest = (await asyncio.wait_for(resp.content.read(), 10)).decode().strip()
+    error = json.loads(rest.removeprefix("data: "))["error"]
+    assert error["code"] == "invalid_api_key" and "deleted" in error["message"]

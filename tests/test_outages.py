@@ -8,6 +8,7 @@ import asyncio
 import logging
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -93,6 +94,33 @@ async def test_a_postgresql_outage_answers_503_logs_two_lines_and_recovers(make_
     assert [c["id"] for c in (await resp.json())["items"]] == [chat["id"]]
     await until_answered(lambda: client.get("/api/chats", headers=account.headers))
     started, ended = await ended_lines(caplog, "PostgreSQL")
+    assert (len(started), len(ended)) == (1, 1)
+    assert no_tracebacks(caplog)
+
+
+async def test_a_hung_postgresql_answers_503_within_db_timeout_seconds_and_recovers(
+        make_client, own_postgres, caplog):
+    caplog.set_level(logging.INFO)
+    client = await make_client(DATABASE_URL=own_postgres.dsn, DB_TIMEOUT_SECONDS=2)
+    account = await register(client)
+
+    own_postgres.hang()
+    try:
+        for _ in range(3):
+            began = time.monotonic()
+            await assert_unavailable(await client.get("/api/users/me", headers=account.headers))
+            # DB_TIMEOUT_SECONDS, plus slack for a slow machine; a hung server used to hold a request 30 s
+            assert time.monotonic() - began < 2 + 3
+    finally:
+        own_postgres.resume()
+
+    resp = await until_answered(lambda: client.get("/api/users/me", headers=account.headers))
+    assert (await resp.json())["email"] == account.email
+    for _ in range(50):
+        started, ended = outage_lines(caplog, "PostgreSQL")
+        if ended:
+            break
+        await asyncio.sleep(0.1)
     assert (len(started), len(ended)) == (1, 1)
     assert no_tracebacks(caplog)
 

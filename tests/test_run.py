@@ -221,3 +221,86 @@ async def _until(condition, seconds: float = 20) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         await asyncio.sleep(0.05)
+
+
+def pid_under(folder, program: str) -> int | None:
+    """The pid of the one process running `program` that names the folder (see running_under)."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                    argv = fh.read().split(b"\0")
+            except OSError:
+                continue
+            # Redis rewrites its title to "<path>/redis-server unixsocket:<socket>"
+            if argv[0].split(b" ")[0].endswith(program.encode()) and any(str(folder).encode() in arg for arg in argv):
+                return int(entry)
+    return None
+
+
+def ready_again(port, seconds=60) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if call(port, "GET", "/ready")[0] == 200:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("program", ["redis-server", "postgres"])
+def test_an_embedded_server_killed_under_the_server_is_started_again(tmp_path, program):
+    port = free_port()
+    server = Server(tmp_path, port)
+    try:
+        status, _ = call(port, "POST", "/api/auth/register", {"email": "kept@example.com", "password": "password123"})
+        assert status == 201
+        killed = pid_under(tmp_path, program)
+        assert killed is not None
+        os.kill(killed, signal.SIGKILL)  # only the server this test started, found by its own folder
+
+        deadline = time.monotonic() + 60
+        while pid_under(tmp_path, program) in (None, killed) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert pid_under(tmp_path, program) not in (None, killed)
+        assert ready_again(port)
+        assert call(port, "POST", "/api/auth/login", {"email": "kept@example.com", "password": "password123"})[0] == 200
+        assert call(port, "GET", "/health")[0] == 200
+    finally:
+        assert server.stop() == 0
+    assert f"the embedded {'Redis' if program == 'redis-server' else 'PostgreSQL'} (pid {killed}) stopped" \
+        in server.log.read_text()
+    assert gone(tmp_path) == []
+
+
+def health_is(port, status, seconds=60) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if call(port, "GET", "/health")[0] == status:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.mark.timeout(300)
+def test_health_is_503_while_a_dead_embedded_server_cannot_be_started_again(tmp_path):
+    port = free_port()
+    server = Server(tmp_path, port)
+    try:
+        # the running Redis keeps its folder under another name; a file in the way stops a new one
+        folder = tmp_path / "redis"
+        folder.rename(tmp_path / "redis-aside")
+        folder.write_text("in the way")
+        os.kill(pid_under(tmp_path, "redis-server"), signal.SIGKILL)
+        assert health_is(port, 503)
+        status, body = call(port, "GET", "/health")
+        assert body["code"] == "unhealthy" and "Redis" in body["error"]
+
+        folder.unlink()
+        (tmp_path / "redis-aside").rename(folder)
+        assert health_is(port, 200)
+        assert ready_again(port)
+    finally:
+        assert server.stop() == 0
+    assert "the embedded Redis did not start again" in server.log.read_text()
+    assert gone(tmp_path) == []

@@ -4,6 +4,7 @@ a protected /metrics, and a database created when missing."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import hashlib
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import uuid
 
+import aiohttp
 import jwt
 import pytest
 from psycopg2.extensions import make_dsn
@@ -21,7 +23,7 @@ from psycopg2.extensions import make_dsn
 from chatserver import appkeys
 from chatserver.ai.callback import _key, callback_token
 from chatserver.data import users
-from support.accounts import register
+from support.accounts import create_chat, register
 from support.databases import admin_sql, with_database
 from support.error_shape import assert_error
 from support.paths import TESTS_DIR
@@ -244,3 +246,36 @@ def test_a_database_that_cannot_be_created_stops_start_up_with_one_line(servers,
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("configuration error: DB_NAME: database 'missing_"), result.stderr
+
+
+async def closed_with(ws, seconds: float = 10) -> int | None:
+    """Read the socket until it closes (pongs and frames are skipped); its close code."""
+    async with asyncio.timeout(seconds):
+        while True:
+            message = await ws.receive()
+            if message.type == aiohttp.WSMsgType.CLOSE:
+                return message.data
+            if message.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING):
+                return ws.close_code
+
+
+async def test_run_py_user_disable_closes_the_accounts_open_sockets_in_every_process(make_client, servers,
+                                                                                     settings):
+    client = await make_client(start_workers=False)
+    other_process = await make_client(start_workers=False)
+    account = await register(client)
+    chat = await create_chat(client, account)
+    sockets = [await app_client.ws_connect(f"/ws/chat/{chat['id']}?token={account.token}")
+               for app_client in (client, other_process)]
+    for ws in sockets:
+        await ws.send_json({"type": "subscribe"})
+        assert (await ws.receive_json(timeout=10))["type"] == "subscribed"
+
+    env = {"PATH": os.environ["PATH"], "DATABASE_URL": servers["dsn"], "REDIS_URL": servers["redis_url"],
+           "REDIS_KEY_PREFIX": settings.REDIS_KEY_PREFIX}
+    disabled = await asyncio.to_thread(
+        subprocess.run, [sys.executable, str(ROOT / "run.py"), "user", "disable", account.email], env=env,
+        capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert disabled.returncode == 0, disabled.stderr
+
+    assert [await closed_with(ws) for ws in sockets] == [4401, 4401]

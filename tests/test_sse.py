@@ -179,3 +179,20 @@ async def test_another_users_message_and_a_bad_last_event_id_are_refused(make_cl
     assert_error(await resp.json(), "invalid_last_event_id")
     resp = await client.get(f"/api/messages/{answer['id']}/stream")
     assert resp.status == 401
+
+
+async def test_deleting_the_api_key_ends_its_stream_in_every_process(make_client):
+    client, account, answer, streams = await pending(make_client)
+    other_process = await make_client(start_workers=False)
+    made = await (await client.post("/api/keys", json={"name": "reader"}, headers=account.headers)).json()
+    resp = await client.get(f"/api/messages/{answer['id']}/stream", headers={"Authorization": f"Bearer {made['key']}"})
+    assert resp.status == 200
+    await streams.add(uuid.UUID(answer["id"]), uuid.UUID(answer["chat_id"]), Event.chunk("Hel"))
+    assert (await resp.content.readuntil(b"\n\n")).startswith(b"event: content")
+
+    assert (await other_process.delete(f"/api/keys/{made['id']}", headers=account.headers)).status == 204
+    rest = parse((await asyncio.wait_for(resp.content.read(), 10)).decode())
+    assert rest[-1]["event"] == "error"
+    assert rest[-1]["data"]["code"] == "unauthorized"
+    # the answer itself goes on, for whoever may still read it
+    assert await streams.add(uuid.UUID(answer["id"]), uuid.UUID(answer["chat_id"]), Event.chunk("lo"))

@@ -2,11 +2,14 @@
 
 import asyncio
 import random
+import time
 
 import aiohttp
+import jwt
 import pytest
 
 from chatserver import appkeys
+from chatserver.data import users
 from chatserver.redis_keys import Keys
 from chatserver.live.fanout import FANOUT, listener_client_name
 from chatserver.live.state import ANSWER_STATE, AnswerState
@@ -310,3 +313,58 @@ async def test_one_socket_follows_at_most_100_answers_at_once(make_client):
     assert await receive(ws) == {"error": "this socket already follows 100 answers", "message_id": answers[100]}
     await ws.send_json({"type": "stream_request", "message_id": answers[0]})  # a repeat restarts it
     assert await receive(ws) == {"type": "stream_content", "message_id": answers[0], "content": ""}
+
+
+async def closed_with(ws, seconds: float = 10) -> int | None:
+    """Read the socket until it closes (frames are skipped); its close code."""
+    async with asyncio.timeout(seconds):
+        while True:
+            message = await ws.receive()
+            if message.type == aiohttp.WSMsgType.CLOSE:
+                return message.data
+            if message.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING):
+                return ws.close_code
+
+
+async def test_a_socket_closes_with_4401_when_its_token_expires(client, user, chat, settings):
+    now = int(time.time())
+    token = jwt.encode({"sub": str(user.id), "iat": now, "exp": now + 2}, settings.JWT_SECRET,
+                       algorithm=settings.JWT_ALGORITHM)
+    ws = await client.ws_connect(f"/ws/chat/{chat['id']}?token={token}")
+    await ws.send_json({"type": "ping", "timestamp": 1})
+    assert await receive(ws) == {"type": "pong", "timestamp": 1}
+    assert await closed_with(ws) == 4401
+
+
+async def test_deleting_an_api_key_closes_its_sockets_in_every_process_with_4401(make_client):
+    client = await make_client(start_workers=False)
+    other_process = await make_client(start_workers=False)
+    account = await register(client)
+    chat = await create_chat(client, account)
+    made = await (await client.post("/api/keys", json={"name": "laptop"}, headers=account.headers)).json()
+    by_key = await client.ws_connect(f"/ws/chat/{chat['id']}?token={made['key']}")
+    by_token = await client.ws_connect(f"/ws/chat/{chat['id']}?token={account.token}")
+    await by_key.send_json({"type": "subscribe"})
+    assert (await receive(by_key))["type"] == "subscribed"
+
+    resp = await other_process.delete(f"/api/keys/{made['id']}", headers=account.headers)
+    assert resp.status == 204
+    assert await closed_with(by_key) == 4401
+    # the account's other credentials stay good
+    await by_token.send_json({"type": "ping", "timestamp": 2})
+    assert await receive(by_token) == {"type": "pong", "timestamp": 2}
+
+
+async def test_a_disable_missed_while_the_revocation_listener_was_away_still_closes_the_socket(client, user, chat):
+    ws = await client.ws_connect(f"/ws/chat/{chat['id']}?token={user.token}")
+    app = app_of(client)
+    # disabled behind the servers' backs: no message on the channel
+    assert await users.set_disabled(app[appkeys.DB], user.email, True)
+    await ws.send_json({"type": "ping", "timestamp": 1})
+    assert await receive(ws) == {"type": "pong", "timestamp": 1}
+    # the server drops the listener's subscription; subscribed again, it asks PostgreSQL
+    redis = app[appkeys.REDIS]
+    (killed,) = [c["id"] for c in await redis.client_list(_type="pubsub")
+                 if c["name"] == listener_client_name(app[appkeys.KEYS])]
+    await redis.client_kill_filter(_id=killed)
+    assert await closed_with(ws) == 4401

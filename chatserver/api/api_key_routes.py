@@ -1,5 +1,6 @@
 """API keys: create (the key is shown once), list, revoke. What a key is
-and how it is checked: authentication.py."""
+and how it is checked: authentication.py. Deleting a key also closes what is
+open with it, in every process (live/revocation.py)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ from typing import Annotated
 import pydantic
 from aiohttp import web
 
-from chatserver import appkeys
+from chatserver import appkeys, outage
 from chatserver.api.access import parse_id
 from chatserver.api.authentication import KEY_PREFIX, key_hash
 from chatserver.api.endpoint import current_user_id, endpoint, json_response, read_json
 from chatserver.data import api_keys
 from chatserver.errors import NotFound
+from chatserver.live.revocation import announce
 
 # how much of a key lists show: the marker and a few random characters
 SHOWN_CHARACTERS = len(KEY_PREFIX) + 8
@@ -67,6 +69,13 @@ async def list_keys(request: web.Request) -> web.Response:
           responses={204: None, 404: "no such key"})
 async def delete_key(request: web.Request) -> web.Response:
     key_id = parse_id(request.match_info["key_id"], "API key")
-    if not await api_keys.delete(request.app[appkeys.DB], key_id, current_user_id(request)):
+    app = request.app
+    if not await api_keys.delete(app[appkeys.DB], key_id, current_user_id(request)):
         raise NotFound("API key")
+    try:
+        await announce(app[appkeys.REDIS], app[appkeys.KEYS], "key", key_id)
+    except Exception as exc:
+        # the key is gone; sockets that missed this are found when their process is back on Redis
+        if not outage.report(app, exc):
+            raise
     return web.Response(status=204)

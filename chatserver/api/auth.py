@@ -23,6 +23,7 @@ from chatserver.errors import EmailTaken, InvalidCredentials, InvalidInput, Regi
 log = logging.getLogger(__name__)
 
 
+
 class RegisterIn(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="ignore", strict=True)
     email: Email

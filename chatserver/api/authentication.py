@@ -26,9 +26,11 @@ from chatserver.api.access import account_check
 from chatserver.api.endpoint import USER_ID, handler_endpoint
 from chatserver.data import api_keys
 from chatserver.errors import Unauthorized
+from chatserver.live.revocation import Credential
 from chatserver.secret import derived_key
 
 KEY_PREFIX = "cs-"
+CREDENTIAL = web.RequestKey("credential", Credential)
 
 
 def is_api_key(token: str) -> bool:
@@ -39,15 +41,13 @@ def key_hash(settings, key: str) -> bytes:
     return hmac.new(derived_key(settings, "API key hashes"), key.encode(), hashlib.sha256).digest()
 
 
-async def user_of_key(app: web.Application, key: str) -> uuid.UUID | None:
-    """The user a key belongs to, or None for an unknown (or deleted) key."""
+async def key_of(app: web.Application, key: str) -> dict | None:
+    """The key's `id` and `user_id`, or None for an unknown (or deleted) key."""
     db = app[appkeys.DB]
     row = await api_keys.find(db, key_hash(app[appkeys.SETTINGS], key))
-    if row is None:
-        return None
-    if row["stale"]:
+    if row is not None and row["stale"]:
         await api_keys.mark_used(db, row["id"])
-    return row["user_id"]
+    return row
 
 
 @functools.lru_cache(maxsize=4096)
@@ -59,16 +59,16 @@ def _verified(secret: str, algorithm: str, token: str) -> tuple[uuid.UUID, float
     return uuid.UUID(str(claims["sub"])), float(claims["exp"])
 
 
-def decode_token(settings, token: str) -> uuid.UUID:
-    """The user id of a valid token; 401 for a bad signature, an expired
-    token, or one without `exp` (it would never expire) or `sub`."""
+def token_credential(settings, token: str) -> Credential:
+    """The user and expiry of a valid token; 401 for a bad signature, an
+    expired token, or one without `exp` (it would never expire) or `sub`."""
     try:
         user_id, expires = _verified(settings.JWT_SECRET, settings.JWT_ALGORITHM, token)
     except (jwt.InvalidTokenError, ValueError, TypeError):
         raise Unauthorized() from None
     if expires <= time.time():
         raise Unauthorized()
-    return user_id
+    return Credential(user_id, expires=expires)
 
 
 async def authenticate(request: web.Request, user_id: uuid.UUID) -> None:
@@ -83,13 +83,22 @@ async def authenticate(request: web.Request, user_id: uuid.UUID) -> None:
 
 
 async def user_of_credential(request: web.Request, credential: str) -> uuid.UUID:
-    """The user a token or an API key stands for; 401 for neither."""
+    """The user a token or an API key stands for; 401 for neither. What it
+    was stays on the request for sockets and streams (credential_of)."""
     if not is_api_key(credential):
-        return decode_token(request.app[appkeys.SETTINGS], credential)
-    user_id = await user_of_key(request.app, credential)
-    if user_id is None:
-        raise Unauthorized("invalid or revoked API key")
-    return user_id
+        found = token_credential(request.app[appkeys.SETTINGS], credential)
+    else:
+        row = await key_of(request.app, credential)
+        if row is None:
+            raise Unauthorized("invalid or revoked API key")
+        found = Credential(row["user_id"], key_id=row["id"])
+    request[CREDENTIAL] = found
+    return found.user_id
+
+
+def credential_of(request: web.Request) -> Credential:
+    """The credential the request was let in with, for holding it while a socket or stream is open."""
+    return request[CREDENTIAL]
 
 
 def _token_from(request: web.Request) -> str:

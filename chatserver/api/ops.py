@@ -14,7 +14,7 @@ from chatserver import appkeys
 from chatserver.api.endpoint import json_response
 from chatserver.api.openapi import build_openapi
 from chatserver.api.rest_errors import error_body
-from chatserver.errors import NotReady, Unauthorized
+from chatserver.errors import NotReady, Unauthorized, Unhealthy
 
 # openapi-ui-bundles ships Swagger UI and ReDoc builds and nothing else (no
 # dependencies); we only serve its vendor folders.
@@ -53,7 +53,15 @@ DOCS_CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-
 
 
 async def health(request: web.Request) -> web.Response:
-    return json_response({"status": "ok", "version": request.app[appkeys.SETTINGS].APP_VERSION})
+    """The process answers, and keeps its embedded servers running (it cannot
+    recover by itself from one it fails to start again: 503, naming it)."""
+    version = request.app[appkeys.SETTINGS].APP_VERSION
+    failing = [keeper for keeper in request.app.get(appkeys.KEEPERS, []) if not keeper.healthy]
+    if failing:
+        names = " and ".join(f"the embedded {keeper.name}" for keeper in failing)
+        body = error_body(Unhealthy(f"{names} stopped and could not be started again"))
+        return json_response({**body, "version": version}, Unhealthy.status)
+    return json_response({"status": "ok", "version": version})
 
 
 async def ready(request: web.Request) -> web.Response:

@@ -3,7 +3,9 @@
 It consumes `Followers.follow` like the WebSocket does. Each event's `id:` is
 the number of characters (Unicode code points) of the answer delivered up to
 and including it, so a client that reconnects with `Last-Event-ID: N` gets
-exactly the text after character N and its copy stays exact.
+exactly the text after character N and its copy stays exact. A credential
+that stops being good (live/revocation.py) ends the stream with an `error`
+event of code `unauthorized`.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from aiohttp import web
 
 from chatserver import appkeys
 from chatserver.api.access import owned_message
+from chatserver.api.authentication import credential_of
 from chatserver.api.endpoint import endpoint
-from chatserver.errors import InvalidLastEventId
+from chatserver.errors import InvalidLastEventId, Unauthorized
 from chatserver.live.follow import FOLLOWERS
+from chatserver.live.revocation import REVOCATIONS, settle
 from chatserver.live.wire import End, Status, Text
 
 KEEPALIVE = b": keep-alive\n\n"
@@ -75,11 +79,19 @@ async def stream_message(request: web.Request) -> web.StreamResponse:
     delivered = 0
     items = request.app[FOLLOWERS].follow(row["id"])
     step: asyncio.Future | None = None
+    revoked: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    revocations = request.app[REVOCATIONS]
+    hold = revocations.hold(credential_of(request), settle, revoked)
     try:
         while True:
             step = asyncio.ensure_future(items.__anext__())
-            while not (await asyncio.wait({step}, timeout=keepalive))[0]:
+            while not (await asyncio.wait({step, revoked}, timeout=keepalive,
+                                          return_when=asyncio.FIRST_COMPLETED))[0]:
                 await response.write(KEEPALIVE)
+            if revoked.done():
+                await response.write(_event("error", delivered, {"error": f"{revoked.result()}; sign in again",
+                                                                 "code": Unauthorized.code}))
+                break
             item = step.result()
             chunks, delivered = _events(item, delivered, resume)
             for chunk in chunks:
@@ -89,6 +101,7 @@ async def stream_message(request: web.Request) -> web.StreamResponse:
     except ConnectionError:
         pass  # the client went away: stop following, the answer goes on
     finally:
+        revocations.release(hold)
         if step is not None and not step.done():
             step.cancel()
             await asyncio.gather(step, return_exceptions=True)

@@ -23,13 +23,14 @@ from chatserver import appkeys
 from chatserver.ai.answer_job import queue_answer
 from chatserver.ai.models import is_known_model, model_items
 from chatserver.api import openai_shapes as shapes
-from chatserver.api.authentication import authenticate, user_of_credential
+from chatserver.api.authentication import authenticate, credential_of, user_of_credential
 from chatserver.api.endpoint import current_user_id, endpoint
 from chatserver.api.ratelimit import check_message_limit
 from chatserver.data import chats, messages
 from chatserver.errors import AnswerCancelled, AnswerFailed, ApiError, InvalidApiKey, ModelNotFound, RequestTooLarge
 from chatserver.live.answers import ANSWERS, AlreadyFinished
 from chatserver.live.follow import FOLLOWERS
+from chatserver.live.revocation import REVOCATIONS, settle
 from chatserver.live.wire import End, Text
 
 log = logging.getLogger(__name__)
@@ -178,14 +179,18 @@ class Completion:
                     await on_text(shown)
         raise AssertionError("follow ended without an End")
 
-    async def _watched(self, on_text: Callable[[str], Awaitable[None]]) -> End | None:
-        """The answer's End, or None when the client left first (then the answer is cancelled)."""
+    async def _watched(self, on_text: Callable[[str], Awaitable[None]],
+                       revoked: asyncio.Future | None = None) -> End | None:
+        """The answer's End, or None when the client left first or its
+        credential was `revoked` (then the answer is cancelled)."""
         reading = asyncio.ensure_future(self._follow(on_text))
+        watched = {reading} if revoked is None else {reading, revoked}
         try:
             while not reading.done():
-                await asyncio.wait({reading}, timeout=DISCONNECT_POLL_SECONDS)
+                await asyncio.wait(watched, timeout=DISCONNECT_POLL_SECONDS, return_when=asyncio.FIRST_COMPLETED)
                 transport = self.request.transport
-                if not reading.done() and (transport is None or transport.is_closing()):
+                gone = transport is None or transport.is_closing() or (revoked is not None and revoked.done())
+                if not reading.done() and gone:
                     reading.cancel()
                     await asyncio.gather(reading, return_exceptions=True)
         except asyncio.CancelledError:
@@ -238,8 +243,17 @@ class Completion:
         async def send(text: str) -> None:
             await resp.write(chunks.delta({"content": text}))
 
-        end = await self._watched(send)
+        revoked: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        hold = self.app[REVOCATIONS].hold(credential_of(self.request), settle, revoked)
+        try:
+            end = await self._watched(send, revoked)
+        finally:
+            self.app[REVOCATIONS].release(hold)
         if end is None:
+            if revoked.done():
+                with contextlib.suppress(ConnectionError):
+                    await resp.write(shapes.error_line(InvalidApiKey(revoked.result())))
+                    await resp.write_eof()
             return resp
         # before the last line: a client that has read [DONE] finds no chat left behind
         await self.forget()

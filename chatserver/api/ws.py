@@ -3,6 +3,8 @@
 Each `stream_request` starts a task that turns what `Followers.follow` yields
 into frames; the exactness of resume is follow's (live/follow.py). A
 `subscribe` starts one task forwarding the chat's events (`ChatEvents.watch`).
+The socket closes with 4401 when its credential stops being good (disabled
+account, deleted API key, expired token: live/revocation.py).
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ from aiohttp import WSMsgType, web
 
 from chatserver import appkeys, outage
 from chatserver.api.access import owned_chat
+from chatserver.api.authentication import credential_of
 from chatserver.api.endpoint import BadJson, current_user_id, dumps, endpoint, parse_json
 from chatserver.data import messages
 from chatserver.errors import MessageFinished, ServiceUnavailable
 from chatserver.live.answers import ANSWERS, AlreadyFinished
 from chatserver.live.chat_events import CHAT_EVENTS
 from chatserver.live.follow import FOLLOWERS
+from chatserver.live.revocation import REVOCATIONS
 from chatserver.live.wire import End, Status, Text
 
 log = logging.getLogger(__name__)
@@ -29,6 +33,8 @@ MAX_FRAME = 64 * 1024
 UNAVAILABLE = ServiceUnavailable.message
 # answers one socket may follow at once; each costs a task and a queue
 MAX_FOLLOWED = 100
+# closes of sockets whose credential was revoked, held until done (the loop keeps only weak references)
+_CLOSING: set[asyncio.Task] = set()
 
 
 async def send(ws: web.WebSocketResponse, frame: dict) -> None:
@@ -86,6 +92,13 @@ async def _forward(ws: web.WebSocketResponse, app: web.Application, message_id: 
         if not outage.report(app, exc):
             raise
         await send(ws, {"error": UNAVAILABLE, "code": ServiceUnavailable.code, "message_id": key})
+
+
+def _close_revoked(ws: web.WebSocketResponse, reason: str) -> None:
+    # a task of its own: close() wakes the socket's loop, which then ends
+    task = asyncio.create_task(ws.close(code=4401, message=f"{reason}; sign in again".encode()))
+    _CLOSING.add(task)
+    task.add_done_callback(_CLOSING.discard)
 
 
 def _message_id(frame: dict) -> uuid.UUID:
@@ -204,6 +217,8 @@ async def chat_socket(request: web.Request) -> web.WebSocketResponse:
     socket = ChatSocket(request, chat_id, ws)
     gauge = app[appkeys.METRICS].websockets
     gauge.inc()
+    revocations = app[REVOCATIONS]
+    hold = revocations.hold(credential_of(request), _close_revoked, ws)
     try:
         async for message in ws:
             if message.type == WSMsgType.TEXT:
@@ -221,6 +236,7 @@ async def chat_socket(request: web.Request) -> web.WebSocketResponse:
             elif message.type == WSMsgType.BINARY:
                 await socket.error("frames must be JSON text")
     finally:
+        revocations.release(hold)
         gauge.dec()
         await socket.close()
     return ws

@@ -61,3 +61,11 @@ async def mark_used(db: Database, key_id: uuid.UUID) -> None:
         """,
         (key_id, LAST_USED_RESOLUTION_SECONDS),
     )
+
+
+async def missing_among(db: Database, key_ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    """Those of `key_ids` that no longer exist."""
+    rows = await db.fetch(
+        "SELECT given.id FROM unnest(%s::uuid[]) AS given(id) LEFT JOIN api_keys USING (id) "
+        "WHERE api_keys.id IS NULL", (key_ids,))
+    return [row["id"] for row in rows]

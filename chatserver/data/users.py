@@ -43,13 +43,20 @@ async def is_active(db: Database, user_id: uuid.UUID) -> bool:
     return bool(await db.fetchval("SELECT disabled_at IS NULL FROM users WHERE id = %s", (user_id,)))
 
 
-async def set_disabled(db: Database, email: str, disabled: bool) -> bool:
-    """Disable (or enable again) the account of `email`; False when there is none."""
-    count = await db.execute(
+async def set_disabled(db: Database, email: str, disabled: bool) -> uuid.UUID | None:
+    """Disable (or enable again) the account of `email`; its id, None when there is none."""
+    return await db.fetchval(
         "UPDATE users SET disabled_at = CASE WHEN %(disabled)s THEN coalesce(disabled_at, now()) END "
-        "WHERE lower(email) = lower(%(email)s)",
+        "WHERE lower(email) = lower(%(email)s) RETURNING id",
         {"disabled": disabled, "email": email})
-    return count > 0
+
+
+async def inactive_among(db: Database, user_ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    """Those of `user_ids` whose account is disabled or gone."""
+    rows = await db.fetch(
+        "SELECT given.id FROM unnest(%s::uuid[]) AS given(id) LEFT JOIN users USING (id) "
+        "WHERE users.id IS NULL OR users.disabled_at IS NOT NULL", (user_ids,))
+    return [row["id"] for row in rows]
 
 
 async def list_all(db: Database) -> list[dict]:

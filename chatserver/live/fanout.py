@@ -1,10 +1,12 @@
 """The process's one pub/sub connection and its fan-out to local subscribers.
 
-The listener is subscribed to every chat channel before the app serves its
-first request, and hands each published piece (wire.py) to the subscribers
-of its channel in this process: an answer's pieces go to the subscribers of
-the message id, a chat event (decoded once) to those of the chat id. Only
-`subscribe()` registers, and its block's end unregisters, whatever ends it.
+The listener is subscribed to every chat channel and to the revocation
+channel before the app serves its first request, and hands each published
+piece (wire.py) to the subscribers of its channel in this process: an
+answer's pieces go to the subscribers of the message id, a chat event
+(decoded once) to those of the chat id, a revocation (as it came) to those
+of the revocation channel's name. Only `subscribe()` registers, and its
+block's end unregisters, whatever ends it.
 
 When the connection is lost the listener subscribes again and puts RESYNC
 in every subscriber's queue: pieces may be missing. A finished answer also
@@ -108,8 +110,11 @@ class Fanout:
     async def connect(self, client: redis_async.Redis) -> None:
         pubsub = client.pubsub()
         await pubsub.psubscribe(self.keys.chat_channel_pattern)
-        while (await pubsub.get_message(timeout=5)) is None:
-            pass  # the first message is the subscription's confirmation
+        await pubsub.subscribe(self.keys.revocations)
+        confirmed = 0
+        while confirmed < 2:  # one confirmation per subscription, before anything is published to us
+            if (await pubsub.get_message(timeout=5)) is not None:
+                confirmed += 1
         self._pubsub = pubsub
 
     async def listen(self, client: redis_async.Redis) -> None:
@@ -117,6 +122,10 @@ class Fanout:
             try:
                 assert self._pubsub is not None
                 async for message in self._pubsub.listen():
+                    if message["type"] == "message":
+                        for sub in self.subscribers.get(message["channel"], ()):
+                            sub.put(message["data"])
+                        continue
                     if message["type"] != "pmessage":
                         continue
                     try:

@@ -16,6 +16,9 @@ from chatserver.portable import chatgpt
 
 # conversations stored between two progress reports
 PROGRESS_EVERY = 100
+# longer than DB_TIMEOUT_SECONDS: one conversation's insert may be large, or wait
+# for a concurrent import of the same conversations to commit (then it is skipped)
+STATEMENT_SECONDS = 600
 
 
 
@@ -48,7 +51,7 @@ async def store(db: Database, user_id: uuid.UUID, conversations: list[chatgpt.Co
     the transaction's view; `finish(cur, counts)` runs inside it, last."""
     own = await chats.owned_among(db, user_id, [u for u in map(_as_id, conversations) if u])
     counts = Counts(0, 0)
-    async with db.transaction() as cur:
+    async with db.transaction(timeout=STATEMENT_SECONDS) as cur:
         for done, conversation in enumerate(conversations, 1):
             if await _store_one(cur, user_id, conversation, own):
                 counts.imported += 1

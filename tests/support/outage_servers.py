@@ -3,6 +3,8 @@ redis-server on a free port and a PostgreSQL cluster in a temp folder."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import time
@@ -71,6 +73,31 @@ class PostgresServer:
 
     def start(self) -> None:
         self.server.ensure_postgres_running()
+
+    def _processes(self) -> list[int]:
+        """The postmaster and every process it started (backends, writers)."""
+        postmaster = self.server.get_pid()
+        assert postmaster is not None, "the cluster runs"
+        children = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                except (OSError, IndexError, ValueError):
+                    continue
+                if parent == postmaster:
+                    children.append(int(entry.name))
+        return [postmaster, *children]
+
+    def hang(self) -> None:
+        """SIGSTOP the cluster: connections are still accepted (by the
+        kernel), but nothing answers, as with a hung or swamped server."""
+        for pid in self._processes():
+            os.kill(pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        for pid in self._processes():
+            os.kill(pid, signal.SIGCONT)
 
     def close(self) -> None:
         self.server.cleanup()

@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from chatserver.logsafe import printable
 from chatserver.outage import RETRY_AFTER, report
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ def error_answer(request: web.Request, exc: Exception) -> web.Response | None:
         return error_response(exc.status, message, headers=headers)
     if report(request.app, exc):
         return unavailable_response()
-    log.error("unhandled error in %s %s", request.method, request.path, exc_info=exc)
+    log.error("unhandled error in %s %s", printable(request.method), printable(request.path), exc_info=exc)
     return error_response(500, "internal server error")
 
 

@@ -45,7 +45,7 @@ class ChatSettings(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="ignore", strict=True)
     model: ModelId | None = None
     system_prompt: SystemPrompt | None = None
-    temperature: Annotated[Temperature, pydantic.Strict(False)] | None = None
+    temperature: Temperature | None = None
     max_tokens: MaxTokens | None = None
 
 
@@ -55,7 +55,9 @@ class ChatIn(ChatSettings):
 
 class ChatPatch(ChatSettings):
     """Only the fields present change; a setting sent as null goes back to the default."""
-    title: Title | None = None
+    # absent is no change, null is refused: the schema says string, as the validator does
+    title: Annotated[Title | None, pydantic.WithJsonSchema(
+        {"type": "string", "minLength": 1, "maxLength": 200})] = None
 
     @pydantic.field_validator("title")
     @classmethod

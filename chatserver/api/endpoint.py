@@ -101,15 +101,20 @@ def _no_constant(name: str) -> float:
 
 
 def parse_json(raw: bytes | str) -> Any:
-    """JSON as RFC 8259 has it (no NaN or Infinity, every number finite),
-    at most MAX_JSON_DEPTH levels deep; BadJson otherwise."""
+    """JSON as RFC 8259 has it (UTF-8, no NaN or Infinity, every number
+    finite), at most MAX_JSON_DEPTH levels deep; BadJson otherwise."""
     try:
-        data = json.loads(raw, parse_float=_finite, parse_constant=_no_constant)
+        # json.loads would take bytes in UTF-16 or UTF-32 too
+        text = raw.decode() if isinstance(raw, bytes) else raw
+    except UnicodeDecodeError:
+        raise BadJson("not valid UTF-8") from None
+    try:
+        data = json.loads(text, parse_float=_finite, parse_constant=_no_constant)
     except RecursionError:
         raise BadJson(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
     except BadJson:
         raise
-    except (ValueError, UnicodeDecodeError):
+    except ValueError:
         raise BadJson("not valid JSON") from None
     # iteratively: the checks after this one walk the data recursively
     level = [data]
@@ -123,8 +128,20 @@ def parse_json(raw: bytes | str) -> Any:
     return data
 
 
+# what a Content-Type may name as the charset of a JSON body
+UTF8_NAMES = frozenset({"utf-8", "utf8"})
+
+
+def utf8_declared(request: web.Request) -> bool:
+    """The body names no charset, or UTF-8: a body in another (or an unknown)
+    charset is refused rather than read as UTF-8 by chance."""
+    return request.charset is None or request.charset.strip().lower() in UTF8_NAMES
+
+
 async def read_json(request: web.Request, model: type[M]) -> M:
     """The request's JSON body validated by `model`; 422 for anything malformed."""
+    if not utf8_declared(request):
+        raise ApiError(422, "the body names a charset other than UTF-8; send UTF-8", "invalid_input")
     raw = await request.read()
     try:
         data = parse_json(raw) if raw else None

@@ -98,7 +98,7 @@ async def openai_models(request: web.Request) -> web.Response:
 @openai_errors
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     user_id = await api_user(request)
-    body = shapes.parse_request(await request.read())
+    body = shapes.parse_request(request, await request.read())
     talk = shapes.conversation(body)
     if not await request.app[MODELS].is_known(body.model):
         raise OpenAIError(404, f"The model '{body.model}' does not exist", "model_not_found", "model")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import aiofiles
 from aiohttp import BodyPartReader, hdrs, web
-from aiohttp.http_exceptions import BadHttpMessage
+from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
 
 from chatserver.errors import ApiError
 from chatserver.files.filenames import clean_name
@@ -68,8 +68,10 @@ async def _receive(request: web.Request, temp: Path, max_size: int) -> Upload:
         # the client went away mid-body: nobody reads this answer
         raise ApiError(400, "the upload was interrupted", "upload_interrupted") from None
     except (ValueError, BadHttpMessage) as exc:
-        # also part headers aiohttp refuses: NUL or control bytes, lines over 8 KiB
-        raise ApiError(422, f"malformed multipart body: {exc}", "invalid_multipart") from None
+        # also part headers aiohttp refuses: NUL or control bytes, lines over 8 KiB; aiohttp's
+        # message quotes the offending bytes, which an answer never echoes
+        what = "a line of it is too long" if isinstance(exc, LineTooLong) else "it cannot be parsed"
+        raise ApiError(422, f"malformed multipart body: {what}", "invalid_multipart") from None
     if upload is None:
         raise ApiError(422, "file: a multipart part named 'file' is required", "validation_error")
     upload.fields = fields

@@ -204,7 +204,10 @@ async def authenticate_request(request: web.Request) -> None:
     info = handler_endpoint(match.handler)
     if info is not None and info.public:
         return
-    user_id = await user_of_credential(request, _token_from(request))
+    credential = _token_from(request)
+    user_id = await user_of_credential(request, credential)
+    if info is not None and info.tokens_only and is_api_key(credential):
+        raise ApiError(403, "an API key cannot be used here: use an access token", "forbidden")
     if info is not None and info.checks_account:
         request[USER_ID] = user_id
     else:

@@ -38,6 +38,7 @@ class Endpoint:
     public: bool = False
     description: str = ""
     checks_account: bool = False
+    tokens_only: bool = False
 
 
 # where `endpoint` leaves the description on the handler function
@@ -46,15 +47,17 @@ _ATTRIBUTE = "endpoint"
 
 def endpoint(summary: str, *, tag: str, body=None, form=None, multipart=None, query=None,
              responses: dict | None = None, public: bool = False, description: str = "",
-             checks_account: bool = False):
-    """Attach the API description to a handler. `public` handlers need no token.
+             checks_account: bool = False, tokens_only: bool = False):
+    """Attach the API description to a handler. `public` handlers need no token;
+    `tokens_only` ones need an access token (an API key there is 403).
     A `checks_account` handler only reads, through queries that check the
     account themselves (account_active), and calls `account_check` before
     answering that they found nothing; it saves the credential check's lookup."""
 
     def wrap(handler: Callable) -> Callable:
         setattr(handler, _ATTRIBUTE, Endpoint(summary, tag, body, form, multipart, query,
-                                              responses or {}, public, description, checks_account))
+                                              responses or {}, public, description, checks_account,
+                                              tokens_only))
         return handler
 
     return wrap

@@ -142,3 +142,37 @@ async def test_round_trip_into_another_account_keeps_texts_and_branches(fake_ser
     assert [m["content"] for m in listed] == ["q1", "a1", "q2 edited", "a2 edited"]
     await switch(client, other, copy["id"], listed[2]["siblings"][0])
     assert [m["content"] for m in await shown(client, other, copy["id"])] == ["q1", "a1", "q2", "a2"]
+
+
+def deeply_nested(depth: int) -> bytes:
+    return ('[{"id":"d","title":"d","mapping":{},"x":' + "[" * depth + "]" * depth + "}]").encode()
+
+
+async def test_a_file_nested_too_deeply_is_422_and_imports_nothing(client, user):
+    for depth in (100, 5_000, 100_000):
+        resp = await upload(client, user, deeply_nested(depth))
+        assert resp.status == 422, (depth, await resp.text())
+        body = await resp.json()
+        assert_error(body, "unreadable_import")
+        assert "nested" in body["error"]
+    assert await chats_of(client, user) == []
+
+
+async def test_a_conversation_nested_64_levels_deep_is_read(client, user):
+    conversation = chatgpt_file()[0]
+    conversation["extra"] = json.loads("[" * 60 + "]" * 60)
+    resp = await upload(client, user, json.dumps([conversation]).encode())
+    assert await resp.json() == {"imported": 1, "skipped": 0}
+
+
+async def test_a_cyclic_mapping_is_refused_not_stored_as_an_empty_chat(client, user):
+    good = chatgpt_file()[0]
+    cyclic = {"id": "c0ffee00-0000-4000-8000-0000000000cc", "title": "Loop", "create_time": 1700000000.0,
+              "current_node": "a", "mapping": {"a": node("a", "b", ["b"], "user", "A"),
+                                               "b": node("b", "a", ["a"], "assistant", "B")}}
+    resp = await upload(client, user, json.dumps([good, cyclic]).encode())
+    assert resp.status == 422, await resp.text()
+    body = await resp.json()
+    assert_error(body, "unreadable_import")
+    assert "conversation 2" in body["error"] and "cycle" in body["error"]
+    assert await chats_of(client, user) == []

@@ -22,6 +22,9 @@ from typing import Any
 
 ROOT = "root"
 ROLES = ("user", "assistant")
+# the file's nesting, its top-level list included, may go as deep as a REST
+# body's; ChatGPT's own exports need about ten levels
+MAX_DEPTH = 64
 
 
 class Unreadable(ValueError):
@@ -100,9 +103,12 @@ def read_file(data: bytes, limit: int) -> list[Conversation]:
         text = data.decode(json.detect_encoding(data), "surrogatepass")
         # each item is converted as soon as it is decoded, so the decoded JSON
         # of the whole file never exists at once (less memory, shorter GC pauses)
-        return [_conversation(item, i) for i, item in enumerate(_items(text))]
+        return [_conversation(_shallow(item, i), i) for i, item in enumerate(_items(text))]
     except Unreadable:
         raise
+    except RecursionError:
+        # the decoder's own limit (about 1,000 levels), met before ours can look
+        raise Unreadable(f"JSON nested deeper than {MAX_DEPTH} levels") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise Unreadable(f"not JSON: {exc}") from None
 
@@ -147,6 +153,20 @@ def _items(text: str) -> Iterator[object]:
     at = _skip(text, at)
     if at != len(text):
         raise ValueError(f"extra data at character {at}")
+
+
+def _shallow(item: object, index: int) -> object:
+    """`item` if it is nested at most MAX_DEPTH levels deep in the file (its
+    list is the first); walked level by level, not recursively."""
+    level: list[dict | list] = [item] if isinstance(item, (dict, list)) else []
+    depth = 2
+    while level:
+        if depth > MAX_DEPTH:
+            raise Unreadable(f"conversation {index + 1}: JSON nested deeper than {MAX_DEPTH} levels")
+        level = [child for node in level for child in (node.values() if isinstance(node, dict) else node)
+                 if isinstance(child, (dict, list))]
+        depth += 1
+    return item
 
 
 def _from_zip(data: bytes, limit: int) -> bytes:
@@ -228,6 +248,9 @@ def _conversation(item: object, index: int) -> Conversation:
         parent = kept_parent(node.get("parent"), {key})
         nodes[key] = Node(key, parent, found[0], found[1], _time(node["message"].get("create_time"), created))
     ordered = _parents_first(nodes)
+    if len(ordered) < len(nodes):
+        # nodes whose parents lead round in a circle reach no first message
+        raise Unreadable(f"{where}: the mapping's parents form a cycle")
     current = item.get("current_node")
     shown = kept_parent(current, set()) if isinstance(current, str) else None
     given = item.get("title")

@@ -18,7 +18,6 @@ import re
 import uuid
 import zipfile
 from collections.abc import Iterator
-from typing import Any
 
 ROOT = "root"
 ROLES = ("user", "assistant")
@@ -38,29 +37,36 @@ def _stamp(value: dt.datetime | None) -> float | None:
     return round(value.timestamp(), 6) if value is not None else None
 
 
-def conversation(chat: dict, rows: list[dict]) -> dict:
-    """One chat (id, title, created_at, updated_at, shown_leaf) with all its
-    messages (id, parent_id, role, content, created_at), oldest first."""
-    children: dict[str, list[str]] = {ROOT: []}
-    for row in rows:
-        children.setdefault(str(row["id"]), [])
-        children.setdefault(str(row["parent_id"]) if row["parent_id"] else ROOT, []).append(str(row["id"]))
-    mapping: dict[str, dict[str, Any]] = {
-        ROOT: {"id": ROOT, "parent": None, "children": children[ROOT], "message": None}}
-    for row in rows:
-        key = str(row["id"])
-        mapping[key] = {
-            "id": key,
-            "parent": str(row["parent_id"]) if row["parent_id"] else ROOT,
-            "children": children[key],
-            "message": {"id": key, "author": {"role": row["role"]},
-                        "content": {"content_type": "text", "parts": [row["content"]]},
-                        "create_time": _stamp(row["created_at"])},
-        }
+def conversation_head(chat: dict) -> str:
+    """A conversation (chat: id, title, created_at, updated_at, shown_leaf)
+    up to its open `mapping`: its entries and two closing braces follow."""
     leaf = chat.get("shown_leaf")
-    return {"id": str(chat["id"]), "title": chat["title"], "create_time": _stamp(chat["created_at"]),
-            "update_time": _stamp(chat["updated_at"]), "current_node": str(leaf) if leaf else ROOT,
-            "mapping": mapping}
+    head = json.dumps({"id": str(chat["id"]), "title": chat["title"], "create_time": _stamp(chat["created_at"]),
+                       "update_time": _stamp(chat["updated_at"]), "current_node": str(leaf) if leaf else ROOT},
+                      ensure_ascii=False)
+    return head[:-1] + ', "mapping": {'
+
+
+def root_entry(first_ids: list) -> str:
+    """The mapping's root node: no message, the chat's first messages as children."""
+    return _entry(ROOT, {"id": ROOT, "parent": None, "children": [str(i) for i in first_ids], "message": None})
+
+
+def message_entry(row: dict) -> str:
+    """A message (id, parent_id, role, content, created_at, children) as a mapping entry."""
+    key = str(row["id"])
+    return _entry(key, {
+        "id": key,
+        "parent": str(row["parent_id"]) if row["parent_id"] else ROOT,
+        "children": [str(child) for child in row["children"]],
+        "message": {"id": key, "author": {"role": row["role"]},
+                    "content": {"content_type": "text", "parts": [row["content"]]},
+                    "create_time": _stamp(row["created_at"])},
+    })
+
+
+def _entry(key: str, node: dict) -> str:
+    return f"{json.dumps(key)}: {json.dumps(node, ensure_ascii=False)}"
 
 
 def markdown(chat: dict, branch: list[dict]) -> str:

@@ -190,14 +190,15 @@ class Streams:
         await self.redis.hset(self.keys.stream(message_id), "sent", "1")
 
     async def apply(self, message_id: uuid.UUID, chat_id: uuid.UUID, events: list[Event],
-                    *, create_with: str | None = None) -> tuple[str, dict | None]:
+                    *, create_with: str | None = None, deadline: float | None = None) -> tuple[str, dict | None]:
         """Apply events in one script; returns the outcome ("ok", "missing",
-        "finished", "too_far" or "final") and, for "final", the stored message.
+        "finished", "too_far", "final" or "late") and, for "final", the stored message.
         `create_with` starts a state holding that text when none exists, so an
-        answer that never streamed can still be finished for its followers."""
+        answer that never streamed can still be finished for its followers.
+        Past `deadline` (Unix seconds, by Redis's clock) nothing is applied: "late"."""
         args: list = [str(message_id), time.time(), self.settings.STREAM_CHECKPOINT_SECONDS, MAX_SEQ_AHEAD,
                       FINAL_GRACE_SECONDS, "1" if create_with is not None else "", create_with or "",
-                      self.settings.MAX_ANSWER_BYTES]
+                      self.settings.MAX_ANSWER_BYTES, "" if deadline is None else repr(deadline)]
         for event in events:
             args += [event.kind, "" if event.seq is None else event.seq, event.text, event.final]
         k = self.keys

@@ -211,3 +211,14 @@ async def test_a_malformed_multipart_body_is_refused_without_echoing_it(client, 
         assert 400 <= resp.status < 500, await resp.text()
         message = (await resp.json())["error"]
         assert not any(leak in message for leak in ("b'", "bytearray", "\x1b", "garbage", "nope")), message
+
+
+async def test_the_schema_says_what_the_server_does_with_a_cursor_it_did_not_give_out(client, user, chat):
+    spec = await (await client.get("/openapi.json")).json()
+    for path in ("/api/chats", "/api/chats/{chat_id}/messages", "/api/keys"):
+        operation = spec["paths"][path]["get"]
+        cursor = next(p for p in operation["parameters"] if p["name"] == "cursor")
+        assert "invalid_cursor" in cursor["description"] and "422" in operation["responses"]
+    for path in ("/api/chats", f"/api/chats/{chat['id']}/messages", "/api/keys"):
+        resp = await client.get(path, params={"cursor": "0"}, headers=user.headers)
+        await json_error(resp, 422, "invalid_cursor")

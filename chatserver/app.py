@@ -159,6 +159,7 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> web.Applica
     app[appkeys.KEYS] = Keys(settings.REDIS_KEY_PREFIX)
     app[appkeys.METRICS] = metrics
     app[START_WORKERS] = start_workers
+    app[portable_routes.EXPORTS] = portable_routes.ExportSlots(settings.EXPORT_CONCURRENCY)
     app.cleanup_ctx.extend([servers_ctx, database_ctx, redis_ctx, outages_ctx, rate_limits_ctx, storage_ctx,
                            preview_service_ctx, live_ctx, ai_ctx, jobs_ctx])
 

@@ -48,6 +48,10 @@ class Forbidden(ApiError):
     status, code, message = 403, "forbidden", "forbidden"
 
 
+class KeyCannotManageKeys(Forbidden):
+    message = "an API key cannot be used here: use an access token"
+
+
 class NotFound(ApiError):
     status, code, message = 404, "not_found", "not found"
 
@@ -69,6 +73,20 @@ class UnsupportedMediaType(ApiError):
 
 class ValidationFailed(ApiError):
     status, code, message = 422, "validation_error", "invalid input"
+
+
+class TooManyKeys(ApiError):
+    status, code = 409, "too_many_keys"
+
+    def __init__(self, cap: int) -> None:
+        super().__init__(f"a user may hold at most {cap} API keys: delete one first")
+
+
+class TooManyExports(ApiError):
+    status, code, message = 429, "too_many_exports", "too many exports at once; try again shortly"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after)})
 
 
 class RateLimited(ApiError):

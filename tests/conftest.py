@@ -26,6 +26,7 @@ from chatserver.config import DEFAULT_CONFIG, Settings, load_settings
 from chatserver.migrate import apply_migrations
 from support.accounts import Account, create_chat, register
 from support.databases import admin_sql, with_database
+from support.outage_servers import RedisServer
 
 RUN_ID = uuid.uuid4().hex[:10]
 
@@ -151,3 +152,12 @@ async def fake_service(aiohttp_server) -> Callable[[web.Application], Awaitable[
         return await aiohttp_server(app, host="127.0.0.1")
 
     return start
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    """A redis-server of the test's own, which it may stop, pause or kill."""
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()

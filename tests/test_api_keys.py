@@ -3,6 +3,8 @@ user, shown once, stored hashed, working wherever a token does."""
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 
 from support.accounts import register
@@ -125,8 +127,62 @@ async def test_keys_need_a_login(client):
     assert (await client.get("/api/keys")).status == 401
 
 
-async def test_a_key_can_make_and_list_keys_of_its_user(client):
+async def test_a_key_can_neither_make_nor_list_nor_delete_keys(client, user):
+    made = await make_key(client, user)
+    for method, path, body in (("POST", "/api/keys", {"name": "replacement"}), ("GET", "/api/keys", None),
+                               ("DELETE", f"/api/keys/{made['id']}", None)):
+        resp = await client.request(method, path, json=body, headers=bearer(made["key"]))
+        assert resp.status == 403, (method, await resp.text())
+        assert_error(await resp.json(), "forbidden")
+    listed = await (await client.get("/api/keys", headers=user.headers)).json()
+    assert [k["id"] for k in listed["items"]] == [made["id"]]
+
+
+async def test_a_revoked_or_unknown_key_on_the_key_routes_is_still_401(client, user):
+    resp = await client.get("/api/keys", headers=bearer("cs-unknown"))
+    assert resp.status == 401
+
+
+async def test_keys_per_user_are_capped_by_max_api_keys_per_user(make_client):
+    client = await make_client(MAX_API_KEYS_PER_USER=3)
     account = await register(client)
-    made = await make_key(client, account)
-    resp = await client.get("/api/keys", headers=bearer(made["key"]))
-    assert [k["id"] for k in (await resp.json())["items"]] == [made["id"]]
+    made = [await make_key(client, account, f"k{i}") for i in range(3)]
+    resp = await client.post("/api/keys", json={"name": "one too many"}, headers=account.headers)
+    assert resp.status == 409, await resp.text()
+    body = await resp.json()
+    assert_error(body, "too_many_keys")
+    assert "3" in body["error"]
+    assert (await client.delete(f"/api/keys/{made[0]['id']}", headers=account.headers)).status == 204
+    await make_key(client, account, "in its place")
+    other = await register(client)
+    await make_key(client, other)
+
+
+async def test_concurrent_creates_never_pass_the_cap(make_client):
+    client = await make_client(MAX_API_KEYS_PER_USER=5)
+    account = await register(client)
+    answers = await asyncio.gather(*(client.post("/api/keys", json={"name": f"k{i}"}, headers=account.headers)
+                                     for i in range(20)))
+    assert sorted(r.status for r in answers) == [201] * 5 + [409] * 15
+    listed = await (await client.get("/api/keys", params={"limit": "100"}, headers=account.headers)).json()
+    assert len(listed["items"]) == 5
+
+
+async def test_the_key_list_is_paginated_newest_first(client, user):
+    made = [await make_key(client, user, f"k{i}") for i in range(5)]
+    seen, cursor = [], None
+    pages = 0
+    while True:
+        params = {"limit": "2"} | ({"cursor": cursor} if cursor else {})
+        page = await (await client.get("/api/keys", params=params, headers=user.headers)).json()
+        assert len(page["items"]) <= 2
+        seen += [k["id"] for k in page["items"]]
+        pages += 1
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == 3
+    assert seen == [k["id"] for k in reversed(made)]
+    resp = await client.get("/api/keys", params={"cursor": "WyJ4Il0"}, headers=user.headers)
+    assert resp.status == 422
+    assert_error(await resp.json(), "invalid_cursor")

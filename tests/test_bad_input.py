@@ -156,3 +156,75 @@ async def test_a_client_closing_during_the_websocket_handshake_leaves_no_traceba
     resp = await client.get("/health")
     assert resp.status == 200
     assert not [r for r in caplog.records if r.exc_info or r.levelname == "ERROR"]
+
+
+async def test_a_temperature_of_the_wrong_json_type_is_refused_not_coerced(client, user, chat):
+    for value in (False, True, "1"):
+        resp = await client.post("/api/chats", json={"temperature": value}, headers=user.headers)
+        await json_error(resp, 422, "validation_error")
+        resp = await client.patch(f"/api/chats/{chat['id']}", json={"temperature": value}, headers=user.headers)
+        await json_error(resp, 422, "validation_error")
+    stored = await (await client.get(f"/api/chats/{chat['id']}", headers=user.headers)).json()
+    assert stored["temperature"] is None
+
+
+async def test_a_json_body_naming_a_charset_other_than_utf8_is_refused(client, user):
+    body = json.dumps({"title": "über"})
+    for charset, data in (("klingon", body.encode()), ("utf-16", body.encode("utf-16")),
+                          ("latin-1", body.encode("latin-1"))):
+        resp = await client.post("/api/chats", data=data, headers=user.headers | {
+            "Content-Type": f"application/json; charset={charset}"})
+        error = await json_error(resp, 422, "invalid_input")
+        assert "UTF-8" in error["error"]
+    resp = await client.post("/api/chats", data=body.encode(), headers=user.headers | {
+        "Content-Type": "application/json; charset=utf-8"})
+    assert resp.status == 201
+
+
+async def test_a_json_body_in_utf16_without_a_charset_is_not_json(client, user):
+    resp = await client.post("/api/chats", data=json.dumps({"title": "t"}).encode("utf-16"),
+                             headers=user.headers | {"Content-Type": "application/json"})
+    body = await json_error(resp, 422, "invalid_json")
+    assert "UTF-8" in body["error"]
+
+
+async def test_the_schema_and_the_server_agree_that_a_patched_title_cannot_be_null(client, user, chat):
+    spec = await (await client.get("/openapi.json")).json()
+    title = spec["components"]["schemas"]["ChatPatch"]["properties"]["title"]
+    assert title.get("type") == "string" and "anyOf" not in title
+    resp = await client.patch(f"/api/chats/{chat['id']}", json={"title": None}, headers=user.headers)
+    await json_error(resp, 422, "validation_error")
+
+
+async def test_what_the_http_parser_refuses_never_echoes_the_request(client):
+    for request in (b"GET /api/chats?cursor=" + b"A" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+                    b"GET /health HTTP/1.1\r\nHost: x\r\nX-Long: " + b"secret" * 2000 + b"\r\n\r\n",
+                    b"GET /health HTTP/1.1\r\nHost: x\r\nX-Bad: a\x00b\r\n\r\n",
+                    b"NOT A REQUEST LINE\r\n\r\n"):
+        status, _, body = await raw_request(client, request)
+        assert status == 400
+        message = json.loads(body)["error"]
+        assert not any(leak in message for leak in ("bytearray", "b'", "AAAA", "secret", "NOT A")), message
+
+
+async def test_a_malformed_multipart_body_is_refused_without_echoing_it(client, user):
+    boundary = "XyZ"
+    for raw in (b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a\"\r\n"
+                b"Content-Length: nope\x01\r\n\r\nhello\r\n--XyZ--\r\n",
+                b"garbage\x1b[31m without any boundary"):
+        resp = await client.post("/api/files", data=raw, headers=user.headers | {
+            "Content-Type": f"multipart/form-data; boundary={boundary}"})
+        assert 400 <= resp.status < 500, await resp.text()
+        message = (await resp.json())["error"]
+        assert not any(leak in message for leak in ("b'", "bytearray", "\x1b", "garbage", "nope")), message
+
+
+async def test_the_schema_says_what_the_server_does_with_a_cursor_it_did_not_give_out(client, user, chat):
+    spec = await (await client.get("/openapi.json")).json()
+    for path in ("/api/chats", "/api/chats/{chat_id}/messages", "/api/keys"):
+        operation = spec["paths"][path]["get"]
+        cursor = next(p for p in operation["parameters"] if p["name"] == "cursor")
+        assert "invalid_cursor" in cursor["description"] and "422" in operation["responses"]
+    for path in ("/api/chats", f"/api/chats/{chat['id']}/messages", "/api/keys"):
+        resp = await client.get(path, params={"cursor": "0"}, headers=user.headers)
+        await json_error(resp, 422, "invalid_cursor")

@@ -1,5 +1,8 @@
 """The callback endpoint (docs/ai-service.md, "Callbacks"): tokens, seq, answers."""
 
+import asyncio
+import signal
+
 from chatserver.live.state import ANSWER_STATE
 from support.accounts import create_chat, register
 from support.error_shape import assert_error
@@ -257,3 +260,32 @@ async def test_an_authoritative_final_text_over_the_cap_fails_the_answer(fake_se
     assert resp.status == 409
     stored = await get_message(client, account, answer["id"])
     assert stored["status"] == "failed" and stored["content"] == ""
+
+
+async def test_a_chunk_answered_503_while_redis_stalls_is_never_applied_so_its_retry_is_exact(
+        fake_service, make_client, own_redis):
+    service, client, account, chat, answer, body = await started(fake_service, make_client,
+                                                                 REDIS_URL=own_redis.url)
+    path = callback_path(body)
+    assert (await client.post(path, json={"type": "chunk", "content": "A"})).status == 200
+    assert own_redis.process is not None
+    own_redis.process.send_signal(signal.SIGSTOP)
+    try:
+        sending = asyncio.ensure_future(client.post(path, json={"type": "chunk", "content": "B"}))
+        done, _ = await asyncio.wait({sending}, timeout=20)
+    finally:
+        own_redis.process.send_signal(signal.SIGCONT)
+    resp = await sending
+    assert done and resp.status == 503, await resp.text()
+    assert_error(await resp.json(), "service_unavailable")
+    assert int(resp.headers["Retry-After"]) >= 1
+
+    # retried as told, once Redis answers again
+    async with asyncio.timeout(30):
+        while (resp := await client.post(path, json={"type": "chunk", "content": "B"})).status == 503:
+            await asyncio.sleep(0.2)
+    assert resp.status == 200, await resp.text()
+    assert (await get_message(client, account, answer["id"]))["content"] == "AB"
+    assert (await client.post(path, json={"type": "complete"})).status == 200
+    stored = await get_message(client, account, answer["id"])
+    assert (stored["status"], stored["content"]) == ("complete", "AB")

@@ -181,3 +181,16 @@ async def test_housekeeping_fails_an_import_whose_job_was_lost_and_removes_stray
     assert (failed["status"], failed["error"]) == ("failed", LOST)
     assert (await status_of(client, account, f"/api/imports/{waiting['id']}"))["status"] == "queued"
     assert list(storage.imports.iterdir()) == [storage.import_path(waiting["id"])]
+
+
+async def test_a_file_nested_too_deeply_fails_at_once_and_is_never_retried(client, user):
+    data = ('[{"id":"d","title":"d","mapping":{},"x":' + "[" * 100_000 + "]" * 100_000 + "}]").encode()
+    resp = await upload_async(client, user, data)
+    assert resp.status == 202, await resp.text()
+    result = await finished(client, user, resp.headers["Location"])
+    assert result["status"] == "failed"
+    # a failure the job retried and gave up on says "did not complete"; this one is the file's
+    assert result["error"].startswith("file: ") and "nested" in result["error"], result["error"]
+    stats = app_of(client)[appkeys.QUEUE].stats["import"]
+    assert (stats.failed, stats.retried, stats.dead) == (0, 0, 0)
+    assert await chats_of(client, user) == []

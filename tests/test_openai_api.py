@@ -400,3 +400,65 @@ async def test_deleting_the_api_key_ends_its_v1_stream_in_every_process(make_cli
     rest = (await asyncio.wait_for(resp.content.read(), 10)).decode().strip()
     error = json.loads(rest.removeprefix("data: "))["error"]
     assert error["code"] == "invalid_api_key" and "deleted" in error["message"]
+async def post_completion(client, key: str, raw: bytes, content_type: str = "application/json"):
+    return await client.post("/v1/chat/completions", data=raw,
+                             headers={"Authorization": f"Bearer {key}", "Content-Type": content_type})
+
+
+async def openai_error(resp, status: int) -> dict:
+    assert resp.status == status, await resp.text()
+    body = await resp.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"message", "type", "param", "code"}, body
+    return body["error"]
+
+
+async def api_key(client) -> str:
+    account = await register(client)
+    return (await (await client.post("/api/keys", json={"name": "k"}, headers=account.headers)).json())["key"]
+
+
+async def test_json_nested_past_64_levels_is_a_bad_request_in_openais_shape(client):
+    key = await api_key(client)
+    for depth in (65, 1000, 100_000):
+        raw = ('{"model":"builtin","messages":[{"role":"user","content":"hi","x":'
+               + "[" * depth + "]" * depth + "}]}").encode()
+        error = await openai_error(await post_completion(client, key, raw), 400)
+        assert "deeper than 64 levels" in error["message"] and error["type"] == "invalid_request_error"
+
+
+@pytest.mark.parametrize("field", [{"stream": "yes"}, {"stream": 1}, {"temperature": False},
+                                   {"temperature": "1"}, {"store": "no"}, {"max_tokens": "5"}])
+async def test_values_of_the_wrong_json_type_are_a_bad_request_not_coerced(client, field):
+    key = await api_key(client)
+    raw = json.dumps({"model": "builtin", "messages": QUESTION, **field}).encode()
+    error = await openai_error(await post_completion(client, key, raw), 400)
+    assert error["param"] == next(iter(field))
+
+
+async def test_a_body_naming_a_charset_other_than_utf8_is_a_bad_request(client):
+    key = await api_key(client)
+    raw = json.dumps({"model": "builtin", "messages": QUESTION})
+    for charset, data in (("klingon", raw.encode()), ("utf-16", raw.encode("utf-16"))):
+        resp = await post_completion(client, key, data, f"application/json; charset={charset}")
+        error = await openai_error(resp, 400)
+        assert error["code"] == "invalid_input" and "UTF-8" in error["message"]
+    resp = await post_completion(client, key, raw.encode(), "application/json; charset=UTF-8")
+    assert resp.status == 200, await resp.text()
+
+
+async def test_a_body_that_is_not_utf8_is_a_bad_request(client):
+    key = await api_key(client)
+    raw = json.dumps({"model": "builtin", "messages": QUESTION}).encode("utf-16")
+    error = await openai_error(await post_completion(client, key, raw), 400)
+    assert error["code"] == "invalid_json"
+
+
+async def test_unknown_v1_paths_and_wrong_methods_answer_in_openais_shape(client):
+    key = await api_key(client)
+    headers = {"Authorization": f"Bearer {key}"}
+    error = await openai_error(await client.get("/v1/unknown", headers=headers), 404)
+    assert error["type"] == "invalid_request_error"
+    await openai_error(await client.post("/v1/embeddings", json={}), 404)
+    resp = await client.get("/v1/chat/completions", headers=headers)
+    await openai_error(resp, 405)
+    assert "POST" in resp.headers["Allow"]

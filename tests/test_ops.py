@@ -139,3 +139,18 @@ async def test_request_log_has_method_path_status_and_no_secrets(client, user, c
     lines = [r.getMessage() for r in caplog.records if r.name == "chatserver.access"]
     assert any(line.startswith("method=POST path=/api/auth/login status=200 ms=") for line in lines)
     assert not any(user.token in line or user.password in line for line in lines)
+
+
+async def test_control_characters_in_a_request_cannot_forge_a_log_line(client, caplog):
+    import logging
+    forged = ("/x%0a2026-12-05%2023:59:59,000%20INFO%20chatserver.access:%20method=POST%20path=/api/auth/login"
+              "%20status=200%20ms=1.0%0d%1b[2J%7f%c2%85%e2%80%a8")
+    with caplog.at_level(logging.INFO, logger="chatserver.access"):
+        resp = await client.get(forged)
+        assert resp.status == 404
+    lines = [r.getMessage() for r in caplog.records if r.name == "chatserver.access"]
+    line = next(line for line in lines if "2026-12-05" in line)
+    assert line.startswith("method=GET path=/x\\n2026-12-05 23:59:59,000 INFO chatserver.access: method=POST")
+    assert line.count(" status=") == 2 and line.split(" status=")[-1].startswith("404 ms=")
+    assert not any(ch in line for ch in "\n\r\x1b\x7f\x85\u2028")
+    assert "\\r\\x1b[2J\\x7f\\x85\\u2028" in line

@@ -15,16 +15,8 @@ import pytest
 
 from support.accounts import create_chat, register
 from support.error_shape import assert_error
-from support.outage_servers import PostgresServer, RedisServer
+from support.outage_servers import PostgresServer
 from support.uploads import upload
-
-
-@pytest.fixture
-def own_redis(tmp_path):
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -15,11 +15,14 @@ from aiohttp import web
 from chatserver import appkeys, outage
 from chatserver.api.access import parse_id
 from chatserver.api.authentication import KEY_PREFIX, key_hash
-from chatserver.api.endpoint import current_user_id, endpoint, json_response, read_json
+from chatserver.api.endpoint import current_user_id, endpoint, json_response, read_json, read_query
+from chatserver.api.pagination import decode_cursor, encode_cursor, page_query
 from chatserver.data import api_keys
-from chatserver.errors import NotFound
+from chatserver.errors import InvalidCursor, NotFound, TooManyKeys
 from chatserver.live.revocation import announce
 
+# keys manage nothing: a leaked key must not be able to make its own replacement
+FORBIDDEN_TO_KEYS = "an API key cannot manage API keys: use an access token (code forbidden)"
 # how much of a key lists show: the marker and a few random characters
 SHOWN_CHARACTERS = len(KEY_PREFIX) + 8
 
@@ -47,26 +50,49 @@ class NewApiKey(pydantic.BaseModel):
 
 class ApiKeyList(pydantic.BaseModel):
     items: list[ApiKey]
+    next_cursor: str | None
+
+
+KeysPage = page_query(20)
 
 
 @endpoint("Create an API key; the answer is the only time the key is shown", tag="keys", body=KeyIn,
-          responses={201: NewApiKey, 422: "invalid input"})
+          tokens_only=True,
+          responses={201: NewApiKey, 403: FORBIDDEN_TO_KEYS,
+                     409: "the user holds MAX_API_KEYS_PER_USER keys already (code too_many_keys)",
+                     422: "invalid input"})
 async def create_key(request: web.Request) -> web.Response:
     body = await read_json(request, KeyIn)
+    cap = request.app[appkeys.SETTINGS].MAX_API_KEYS_PER_USER
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     row = await api_keys.insert(request.app[appkeys.DB], current_user_id(request), body.name,
-                                key[:SHOWN_CHARACTERS], key_hash(request.app[appkeys.SETTINGS], key))
+                                key[:SHOWN_CHARACTERS], key_hash(request.app[appkeys.SETTINGS], key), cap)
+    if row is None:
+        raise TooManyKeys(cap)
     return json_response(NewApiKey(key=key, **{k: row[k] for k in ("id", "name", "prefix", "created_at")}), 201)
 
 
-@endpoint("List your API keys (never the keys themselves)", tag="keys", responses={200: ApiKeyList})
+@endpoint("List your API keys, newest first (never the keys themselves)", tag="keys", query=KeysPage,
+          tokens_only=True,
+          responses={200: ApiKeyList, 403: FORBIDDEN_TO_KEYS, 422: "invalid limit or cursor"})
 async def list_keys(request: web.Request) -> web.Response:
-    rows = await api_keys.of_user(request.app[appkeys.DB], current_user_id(request))
-    return json_response(ApiKeyList(items=[ApiKey(**r) for r in rows]))
+    query = read_query(request, KeysPage)
+    after = None
+    if query.cursor:
+        stamp, key_id = decode_cursor(query.cursor, 2)
+        try:
+            after = (dt.datetime.fromisoformat(stamp), uuid.UUID(key_id))
+        except ValueError:
+            raise InvalidCursor() from None
+    rows = await api_keys.page(request.app[appkeys.DB], current_user_id(request), after, query.limit + 1)
+    more = len(rows) > query.limit
+    rows = rows[: query.limit]
+    cursor = encode_cursor(rows[-1]["created_at"].isoformat(), rows[-1]["id"]) if more else None
+    return json_response(ApiKeyList(items=[ApiKey(**r) for r in rows], next_cursor=cursor))
 
 
-@endpoint("Delete an API key; it stops working at once", tag="keys",
-          responses={204: None, 404: "no such key"})
+@endpoint("Delete an API key; it stops working at once", tag="keys", tokens_only=True,
+          responses={204: None, 403: FORBIDDEN_TO_KEYS, 404: "no such key"})
 async def delete_key(request: web.Request) -> web.Response:
     key_id = parse_id(request.match_info["key_id"], "API key")
     app = request.app

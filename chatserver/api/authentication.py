@@ -25,7 +25,7 @@ from chatserver import appkeys
 from chatserver.api.access import account_check
 from chatserver.api.endpoint import USER_ID, handler_endpoint
 from chatserver.data import api_keys
-from chatserver.errors import Unauthorized
+from chatserver.errors import KeyCannotManageKeys, Unauthorized
 from chatserver.live.revocation import Credential
 from chatserver.secret import derived_key
 
@@ -129,7 +129,10 @@ async def authenticate_request(request: web.Request) -> None:
     info = handler_endpoint(match.handler)
     if info is not None and info.public:
         return
-    user_id = await user_of_credential(request, _token_from(request))
+    credential = _token_from(request)
+    user_id = await user_of_credential(request, credential)
+    if info is not None and info.tokens_only and is_api_key(credential):
+        raise KeyCannotManageKeys()
     if info is not None and info.checks_account:
         request[USER_ID] = user_id
     else:

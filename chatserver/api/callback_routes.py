@@ -7,11 +7,15 @@ out (STREAM_TIMEOUT_SECONDS without activity) every callback gets `409`.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import logging
+import time
 import uuid
 from typing import Annotated, Literal
 
 import pydantic
+import redis.asyncio as redis_async
 from aiohttp import web
 
 from chatserver import appkeys
@@ -24,8 +28,14 @@ from chatserver.live.answers import ANSWERS
 from chatserver.live.wire import Event
 
 MAX_EVENTS = 1000
+# a callback's events are applied within this many seconds of being sent, or not at all ...
+APPLY_SECONDS = 2.0
+# ... and the callback waits this long for Redis before it answers 503 (Redis unreachable)
+GIVE_UP_SECONDS = 3.0
+_CLOCK_WARNED = False
 # message id -> chat id never changes, so callbacks need no database read after the first
 _CHAT_OF: dict[uuid.UUID, uuid.UUID] = {}
+log = logging.getLogger(__name__)
 _CHAT_OF_LIMIT = 10_000
 
 
@@ -92,13 +102,49 @@ def _finished() -> MessageFinished:
     return MessageFinished("the message is already finished or cancelled; stop sending")
 
 
+async def _apply_in_time(app: web.Application, message_id: uuid.UUID, chat_id: uuid.UUID,
+                         events: list[Event]) -> str:
+    """Apply the events, or fail with Redis unreachable (503) having applied
+    nothing: a 503 tells the service to send them again, and events without
+    `seq` sent twice would be applied twice. So the script applies nothing
+    past APPLY_SECONDS after sending, and the callback gives up only after
+    GIVE_UP_SECONDS: a call that a stalled Redis runs later (redis-py gives
+    up after its socket timeout, 5 s) finds itself late and does nothing."""
+    started = time.monotonic()
+    try:
+        async with asyncio.timeout(GIVE_UP_SECONDS):
+            outcome, _ = await app[ANSWERS].apply(message_id, chat_id, events,
+                                                  deadline=time.time() + APPLY_SECONDS)
+    except TimeoutError:
+        raise redis_async.TimeoutError(f"Redis did not answer a callback within {GIVE_UP_SECONDS} s") from None
+    if outcome != "late":
+        return outcome
+    if time.monotonic() - started < APPLY_SECONDS:
+        # late at once: Redis's clock is ahead of ours, and no deadline can be kept
+        _clock_warning(time.monotonic() - started)
+        outcome, _ = await app[ANSWERS].apply(message_id, chat_id, events)
+        return outcome
+    raise redis_async.TimeoutError(f"Redis ran a callback's events more than {APPLY_SECONDS} s after they were sent")
+
+
+def _clock_warning(elapsed: float) -> None:
+    global _CLOCK_WARNED
+    if not _CLOCK_WARNED:
+        _CLOCK_WARNED = True
+        log.warning("Redis's clock is ahead of this server's by more than %.1f s (a callback was late after "
+                    "%.3f s): callbacks answered 503 may still be applied; synchronise the clocks", APPLY_SECONDS,
+                    elapsed)
+
+
 @endpoint("AI service callback: stream events for one answer", tag="ai", public=True, body=CallbackBody,
           query=CallbackQuery,
           description="One event or a JSON array of events. `seq` (0, 1, 2, ...) makes delivery "
                       "idempotent and ordered; `complete.content` is the authoritative final text. "
                       "Authenticated by the `token` query parameter of the callback URL.",
           responses={200: CallbackOk, 403: "wrong token for this message", 404: "unknown message",
-                     409: "the message is already finished or cancelled", 422: "malformed event"})
+                     409: "the message is already finished or cancelled", 422: "malformed event",
+                     503: "Redis unreachable: nothing was applied; send the same events again after "
+                          "Retry-After seconds"})
 async def ai_callback(request: web.Request) -> web.Response:
     app = request.app
     try:
@@ -116,7 +162,7 @@ async def ai_callback(request: web.Request) -> web.Response:
     body = validate(CallbackBody, data).root
     events = [_stream_event(e) for e in (body if isinstance(body, list) else [body])]
     chat_id = await _chat_of(app, message_id)
-    outcome, _ = await app[ANSWERS].apply(message_id, chat_id, events)
+    outcome = await _apply_in_time(app, message_id, chat_id, events)
     if outcome == "too_far":
         raise SeqTooFar()
     if outcome == "finished":

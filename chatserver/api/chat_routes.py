@@ -36,7 +36,7 @@ class ChatSettings(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="ignore", strict=True)
     model: ModelId | None = None
     system_prompt: SystemPrompt | None = None
-    temperature: Annotated[Temperature, pydantic.Strict(False)] | None = None
+    temperature: Temperature | None = None
     max_tokens: MaxTokens | None = None
 
 
@@ -44,9 +44,16 @@ class ChatIn(ChatSettings):
     title: Title | None = None
 
 
+def _without_default(schema: dict) -> None:
+    schema.pop("default", None)
+
+
 class ChatPatch(ChatSettings):
     """Only the fields present change; a setting sent as null goes back to the default."""
-    title: Title | None = None
+    # absent is no change, null is refused: the schema says string (with no null default), as the validator does
+    title: Annotated[Title | None, pydantic.WithJsonSchema(
+        {"type": "string", "minLength": 1, "maxLength": 200})] = pydantic.Field(
+        default=None, json_schema_extra=_without_default)
 
     @pydantic.field_validator("title")
     @classmethod

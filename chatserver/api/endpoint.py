@@ -36,6 +36,7 @@ class Endpoint:
     public: bool = False
     description: str = ""
     checks_account: bool = False
+    tokens_only: bool = False
 
 
 # where `endpoint` leaves the description on the handler function
@@ -44,15 +45,17 @@ _ATTRIBUTE = "endpoint"
 
 def endpoint(summary: str, *, tag: str, body=None, form=None, multipart=None, query=None,
              responses: dict | None = None, public: bool = False, description: str = "",
-             checks_account: bool = False):
-    """Attach the API description to a handler. `public` handlers need no token.
+             checks_account: bool = False, tokens_only: bool = False):
+    """Attach the API description to a handler. `public` handlers need no token;
+    `tokens_only` ones need an access token (an API key there is 403).
     A `checks_account` handler only reads, through queries that check the
     account themselves (account_active), and calls `account_check` before
     answering that they found nothing (access.py); it saves the credential check's lookup."""
 
     def wrap(handler: Callable) -> Callable:
         setattr(handler, _ATTRIBUTE, Endpoint(summary, tag, body, form, multipart, query,
-                                              responses or {}, public, description, checks_account))
+                                              responses or {}, public, description, checks_account,
+                                              tokens_only))
         return handler
 
     return wrap
@@ -99,15 +102,20 @@ def _no_constant(name: str) -> float:
 
 
 def parse_json(raw: bytes | str) -> Any:
-    """JSON as RFC 8259 has it (no NaN or Infinity, every number finite),
-    at most MAX_JSON_DEPTH levels deep; BadJson otherwise."""
+    """JSON as RFC 8259 has it (UTF-8, no NaN or Infinity, every number
+    finite), at most MAX_JSON_DEPTH levels deep; BadJson otherwise."""
     try:
-        data = json.loads(raw, parse_float=_finite, parse_constant=_no_constant)
+        # json.loads would take bytes in UTF-16 or UTF-32 too
+        text = raw.decode() if isinstance(raw, bytes) else raw
+    except UnicodeDecodeError:
+        raise BadJson("not valid UTF-8") from None
+    try:
+        data = json.loads(text, parse_float=_finite, parse_constant=_no_constant)
     except RecursionError:
         raise BadJson(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
     except BadJson:
         raise
-    except (ValueError, UnicodeDecodeError):
+    except ValueError:
         raise BadJson("not valid JSON") from None
     # iteratively: the checks after this one walk the data recursively
     level = [data]
@@ -121,8 +129,20 @@ def parse_json(raw: bytes | str) -> Any:
     return data
 
 
+# what a Content-Type may name as the charset of a JSON body
+UTF8_NAMES = frozenset({"utf-8", "utf8"})
+
+
+def utf8_declared(request: web.Request) -> bool:
+    """The body names no charset, or UTF-8: a body in another (or an unknown)
+    charset is refused rather than read as UTF-8 by chance."""
+    return request.charset is None or request.charset.strip().lower() in UTF8_NAMES
+
+
 async def read_json(request: web.Request, model: type[M]) -> M:
     """The request's JSON body validated by `model`; 422 for anything malformed."""
+    if not utf8_declared(request):
+        raise InvalidInput("the body names a charset other than UTF-8; send UTF-8")
     raw = await request.read()
     try:
         data = parse_json(raw) if raw else None

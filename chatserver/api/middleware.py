@@ -20,8 +20,10 @@ from typing import TypeGuard
 from aiohttp import hdrs, web
 
 from chatserver.api.authentication import authenticate_request
+from chatserver.api.openai_shapes import from_rest, is_openai_path
 from chatserver.api.rest_errors import error_answer, error_response
 from chatserver.errors import CorsForbidden
+from chatserver.logsafe import printable
 from chatserver.metrics import Metrics
 
 access_log = logging.getLogger("chatserver.access")
@@ -75,7 +77,7 @@ def request_middleware(metrics: Metrics, allowed_origins: tuple[str, ...]):
                     answer = error_answer(request, exc)
                     if answer is None:
                         raise
-                    response = answer
+                    response = from_rest(answer) if is_openai_path(request.path) else answer
             cors.add_headers(request, response)
             status = response.status
             return response
@@ -88,8 +90,8 @@ def request_middleware(metrics: Metrics, allowed_origins: tuple[str, ...]):
         finally:
             # the path without the query, which may hold a token
             elapsed = time.perf_counter() - started
-            access_log.info("method=%s path=%s status=%s ms=%.1f", request.method, request.path, status,
-                            elapsed * 1000)
+            access_log.info("method=%s path=%s status=%s ms=%.1f", printable(request.method),
+                            printable(request.path), status, elapsed * 1000)
             metrics.observe(request, status, elapsed)
 
     return middleware

@@ -19,9 +19,11 @@ from typing import Annotated, Literal
 import pydantic
 from aiohttp import web
 
+from chatserver.api.endpoint import BadJson, parse_json, utf8_declared
 from chatserver.api.message_shapes import MAX_CONTENT
 from chatserver.errors import (
     ApiError,
+    InvalidInput,
     InvalidJson,
     InvalidValue,
     OpenAIError,
@@ -31,8 +33,9 @@ from chatserver.errors import (
 )
 
 TITLE_LENGTH = 80
-_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 404: "invalid_request_error",
-          413: "invalid_request_error", 429: "rate_limit_error"}
+_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 403: "invalid_request_error",
+          404: "invalid_request_error", 405: "invalid_request_error", 413: "invalid_request_error",
+          415: "invalid_request_error", 429: "rate_limit_error"}
 
 
 def error_status(error: ApiError) -> int:
@@ -48,6 +51,25 @@ def error_body(error: ApiError) -> dict:
 def error_response(error: ApiError) -> web.Response:
     return web.Response(status=error_status(error), text=json.dumps(error_body(error)),
                         content_type="application/json", headers=error.headers)
+
+
+# what a REST error answer keeps when it becomes OpenAI's shape
+_KEPT_HEADERS = ("Allow", "Retry-After")
+
+
+def is_openai_path(path: str) -> bool:
+    return path == "/v1" or path.startswith("/v1/")
+
+
+def from_rest(response: web.Response) -> web.Response:
+    """A REST error answer (`{error, code}`: unknown path, wrong method, an
+    outage) in OpenAI's shape, for a /v1 path no /v1 handler answered."""
+    body = json.loads(response.text or "{}")
+    headers = {name: response.headers[name] for name in _KEPT_HEADERS if name in response.headers}
+    status = 400 if response.status == 422 else response.status
+    payload = {"error": {"message": body.get("error", ""), "type": _TYPES.get(status, "server_error"),
+                         "param": None, "code": body.get("code")}}
+    return web.Response(status=status, text=json.dumps(payload), content_type="application/json", headers=headers)
 
 
 class TextPart(pydantic.BaseModel):
@@ -71,23 +93,25 @@ class ChatMessage(pydantic.BaseModel):
 
 class StreamOptions(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="ignore")
-    include_usage: bool = False
+    include_usage: pydantic.StrictBool = False
 
 
 class CompletionRequest(pydantic.BaseModel):
-    """OpenAI's request; fields it names that chatserver has no use for are ignored."""
+    """OpenAI's request; fields it names that chatserver has no use for are ignored.
+    Values of the wrong JSON type are refused, not coerced (`"stream": "yes"`,
+    `"temperature": false`): strict, but an integer is a number."""
     model_config = pydantic.ConfigDict(extra="ignore")
     model: Annotated[str, pydantic.StringConstraints(min_length=1, max_length=200)]
     messages: Annotated[list[ChatMessage], pydantic.Field(min_length=1, max_length=1000)]
-    stream: bool = False
+    stream: pydantic.StrictBool = False
     stream_options: StreamOptions | None = None
-    temperature: Annotated[float, pydantic.Field(ge=0, le=2)] | None = None
-    max_tokens: Annotated[int, pydantic.Field(ge=1)] | None = None
-    max_completion_tokens: Annotated[int, pydantic.Field(ge=1)] | None = None
+    temperature: Annotated[float, pydantic.Strict(), pydantic.Field(ge=0, le=2, allow_inf_nan=False)] | None = None
+    max_tokens: Annotated[int, pydantic.Strict(), pydantic.Field(ge=1)] | None = None
+    max_completion_tokens: Annotated[int, pydantic.Strict(), pydantic.Field(ge=1)] | None = None
     stop: str | Annotated[list[str], pydantic.Field(max_length=4)] | None = None
-    n: Annotated[int, pydantic.Field(ge=1, le=1)] | None = None
+    n: Annotated[int, pydantic.Strict(), pydantic.Field(ge=1, le=1)] | None = None
     user: Annotated[str, pydantic.StringConstraints(max_length=256)] | None = None
-    store: bool | None = None
+    store: pydantic.StrictBool | None = None
 
     @property
     def include_usage(self) -> bool:
@@ -100,11 +124,15 @@ class CompletionRequest(pydantic.BaseModel):
         return [s for s in ([self.stop] if isinstance(self.stop, str) else self.stop) if s]
 
 
-def parse_request(raw: bytes) -> CompletionRequest:
+def parse_request(request: web.Request, raw: bytes) -> CompletionRequest:
+    """The request's body, read by the REST API's rules (UTF-8, at most 64
+    levels deep, finite numbers), answered in OpenAI's shape."""
+    if not utf8_declared(request):
+        raise InvalidInput("the body names a charset other than UTF-8; send UTF-8")
     try:
-        data = json.loads(raw) if raw else None
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidJson("the request body is not valid JSON") from None
+        data = parse_json(raw) if raw else None
+    except BadJson as exc:
+        raise InvalidJson(f"the request body: {exc}") from None
     if not isinstance(data, dict):
         raise InvalidJson("the request body must be a JSON object")
     try:

@@ -47,7 +47,10 @@ def _query_parameters(model: type[pydantic.BaseModel]) -> list[dict]:
         prop.pop("title", None)
         if prop.get("default", "") is None:
             del prop["default"]
-        params.append({"name": name, "in": "query", "required": name in required, "schema": prop})
+        param = {"name": name, "in": "query", "required": name in required, "schema": prop}
+        if "description" in prop:
+            param["description"] = prop.pop("description")
+        params.append(param)
     return params
 
 

@@ -36,7 +36,10 @@ class PageQuery(pydantic.BaseModel):
 
     model_config = pydantic.ConfigDict(extra="ignore")
     limit: Annotated[int, pydantic.Field(ge=1, le=100)]
-    cursor: Cursor | None = None
+    # any string of the alphabet fits the schema, but only one the server gave out is a cursor
+    cursor: Cursor | None = pydantic.Field(
+        default=None, description="the `next_cursor` of the previous page, as given; any other value "
+                                  "(`0`, an edited cursor) is 422 `invalid_cursor`")
 
 
 def page_query(default: int) -> type[PageQuery]:

@@ -4,10 +4,11 @@ streamed as that file; import of such a file or a ChatGPT export ZIP."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import json
 import re
 import uuid
+from collections.abc import Iterator
 from typing import Literal
 
 import pydantic
@@ -17,10 +18,10 @@ from chatserver import appkeys
 from chatserver.api.access import owned, owned_chat
 from chatserver.api.endpoint import current_user_id, endpoint, json_response, read_query
 from chatserver.data import chats, imports, messages
-from chatserver.errors import UnreadableImport
+from chatserver.errors import TooManyExports, UnreadableImport
 from chatserver.files.filenames import content_disposition
 from chatserver.files.upload import receive_upload
-from chatserver.portable import chatgpt, import_job, importer
+from chatserver.portable import chatgpt, exporter, import_job, importer
 
 # chats read per query while streaming the export of everything
 EXPORT_PAGE = 100
@@ -58,45 +59,93 @@ def _file_name(title: str, extension: str) -> str:
 @endpoint("Export a chat as Markdown (its shown branch) or as one conversation of conversations.json "
           "(every branch)", tag="export", query=ExportQuery,
           responses={200: "an attachment", 404: "no such chat", 422: "unknown format"})
-async def export_chat(request: web.Request) -> web.Response:
+async def export_chat(request: web.Request) -> web.StreamResponse:
     db = request.app[appkeys.DB]
     chat = await owned_chat(request)
     query = read_query(request, ExportQuery)
     if query.format == "json":
-        body = json.dumps([chatgpt.conversation(chat, await messages.whole_chat(db, chat["id"]))],
-                          ensure_ascii=False)
-        name, content_type = _file_name(chat["title"], "json"), "application/json"
-    else:
-        branch = []
-        if chat["shown_leaf"] is not None:
-            branch = (await messages.branch_page(db, chat["id"], current_user_id(request), chat["shown_leaf"],
-                                                 MAX_BRANCH))[::-1]
-        body, name, content_type = chatgpt.markdown(chat, branch), _file_name(chat["title"], "md"), "text/markdown"
-    return web.Response(text=body, content_type=content_type, charset="utf-8",
-                        headers={hdrs.CONTENT_DISPOSITION: content_disposition(name)})
+        response = _attachment(_file_name(chat["title"], "json"), "application/json")
+        await response.prepare(request)
+        await response.write(b"[")
+        await _write_conversation(response, db, chat)
+        await response.write(b"]")
+        await response.write_eof()
+        return response
+    branch = []
+    if chat["shown_leaf"] is not None:
+        branch = (await messages.branch_page(db, chat["id"], current_user_id(request), chat["shown_leaf"],
+                                             MAX_BRANCH))[::-1]
+    return web.Response(text=chatgpt.markdown(chat, branch), content_type="text/markdown", charset="utf-8",
+                        headers={hdrs.CONTENT_DISPOSITION: content_disposition(_file_name(chat["title"], "md"))})
+
+
+def _attachment(name: str, content_type: str) -> web.StreamResponse:
+    return web.StreamResponse(headers={hdrs.CONTENT_TYPE: f"{content_type}; charset=utf-8",
+                                       hdrs.CONTENT_DISPOSITION: content_disposition(name)})
+
+
+async def _write_conversation(response: web.StreamResponse, db, chat: dict) -> None:
+    """Written as read: each write waits until the client has taken enough of
+    the last, so a slow client holds back the reading, not the memory."""
+    async for piece in exporter.conversation_pieces(db, chat):
+        await response.write(piece.encode())
+
+
+class ExportSlots:
+    """The exports of everything running in this process: at most `limit`
+    at once, and one per user, so that exports cannot take every database
+    connection and the event loop's time from the other requests."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.users: set[uuid.UUID] = set()
+
+    @contextlib.contextmanager
+    def taken(self, user_id: uuid.UUID) -> Iterator[None]:
+        if user_id in self.users:
+            raise _busy("an export of yours is running; try again once it has finished")
+        if len(self.users) >= self.limit:
+            raise _busy("the server is busy with other exports; try again shortly")
+        self.users.add(user_id)
+        try:
+            yield
+        finally:
+            self.users.discard(user_id)
+
+
+EXPORTS = web.AppKey("exports", ExportSlots)
+# what a refused export is told to wait, in seconds
+EXPORT_RETRY_AFTER = 5
+
+
+def _busy(message: str) -> TooManyExports:
+    return TooManyExports(message, EXPORT_RETRY_AFTER)
 
 
 @endpoint("Export every chat as conversations.json, streamed", tag="export",
-          responses={200: "an attachment conversations.json"})
+          responses={200: "an attachment conversations.json",
+                     429: "an export of this user's is running, or EXPORT_CONCURRENCY exports are "
+                          "(code too_many_exports, with Retry-After)"})
 async def export_all(request: web.Request) -> web.StreamResponse:
     db, user_id = request.app[appkeys.DB], current_user_id(request)
-    response = web.StreamResponse(headers={hdrs.CONTENT_TYPE: "application/json; charset=utf-8",
-                                           hdrs.CONTENT_DISPOSITION: content_disposition("conversations.json")})
-    await response.prepare(request)
-    await response.write(b"[")
-    after, first = None, True
-    while True:
-        page = await chats.page(db, user_id, after, EXPORT_PAGE)
-        for chat in page:
-            item = chatgpt.conversation(chat, await messages.whole_chat(db, chat["id"]))
-            await response.write((b"" if first else b",\n") + json.dumps(item, ensure_ascii=False).encode())
-            first = False
-        if len(page) < EXPORT_PAGE:
-            break
-        after = (page[-1]["updated_at"], page[-1]["id"])
-    await response.write(b"]\n")
-    await response.write_eof()
-    return response
+    with request.app[EXPORTS].taken(user_id):
+        response = _attachment("conversations.json", "application/json")
+        await response.prepare(request)
+        await response.write(b"[")
+        after, first = None, True
+        while True:
+            page = await chats.page(db, user_id, after, EXPORT_PAGE)
+            for chat in page:
+                if not first:
+                    await response.write(b",\n")
+                await _write_conversation(response, db, chat)
+                first = False
+            if len(page) < EXPORT_PAGE:
+                break
+            after = (page[-1]["updated_at"], page[-1]["id"])
+        await response.write(b"]\n")
+        await response.write_eof()
+        return response
 
 
 ASYNC_PREFERENCE = "respond-async"

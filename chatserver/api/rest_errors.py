@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from chatserver.errors import ApiError, InternalError, ServiceUnavailable, Unauthorized, of_status
+from chatserver.logsafe import printable
 from chatserver.outage import report
 
 log = logging.getLogger(__name__)
@@ -44,5 +45,5 @@ def error_answer(request: web.Request, exc: Exception) -> web.Response | None:
         return error_response(error)
     if report(request.app, exc):
         return error_response(ServiceUnavailable())
-    log.error("unhandled error in %s %s", request.method, request.path, exc_info=exc)
+    log.error("unhandled error in %s %s", printable(request.method), printable(request.path), exc_info=exc)
     return error_response(InternalError())

@@ -20,6 +20,7 @@ from http import HTTPStatus
 
 import uvloop
 from aiohttp import web
+from aiohttp.http_exceptions import InvalidHeader, LineTooLong
 from aiohttp.web_protocol import RequestHandler
 
 from chatserver.api.rest_errors import error_response
@@ -36,10 +37,21 @@ class _JsonErrorsHandler(RequestHandler):
             self.log_exception("Error handling request from %s", request.remote, exc_info=exc)
         if request.writer.output_size > 0:
             raise ConnectionError("the answer has started; no error answer can follow")
-        text = message if status < 500 and message else HTTPStatus(status).phrase.lower()
-        response = error_response(of_status(status, text))
+        response = error_response(of_status(status, _refusal(status, exc)))
         response.force_close()
         return response
+
+
+def _refusal(status: int, exc: BaseException | None) -> str:
+    """What a refused request is told: aiohttp's own message quotes the
+    request's bytes (`bytearray(b'...')`), which an answer never echoes."""
+    if status != 400:
+        return HTTPStatus(status).phrase.lower()
+    if isinstance(exc, LineTooLong):
+        return "the request line or a header is too long"
+    if isinstance(exc, InvalidHeader):
+        return "a header of the request is malformed"
+    return "the request is malformed"
 
 
 class _JsonErrorsServer(web.Server):

@@ -96,7 +96,7 @@ async def openai_models(request: web.Request) -> web.Response:
 @openai_errors
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     user_id = await api_user(request)
-    body = shapes.parse_request(await request.read())
+    body = shapes.parse_request(request, await request.read())
     talk = shapes.conversation(body)
     if not await is_known_model(request.app, body.model):
         raise ModelNotFound(body.model)

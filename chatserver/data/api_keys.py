@@ -6,6 +6,7 @@ hash in one probe of its unique index.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 from chatserver.db import Database
@@ -15,22 +16,40 @@ COLUMNS = "id, name, prefix, created_at, last_used_at"
 LAST_USED_RESOLUTION_SECONDS = 60
 
 
-async def insert(db: Database, user_id: uuid.UUID, name: str, prefix: str, key_hash: bytes) -> dict:
-    row = await db.fetchrow(
-        f"""
-        INSERT INTO api_keys (user_id, name, prefix, key_hash)
-        VALUES (%s, %s, %s, %s)
-        RETURNING {COLUMNS}
-        """,
-        (user_id, name, prefix, key_hash),
-    )
-    assert row is not None
-    return row
+async def insert(db: Database, user_id: uuid.UUID, name: str, prefix: str, key_hash: bytes,
+                 cap: int) -> dict | None:
+    """The new key, or None when the user holds `cap` keys already. The
+    user's keys are counted under a lock of that user's, so concurrent
+    creates cannot pass the cap together."""
+    async with db.transaction() as cur:
+        await cur.execute("SELECT pg_advisory_xact_lock(hashtextextended('api_keys:' || %s::text, 0))",
+                          (user_id,))
+        await cur.execute(
+            f"""
+            INSERT INTO api_keys (user_id, name, prefix, key_hash)
+            SELECT %(user)s, %(name)s, %(prefix)s, %(hash)s
+            WHERE (SELECT count(*) FROM api_keys WHERE user_id = %(user)s) < %(cap)s
+            RETURNING {COLUMNS}
+            """,
+            {"user": user_id, "name": name, "prefix": prefix, "hash": key_hash, "cap": cap},
+        )
+        row = await cur.fetchone()
+        return dict(row) if row is not None else None
 
 
-async def of_user(db: Database, user_id: uuid.UUID) -> list[dict]:
+async def page(db: Database, user_id: uuid.UUID, after: tuple[dt.datetime, uuid.UUID] | None,
+               limit: int) -> list[dict]:
+    """Newest first, after the (created_at, id) of the previous page's last row."""
     return await db.fetch(
-        f"SELECT {COLUMNS} FROM api_keys WHERE user_id = %s ORDER BY created_at DESC, id", (user_id,))
+        f"""
+        SELECT {COLUMNS} FROM api_keys
+        WHERE user_id = %(user)s
+          AND (%(stamp)s::timestamptz IS NULL OR (created_at, id) < (%(stamp)s, %(id)s))
+        ORDER BY created_at DESC, id DESC
+        LIMIT %(limit)s
+        """,
+        {"user": user_id, "stamp": after and after[0], "id": after and after[1], "limit": limit},
+    )
 
 
 async def delete(db: Database, key_id: uuid.UUID, user_id: uuid.UUID) -> bool:

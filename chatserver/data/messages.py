@@ -297,11 +297,34 @@ async def searchable_answers(db: Database, user_id: uuid.UUID, q: str, skip_pref
     )
 
 
-async def whole_chat(db: Database, chat_id: uuid.UUID) -> list[dict]:
-    """Every message of a chat, every branch, oldest first (for export)."""
+async def first_ids(db: Database, chat_id: uuid.UUID) -> list[uuid.UUID]:
+    """The ids of a chat's first messages (no parent), oldest first (for export)."""
+    rows = await db.fetch(
+        """
+        SELECT id FROM messages
+        WHERE chat_id = %(chat)s AND coalesce(parent_id, chat_id) = %(chat)s
+        ORDER BY position
+        """,
+        {"chat": chat_id})
+    return [row["id"] for row in rows]
+
+
+async def export_batch(db: Database, chat_id: uuid.UUID, after: int, limit: int) -> list[dict]:
+    """Up to `limit` messages of a chat after `position`, oldest first, each
+    with the ids of its children (oldest first): an export reads a chat of
+    any size a batch at a time."""
     return await db.fetch(
-        "SELECT id, parent_id, role, content, created_at FROM messages WHERE chat_id = %s ORDER BY position",
-        (chat_id,))
+        """
+        SELECT m.id, m.parent_id, m.role, m.content, m.created_at, m.position,
+               ARRAY(SELECT c.id FROM messages c
+                     WHERE c.chat_id = m.chat_id AND coalesce(c.parent_id, c.chat_id) = m.id
+                     ORDER BY c.position) AS children
+        FROM messages m
+        WHERE m.chat_id = %s AND m.position > %s
+        ORDER BY m.position
+        LIMIT %s
+        """,
+        (chat_id, after, limit))
 
 
 async def insert_imported(cur, chat_id: uuid.UUID, user_id: uuid.UUID, rows: list[dict]) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import aiofiles
 from aiohttp import BodyPartReader, hdrs, web
-from aiohttp.http_exceptions import BadHttpMessage
+from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
 
 from chatserver.errors import (
     InvalidMultipart,
@@ -75,8 +75,10 @@ async def _receive(request: web.Request, temp: Path, max_size: int) -> Upload:
         # the client went away mid-body: nobody reads this answer
         raise UploadInterrupted() from None
     except (ValueError, BadHttpMessage) as exc:
-        # also part headers aiohttp refuses: NUL or control bytes, lines over 8 KiB
-        raise InvalidMultipart(f"malformed multipart body: {exc}") from None
+        # also part headers aiohttp refuses: NUL or control bytes, lines over 8 KiB; aiohttp's
+        # message quotes the offending bytes, which an answer never echoes
+        what = "a line of it is too long" if isinstance(exc, LineTooLong) else "it cannot be parsed"
+        raise InvalidMultipart(f"malformed multipart body: {what}") from None
     if upload is None:
         raise ValidationFailed("file: a multipart part named 'file' is required")
     upload.fields = fields

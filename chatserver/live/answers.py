@@ -35,12 +35,13 @@ class Answers:
         self.settings = settings
 
     async def apply(self, message_id: uuid.UUID, chat_id: uuid.UUID, events: list[Event],
-                    *, create_with: str | None = None) -> tuple[str, dict | None]:
+                    *, create_with: str | None = None, deadline: float | None = None) -> tuple[str, dict | None]:
         """Apply events in one script; returns the outcome ("ok", "missing",
-        "finished", "too_far" or "final") and, for "final", the stored message.
+        "finished", "too_far", "final" or "late") and, for "final", the stored message.
         `create_with` starts a state holding that text when none exists, so an
-        answer that never streamed can still be finished for its followers."""
-        result = await self.state.apply(message_id, chat_id, events, create_with)
+        answer that never streamed can still be finished for its followers.
+        Past `deadline` (Unix seconds, by Redis's clock) nothing is applied: "late"."""
+        result = await self.state.apply(message_id, chat_id, events, create_with, deadline)
         outcome = result[0]
         if outcome == "too_long":
             # a runaway backend must not fill Redis and PostgreSQL: the answer

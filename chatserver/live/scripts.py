@@ -21,9 +21,16 @@ return {'new', '0', ARGV[3], ''}
 
 # KEYS: state hash, content, pending hash, chat channel, active set, reasoning
 # ARGV: message id, now, checkpoint interval, max seq ahead, grace, create, initial content, max bytes,
+#       deadline (Unix seconds, or ''),
 #       then per event: kind (c = chunk, r = reasoning, f = final, F = final with authoritative content,
 #       any other a passing piece such as s = status), seq or '', text (a passing piece's body), final JSON
+# Past its deadline (by Redis's clock) the script changes nothing and says 'late': a call its
+# caller gave up on (and answered 503) may still reach a stalled Redis, and must not apply then.
 APPLY = PIECE_LUA + """
+if ARGV[9] ~= '' then
+  local t = redis.call('TIME')
+  if tonumber(t[1]) + tonumber(t[2]) / 1000000 > tonumber(ARGV[9]) then return {'late'} end
+end
 local id, now = ARGV[1], tonumber(ARGV[2])
 local st = redis.call('HMGET', KEYS[1], 'state', 'next', 'n', 'ck')
 if not st[1] then
@@ -34,7 +41,7 @@ elseif st[1] ~= 'streaming' then
   return {'finished'}
 end
 local nxt, n = tonumber(st[2]), tonumber(st[3])
-for i = 9, #ARGV, 4 do
+for i = 10, #ARGV, 4 do
   if ARGV[i + 1] ~= '' and tonumber(ARGV[i + 1]) - nxt > tonumber(ARGV[4]) then return {'too_far'} end
 end
 local buf, rbuf, passing, final = {}, {}, {}, nil
@@ -44,7 +51,7 @@ local function take(kind, text, fin)
   elseif kind == 'f' or kind == 'F' then final = {kind, text, fin}
   else passing[#passing + 1] = {kind, text} end
 end
-for i = 9, #ARGV, 4 do
+for i = 10, #ARGV, 4 do
   if final then break end
   local kind, seq, text, fin = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   if seq == '' then

@@ -74,14 +74,15 @@ class AnswerState:
         await self.redis.hset(self.keys.stream(message_id), "sent", "1")
 
     async def apply(self, message_id: uuid.UUID, chat_id: uuid.UUID, events: list[Event],
-                    create_with: str | None = None) -> list:
+                    create_with: str | None = None, deadline: float | None = None) -> list:
         """Apply events and publish their pieces in one script; its reply:
-        ["ok"], ["missing"], ["finished"], ["too_far"], ["too_long"],
+        ["ok"], ["missing"], ["finished"], ["too_far"], ["too_long"], ["late"],
         ["checkpoint", text, reasoning] or ["final", text, final JSON, reasoning].
-        `create_with` starts a state holding that text when none exists."""
+        `create_with` starts a state holding that text when none exists; past
+        `deadline` (Unix seconds, by Redis's clock) nothing is applied."""
         args: list = [str(message_id), time.time(), self.settings.STREAM_CHECKPOINT_SECONDS, MAX_SEQ_AHEAD,
                       FINAL_GRACE_SECONDS, "1" if create_with is not None else "", create_with or "",
-                      self.settings.MAX_ANSWER_BYTES]
+                      self.settings.MAX_ANSWER_BYTES, "" if deadline is None else repr(deadline)]
         for event in events:
             args += [event.kind, "" if event.seq is None else event.seq, event.text, event.final]
         k = self.keys

@@ -18,10 +18,12 @@ import re
 import uuid
 import zipfile
 from collections.abc import Iterator
-from typing import Any
 
 ROOT = "root"
 ROLES = ("user", "assistant")
+# the file's nesting, its top-level list included, may go as deep as a REST
+# body's; ChatGPT's own exports need about ten levels
+MAX_DEPTH = 64
 
 
 class Unreadable(ValueError):
@@ -35,29 +37,36 @@ def _stamp(value: dt.datetime | None) -> float | None:
     return round(value.timestamp(), 6) if value is not None else None
 
 
-def conversation(chat: dict, rows: list[dict]) -> dict:
-    """One chat (id, title, created_at, updated_at, shown_leaf) with all its
-    messages (id, parent_id, role, content, created_at), oldest first."""
-    children: dict[str, list[str]] = {ROOT: []}
-    for row in rows:
-        children.setdefault(str(row["id"]), [])
-        children.setdefault(str(row["parent_id"]) if row["parent_id"] else ROOT, []).append(str(row["id"]))
-    mapping: dict[str, dict[str, Any]] = {
-        ROOT: {"id": ROOT, "parent": None, "children": children[ROOT], "message": None}}
-    for row in rows:
-        key = str(row["id"])
-        mapping[key] = {
-            "id": key,
-            "parent": str(row["parent_id"]) if row["parent_id"] else ROOT,
-            "children": children[key],
-            "message": {"id": key, "author": {"role": row["role"]},
-                        "content": {"content_type": "text", "parts": [row["content"]]},
-                        "create_time": _stamp(row["created_at"])},
-        }
+def conversation_head(chat: dict) -> str:
+    """A conversation (chat: id, title, created_at, updated_at, shown_leaf)
+    up to its open `mapping`: its entries and two closing braces follow."""
     leaf = chat.get("shown_leaf")
-    return {"id": str(chat["id"]), "title": chat["title"], "create_time": _stamp(chat["created_at"]),
-            "update_time": _stamp(chat["updated_at"]), "current_node": str(leaf) if leaf else ROOT,
-            "mapping": mapping}
+    head = json.dumps({"id": str(chat["id"]), "title": chat["title"], "create_time": _stamp(chat["created_at"]),
+                       "update_time": _stamp(chat["updated_at"]), "current_node": str(leaf) if leaf else ROOT},
+                      ensure_ascii=False)
+    return head[:-1] + ', "mapping": {'
+
+
+def root_entry(first_ids: list) -> str:
+    """The mapping's root node: no message, the chat's first messages as children."""
+    return _entry(ROOT, {"id": ROOT, "parent": None, "children": [str(i) for i in first_ids], "message": None})
+
+
+def message_entry(row: dict) -> str:
+    """A message (id, parent_id, role, content, created_at, children) as a mapping entry."""
+    key = str(row["id"])
+    return _entry(key, {
+        "id": key,
+        "parent": str(row["parent_id"]) if row["parent_id"] else ROOT,
+        "children": [str(child) for child in row["children"]],
+        "message": {"id": key, "author": {"role": row["role"]},
+                    "content": {"content_type": "text", "parts": [row["content"]]},
+                    "create_time": _stamp(row["created_at"])},
+    })
+
+
+def _entry(key: str, node: dict) -> str:
+    return f"{json.dumps(key)}: {json.dumps(node, ensure_ascii=False)}"
 
 
 def markdown(chat: dict, branch: list[dict]) -> str:
@@ -100,9 +109,12 @@ def read_file(data: bytes, limit: int) -> list[Conversation]:
         text = data.decode(json.detect_encoding(data), "surrogatepass")
         # each item is converted as soon as it is decoded, so the decoded JSON
         # of the whole file never exists at once (less memory, shorter GC pauses)
-        return [_conversation(item, i) for i, item in enumerate(_items(text))]
+        return [_conversation(_shallow(item, i), i) for i, item in enumerate(_items(text))]
     except Unreadable:
         raise
+    except RecursionError:
+        # the decoder's own limit (about 1,000 levels), met before ours can look
+        raise Unreadable(f"JSON nested deeper than {MAX_DEPTH} levels") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise Unreadable(f"not JSON: {exc}") from None
 
@@ -147,6 +159,20 @@ def _items(text: str) -> Iterator[object]:
     at = _skip(text, at)
     if at != len(text):
         raise ValueError(f"extra data at character {at}")
+
+
+def _shallow(item: object, index: int) -> object:
+    """`item` if it is nested at most MAX_DEPTH levels deep in the file (its
+    list is the first); walked level by level, not recursively."""
+    level: list[dict | list] = [item] if isinstance(item, (dict, list)) else []
+    depth = 2
+    while level:
+        if depth > MAX_DEPTH:
+            raise Unreadable(f"conversation {index + 1}: JSON nested deeper than {MAX_DEPTH} levels")
+        level = [child for node in level for child in (node.values() if isinstance(node, dict) else node)
+                 if isinstance(child, (dict, list))]
+        depth += 1
+    return item
 
 
 def _from_zip(data: bytes, limit: int) -> bytes:
@@ -228,6 +254,9 @@ def _conversation(item: object, index: int) -> Conversation:
         parent = kept_parent(node.get("parent"), {key})
         nodes[key] = Node(key, parent, found[0], found[1], _time(node["message"].get("create_time"), created))
     ordered = _parents_first(nodes)
+    if len(ordered) < len(nodes):
+        # nodes whose parents lead round in a circle reach no first message
+        raise Unreadable(f"{where}: the mapping's parents form a cycle")
     current = item.get("current_node")
     shown = kept_parent(current, set()) if isinstance(current, str) else None
     given = item.get("title")

@@ -92,7 +92,7 @@ export class Api {
   models() { return this.get("/api/models"); }
   usage(days) { return this.get(`/api/users/me/usage?days=${encodeURIComponent(days)}`); }
   deleteChat(id) { return this.del(`/api/chats/${encodeURIComponent(id)}`); }
-  listKeys() { return this.get("/api/keys"); }
+  listKeys(cursor) { return this.get(`/api/keys?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`); }
   createKey(name) { return this.post("/api/keys", { name }); }
   deleteKey(id) { return this.del(`/api/keys/${encodeURIComponent(id)}`); }
   search(q) { return this.get(`/api/search?limit=30&q=${encodeURIComponent(q)}`); }

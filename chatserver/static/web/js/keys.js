@@ -27,7 +27,15 @@ function renderKeys(items) {
 
 async function refresh() {
   try {
-    renderKeys((await api.listKeys()).items);
+    // every page: the list is paginated, and a user may hold more keys than one page
+    const items = [];
+    let cursor = null;
+    do {
+      const page = await api.listKeys(cursor);
+      items.push(...page.items);
+      cursor = page.next_cursor;
+    } while (cursor);
+    renderKeys(items);
   } catch (err) {
     reportError(err, "Could not load your API keys");
   }

@@ -25,6 +25,7 @@ from chatserver.api import (
     model_routes,
     ops,
     portable_routes,
+    share_routes,
     sse,
     v1,
     webclient,
@@ -190,6 +191,11 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/api/import", portable_routes.import_file)
     router.add_get("/api/imports/{import_id}", portable_routes.get_import)
 
+    router.add_post("/api/chats/{chat_id}/shares", share_routes.create_share)
+    router.add_get("/api/shares", share_routes.list_shares)
+    router.add_delete("/api/shares/{share_id}", share_routes.delete_share)
+    router.add_get("/api/shared/{token}", share_routes.get_shared)
+
     router.add_get("/ws/chat/{chat_id}", ws.chat_socket)
     router.add_post("/api/ai/callback/{message_id}", callback_routes.ai_callback)
 
@@ -216,4 +222,5 @@ def add_routes(router: web.UrlDispatcher) -> None:
     # the web client (public, like /docs)
     router.add_get("/", webclient.index)
     router.add_get("/favicon.ico", webclient.favicon)
+    router.add_get("/s/{token}", share_routes.shared_html)
     router.add_get(webclient.PREFIX + "/{version:[A-Za-z0-9]+}/{path:.+}", webclient.asset)

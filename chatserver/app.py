@@ -19,8 +19,10 @@ from chatserver.api import (
     api_key_routes,
     auth,
     callback_routes,
+    chat_list_routes,
     chat_routes,
     file_routes,
+    folder_routes,
     message_routes,
     model_routes,
     ops,
@@ -170,11 +172,15 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_delete("/api/keys/{key_id}", api_key_routes.delete_key)
 
     router.add_post("/api/chats", chat_routes.create_chat)
-    router.add_get("/api/chats", chat_routes.list_chats)
+    router.add_get("/api/chats", chat_list_routes.list_chats)
     router.add_get("/api/chats/{chat_id}", chat_routes.get_chat)
     router.add_patch("/api/chats/{chat_id}", chat_routes.rename_chat)
     router.add_delete("/api/chats/{chat_id}", chat_routes.delete_chat)
     router.add_get("/api/search", chat_routes.search)
+    router.add_post("/api/folders", folder_routes.create_folder)
+    router.add_get("/api/folders", folder_routes.list_folders)
+    router.add_patch("/api/folders/{folder_id}", folder_routes.rename_folder)
+    router.add_delete("/api/folders/{folder_id}", folder_routes.delete_folder)
     router.add_get("/api/models", model_routes.list_models)
 
     router.add_post("/api/chats/{chat_id}/messages", message_routes.post_message)

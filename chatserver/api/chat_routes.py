@@ -21,8 +21,7 @@ from chatserver.api.endpoint import (
     read_query,
     shaped,
 )
-from chatserver.api.pagination import bad_cursor, decode_cursor, encode_cursor, page_query
-from chatserver.data import chats
+from chatserver.data import chats, folders
 from chatserver.data import messages as message_rows
 from chatserver.errors import ApiError, not_found
 from chatserver.files.storage import remove_chat_files
@@ -51,11 +50,16 @@ class ChatSettings(pydantic.BaseModel):
 
 class ChatIn(ChatSettings):
     title: Title | None = None
+    folder_id: Annotated[uuid.UUID, pydantic.Strict(False)] | None = None
+    pinned: bool = False
 
 
 class ChatPatch(ChatSettings):
     """Only the fields present change; a setting sent as null goes back to the default."""
     title: Title | None = None
+    folder_id: Annotated[uuid.UUID, pydantic.Strict(False)] | None = None
+    pinned: bool = False
+    archived: bool = False
 
     @pydantic.field_validator("title")
     @classmethod
@@ -76,6 +80,9 @@ class Chat(pydantic.BaseModel):
     max_tokens: int | None
     # the last message of the branch the chat shows (docs/rest.md, Branches)
     shown_leaf: uuid.UUID | None = None
+    folder_id: uuid.UUID | None = None
+    pinned: bool = False
+    archived: bool = False
 
 
 class ChatPage(pydantic.BaseModel):
@@ -100,9 +107,6 @@ class SearchResults(pydantic.BaseModel):
     items: list[SearchHit]
 
 
-ChatsPage = page_query(20)
-
-
 async def owned_chat(request: web.Request, raw: str | None = None) -> dict:
     """The chat of the path (or of `raw`) if it is the user's; 404 otherwise."""
     return await owned(request, chats.get_owned, request.match_info["chat_id"] if raw is None else raw, "chat")
@@ -114,13 +118,22 @@ async def _check_model(request: web.Request, body: ChatSettings) -> None:
                        [{"loc": ["model"], "msg": f"unknown model {body.model}"}])
 
 
+async def _check_folder(request: web.Request, folder_id: uuid.UUID | None) -> None:
+    if folder_id is not None and await folders.get_owned(request.app[appkeys.DB], folder_id,
+                                                         current_user_id(request)) is None:
+        raise ApiError(422, f"folder_id: no folder {folder_id} of yours", "unknown_folder",
+                       [{"loc": ["folder_id"], "msg": f"unknown folder {folder_id}"}])
+
+
 @endpoint("Create a chat, optionally with its model settings", tag="chats", body=ChatIn,
           responses={201: Chat, 422: "invalid input or unknown model"})
 async def create_chat(request: web.Request) -> web.Response:
     body = await read_json(request, ChatIn)
     await _check_model(request, body)
+    await _check_folder(request, body.folder_id)
     row = await chats.insert(request.app[appkeys.DB], current_user_id(request), body.title or DEFAULT_TITLE,
-                             body.model_dump(include=set(chats.SETTINGS)), auto_title=body.title is None)
+                             body.model_dump(include={*chats.SETTINGS, "folder_id", "pinned"}),
+                             auto_title=body.title is None)
     return json_response(shaped(Chat, row), 201)
 
 
@@ -139,26 +152,6 @@ async def chat_updated(request: web.Request, row: dict) -> dict:
     return row
 
 
-@endpoint("List chats, most recently active first", tag="chats", query=ChatsPage,
-          responses={200: ChatPage, 422: "invalid limit or cursor"}, checks_account=True)
-async def list_chats(request: web.Request) -> web.Response:
-    query = read_query(request, ChatsPage)
-    after = None
-    if query.cursor:
-        stamp, chat_id = decode_cursor(query.cursor, 2)
-        try:
-            after = (dt.datetime.fromisoformat(stamp), uuid.UUID(chat_id))
-        except ValueError:
-            raise bad_cursor() from None
-    rows = await chats.page(request.app[appkeys.DB], current_user_id(request), after, query.limit + 1)
-    if not rows:
-        await account_check(request)
-    more = len(rows) > query.limit
-    rows = rows[: query.limit]
-    cursor = encode_cursor(rows[-1]["updated_at"].isoformat(), rows[-1]["id"]) if more else None
-    return json_response({"items": [shaped(Chat, r) for r in rows], "next_cursor": cursor})
-
-
 @endpoint("Read a chat", tag="chats", responses={200: Chat, 404: "no such chat"}, checks_account=True)
 async def get_chat(request: web.Request) -> web.Response:
     return json_response(shaped(Chat, await owned_chat(request)))
@@ -172,6 +165,7 @@ async def rename_chat(request: web.Request) -> web.Response:
     if not body.model_fields_set:
         raise ApiError(422, "nothing to change: send a title or a setting", "validation_error")
     await _check_model(request, body)
+    await _check_folder(request, body.folder_id)
     row = await chats.update(request.app[appkeys.DB], chat["id"], body.model_dump(include=body.model_fields_set))
     if row is None:
         raise not_found("chat")

@@ -21,6 +21,7 @@ from chatserver.api import (
     callback_routes,
     chat_list_routes,
     chat_routes,
+    feedback_routes,
     file_routes,
     folder_routes,
     message_routes,
@@ -191,6 +192,8 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/api/messages/{message_id}/edit", message_routes.edit_message)
     router.add_post("/api/chats/{chat_id}/branch", message_routes.switch_branch)
     router.add_get("/api/messages/{message_id}/stream", sse.stream_message)
+    router.add_post("/api/messages/{message_id}/feedback", feedback_routes.give_feedback)
+    router.add_delete("/api/messages/{message_id}/feedback", feedback_routes.remove_feedback)
 
     router.add_get("/api/chats/{chat_id}/export", portable_routes.export_chat)
     router.add_get("/api/export", portable_routes.export_all)

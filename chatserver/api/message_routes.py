@@ -40,6 +40,12 @@ class Usage(pydantic.BaseModel):
     completion_tokens: int | None = None
 
 
+class Feedback(pydantic.BaseModel):
+    rating: Literal[1, -1]
+    comment: str | None
+    updated_at: dt.datetime
+
+
 class Message(pydantic.BaseModel):
     id: uuid.UUID
     chat_id: uuid.UUID
@@ -57,6 +63,8 @@ class Message(pydantic.BaseModel):
     finish_reason: str | None = None
     usage: Usage | None = None
     reasoning: str = ""
+    # the owner's thumbs up or down on an answer (docs/rest.md, Feedback)
+    feedback: Feedback | None = None
 
 
 class MessageIn(pydantic.BaseModel):

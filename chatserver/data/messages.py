@@ -14,7 +14,7 @@ import psycopg2.extras
 from chatserver.db import Database
 
 COLUMNS = ("id, chat_id, role, content, status, sources, file_ids, error, created_at, completed_at, parent_id, "
-           "model, finish_reason, usage, reasoning")
+           "model, finish_reason, usage, reasoning, feedback")
 # every message with the same parent, oldest first; a chat's first messages
 # share the chat as their parent (the expression of the messages_siblings index)
 _SIBLINGS = """
@@ -300,8 +300,20 @@ async def searchable_answers(db: Database, user_id: uuid.UUID, q: str, skip_pref
 async def whole_chat(db: Database, chat_id: uuid.UUID) -> list[dict]:
     """Every message of a chat, every branch, oldest first (for export)."""
     return await db.fetch(
-        "SELECT id, parent_id, role, content, created_at FROM messages WHERE chat_id = %s ORDER BY position",
+        "SELECT id, parent_id, role, content, created_at, feedback FROM messages WHERE chat_id = %s ORDER BY position",
         (chat_id,))
+
+
+async def set_feedback(db: Database, message_id: uuid.UUID, feedback: dict | None) -> None:
+    """The owner's feedback on an answer ({"rating", "comment", "updated_at"}), or None to take it back."""
+    await db.execute(
+        """
+        UPDATE messages
+        SET feedback = CASE WHEN %(feedback)s::jsonb IS NULL THEN NULL
+                            ELSE %(feedback)s::jsonb || jsonb_build_object('updated_at', clock_timestamp()) END
+        WHERE id = %(id)s
+        """,
+        {"feedback": None if feedback is None else psycopg2.extras.Json(feedback), "id": message_id})
 
 
 async def insert_imported(cur, chat_id: uuid.UUID, user_id: uuid.UUID, rows: list[dict]) -> None:

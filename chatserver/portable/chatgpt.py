@@ -37,7 +37,8 @@ def _stamp(value: dt.datetime | None) -> float | None:
 
 def conversation(chat: dict, rows: list[dict]) -> dict:
     """One chat (id, title, created_at, updated_at, shown_leaf) with all its
-    messages (id, parent_id, role, content, created_at), oldest first."""
+    messages (id, parent_id, role, content, created_at, feedback), oldest
+    first; an answer's feedback goes in its message's metadata."""
     children: dict[str, list[str]] = {ROOT: []}
     for row in rows:
         children.setdefault(str(row["id"]), [])
@@ -52,7 +53,8 @@ def conversation(chat: dict, rows: list[dict]) -> dict:
             "children": children[key],
             "message": {"id": key, "author": {"role": row["role"]},
                         "content": {"content_type": "text", "parts": [row["content"]]},
-                        "create_time": _stamp(row["created_at"])},
+                        "create_time": _stamp(row["created_at"]),
+                        **({"metadata": {"feedback": row["feedback"]}} if row.get("feedback") else {})},
         }
     leaf = chat.get("shown_leaf")
     return {"id": str(chat["id"]), "title": chat["title"], "create_time": _stamp(chat["created_at"]),
@@ -66,6 +68,10 @@ def markdown(chat: dict, branch: list[dict]) -> str:
     for row in branch:
         who = "You" if row["role"] == "user" else "Assistant"
         lines += [f"## {who} · {row['created_at'].astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC", "", row["content"], ""]
+        feedback = row.get("feedback")
+        if feedback:
+            rated = "good" if feedback["rating"] == 1 else "bad"
+            lines += [f"> Rated {rated}" + (f": {feedback['comment']}" if feedback.get("comment") else ""), ""]
     return "\n".join(lines)
 
 

@@ -28,6 +28,7 @@ from chatserver.api import (
     model_routes,
     ops,
     portable_routes,
+    preset_routes,
     share_routes,
     sse,
     v1,
@@ -182,6 +183,10 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/api/folders", folder_routes.list_folders)
     router.add_patch("/api/folders/{folder_id}", folder_routes.rename_folder)
     router.add_delete("/api/folders/{folder_id}", folder_routes.delete_folder)
+    router.add_post("/api/presets", preset_routes.create_preset)
+    router.add_get("/api/presets", preset_routes.list_presets)
+    router.add_patch("/api/presets/{preset_id}", preset_routes.update_preset)
+    router.add_delete("/api/presets/{preset_id}", preset_routes.delete_preset)
     router.add_get("/api/models", model_routes.list_models)
 
     router.add_post("/api/chats/{chat_id}/messages", message_routes.post_message)

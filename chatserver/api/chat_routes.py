@@ -21,7 +21,7 @@ from chatserver.api.endpoint import (
     read_query,
     shaped,
 )
-from chatserver.data import chats, folders
+from chatserver.data import chats, folders, presets
 from chatserver.data import messages as message_rows
 from chatserver.errors import ApiError, not_found
 from chatserver.files.storage import remove_chat_files
@@ -52,6 +52,8 @@ class ChatIn(ChatSettings):
     title: Title | None = None
     folder_id: Annotated[uuid.UUID, pydantic.Strict(False)] | None = None
     pinned: bool = False
+    # the settings the body leaves out are copied from this preset
+    preset_id: Annotated[uuid.UUID, pydantic.Strict(False)] | None = None
 
 
 class ChatPatch(ChatSettings):
@@ -125,15 +127,26 @@ async def _check_folder(request: web.Request, folder_id: uuid.UUID | None) -> No
                        [{"loc": ["folder_id"], "msg": f"unknown folder {folder_id}"}])
 
 
+async def _preset_settings(request: web.Request, preset_id: uuid.UUID, given: set[str]) -> dict:
+    """The preset's settings that the request did not give itself; 422 unless the preset is the user's."""
+    preset = await presets.get_owned(request.app[appkeys.DB], preset_id, current_user_id(request))
+    if preset is None:
+        raise ApiError(422, f"preset_id: no preset {preset_id} of yours", "unknown_preset",
+                       [{"loc": ["preset_id"], "msg": f"unknown preset {preset_id}"}])
+    return {k: preset[k] for k in chats.SETTINGS if k not in given}
+
+
 @endpoint("Create a chat, optionally with its model settings", tag="chats", body=ChatIn,
           responses={201: Chat, 422: "invalid input or unknown model"})
 async def create_chat(request: web.Request) -> web.Response:
     body = await read_json(request, ChatIn)
     await _check_model(request, body)
     await _check_folder(request, body.folder_id)
+    settings = body.model_dump(include={*chats.SETTINGS, "folder_id", "pinned"})
+    if body.preset_id is not None:
+        settings |= await _preset_settings(request, body.preset_id, body.model_fields_set)
     row = await chats.insert(request.app[appkeys.DB], current_user_id(request), body.title or DEFAULT_TITLE,
-                             body.model_dump(include={*chats.SETTINGS, "folder_id", "pinned"}),
-                             auto_title=body.title is None)
+                             settings, auto_title=body.title is None)
     return json_response(shaped(Chat, row), 201)
 
 

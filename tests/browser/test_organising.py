@@ -100,6 +100,13 @@ async def test_folders_group_the_list_and_pins_come_first(live, page):
     assert chat["folder_id"] and chat["pinned"] is False
     await screenshot(page, "folders-desktop.png")
     await page.screenshot(path="/tmp/folders-desktop.png")
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await page.get_by_role("button", name="Show chats").click()
+    await page.wait_for_function("() => document.getElementById('sidebar').getBoundingClientRect().left >= 0")
+    await page.screenshot(path="/tmp/folders-phone.png")
+    await page.get_by_role("button", name="Close chat list").click()
+    await page.get_by_role("button", name="Organise", exact=True).click()
+    await page.screenshot(path="/tmp/organise-phone.png")
     assert not unexpected_errors(page), page.errors
 
 

@@ -120,11 +120,15 @@ async def _check_model(request: web.Request, body: ChatSettings) -> None:
                        [{"loc": ["model"], "msg": f"unknown model {body.model}"}])
 
 
+def _unknown_folder(folder_id: uuid.UUID | None) -> ApiError:
+    return ApiError(422, f"folder_id: no folder {folder_id} of yours", "unknown_folder",
+                    [{"loc": ["folder_id"], "msg": f"unknown folder {folder_id}"}])
+
+
 async def _check_folder(request: web.Request, folder_id: uuid.UUID | None) -> None:
     if folder_id is not None and await folders.get_owned(request.app[appkeys.DB], folder_id,
                                                          current_user_id(request)) is None:
-        raise ApiError(422, f"folder_id: no folder {folder_id} of yours", "unknown_folder",
-                       [{"loc": ["folder_id"], "msg": f"unknown folder {folder_id}"}])
+        raise _unknown_folder(folder_id)
 
 
 async def _preset_settings(request: web.Request, preset_id: uuid.UUID, given: set[str]) -> dict:
@@ -145,8 +149,11 @@ async def create_chat(request: web.Request) -> web.Response:
     settings = body.model_dump(include={*chats.SETTINGS, "folder_id", "pinned"})
     if body.preset_id is not None:
         settings |= await _preset_settings(request, body.preset_id, body.model_fields_set)
-    row = await chats.insert(request.app[appkeys.DB], current_user_id(request), body.title or DEFAULT_TITLE,
-                             settings, auto_title=body.title is None)
+    try:
+        row = await chats.insert(request.app[appkeys.DB], current_user_id(request), body.title or DEFAULT_TITLE,
+                                 settings, auto_title=body.title is None)
+    except chats.FolderGone:
+        raise _unknown_folder(body.folder_id) from None
     return json_response(shaped(Chat, row), 201)
 
 
@@ -179,7 +186,10 @@ async def rename_chat(request: web.Request) -> web.Response:
         raise ApiError(422, "nothing to change: send a title or a setting", "validation_error")
     await _check_model(request, body)
     await _check_folder(request, body.folder_id)
-    row = await chats.update(request.app[appkeys.DB], chat["id"], body.model_dump(include=body.model_fields_set))
+    try:
+        row = await chats.update(request.app[appkeys.DB], chat["id"], body.model_dump(include=body.model_fields_set))
+    except chats.FolderGone:
+        raise _unknown_folder(body.folder_id) from None
     if row is None:
         raise not_found("chat")
     return json_response(shaped(Chat, await chat_updated(request, row)))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+import psycopg2.errors
+
 from chatserver.db import Database
 
 COLUMNS = ("id, title, created_at, updated_at, shown_leaf, model, system_prompt, temperature, max_tokens, "
@@ -13,6 +15,14 @@ COLUMNS = ("id, title, created_at, updated_at, shown_leaf, model, system_prompt,
 SETTINGS = ("model", "system_prompt", "temperature", "max_tokens")
 # where a chat is kept in the user's list
 PLACEMENT = ("folder_id", "pinned", "archived")
+
+
+class FolderGone(Exception):
+    """The folder a chat was to go into was deleted meanwhile."""
+
+
+def _folder_gone(exc: psycopg2.errors.ForeignKeyViolation) -> Exception:
+    return FolderGone() if exc.diag.constraint_name == "chats_folder_id_fkey" else exc
 
 
 async def get_owned(db: Database, chat_id: uuid.UUID, user_id: uuid.UUID) -> dict | None:
@@ -26,16 +36,19 @@ async def insert(db: Database, user_id: uuid.UUID, title: str, settings: dict | 
     """A new chat; `settings` maps names in SETTINGS (and folder_id, pinned)
     to their values; with `auto_title` the first message's words replace `title`."""
     values = {k: (settings or {}).get(k) for k in (*SETTINGS, "folder_id")}
-    row = await db.fetchrow(
-        f"""
-        INSERT INTO chats (user_id, title, auto_title, model, system_prompt, temperature, max_tokens,
-                           folder_id, pinned)
-        VALUES (%(user)s, %(title)s, %(auto)s, %(model)s, %(system_prompt)s, %(temperature)s, %(max_tokens)s,
-                %(folder_id)s, %(pinned)s)
-        RETURNING {COLUMNS}
-        """,
-        {"user": user_id, "title": title, "auto": auto_title, **values,
-         "pinned": bool((settings or {}).get("pinned"))})
+    try:
+        row = await db.fetchrow(
+            f"""
+            INSERT INTO chats (user_id, title, auto_title, model, system_prompt, temperature, max_tokens,
+                               folder_id, pinned)
+            VALUES (%(user)s, %(title)s, %(auto)s, %(model)s, %(system_prompt)s, %(temperature)s, %(max_tokens)s,
+                    %(folder_id)s, %(pinned)s)
+            RETURNING {COLUMNS}
+            """,
+            {"user": user_id, "title": title, "auto": auto_title, **values,
+             "pinned": bool((settings or {}).get("pinned"))})
+    except psycopg2.errors.ForeignKeyViolation as exc:
+        raise _folder_gone(exc) from None
     assert row is not None
     return row
 
@@ -97,8 +110,11 @@ async def update(db: Database, chat_id: uuid.UUID, changes: dict) -> dict | None
     assignments = ", ".join(f"{name} = %({name})s" for name in names)
     if "title" in names:
         assignments += ", auto_title = false"
-    return await db.fetchrow(f"UPDATE chats SET {assignments} WHERE id = %(id)s RETURNING {COLUMNS}",
-                             {**{k: changes[k] for k in names}, "id": chat_id})
+    try:
+        return await db.fetchrow(f"UPDATE chats SET {assignments} WHERE id = %(id)s RETURNING {COLUMNS}",
+                                 {**{k: changes[k] for k in names}, "id": chat_id})
+    except psycopg2.errors.ForeignKeyViolation as exc:
+        raise _folder_gone(exc) from None
 
 
 async def answer_settings(db: Database, chat_id: uuid.UUID) -> dict:

@@ -175,3 +175,30 @@ async def test_another_user_cannot_pin_or_archive_my_chat(client, user, chat):
     resp = await client.patch(f"/api/chats/{chat['id']}", json={"pinned": True}, headers=stranger.headers)
     assert resp.status == 404
     assert (await client.get(f"/api/chats/{chat['id']}", headers=user.headers)).status == 200
+
+
+async def test_an_old_pinned_chat_is_on_the_first_page(client, user):
+    old = await create_chat(client, user, "old but pinned")
+    for i in range(5):
+        await create_chat(client, user, f"newer {i}")
+    await patch_chat(client, user, old["id"], pinned=True)
+    resp = await client.get("/api/chats", params={"limit": "2"}, headers=user.headers)
+    assert [c["title"] for c in (await resp.json())["items"]][0] == "old but pinned"
+
+
+async def test_an_archived_pinned_chat_is_in_the_archived_view(client, user):
+    chat = await create_chat(client, user, "pinned then archived")
+    await patch_chat(client, user, chat["id"], pinned=True, archived=True)
+    assert await listed(client, user) == []
+    assert await listed(client, user, archived="true") == ["pinned then archived"]
+
+
+async def test_an_archived_chat_keeps_its_folder_and_comes_back_into_it(client, user):
+    folder = await make_folder(client, user)
+    chat = await create_chat(client, user, "filed")
+    await patch_chat(client, user, chat["id"], folder_id=folder["id"], archived=True)
+    assert await listed(client, user, folder_id=folder["id"]) == []
+    assert await listed(client, user, folder_id=folder["id"], archived="true") == ["filed"]
+    back = await patch_chat(client, user, chat["id"], archived=False)
+    assert back["folder_id"] == folder["id"]
+    assert await listed(client, user, folder_id=folder["id"]) == ["filed"]

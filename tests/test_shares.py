@@ -188,3 +188,14 @@ async def test_the_page_of_a_chat_titled_with_markup_escapes_the_title(client):
     link = await share(client, account, chat["id"])
     page = await (await client.get(f"/s/{link['token']}")).text()
     assert "<title>&lt;b&gt;bold&lt;/b&gt; &amp; co</title>" in page
+
+
+async def test_sharing_again_makes_a_new_snapshot_and_leaves_the_old_link_as_it_was(fake_service, make_client):
+    service, client, account, chat = await setup(fake_service, make_client)
+    await turn(client, service, account, chat["id"], "q1", "a1")
+    first = await share(client, account, chat["id"])
+    await turn(client, service, account, chat["id"], "q2", "a2")
+    second = await share(client, account, chat["id"])
+    assert second["token"] != first["token"] and second["message_count"] == 4
+    assert [m["content"] for m in (await shared(client, second["token"]))["messages"]] == ["q1", "a1", "q2", "a2"]
+    assert [m["content"] for m in (await shared(client, first["token"]))["messages"]] == ["q1", "a1"]

@@ -218,3 +218,42 @@ async def test_question_mark_lists_the_shortcuts(live, page):
     await page.keyboard.press("Control+k")
     assert await page.evaluate("document.activeElement.id") == "search-input"
     assert not unexpected_errors(page), page.errors
+
+
+TOKENS = """async ([src, text, lang]) => {
+  const { tokens } = await import(src);
+  const started = performance.now();
+  const parts = tokens(text, lang);
+  return { joined: parts.map((p) => p[1]).join(""), ms: performance.now() - started,
+           classes: parts.filter((p) => p[0]).map((p) => [p[0], p[1]]) };
+}"""
+
+
+async def run_tokens(page, text: str, lang: str) -> dict:
+    src = await page.evaluate(
+        "() => document.querySelector('script[type=module]').src.replace('main.js', 'highlight.js')")
+    return await page.evaluate(TOKENS, [src, text, lang])
+
+
+@pytest.mark.parametrize("text, lang, expected", [
+    ("const s = 'it\\'s'; // done", "js", [["tok-k", "const"], ["tok-s", "'it\\'s'"], ["tok-c", "// done"]]),
+    ("x = '''a\n'b'\n''' # c", "python", [["tok-s", "'''a\n'b'\n'''"], ["tok-c", "# c"]]),
+    ("SELECT 1 FROM t -- why", "sql", [["tok-k", "SELECT"], ["tok-n", "1"], ["tok-k", "FROM"], ["tok-c", "-- why"]]),
+    ("/* never closed", "c", [["tok-c", "/* never closed"]]),
+    ("plain words", "no-such-language", []),
+])
+async def test_the_highlighter_marks_tokens_and_keeps_every_character(client_only, page, text, lang, expected):
+    await page.goto(client_only)
+    result = await run_tokens(page, text, lang)
+    assert result["joined"] == text
+    assert result["classes"] == expected
+
+
+async def test_the_highlighter_is_linear_on_hostile_input(client_only, page):
+    await page.goto(client_only)
+    for piece, lang in (('"\\', "js"), ("/*", "c"), ("'''", "python"), ("a1.", "rust"), ("-- \n", "sql")):
+        small = await run_tokens(page, piece * 20_000, lang)
+        large = await run_tokens(page, piece * 160_000, lang)
+        assert large["joined"] == piece * 160_000
+        # eight times the input may cost about eight times the time, never the square of it
+        assert large["ms"] < max(40 * small["ms"], 500), (piece, small["ms"], large["ms"])

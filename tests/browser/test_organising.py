@@ -76,8 +76,13 @@ async def test_a_shared_link_opens_without_an_account_and_stops_when_revoked(liv
     assert await shared.locator("script").count() == 0
     await shared.screenshot(path="/tmp/shared-page-phone.png", full_page=True)
 
-    await dialog.get_by_role("button", name="Revoke").click()
-    await dialog.get_by_text("No links yet.").wait_for()
+    await dialog.get_by_role("button", name="Close").click()
+    await page.get_by_role("button", name="Shared links").click()
+    links = page.locator("#links-dialog")
+    await links.locator("li", has_text="What should I share?").wait_for()
+    assert await links.locator(".share-url").input_value() == url
+    await links.get_by_role("button", name="Revoke").click()
+    await links.get_by_text("You have not shared any chat.").wait_for()
     assert (await shared.goto(url)).status == 404
     await stranger.close()
     assert not unexpected_errors(page), page.errors

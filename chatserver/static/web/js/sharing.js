@@ -1,24 +1,27 @@
 // The share dialog of the open chat: make a link to a read-only copy of
-// what the chat shows now, copy or open it, and revoke links at once.
+// what the chat shows now, copy or open it, and revoke links at once; and
+// the list of every link the user has made, to find and revoke any of them.
 
 import { state, api } from "./state.js";
 import { reportError } from "./notices.js";
 import { copyButton } from "./clipboard.js";
 import { h, clear, $, formatTime } from "./dom.js";
 
-function shareRow(share) {
+// `all`: the list of every link (each names its chat) rather than the open chat's
+function shareRow(share, all) {
   const field = h("input", { type: "text", readonly: true, value: share.url, class: "share-url",
     "aria-label": `Link shared ${formatTime(share.created_at)}` });
   const revoke = h("button", { type: "button", class: "secondary danger revoke" }, "Revoke");
   revoke.addEventListener("click", async () => {
     try {
       await api.revokeShare(share.id);
-      await renderShares();
+      await (all ? renderAllShares() : renderShares());
     } catch (err) {
       reportError(err, "Could not revoke the link");
     }
   });
   return h("li", { "data-share-id": share.id },
+    all ? h("strong", { class: "share-title", text: share.title }) : null,
     field,
     h("div", { class: "share-actions" },
       copyButton("Copy link", () => share.url, "copy-link"),
@@ -33,8 +36,25 @@ async function renderShares() {
   const { items } = await api.listShares();
   const mine = items.filter((s) => conv && s.chat_id === conv.chatId);
   const list = clear($("share-list"));
-  for (const share of mine) list.append(shareRow(share));
+  for (const share of mine) list.append(shareRow(share, false));
   $("share-empty").hidden = mine.length > 0;
+}
+
+async function renderAllShares() {
+  const { items } = await api.listShares();
+  const list = clear($("links-list"));
+  for (const share of items) list.append(shareRow(share, true));
+  $("links-empty").hidden = items.length > 0;
+}
+
+async function openAllLinks() {
+  try {
+    await renderAllShares();
+  } catch (err) {
+    reportError(err, "Could not load your links");
+    return;
+  }
+  $("links-dialog").showModal();
 }
 
 async function openShare() {
@@ -71,4 +91,6 @@ export function wireSharing() {
   $("share-chat").addEventListener("click", openShare);
   $("share-create").addEventListener("click", createShare);
   $("share-close").addEventListener("click", () => $("share-dialog").close());
+  $("open-links").addEventListener("click", openAllLinks);
+  $("links-close").addEventListener("click", () => $("links-dialog").close());
 }

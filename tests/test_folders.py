@@ -202,3 +202,12 @@ async def test_an_archived_chat_keeps_its_folder_and_comes_back_into_it(client, 
     back = await patch_chat(client, user, chat["id"], archived=False)
     assert back["folder_id"] == folder["id"]
     assert await listed(client, user, folder_id=folder["id"]) == ["filed"]
+
+
+async def test_filters_without_a_value_filter_nothing(client, user):
+    chat = await create_chat(client, user, "pinned")
+    await create_chat(client, user, "plain")
+    await patch_chat(client, user, chat["id"], pinned=True)
+    resp = await client.get("/api/chats?folder_id=&pinned=&archived=", headers=user.headers)
+    assert resp.status == 200
+    assert [c["title"] for c in (await resp.json())["items"]] == ["pinned", "plain"]

@@ -1,4 +1,5 @@
-"""Chats: create, list, read, rename, delete; and search over messages."""
+"""Chats: create (also from a preset), read, change (title, settings, folder, pin,
+archive), delete; and search over messages. The list is in chat_list_routes.py."""
 
 from __future__ import annotations
 
@@ -177,7 +178,8 @@ async def get_chat(request: web.Request) -> web.Response:
     return json_response(shaped(Chat, await owned_chat(request)))
 
 
-@endpoint("Rename a chat or change its model settings", tag="chats", body=ChatPatch,
+@endpoint("Rename a chat, change its model settings, move it to a folder, pin or archive it", tag="chats",
+          body=ChatPatch,
           responses={200: Chat, 404: "no such chat", 422: "invalid input or unknown model"})
 async def rename_chat(request: web.Request) -> web.Response:
     chat = await owned_chat(request)

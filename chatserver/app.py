@@ -20,12 +20,17 @@ from chatserver.api import (
     api_key_routes,
     auth,
     callback_routes,
+    chat_list_routes,
     chat_routes,
+    feedback_routes,
     file_routes,
+    folder_routes,
     message_routes,
     model_routes,
     ops,
     portable_routes,
+    preset_routes,
+    share_routes,
     sse,
     v1,
     webclient,
@@ -181,11 +186,19 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_delete("/api/keys/{key_id}", api_key_routes.delete_key)
 
     router.add_post("/api/chats", chat_routes.create_chat)
-    router.add_get("/api/chats", chat_routes.list_chats)
+    router.add_get("/api/chats", chat_list_routes.list_chats)
     router.add_get("/api/chats/{chat_id}", chat_routes.get_chat)
     router.add_patch("/api/chats/{chat_id}", chat_routes.rename_chat)
     router.add_delete("/api/chats/{chat_id}", chat_routes.delete_chat)
     router.add_get("/api/search", chat_routes.search)
+    router.add_post("/api/folders", folder_routes.create_folder)
+    router.add_get("/api/folders", folder_routes.list_folders)
+    router.add_patch("/api/folders/{folder_id}", folder_routes.rename_folder)
+    router.add_delete("/api/folders/{folder_id}", folder_routes.delete_folder)
+    router.add_post("/api/presets", preset_routes.create_preset)
+    router.add_get("/api/presets", preset_routes.list_presets)
+    router.add_patch("/api/presets/{preset_id}", preset_routes.update_preset)
+    router.add_delete("/api/presets/{preset_id}", preset_routes.delete_preset)
     router.add_get("/api/models", model_routes.list_models)
 
     router.add_post("/api/chats/{chat_id}/messages", message_routes.post_message)
@@ -196,11 +209,18 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/api/messages/{message_id}/edit", message_routes.edit_message)
     router.add_post("/api/chats/{chat_id}/branch", message_routes.switch_branch)
     router.add_get("/api/messages/{message_id}/stream", sse.stream_message)
+    router.add_post("/api/messages/{message_id}/feedback", feedback_routes.give_feedback)
+    router.add_delete("/api/messages/{message_id}/feedback", feedback_routes.remove_feedback)
 
     router.add_get("/api/chats/{chat_id}/export", portable_routes.export_chat)
     router.add_get("/api/export", portable_routes.export_all)
     router.add_post("/api/import", portable_routes.import_file)
     router.add_get("/api/imports/{import_id}", portable_routes.get_import)
+
+    router.add_post("/api/chats/{chat_id}/shares", share_routes.create_share)
+    router.add_get("/api/shares", share_routes.list_shares)
+    router.add_delete("/api/shares/{share_id}", share_routes.delete_share)
+    router.add_get("/api/shared/{token}", share_routes.get_shared)
 
     router.add_get("/ws/chat/{chat_id}", ws.chat_socket)
     router.add_post("/api/ai/callback/{message_id}", callback_routes.ai_callback)
@@ -228,4 +248,5 @@ def add_routes(router: web.UrlDispatcher) -> None:
     # the web client (public, like /docs)
     router.add_get("/", webclient.index)
     router.add_get("/favicon.ico", webclient.favicon)
+    router.add_get("/s/{token}", share_routes.shared_html)
     router.add_get(webclient.PREFIX + "/{version:[A-Za-z0-9]+}/{path:.+}", webclient.asset)

@@ -75,6 +75,22 @@ class ValidationFailed(ApiError):
     status, code, message = 422, "validation_error", "invalid input"
 
 
+class FolderExists(ApiError):
+    status, code, message = 409, "folder_exists", "you have a folder of that name already"
+
+
+class PresetExists(ApiError):
+    status, code, message = 409, "preset_exists", "you have a preset of that name already"
+
+
+class EmptyChat(ApiError):
+    status, code, message = 409, "empty_chat", "the chat has no messages to share yet"
+
+
+class MessageUnfinished(ApiError):
+    status, code, message = 409, "message_unfinished", "the answer is still being written"
+
+
 class TooManyKeys(ApiError):
     status, code = 409, "too_many_keys"
 
@@ -203,6 +219,30 @@ class UnknownFiles(ApiError):
     def __init__(self, missing: list[str]) -> None:
         super().__init__(f"{self.message}: " + ", ".join(missing),
                          details=[{"loc": ["file_ids"], "msg": f"unknown file {m}"} for m in missing])
+
+
+class UnknownFolder(ApiError):
+    status, code, message = 422, "unknown_folder", "folder_id: no such folder of yours"
+
+    def __init__(self, folder_id: object) -> None:
+        super().__init__(f"folder_id: no folder {folder_id} of yours",
+                         details=[{"loc": ["folder_id"], "msg": f"unknown folder {folder_id}"}])
+
+
+class UnknownPreset(ApiError):
+    status, code, message = 422, "unknown_preset", "preset_id: no such preset of yours"
+
+    def __init__(self, preset_id: object) -> None:
+        super().__init__(f"preset_id: no preset {preset_id} of yours",
+                         details=[{"loc": ["preset_id"], "msg": f"unknown preset {preset_id}"}])
+
+
+class UnknownTools(ApiError):
+    status, code, message = 422, "unknown_tools", "tools: unknown tool ids"
+
+
+class UnknownKnowledge(ApiError):
+    status, code, message = 422, "unknown_knowledge", "knowledge: ids that are not files of yours"
 
 
 class NotAnAnswer(ApiError):

@@ -19,14 +19,14 @@ import pytest
 import redis as syncredis
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from support.accounts import Account, create_chat, register
+from support.databases import admin_sql, with_database
+from support.outage_servers import RedisServer
 
 from chatserver.api.server import JsonErrorsRunner
 from chatserver.app import create_app
 from chatserver.config import DEFAULT_CONFIG, Settings, load_settings
 from chatserver.migrate import apply_migrations
-from support.accounts import Account, create_chat, register
-from support.databases import admin_sql, with_database
-from support.outage_servers import RedisServer
 
 RUN_ID = uuid.uuid4().hex[:10]
 

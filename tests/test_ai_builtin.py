@@ -2,15 +2,16 @@
 
 import uuid
 
-from chatserver import appkeys
-from chatserver.ai.builtin import HOW, LEAD, sentences
-from chatserver.ai.answer_job import generate
 from support.accounts import create_chat, register
 from support.messages import get_message, idle, post_message
 from support.sample_files import image_bytes, pdf_bytes
 from support.served_app import app_of, db_of
 from support.uploads import uploaded
 from support.ws_frames import open_ws, read_to_end, receive, streamed_text
+
+from chatserver import appkeys
+from chatserver.ai.answer_job import generate
+from chatserver.ai.builtin import HOW, LEAD, sentences
 
 
 async def add_file(client, account, name, text, status="ready"):

@@ -6,7 +6,6 @@ import uuid
 
 import pytest
 import requests
-
 from support.accounts import create_chat, register
 from support.llmock import REPLY, LLMock
 from support.messages import get_message, idle, post_message

@@ -4,7 +4,6 @@ also when one of them is killed (SIGKILL) mid-stream."""
 
 import aiohttp
 import pytest
-
 from support.fake_ai_service import FakeAIService, callback_path
 from support.run_process import start_run_py
 from support.ws_frames import read_to_end, streamed_text

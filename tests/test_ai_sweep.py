@@ -2,17 +2,18 @@
 
 import time
 
+from support.accounts import create_chat, register
+from support.fake_ai_service import callback_path, start_callback_service
+from support.messages import get_message, idle, post_message
+from support.served_app import app_of, db_of
+from support.ws_frames import open_ws, read_to_end, receive, streamed_text
+
 from chatserver import appkeys
 from chatserver.ai.answer_job import INTERRUPTED, generate
 from chatserver.ai.sweep import LOST, sweep_answers
 from chatserver.live.answers import ANSWERS
 from chatserver.live.state import ANSWER_STATE
 from chatserver.live.wire import Event
-from support.accounts import create_chat, register
-from support.fake_ai_service import callback_path, start_callback_service
-from support.messages import get_message, idle, post_message
-from support.served_app import app_of, db_of
-from support.ws_frames import open_ws, read_to_end, receive, streamed_text
 
 
 async def streaming(fake_service, make_client, **settings):

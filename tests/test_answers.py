@@ -1,12 +1,13 @@
 """Cancel and regenerate (REST and WebSocket), and deleting a chat mid-answer."""
 
-from chatserver.ai.answer_job import generate
 from support.accounts import create_chat, register
 from support.error_shape import assert_error
 from support.fake_ai_service import callback_path, start_callback_service
 from support.messages import get_message, idle, post_message
 from support.served_app import app_of
 from support.ws_frames import open_ws, read_to_end, receive
+
+from chatserver.ai.answer_job import generate
 
 
 async def streaming(fake_service, make_client):

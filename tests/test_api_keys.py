@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
-
 from support.accounts import register
 from support.error_shape import assert_error
 from support.run_process import start_run_py

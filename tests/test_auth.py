@@ -5,7 +5,6 @@ import logging
 
 import jwt
 import pytest
-
 from support.accounts import register
 from support.error_shape import assert_error
 

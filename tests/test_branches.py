@@ -5,14 +5,14 @@ import uuid
 
 import psycopg2
 import psycopg2.extras
-from yoyo import get_backend, read_migrations
-
-from chatserver.api.pagination import encode_cursor
-from chatserver.migrate import MIGRATIONS_DIR, apply_migrations
 from support.accounts import create_chat, register
 from support.error_shape import assert_error
 from support.message_tree import answer, edit, setup, shown, switch, turn
 from support.messages import post_message
+from yoyo import get_backend, read_migrations
+
+from chatserver.api.pagination import encode_cursor
+from chatserver.migrate import MIGRATIONS_DIR, apply_migrations
 
 
 async def test_messages_record_their_parent_and_siblings(fake_service, make_client):

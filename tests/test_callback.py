@@ -3,13 +3,14 @@
 import asyncio
 import signal
 
-from chatserver.live.state import ANSWER_STATE
 from support.accounts import create_chat, register
 from support.error_shape import assert_error
 from support.fake_ai_service import callback_path, start_callback_service
 from support.messages import get_message, idle, post_message
 from support.served_app import app_of, db_of
 from support.ws_frames import follow, open_ws, read_to_end, receive, streamed_text
+
+from chatserver.live.state import ANSWER_STATE
 
 
 async def started(fake_service, make_client, **settings):

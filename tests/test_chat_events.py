@@ -2,10 +2,9 @@
 change to it, whichever app instance made it; others hear nothing."""
 
 import pytest
-
 from support.accounts import create_chat, register
 from support.messages import idle, post_message
-from support.ws_frames import open_ws, receive
+from support.ws_frames import open_ws, receive, subscribed
 
 
 @pytest.fixture
@@ -22,13 +21,6 @@ async def both_idle(first, second):
     """Either instance's workers may run an answer's job."""
     await idle(first)
     await idle(second)
-
-
-async def subscribed(client, account, chat_id):
-    ws = await open_ws(client, account, chat_id)
-    await ws.send_json({"type": "subscribe"})
-    assert await receive(ws) == {"type": "subscribed"}
-    return ws
 
 
 async def events_until(ws, wanted: int) -> list[dict]:

@@ -6,9 +6,9 @@ import uuid
 import pytest
 import redis.asyncio as redis_async
 from redis.exceptions import ResponseError
+from support.net import free_port
 
 from chatserver.live.coalesce import CoalescedScript
-from support.net import free_port
 
 # a source Redis has never seen (its own SHA), so its first calls meet NOSCRIPT
 COUNT = "-- {}\nreturn redis.call('INCR', KEYS[1])"

@@ -4,11 +4,11 @@ import subprocess
 import sys
 
 import pytest
+from support.paths import TESTS_DIR
 
 from chatserver.ai.registry import BACKENDS, chosen
 from chatserver.app import create_app
 from chatserver.config import DEFAULT_CONFIG, EXAMPLE_SECRETS, ConfigError, load_settings, parse_rate_limit
-from support.paths import TESTS_DIR
 
 ROOT = TESTS_DIR.parent
 

@@ -14,9 +14,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from support.paths import TESTS_DIR
+
 from chatserver.config import FIELDS
 from chatserver.errors import catalogue
-from support.paths import TESTS_DIR
 
 ROOT = TESTS_DIR.parent
 DOCS = ROOT / "docs"

@@ -8,15 +8,15 @@ import re
 import time
 
 import pytest
-
-from chatserver import appkeys
-from chatserver.files.housekeeping import housekeep
-from chatserver.files.preview import PREVIEW_TASK
 from support.accounts import create_chat, register
 from support.error_shape import assert_error
 from support.sample_files import image_bytes
 from support.served_app import app_of, db_of
 from support.uploads import nothing_stored, processed, random_id, raw_multipart, stored_files, upload, uploaded
+
+from chatserver import appkeys
+from chatserver.files.housekeeping import housekeep
+from chatserver.files.preview import PREVIEW_TASK
 
 FILE_KEYS = {"id", "name", "size", "content_type", "status", "chat_id", "text_content", "preview_text",
              "has_preview_image", "error", "created_at", "processed_at"}

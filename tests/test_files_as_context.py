@@ -1,12 +1,13 @@
 """Issue 4's whole path: real uploads of every common kind, their previews,
 and a message attaching them answered by the built-in backend citing them."""
 
-from chatserver import appkeys
 from support.accounts import create_chat, register
 from support.messages import get_message, post_message
 from support.sample_files import docx_bytes, image_bytes, pdf_bytes
 from support.served_app import app_of
 from support.uploads import processed, uploaded
+
+from chatserver import appkeys
 
 
 async def test_uploaded_pdf_docx_png_and_text_are_extracted_and_cited_by_the_builtin_answer(client):

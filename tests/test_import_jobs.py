@@ -11,15 +11,15 @@ import uuid
 
 import aiohttp
 import pytest
-
-from chatserver import appkeys
-from chatserver.data import chats, imports
-from chatserver.portable.importer import PROGRESS_EVERY
-from chatserver.portable.import_job import LOST, housekeep_imports, run_import
 from support.accounts import register
 from support.chatgpt_import import chatgpt_file, chats_of, node, upload
 from support.error_shape import assert_error
 from support.served_app import app_of, db_of
+
+from chatserver import appkeys
+from chatserver.data import chats, imports
+from chatserver.portable.import_job import LOST, housekeep_imports, run_import
+from chatserver.portable.importer import PROGRESS_EVERY
 
 ASYNC = {"Prefer": "respond-async"}
 

@@ -3,14 +3,15 @@
 import uuid
 
 import pytest
-
-from chatserver import appkeys
 from support.accounts import create_chat, register
 from support.error_shape import assert_error
 from support.served_app import app_of, db_of
 
+from chatserver import appkeys
+
 MESSAGE_KEYS = {"id", "chat_id", "role", "content", "status", "sources", "file_ids", "error",
-                "created_at", "completed_at", "parent_id", "siblings", "model", "finish_reason", "usage", "reasoning"}
+                "created_at", "completed_at", "parent_id", "siblings", "model", "finish_reason", "usage", "reasoning",
+                "feedback"}
 
 
 async def post(client, account, chat_id, content="Hello there", **extra):

@@ -5,9 +5,9 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import psycopg2
+from support.paths import TESTS_DIR
 
 from chatserver.migrate import apply_migrations
-from support.paths import TESTS_DIR
 
 
 def tables(dsn):

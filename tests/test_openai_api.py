@@ -10,13 +10,13 @@ import openai
 import pytest
 from aiohttp import web
 from llmock.testing import LLMockServer
-
-from chatserver import appkeys
-from chatserver.ai.builtin import LEAD
 from support.accounts import register
 from support.fake_ai_service import callback_path
 from support.fake_openai import FakeOpenAI, start_openai_service
 from support.served_app import db_of
+
+from chatserver import appkeys
+from chatserver.ai.builtin import LEAD
 
 QUESTION = [{"role": "user", "content": "Which plants grow well next to tomatoes?"}]
 

@@ -5,7 +5,6 @@ import contextlib
 import pytest
 import redis.exceptions
 from openapi_spec_validator import validate
-
 from support.error_shape import assert_error
 
 

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from support.accounts import create_chat, register
 from support.error_shape import assert_error
 from support.outage_servers import PostgresServer

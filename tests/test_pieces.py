@@ -6,15 +6,16 @@ with the answer."""
 import asyncio
 import uuid
 
+from support.accounts import create_chat, register
+from support.messages import post_message
+from support.served_app import app_of
+
 from chatserver import appkeys
 from chatserver.live.answers import ANSWERS
 from chatserver.live.fanout import FANOUT
 from chatserver.live.follow import FOLLOWERS
 from chatserver.live.state import ANSWER_STATE
 from chatserver.live.wire import End, Event, Status, Text
-from support.accounts import create_chat, register
-from support.messages import post_message
-from support.served_app import app_of
 
 
 async def pending_answer(make_client):

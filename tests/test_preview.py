@@ -4,13 +4,13 @@ budget, unreadable and corrupt files, and the status a file moves through."""
 import zlib
 
 import pytest
-
-from chatserver import appkeys
-from chatserver.files.housekeeping import housekeep
 from support.accounts import register
 from support.sample_files import docx_bytes, image_bytes, pdf_bytes, read_image
 from support.served_app import app_of, db_of
 from support.uploads import processed, stored_files, uploaded
+
+from chatserver import appkeys
+from chatserver.files.housekeeping import housekeep
 
 
 async def preview_of(client, account, file: dict):

@@ -7,12 +7,13 @@ import asyncio
 import io
 import zipfile
 
-from chatserver import appkeys
-from chatserver.files.sandbox import extract_isolated
 from support.accounts import register
 from support.sample_files import docx_bomb, hostile_pdf, image_bytes
 from support.served_app import app_of
 from support.uploads import processed, uploaded
+
+from chatserver import appkeys
+from chatserver.files.sandbox import extract_isolated
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 

@@ -9,13 +9,13 @@ import json
 
 import pytest
 from aiohttp import web
-
-from chatserver import appkeys
-from chatserver.files.housekeeping import housekeep
 from support.accounts import register
 from support.sample_files import image_bytes, read_image
 from support.served_app import app_of, db_of
 from support.uploads import processed, stored_files, uploaded
+
+from chatserver import appkeys
+from chatserver.files.housekeeping import housekeep
 
 API_KEY = "preview-key"
 GOOD = {"content": "the full extracted text", "preview": "short preview"}

@@ -8,6 +8,8 @@ import json
 import pytest
 import redis.asyncio as redis_async
 from aiohttp import web
+from support.accounts import create_chat, register
+from support.served_app import app_of, db_of
 
 from chatserver import appkeys
 from chatserver.ai.answer_job import GENERATE_TASK
@@ -15,8 +17,6 @@ from chatserver.jobs.queue import Job, JobQueue
 from chatserver.jobs.tasks import JobTable, Periodic, Task
 from chatserver.jobs.worker import Worker, backoff_delay
 from chatserver.redis_keys import Keys
-from support.accounts import create_chat, register
-from support.served_app import app_of, db_of
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ documented in /openapi.json and counted in /metrics."""
 from __future__ import annotations
 
 import pytest
-
 from support.accounts import create_chat, register
 from support.error_shape import assert_error
 from support.uploads import upload

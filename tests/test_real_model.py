@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 import requests
-
 from support.accounts import register
 from support.messages import get_message, idle, post_message
 from support.net import free_port

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-
 from support.fake_openai import FakeOpenAI
 from support.net import free_port
 from support.paths import TESTS_DIR

@@ -25,7 +25,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from support.accounts import create_chat, register
 
 EXCLUDED = "positive_data_acceptance,ensure_resource_availability"

@@ -19,16 +19,16 @@ import aiohttp
 import jwt
 import pytest
 from psycopg2.extensions import make_dsn
-
-from chatserver import appkeys
-from chatserver.ai.callback import _key, callback_token
-from chatserver.data import users
 from support.accounts import create_chat, register
 from support.databases import admin_sql, with_database
 from support.error_shape import assert_error
 from support.paths import TESTS_DIR
 from support.served_app import db_of
 from support.uploads import upload
+
+from chatserver import appkeys
+from chatserver.ai.callback import _key, callback_token
+from chatserver.data import users
 
 ROOT = TESTS_DIR.parent
 OLD_EXAMPLE_SECRET = "change-me-to-a-long-random-secret"

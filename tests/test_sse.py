@@ -7,14 +7,15 @@ import json
 import random
 import uuid
 
-from chatserver.live.answers import ANSWERS
-from chatserver.live.fanout import FANOUT
-from chatserver.live.state import ANSWER_STATE
-from chatserver.live.wire import Event
 from support.accounts import create_chat, register
 from support.error_shape import assert_error
 from support.messages import post_message
 from support.served_app import app_of
+
+from chatserver.live.answers import ANSWERS
+from chatserver.live.fanout import FANOUT
+from chatserver.live.state import ANSWER_STATE
+from chatserver.live.wire import Event
 
 PIECES = ["Hel", "lo, ", "wörld", " — ", "ünïcødé 🎉", " and", " more", "."]
 FULL = "".join(PIECES)

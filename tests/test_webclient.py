@@ -2,7 +2,7 @@
 
 import re
 
-from chatserver.api.webclient import STATIC
+from chatserver.api.web_assets import STATIC
 
 
 async def test_page_is_public_with_a_strict_csp(client):

@@ -7,18 +7,18 @@ import time
 import aiohttp
 import jwt
 import pytest
-
-from chatserver import appkeys
-from chatserver.data import users
-from chatserver.redis_keys import Keys
-from chatserver.live.fanout import FANOUT, listener_client_name
-from chatserver.live.state import ANSWER_STATE, AnswerState
-from chatserver.live.wire import Event
 from support.accounts import create_chat, register
 from support.fake_ai_service import callback_path, start_callback_service
 from support.messages import get_message, idle, post_message
 from support.served_app import app_of
 from support.ws_frames import follow, open_ws, read_to_end, receive, streamed_text
+
+from chatserver import appkeys
+from chatserver.data import users
+from chatserver.live.fanout import FANOUT, listener_client_name
+from chatserver.live.state import ANSWER_STATE, AnswerState
+from chatserver.live.wire import Event
+from chatserver.redis_keys import Keys
 
 
 async def streaming_answer(fake_service, make_client, **settings):

@@ -1,4 +1,5 @@
-"""Chats: create, list, read, rename, delete; and search over messages."""
+"""Chats: create (also from a preset), read, change (title, settings, folder, pin,
+archive), delete; and search over messages. The list is in chat_list_routes.py."""
 
 from __future__ import annotations
 
@@ -12,12 +13,11 @@ from aiohttp import web
 from chatserver import appkeys
 from chatserver.ai.models import is_known_model
 from chatserver.api.access import account_check, owned_chat
-from chatserver.api.chat_shapes import DEFAULT_TITLE, Chat, chat_updated
+from chatserver.api.chat_shapes import DEFAULT_TITLE, Chat, ChatSettings, chat_updated
 from chatserver.api.endpoint import current_user_id, endpoint, json_response, read_json, read_query, shaped
-from chatserver.api.pagination import decode_cursor, encode_cursor, page_query
-from chatserver.data import chats
+from chatserver.data import chats, folders, presets
 from chatserver.data import messages as message_rows
-from chatserver.errors import InvalidCursor, NotFound, UnknownModel, ValidationFailed
+from chatserver.errors import NotFound, UnknownFolder, UnknownModel, UnknownPreset, ValidationFailed
 from chatserver.files.storage import remove_chat_files
 from chatserver.live.answers import ANSWERS
 from chatserver.live.chat_events import CHAT_EVENTS
@@ -25,23 +25,12 @@ from chatserver.live.chat_events import CHAT_EVENTS
 Title = Annotated[str, pydantic.StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 
-ModelId = Annotated[str, pydantic.StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-SystemPrompt = Annotated[str, pydantic.StringConstraints(max_length=20_000)]
-Temperature = Annotated[float, pydantic.Field(ge=0, le=2, allow_inf_nan=False)]
-MaxTokens = Annotated[int, pydantic.Field(ge=1, le=2**31 - 1)]
-
-
-class ChatSettings(pydantic.BaseModel):
-    """What a chat may set for its answers; null leaves it to the server's default."""
-    model_config = pydantic.ConfigDict(extra="ignore", strict=True)
-    model: ModelId | None = None
-    system_prompt: SystemPrompt | None = None
-    temperature: Temperature | None = None
-    max_tokens: MaxTokens | None = None
-
-
 class ChatIn(ChatSettings):
     title: Title | None = None
+    folder_id: Annotated[uuid.UUID, pydantic.Strict(False)] | None = None
+    pinned: bool = False
+    # the settings the body leaves out are copied from this preset
+    preset_id: Annotated[uuid.UUID, pydantic.Strict(False)] | None = None
 
 
 def _without_default(schema: dict) -> None:
@@ -54,6 +43,9 @@ class ChatPatch(ChatSettings):
     title: Annotated[Title | None, pydantic.WithJsonSchema(
         {"type": "string", "minLength": 1, "maxLength": 200})] = pydantic.Field(
         default=None, json_schema_extra=_without_default)
+    folder_id: Annotated[uuid.UUID, pydantic.Strict(False)] | None = None
+    pinned: bool = False
+    archived: bool = False
 
     @pydantic.field_validator("title")
     @classmethod
@@ -61,11 +53,6 @@ class ChatPatch(ChatSettings):
         if value is None:
             raise ValueError("a chat's title cannot be null")
         return value
-
-
-class ChatPage(pydantic.BaseModel):
-    items: list[Chat]
-    next_cursor: str | None
 
 
 class SearchQuery(pydantic.BaseModel):
@@ -85,7 +72,6 @@ class SearchResults(pydantic.BaseModel):
     items: list[SearchHit]
 
 
-ChatsPage = page_query(20)
 
 
 async def _check_model(request: web.Request, body: ChatSettings) -> None:
@@ -93,34 +79,37 @@ async def _check_model(request: web.Request, body: ChatSettings) -> None:
         raise UnknownModel(body.model)
 
 
+async def _check_folder(request: web.Request, folder_id: uuid.UUID | None) -> None:
+    if folder_id is not None and await folders.get_owned(request.app[appkeys.DB], folder_id,
+                                                         current_user_id(request)) is None:
+        raise UnknownFolder(folder_id)
+
+
+async def _preset_settings(request: web.Request, preset_id: uuid.UUID, given: set[str]) -> dict:
+    """The preset's settings that the request did not give itself; 422 unless the preset is the user's."""
+    preset = await presets.get_owned(request.app[appkeys.DB], preset_id, current_user_id(request))
+    if preset is None:
+        raise UnknownPreset(preset_id)
+    return {k: preset[k] for k in chats.SETTINGS if k not in given}
+
+
 @endpoint("Create a chat, optionally with its model settings", tag="chats", body=ChatIn,
           responses={201: Chat, 422: "invalid input or unknown model"})
 async def create_chat(request: web.Request) -> web.Response:
     body = await read_json(request, ChatIn)
     await _check_model(request, body)
-    row = await chats.insert(request.app[appkeys.DB], current_user_id(request), body.title or DEFAULT_TITLE,
-                             body.model_dump(include=set(chats.SETTINGS)), auto_title=body.title is None)
+    await _check_folder(request, body.folder_id)
+    settings = body.model_dump(include={*chats.SETTINGS, "folder_id", "pinned"})
+    if body.preset_id is not None:
+        settings |= await _preset_settings(request, body.preset_id, body.model_fields_set)
+    try:
+        row = await chats.insert(request.app[appkeys.DB], current_user_id(request), body.title or DEFAULT_TITLE,
+                                 settings, auto_title=body.title is None)
+    except chats.FolderGone:
+        raise UnknownFolder(body.folder_id) from None
     return json_response(shaped(Chat, row), 201)
 
 
-@endpoint("List chats, most recently active first", tag="chats", query=ChatsPage,
-          responses={200: ChatPage, 422: "invalid limit or cursor"}, checks_account=True)
-async def list_chats(request: web.Request) -> web.Response:
-    query = read_query(request, ChatsPage)
-    after = None
-    if query.cursor:
-        stamp, chat_id = decode_cursor(query.cursor, 2)
-        try:
-            after = (dt.datetime.fromisoformat(stamp), uuid.UUID(chat_id))
-        except ValueError:
-            raise InvalidCursor() from None
-    rows = await chats.page(request.app[appkeys.DB], current_user_id(request), after, query.limit + 1)
-    if not rows:
-        await account_check(request)
-    more = len(rows) > query.limit
-    rows = rows[: query.limit]
-    cursor = encode_cursor(rows[-1]["updated_at"].isoformat(), rows[-1]["id"]) if more else None
-    return json_response({"items": [shaped(Chat, r) for r in rows], "next_cursor": cursor})
 
 
 @endpoint("Read a chat", tag="chats", responses={200: Chat, 404: "no such chat"}, checks_account=True)
@@ -128,7 +117,8 @@ async def get_chat(request: web.Request) -> web.Response:
     return json_response(shaped(Chat, await owned_chat(request)))
 
 
-@endpoint("Rename a chat or change its model settings", tag="chats", body=ChatPatch,
+@endpoint("Rename a chat, change its model settings, move it to a folder, pin or archive it", tag="chats",
+          body=ChatPatch,
           responses={200: Chat, 404: "no such chat", 422: "invalid input or unknown model"})
 async def rename_chat(request: web.Request) -> web.Response:
     chat = await owned_chat(request)
@@ -136,7 +126,11 @@ async def rename_chat(request: web.Request) -> web.Response:
     if not body.model_fields_set:
         raise ValidationFailed("nothing to change: send a title or a setting")
     await _check_model(request, body)
-    row = await chats.update(request.app[appkeys.DB], chat["id"], body.model_dump(include=body.model_fields_set))
+    await _check_folder(request, body.folder_id)
+    try:
+        row = await chats.update(request.app[appkeys.DB], chat["id"], body.model_dump(include=body.model_fields_set))
+    except chats.FolderGone:
+        raise UnknownFolder(body.folder_id) from None
     if row is None:
         raise NotFound("chat")
     return json_response(shaped(Chat, await chat_updated(request, row)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Annotated
 
 import pydantic
 from aiohttp import web
@@ -14,6 +15,21 @@ from chatserver.live.chat_events import CHAT_EVENTS
 DEFAULT_TITLE = "New chat"
 # an automatic title is at most this long (plus an ellipsis)
 TITLE_WORDS_CHARS = 60
+
+
+ModelId = Annotated[str, pydantic.StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+SystemPrompt = Annotated[str, pydantic.StringConstraints(max_length=20_000)]
+Temperature = Annotated[float, pydantic.Field(ge=0, le=2, allow_inf_nan=False)]
+MaxTokens = Annotated[int, pydantic.Field(ge=1, le=2**31 - 1)]
+
+
+class ChatSettings(pydantic.BaseModel):
+    """What a chat may set for its answers; null leaves it to the server's default."""
+    model_config = pydantic.ConfigDict(extra="ignore", strict=True)
+    model: ModelId | None = None
+    system_prompt: SystemPrompt | None = None
+    temperature: Temperature | None = None
+    max_tokens: MaxTokens | None = None
 
 
 class Chat(pydantic.BaseModel):
@@ -27,6 +43,14 @@ class Chat(pydantic.BaseModel):
     max_tokens: int | None
     # the last message of the branch the chat shows (docs/rest.md, Branches)
     shown_leaf: uuid.UUID | None = None
+    folder_id: uuid.UUID | None = None
+    pinned: bool = False
+    archived: bool = False
+
+
+class ChatPage(pydantic.BaseModel):
+    items: list[Chat]
+    next_cursor: str | None
 
 
 def title_from(text: str, limit: int = TITLE_WORDS_CHARS) -> str:

@@ -25,6 +25,12 @@ class Usage(pydantic.BaseModel):
     completion_tokens: int | None = None
 
 
+class Feedback(pydantic.BaseModel):
+    rating: Literal[1, -1]
+    comment: str | None
+    updated_at: dt.datetime
+
+
 class Message(pydantic.BaseModel):
     id: uuid.UUID
     chat_id: uuid.UUID
@@ -42,6 +48,8 @@ class Message(pydantic.BaseModel):
     finish_reason: str | None = None
     usage: Usage | None = None
     reasoning: str = ""
+    # the owner's thumbs up or down on an answer (docs/rest.md, Feedback)
+    feedback: Feedback | None = None
 
 
 def message_out(row: dict) -> dict:

@@ -12,29 +12,16 @@ the client talks to the server through the public contract alone.
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import mimetypes
 import re
-from pathlib import Path
 
 from aiohttp import web
 
-STATIC = Path(__file__).resolve().parent.parent / "static" / "web"
-PREFIX = "/web"
+from chatserver.api.web_assets import PREFIX, STATIC, asset_version
+
 _HOST = re.compile(r"^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
 _TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml",
           ".html": "text/html", ".png": "image/png", ".ico": "image/x-icon"}
-
-
-@functools.cache
-def asset_version() -> str:
-    digest = hashlib.sha256()
-    for path in sorted(STATIC.rglob("*")):
-        if path.is_file():
-            digest.update(path.relative_to(STATIC).as_posix().encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()[:12]
 
 
 def content_security_policy(host: str | None) -> str:

@@ -5,11 +5,24 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+import psycopg2.errors
+
 from chatserver.db import Database
 
-COLUMNS = "id, title, created_at, updated_at, shown_leaf, model, system_prompt, temperature, max_tokens"
+COLUMNS = ("id, title, created_at, updated_at, shown_leaf, model, system_prompt, temperature, max_tokens, "
+           "folder_id, pinned, archived")
 # what a chat may set for its answers; None leaves each to the server's default
 SETTINGS = ("model", "system_prompt", "temperature", "max_tokens")
+# where a chat is kept in the user's list
+PLACEMENT = ("folder_id", "pinned", "archived")
+
+
+class FolderGone(Exception):
+    """The folder a chat was to go into was deleted meanwhile."""
+
+
+def _folder_gone(exc: psycopg2.errors.ForeignKeyViolation) -> Exception:
+    return FolderGone() if exc.diag.constraint_name == "chats_folder_id_fkey" else exc
 
 
 async def get_owned(db: Database, chat_id: uuid.UUID, user_id: uuid.UUID) -> dict | None:
@@ -20,16 +33,22 @@ async def get_owned(db: Database, chat_id: uuid.UUID, user_id: uuid.UUID) -> dic
 
 async def insert(db: Database, user_id: uuid.UUID, title: str, settings: dict | None = None,
                  auto_title: bool = False) -> dict:
-    """A new chat; `settings` maps names in SETTINGS to their values; with
-    `auto_title` the first message's words replace `title`."""
-    values = {k: (settings or {}).get(k) for k in SETTINGS}
-    row = await db.fetchrow(
-        f"""
-        INSERT INTO chats (user_id, title, auto_title, model, system_prompt, temperature, max_tokens)
-        VALUES (%(user)s, %(title)s, %(auto)s, %(model)s, %(system_prompt)s, %(temperature)s, %(max_tokens)s)
-        RETURNING {COLUMNS}
-        """,
-        {"user": user_id, "title": title, "auto": auto_title, **values})
+    """A new chat; `settings` maps names in SETTINGS (and folder_id, pinned)
+    to their values; with `auto_title` the first message's words replace `title`."""
+    values = {k: (settings or {}).get(k) for k in (*SETTINGS, "folder_id")}
+    try:
+        row = await db.fetchrow(
+            f"""
+            INSERT INTO chats (user_id, title, auto_title, model, system_prompt, temperature, max_tokens,
+                               folder_id, pinned)
+            VALUES (%(user)s, %(title)s, %(auto)s, %(model)s, %(system_prompt)s, %(temperature)s, %(max_tokens)s,
+                    %(folder_id)s, %(pinned)s)
+            RETURNING {COLUMNS}
+            """,
+            {"user": user_id, "title": title, "auto": auto_title, **values,
+             "pinned": bool((settings or {}).get("pinned"))})
+    except psycopg2.errors.ForeignKeyViolation as exc:
+        raise _folder_gone(exc) from None
     assert row is not None
     return row
 
@@ -51,17 +70,51 @@ PAGE = f"""
 """
 
 
+async def listing(db: Database, user_id: uuid.UUID, *, archived: bool, pinned: bool | None,
+                  folder: uuid.UUID | None | bool, after: tuple[bool, dt.datetime, uuid.UUID] | None,
+                  limit: int) -> list[dict]:
+    """The chat list: archived chats or the others, pinned first, then most
+    recently active, after the (pinned, updated_at, id) of the previous page's
+    last row. `folder`: a folder's id, None for chats in no folder, True for
+    any; `pinned`: None for either. None while the account is not active."""
+    # fixed fragments chosen here, never text from the request
+    in_folder = "" if folder is True else "AND folder_id IS NULL" if folder is None else "AND folder_id = %(folder)s"
+    return await db.fetch(
+        f"""
+        SELECT {COLUMNS} FROM chats
+        WHERE user_id = %(user)s AND account_active(%(user)s) AND archived = %(archived)s {in_folder}
+          AND (%(pinned)s::boolean IS NULL OR pinned = %(pinned)s)
+          AND (%(stamp)s::timestamptz IS NULL OR (pinned, updated_at, id) < (%(after_pinned)s, %(stamp)s, %(id)s))
+        ORDER BY pinned DESC, updated_at DESC, id DESC
+        LIMIT %(limit)s
+        """,
+        {"user": user_id, "archived": archived, "folder": None if folder is True else folder, "pinned": pinned,
+         "after_pinned": after and after[0], "stamp": after and after[1], "id": after and after[2],
+         "limit": limit})
+
+
+async def leave_folder(cur, folder_id: uuid.UUID, user_id: uuid.UUID) -> list[dict]:
+    """Move a folder's chats out of it, inside the caller's transaction; the chats moved."""
+    await cur.execute(
+        f"UPDATE chats SET folder_id = NULL WHERE folder_id = %s AND user_id = %s RETURNING {COLUMNS}",
+        (folder_id, user_id))
+    return [dict(r) for r in await cur.fetchall()]
+
+
 async def update(db: Database, chat_id: uuid.UUID, changes: dict) -> dict | None:
-    """Set `title` and any of SETTINGS (a None value resets a setting to the default)."""
-    names = [k for k in ("title", *SETTINGS) if k in changes]
+    """Set `title` and any of SETTINGS and PLACEMENT (a None value resets a setting to the default)."""
+    names = [k for k in ("title", *SETTINGS, *PLACEMENT) if k in changes]
     if not names:
         return await db.fetchrow(f"SELECT {COLUMNS} FROM chats WHERE id = %s", (chat_id,))
     # names come from the fixed list above, never from the request
     assignments = ", ".join(f"{name} = %({name})s" for name in names)
     if "title" in names:
         assignments += ", auto_title = false"
-    return await db.fetchrow(f"UPDATE chats SET {assignments} WHERE id = %(id)s RETURNING {COLUMNS}",
-                             {**{k: changes[k] for k in names}, "id": chat_id})
+    try:
+        return await db.fetchrow(f"UPDATE chats SET {assignments} WHERE id = %(id)s RETURNING {COLUMNS}",
+                                 {**{k: changes[k] for k in names}, "id": chat_id})
+    except psycopg2.errors.ForeignKeyViolation as exc:
+        raise _folder_gone(exc) from None
 
 
 async def answer_settings(db: Database, chat_id: uuid.UUID) -> dict:

@@ -14,7 +14,7 @@ import psycopg2.extras
 from chatserver.db import Database
 
 COLUMNS = ("id, chat_id, role, content, status, sources, file_ids, error, created_at, completed_at, parent_id, "
-           "model, finish_reason, usage, reasoning")
+           "model, finish_reason, usage, reasoning, feedback")
 # every message with the same parent, oldest first; a chat's first messages
 # share the chat as their parent (the expression of the messages_siblings index)
 _SIBLINGS = """
@@ -315,7 +315,7 @@ async def export_batch(db: Database, chat_id: uuid.UUID, after: int, limit: int)
     any size a batch at a time."""
     return await db.fetch(
         """
-        SELECT m.id, m.parent_id, m.role, m.content, m.created_at, m.position,
+        SELECT m.id, m.parent_id, m.role, m.content, m.created_at, m.position, m.feedback,
                ARRAY(SELECT c.id FROM messages c
                      WHERE c.chat_id = m.chat_id AND coalesce(c.parent_id, c.chat_id) = m.id
                      ORDER BY c.position) AS children
@@ -325,6 +325,18 @@ async def export_batch(db: Database, chat_id: uuid.UUID, after: int, limit: int)
         LIMIT %s
         """,
         (chat_id, after, limit))
+
+
+async def set_feedback(db: Database, message_id: uuid.UUID, feedback: dict | None) -> None:
+    """The owner's feedback on an answer ({"rating", "comment", "updated_at"}), or None to take it back."""
+    await db.execute(
+        """
+        UPDATE messages
+        SET feedback = CASE WHEN %(feedback)s::jsonb IS NULL THEN NULL
+                            ELSE %(feedback)s::jsonb || jsonb_build_object('updated_at', clock_timestamp()) END
+        WHERE id = %(id)s
+        """,
+        {"feedback": None if feedback is None else psycopg2.extras.Json(feedback), "id": message_id})
 
 
 async def insert_imported(cur, chat_id: uuid.UUID, user_id: uuid.UUID, rows: list[dict]) -> None:

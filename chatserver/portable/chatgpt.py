@@ -53,7 +53,8 @@ def root_entry(first_ids: list) -> str:
 
 
 def message_entry(row: dict) -> str:
-    """A message (id, parent_id, role, content, created_at, children) as a mapping entry."""
+    """A message (id, parent_id, role, content, created_at, children, feedback)
+    as a mapping entry; an answer's feedback goes in its message's metadata."""
     key = str(row["id"])
     return _entry(key, {
         "id": key,
@@ -61,7 +62,8 @@ def message_entry(row: dict) -> str:
         "children": [str(child) for child in row["children"]],
         "message": {"id": key, "author": {"role": row["role"]},
                     "content": {"content_type": "text", "parts": [row["content"]]},
-                    "create_time": _stamp(row["created_at"])},
+                    "create_time": _stamp(row["created_at"]),
+                    **({"metadata": {"feedback": row["feedback"]}} if row.get("feedback") else {})},
     })
 
 
@@ -75,6 +77,10 @@ def markdown(chat: dict, branch: list[dict]) -> str:
     for row in branch:
         who = "You" if row["role"] == "user" else "Assistant"
         lines += [f"## {who} · {row['created_at'].astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC", "", row["content"], ""]
+        feedback = row.get("feedback")
+        if feedback:
+            rated = "good" if feedback["rating"] == 1 else "bad"
+            lines += [f"> Rated {rated}" + (f": {feedback['comment']}" if feedback.get("comment") else ""), ""]
     return "\n".join(lines)
 
 

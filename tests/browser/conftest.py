@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-
-from chatserver.app import create_app
 from support.fake_ai_service import FakeAIService, default_script
 from support.net import free_port
+
+from chatserver.app import create_app
 
 from .live import Live
 from .proxy import FlakyProxy

@@ -4,7 +4,6 @@ import datetime as dt
 
 import jwt
 import pytest
-
 from support.fake_ai_service import Script
 
 from .pages import new_chat, register_in_browser, send, token_of, unexpected_errors

@@ -2,7 +2,6 @@
 new user registers, uploads a PDF, asks about it and reads the answer."""
 
 import pytest
-
 from support.sample_files import pdf_bytes
 
 from .pages import assistant, new_chat, register_in_browser, send, unexpected_errors

@@ -4,7 +4,6 @@ light and dark, reachable by keyboard, with no CSP violation."""
 import re
 
 import pytest
-
 from support.fake_ai_service import Script
 
 from .pages import assistant, new_chat, register_in_browser, screenshot, send, unexpected_errors

@@ -5,7 +5,6 @@ import asyncio
 import dataclasses
 
 import pytest
-
 from support.fake_ai_service import Script, default_answer
 
 from .pages import assistant, new_chat, register_in_browser, screenshot, send, token_of, unexpected_errors

@@ -38,3 +38,11 @@ def streamed_text(frames: list[dict]) -> str:
         elif frame.get("type") == "chunk":
             text += frame["content"]
     return text
+
+
+async def subscribed(client, account, chat_id):
+    """A socket on the chat that has subscribed to its events."""
+    ws = await open_ws(client, account, chat_id)
+    await ws.send_json({"type": "subscribe"})
+    assert await receive(ws) == {"type": "subscribed"}
+    return ws

@@ -84,8 +84,13 @@ export class Api {
   me() { return this.get("/api/users/me"); }
 
   // chats and messages
-  listChats(cursor) { return this.get(`/api/chats?limit=30${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`); }
-  createChat(title) { return this.post("/api/chats", title ? { title } : {}); }
+  // `filters`: {archived, folder_id, pinned} as GET /api/chats takes them
+  listChats(cursor, filters = {}) {
+    const query = new URLSearchParams({ limit: "30", ...filters });
+    if (cursor) query.set("cursor", cursor);
+    return this.get(`/api/chats?${query}`);
+  }
+  createChat(title, extra = {}) { return this.post("/api/chats", title ? { title, ...extra } : { ...extra }); }
   getChat(id) { return this.get(`/api/chats/${encodeURIComponent(id)}`); }
   renameChat(id, title) { return this.patch(`/api/chats/${encodeURIComponent(id)}`, { title }); }
   updateChat(id, changes) { return this.patch(`/api/chats/${encodeURIComponent(id)}`, changes); }
@@ -115,6 +120,24 @@ export class Api {
   showBranch(chatId, messageId) {
     return this.post(`/api/chats/${encodeURIComponent(chatId)}/branch`, { message_id: messageId });
   }
+
+  // sharing, folders, feedback, presets
+  share(chatId) { return this.post(`/api/chats/${encodeURIComponent(chatId)}/shares`); }
+  listShares() { return this.get("/api/shares"); }
+  revokeShare(id) { return this.del(`/api/shares/${encodeURIComponent(id)}`); }
+  listFolders() { return this.get("/api/folders"); }
+  createFolder(name) { return this.post("/api/folders", { name }); }
+  renameFolder(id, name) { return this.patch(`/api/folders/${encodeURIComponent(id)}`, { name }); }
+  deleteFolder(id) { return this.del(`/api/folders/${encodeURIComponent(id)}`); }
+  rate(messageId, rating, comment) {
+    const body = { rating };
+    if (comment) body.comment = comment;
+    return this.post(`/api/messages/${encodeURIComponent(messageId)}/feedback`, body);
+  }
+  unrate(messageId) { return this.del(`/api/messages/${encodeURIComponent(messageId)}/feedback`); }
+  listPresets() { return this.get("/api/presets"); }
+  createPreset(preset) { return this.post("/api/presets", preset); }
+  deletePreset(id) { return this.del(`/api/presets/${encodeURIComponent(id)}`); }
 
   // export and import
   exportChat(chatId, format) { return this.blob(`/api/chats/${encodeURIComponent(chatId)}/export?format=${format}`); }

@@ -2,6 +2,8 @@
 // socket that carries its running answers live.
 
 import { showSettingsButton } from "./chatsettings.js";
+import { showShareButton } from "./sharing.js";
+import { showOrganiseButton } from "./organise.js";
 import { state, api, RUNNING } from "./state.js";
 import { ApiError } from "./api.js";
 import { ChatSocket } from "./socket.js";
@@ -25,6 +27,8 @@ export function closeConversation() {
 export function setHeader(chat) {
   $("chat-title").textContent = chat ? chat.title : "New conversation";
   showSettingsButton(chat);
+  showShareButton(chat);
+  showOrganiseButton(chat);
   $("rename-chat").hidden = !chat;
   $("delete-chat").hidden = !chat;
   $("export-chat").hidden = !chat;

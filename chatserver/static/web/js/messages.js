@@ -9,6 +9,8 @@ import { ApiError } from "./api.js";
 import { renderMarkdown } from "./markdown.js";
 import { messageAttachment } from "./files.js";
 import { reportError } from "./notices.js";
+import { enhanceCodeBlocks } from "./codeblocks.js";
+import { answerTools } from "./answertools.js";
 import { h, clear, $, safeUrl, formatTime } from "./dom.js";
 
 export function addMessage(data, { prepend = false } = {}) {
@@ -51,7 +53,7 @@ function renderMessage(model) {
   el.setAttribute("aria-busy", String(RUNNING.has(data.status)));
   const isLast = data.role === "assistant" && lastAssistantId() === data.id;
   const metaKey = JSON.stringify([data.status, data.error, data.sources.length, isLast, data.file_ids.length,
-    data.siblings, model.retry, data.model, data.finish_reason, data.usage]);
+    data.siblings, model.retry, data.model, data.finish_reason, data.usage, data.feedback]);
 
   if (model.metaKey === null) {
     el.append(
@@ -77,7 +79,7 @@ function renderMessage(model) {
   if (data.role === "user") {
     content.append(h("p", { class: "user-text", text: data.content }));
   } else if (data.content) {
-    content.append(renderMarkdown(data.content));
+    content.append(enhanceCodeBlocks(renderMarkdown(data.content)));
   } else if (RUNNING.has(data.status)) {
     content.append(h("span", { class: "typing muted" }, "Thinking"));
   }
@@ -140,6 +142,7 @@ function renderMessage(model) {
     } else if (isLast) {
       actions.append(h("button", { type: "button", class: "secondary regenerate" }, "Regenerate"));
     }
+    if (!RUNNING.has(data.status)) actions.append(...answerTools(model, scheduleRender));
   }
   actions.hidden = !actions.children.length;
 }

@@ -6,6 +6,7 @@ import { notify, reportError } from "./notices.js";
 import { closeSidebar } from "./chatlist.js";
 import { goToChat, whenOpen } from "./router.js";
 import { loadOlder } from "./conversation.js";
+import { highlightedSnippet } from "./snippets.js";
 import { h, clear, $ } from "./dom.js";
 
 function renderSearch(q, items) {
@@ -17,7 +18,7 @@ function renderSearch(q, items) {
     const label = h("span", { class: "hit-chat", text: chat ? chat.title : "Chat" });
     if (!chat) api.getChat(hit.chat_id).then((c) => { label.textContent = c.title; }).catch(() => {});
     const button = h("button", { type: "button", "data-message-id": hit.message_id },
-      label, h("span", { class: "hit-snippet", text: hit.snippet }));
+      label, h("span", { class: "hit-snippet" }, highlightedSnippet(hit.snippet, q)));
     button.addEventListener("click", () => { jumpTo(hit.chat_id, hit.message_id); closeSidebar(); });
     list.append(h("li", {}, button));
   }

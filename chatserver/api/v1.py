@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -23,11 +22,11 @@ from chatserver import appkeys
 from chatserver.ai.answer_job import queue_answer
 from chatserver.ai.models import is_known_model, model_items
 from chatserver.api import openai_shapes as shapes
-from chatserver.api.authentication import authenticate, user_of_credential
-from chatserver.api.endpoint import current_user_id, endpoint
+from chatserver.api.endpoint import endpoint
+from chatserver.api.openai_access import DISCONNECT_POLL_SECONDS, SSE_HEADERS, api_user, openai_errors
 from chatserver.api.ratelimit import check_message_limit
 from chatserver.data import chats, messages
-from chatserver.errors import AnswerCancelled, AnswerFailed, ApiError, InvalidApiKey, ModelNotFound, RequestTooLarge
+from chatserver.errors import AnswerCancelled, AnswerFailed, ModelNotFound
 from chatserver.live.answers import ANSWERS, AlreadyFinished
 from chatserver.live.follow import FOLLOWERS
 from chatserver.live.wire import End, Text
@@ -35,37 +34,6 @@ from chatserver.live.wire import End, Text
 log = logging.getLogger(__name__)
 
 DISCONNECTED = "the API client disconnected"
-# how often a waiting completion checks that its client is still there
-DISCONNECT_POLL_SECONDS = 0.25
-SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-
-
-def openai_errors(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
-    """Answer every failure of a /v1 handler in OpenAI's error shape."""
-
-    @functools.wraps(handler)
-    async def wrapped(request: web.Request) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except ApiError as exc:
-            return shapes.error_response(exc)
-        except web.HTTPRequestEntityTooLarge:
-            return shapes.error_response(RequestTooLarge())
-
-    return wrapped
-
-
-async def api_user(request: web.Request) -> uuid.UUID:
-    """The user of the request's API key (or access token), else 401."""
-    scheme, _, value = request.headers.get("Authorization", "").strip().partition(" ")
-    value = value.strip()
-    if scheme.lower() != "bearer" or not value:
-        raise InvalidApiKey()
-    try:
-        await authenticate(request, await user_of_credential(request, value))
-    except ApiError as exc:
-        raise InvalidApiKey(f"Incorrect API key provided: {exc.message}") from None
-    return current_user_id(request)
 
 
 @endpoint("OpenAI-compatible: the models (the same as GET /api/models)", tag="openai", public=True,

@@ -337,3 +337,8 @@ async def insert_past_answer(cur, chat_id: uuid.UUID, user_id: uuid.UUID, parent
         (chat_id, user_id, content, parent_id, parent_id),
     )
     return dict(await cur.fetchone())
+
+
+async def delete_turn(cur, first_id: uuid.UUID) -> None:
+    """Delete a message and every message after it on its branches, inside the caller's transaction."""
+    await cur.execute("DELETE FROM messages WHERE id = %s", (first_id,))

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 
+import aiohttp
 import openai
 import pytest
 
-from ai_support import FakeOpenAI, start_openai_service
+from ai_support import FakeAIService, FakeOpenAI, callback_path, start_openai_service
 from chatserver.ai.builtin import LEAD
 from conftest import db_of, register
+from process_support import start_run_py
 
 QUESTION = "Which plants grow well next to tomatoes?"
 TEXT_EVENTS = ["response.created", "response.in_progress", "response.output_item.added",
@@ -284,3 +287,187 @@ async def test_a_foreground_stream_whose_client_leaves_is_cancelled(fake_service
         await service.disconnected.wait()
     row = await answer_row(client, response_id)
     assert (row["status"], row["content"], row["error"]) == ("cancelled", "Hel", "the API client disconnected")
+
+
+# ---- background responses and resuming
+
+
+async def finished(api, response_id: str):
+    async with asyncio.timeout(20):
+        while True:
+            got = await api.responses.retrieve(response_id)
+            if got.status not in ("queued", "in_progress"):
+                return got
+            await asyncio.sleep(0.05)
+
+
+async def events_of(api, response_id: str, after: int | None = None) -> list:
+    extra = {} if after is None else {"starting_after": after}
+    return [e async for e in await api.responses.retrieve(response_id, stream=True, **extra)]
+
+
+def assert_resumes_exactly(whole: list, resumed: list, after: int) -> None:
+    """`resumed` is `whole` after event `after`: the same events, and the
+    deltas' text exactly from the character numbered after + 1."""
+    def fixed(events):
+        return [(e.type, e.sequence_number) for e in events if not e.type.endswith(".delta")]
+
+    def text_after(events, kind):
+        out = ""
+        for e in events:
+            if e.type == kind:
+                first = e.sequence_number - len(e.delta) + 1
+                out += e.delta[max(0, after + 1 - first):]
+        return out
+
+    assert fixed(resumed) == [f for f in fixed(whole) if f[1] > after]
+    for kind in ("response.output_text.delta", "response.reasoning_text.delta"):
+        assert "".join(e.delta for e in resumed if e.type == kind) == text_after(whole, kind)
+    assert all(e.sequence_number > after for e in resumed)
+
+
+async def test_background_answers_at_once_and_goes_on_without_a_client(client, sdk):
+    api = await sdk(client)
+    job = await api.responses.create(model="builtin", input=QUESTION, background=True)
+    assert (job.status, job.background, job.output) == ("queued", True, [])
+    done = await finished(api, job.id)
+    assert done.status == "completed" and done.output_text.startswith(LEAD)
+
+
+async def test_a_queued_response_survives_a_restart_and_resumes_from_another_process(make_client, sdk):
+    stopped = await make_client(start_workers=False)
+    account = await register(stopped)
+    api = await sdk(stopped, account)
+    job = await api.responses.create(model="builtin", input=QUESTION, background=True)
+    assert job.status == "queued"
+    restarted = await make_client()
+    other = await sdk(restarted, key=api.api_key)
+    done = await finished(other, job.id)
+    assert done.status == "completed"
+    whole = await events_of(api, job.id)
+    assert streamed(whole) == done.output_text and whole[-1].type == "response.completed"
+    for after in sorted({-1, 0, 1, 2, 3, 4, 5, 9, whole[-2].sequence_number, whole[-1].sequence_number,
+                         *(e.sequence_number for e in whole)}):
+        assert_resumes_exactly(whole, await events_of(other, job.id, after), after)
+
+
+async def test_resuming_with_reasoning_is_exact_from_every_event(fake_service, make_client, sdk):
+    service = FakeOpenAI(reasoning=("Think", "ing hard."), deltas=("Basil ", "and ", "marigolds."))
+    _, client = await start_openai_service(fake_service, make_client, service=service)
+    api = await sdk(client)
+    live = [e async for e in await api.responses.create(model="test-model", input=QUESTION, stream=True,
+                                                        background=True)]
+    response_id = live[-1].response.id
+    whole = await events_of(api, response_id)
+    assert [(e.type, e.sequence_number) for e in whole if not e.type.endswith(".delta")] == [
+        (e.type, e.sequence_number) for e in live if not e.type.endswith(".delta")]
+    last = whole[-1].sequence_number
+    for after in range(-1, last + 1):
+        assert_resumes_exactly(whole, await events_of(api, response_id, after), after)
+
+
+async def test_a_background_stream_resumes_after_a_disconnect_on_another_process(fake_service, make_client, sdk):
+    hold = asyncio.Event()
+    service, client = await start_openai_service(fake_service, make_client, service=FakeOpenAI(hold=hold))
+    api = await sdk(client)
+    other = await sdk(await make_client(start_workers=False), key=api.api_key)
+    stream = await api.responses.create(model="test-model", input=QUESTION, stream=True, background=True)
+    seen = []
+    async for event in stream:
+        seen.append(event)
+        if event.type == "response.output_text.delta":
+            break
+    await stream.close()
+    response_id = seen[0].response.id
+    assert streamed(seen) == "Hel"
+    hold.set()
+    rest = await events_of(other, response_id, seen[-1].sequence_number)
+    assert streamed(seen) + streamed(rest) == "Hello!"
+    assert rest[-1].type == "response.completed" and rest[-1].response.output_text == "Hello!"
+    assert not service.disconnected.is_set()
+
+
+async def test_curl_follows_a_background_stream(client, sdk):
+    account = await register(client)
+    api = await sdk(client, account)
+    job = await api.responses.create(model="builtin", input=QUESTION, background=True)
+    curl = await asyncio.create_subprocess_exec(
+        "curl", "-sN", str(client.make_url(f"/v1/responses/{job.id}?stream=true&starting_after=1")),
+        "-H", f"Authorization: Bearer {api.api_key}", stdout=asyncio.subprocess.PIPE)
+    out, _ = await asyncio.wait_for(curl.communicate(), 30)
+    blocks = [b.split("\n") for b in out.decode().strip().split("\n\n")]
+    assert curl.returncode == 0 and all(len(b) == 2 for b in blocks)
+    events = [json.loads(data.removeprefix("data: ")) for _, data in blocks]
+    assert [f"event: {e['type']}" for e in events] == [kind for kind, _ in blocks]
+    assert events[0]["type"] == "response.output_item.added" and events[0]["sequence_number"] == 2
+    assert events[-1]["type"] == "response.completed"
+    assert "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta").startswith(LEAD)
+
+
+async def test_cancel_stops_a_background_response(fake_service, make_client, sdk):
+    hold = asyncio.Event()
+    _, client = await start_openai_service(fake_service, make_client, service=FakeOpenAI(hold=hold))
+    api = await sdk(client)
+    job = await api.responses.create(model="test-model", input=QUESTION, background=True)
+    async with asyncio.timeout(10):
+        while (await api.responses.retrieve(job.id)).output_text != "Hel":
+            await asyncio.sleep(0.02)
+    cancelled = await api.responses.cancel(job.id)
+    assert (cancelled.status, cancelled.output_text) == ("cancelled", "Hel")
+    events = await events_of(api, job.id)
+    assert events[-1].type == "response.failed" and events[-1].response.status == "cancelled"
+    assert (await answer_row(client, job.id))["status"] == "cancelled"
+
+
+async def test_only_background_responses_can_be_cancelled(client, sdk):
+    api = await sdk(client)
+    done = await api.responses.create(model="builtin", input=QUESTION)
+    with pytest.raises(openai.BadRequestError):
+        await api.responses.cancel(done.id)
+
+
+@pytest.mark.timeout(120)
+async def test_a_background_response_resumes_on_the_other_process_after_a_kill_of_the_first(
+        tmp_path, servers, redis_prefix, fake_service):
+    service = FakeAIService()
+    service_url = str((await fake_service(service.app)).make_url("/generate"))
+    a, a_url = await start_run_py(tmp_path, servers, redis_prefix, AI_SERVICE_URL=service_url)
+    b, b_url = await start_run_py(tmp_path, servers, redis_prefix, AI_SERVICE_URL=service_url)
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{a_url}/api/auth/register", json={
+                    "email": f"resp-{redis_prefix[-8:]}@example.com", "password": "password123"}) as r:
+                token = (await r.json())["access_token"]
+            async with http.post(f"{a_url}/api/keys", json={"name": "k"},
+                                 headers={"Authorization": f"Bearer {token}"}) as r:
+                key = (await r.json())["key"]
+            on_a = openai.AsyncOpenAI(base_url=f"{a_url}/v1", api_key=key, max_retries=0)
+            on_b = openai.AsyncOpenAI(base_url=f"{b_url}/v1", api_key=key, max_retries=0)
+            (model,) = [m.id async for m in on_a.models.list()]
+            job = await on_a.responses.create(model=model, input=QUESTION, background=True)
+            path = callback_path(await service.request_for(str(uuid.UUID(job.id.removeprefix("resp_")))))
+            for seq, text in enumerate(["one", " two"]):
+                async with http.post(f"{a_url}{path}", json={"type": "chunk", "content": text, "seq": seq}) as r:
+                    assert r.status == 200
+            seen = []
+            stream = await on_a.responses.retrieve(job.id, stream=True)
+            async for event in stream:
+                seen.append(event)
+                if streamed(seen) == "one two":
+                    break
+            a.kill()
+            a.wait()
+            async with http.post(f"{b_url}{path}", json={"type": "chunk", "content": " three", "seq": 2}) as r:
+                assert r.status == 200
+            async with http.post(f"{b_url}{path}", json={"type": "complete"}) as r:
+                assert r.status == 200
+            rest = await events_of(on_b, job.id, seen[-1].sequence_number)
+            assert streamed(rest) == " three"
+            assert rest[-1].type == "response.completed" and rest[-1].response.output_text == "one two three"
+            await on_a.close()
+            await on_b.close()
+    finally:
+        for proc in (a, b):
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=30)

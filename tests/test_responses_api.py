@@ -10,6 +10,7 @@ import uuid
 import aiohttp
 import openai
 import pytest
+from aiohttp import web
 
 from ai_support import FakeAIService, FakeOpenAI, callback_path, start_openai_service
 from chatserver.ai.builtin import LEAD
@@ -471,3 +472,83 @@ async def test_a_background_response_resumes_on_the_other_process_after_a_kill_o
             if proc.poll() is None:
                 proc.terminate()
                 proc.wait(timeout=30)
+
+
+# ---- function tools
+
+WEATHER = {"type": "function", "name": "get_weather", "description": "The weather in a city",
+           "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+
+
+class CallingModel:
+    """A model server that calls get_weather when offered tools, and answers
+    in words once it has read a function's output."""
+
+    def __init__(self):
+        self.requests: list[dict] = []
+        self.app = web.Application()
+        self.app.router.add_post("/v1/chat/completions", self.handle)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        self.requests.append(body)
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        if body.get("tools") and not body["messages"][-1]["content"].startswith("Output of function call"):
+            deltas = [{"tool_calls": [{"index": 0, "id": "call_7", "type": "function",
+                                       "function": {"name": "get_weather", "arguments": '{"city": '}}]},
+                      {"tool_calls": [{"index": 0, "function": {"arguments": '"Paris"}'}}]}]
+            finish = "tool_calls"
+        else:
+            deltas, finish = [{"content": "It is "}, {"content": "22 degrees."}], "stop"
+        for delta in deltas:
+            await resp.write(f"data: {json.dumps({'choices': [{'index': 0, 'delta': delta}]})}\n\n".encode())
+        last = {"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}
+        await resp.write(f"data: {json.dumps(last)}\n\ndata: [DONE]\n\n".encode())
+        return resp
+
+
+async def test_function_calls_round_trip(fake_service, make_client, sdk):
+    model = CallingModel()
+    _, client = await start_openai_service(fake_service, make_client, service=model)
+    api = await sdk(client)
+    events = [e async for e in await api.responses.create(
+        model="test-model", input="Weather in Paris?", tools=[WEATHER], stream=True)]
+    assert [e.type for e in events] == [
+        "response.created", "response.in_progress", "response.output_item.added",
+        "response.function_call_arguments.delta", "response.function_call_arguments.done",
+        "response.output_item.done", "response.completed"]
+    (call,) = events[-1].response.output
+    assert (call.type, call.name, call.arguments, call.call_id) == (
+        "function_call", "get_weather", '{"city": "Paris"}', "call_7")
+    assert model.requests[0]["tools"] == [{"type": "function", "function": {
+        k: WEATHER[k] for k in ("name", "description", "parameters")}}]
+    answer = await api.responses.create(
+        model="test-model", previous_response_id=events[-1].response.id, tools=[WEATHER],
+        input=[{"type": "function_call_output", "call_id": call.call_id, "output": '{"celsius": 22}'}])
+    assert answer.output_text == "It is 22 degrees."
+    assert model.requests[1]["messages"][-1] == {
+        "role": "user", "content": 'Output of function call call_7: {"celsius": 22}'}
+    (item,) = [i async for i in api.responses.input_items.list(answer.id)]
+    assert (item.type, item.call_id, item.output) == ("function_call_output", "call_7", '{"celsius": 22}')
+
+
+async def test_function_calls_are_kept_and_resumed_exactly(fake_service, make_client, sdk):
+    _, client = await start_openai_service(fake_service, make_client, service=CallingModel())
+    api = await sdk(client)
+    done = await api.responses.create(model="test-model", input="Weather in Paris?", tools=[WEATHER],
+                                      tool_choice={"type": "function", "name": "get_weather"})
+    assert [(i.type, i.arguments) for i in done.output] == [("function_call", '{"city": "Paris"}')]
+    assert (await api.responses.retrieve(done.id)).output == done.output
+    whole = await events_of(api, done.id)
+    for after in range(-1, whole[-1].sequence_number + 1):
+        resumed = await events_of(api, done.id, after)
+        assert [(e.type, e.sequence_number) for e in resumed] == [
+            (e.type, e.sequence_number) for e in whole if e.sequence_number > after]
+
+
+async def test_only_function_tools_are_accepted(client, sdk):
+    api = await sdk(client)
+    with pytest.raises(openai.BadRequestError) as caught:
+        await api.responses.create(model="builtin", input=QUESTION, tools=[{"type": "web_search"}])
+    assert caught.value.body["param"] == "tools"

@@ -56,7 +56,7 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     previous = await _previous(app, user_id, body.previous_response_id)
     await check_message_limit(request)
     row = await _start(app, user_id, body, given, previous)
-    await queue_answer(app, row["message_id"], {"user": body.user})
+    await queue_answer(app, row["message_id"], {"user": body.user, **shapes.tools_for_model(body)})
     shape = shapes.Shape(row)
     if body.background:
         if body.stream:
@@ -242,7 +242,8 @@ async def _outcome(app: web.Application, message_id: uuid.UUID) -> shapes.Outcom
                 text += item.text
         elif isinstance(item, End):
             return shapes.Outcome(shapes.status_of(item.status, item.finish_reason), reasoning,
-                                  text if item.content is None else item.content, item.error, item.usage)
+                                  text if item.content is None else item.content, item.error, item.usage,
+                                  item.tool_calls)
     raise AssertionError("follow ended without an End")
 
 

@@ -45,11 +45,14 @@ class InputPart(pydantic.BaseModel):
 
 
 class InputItem(pydantic.BaseModel):
-    """A message of `input`; other item types are refused by `conversation`."""
+    """A message of `input`, or the output of a function call (or the call,
+    sent back as it came); other item types are refused by `conversation`."""
     model_config = pydantic.ConfigDict(extra="ignore")
     type: str = "message"
     role: Literal["system", "developer", "user", "assistant"] | None = None
     content: str | list[InputPart] | None = None
+    call_id: Annotated[str, pydantic.StringConstraints(max_length=200)] | None = None
+    output: str | list[InputPart] | None = None
 
 
 class ResponseRequest(pydantic.BaseModel):
@@ -124,8 +127,16 @@ def conversation(body: ResponseRequest) -> Input:
     messages = [InputItem(role="user", content=body.input)] if isinstance(body.input, str) else body.input
     system = [body.instructions] if body.instructions else []
     turns: list[tuple[str, str]] = []
-    items = []
+    items: list[dict] = []
     for item in messages:
+        if item.type == "function_call":
+            continue  # the previous response's own output, sent back: its chat has it
+        if item.type == "function_call_output":
+            output = function_output(item)
+            turns.append(("user", f"Output of function call {item.call_id}: {output}"))
+            items.append({"id": f"fco_{uuid.uuid4().hex}", "type": "function_call_output",
+                          "call_id": item.call_id, "output": output, "status": "completed"})
+            continue
         if item.type != "message" or item.role is None:
             raise UnsupportedContent(f"input: items of type {item.type!r} are not supported", param="input")
         text = _text_of(item)
@@ -145,6 +156,39 @@ def conversation(body: ResponseRequest) -> Input:
     talk = openai_shapes.Conversation(system_prompt="\n\n".join(system) or None, turns=turns[:-1],
                                       question=turns[-1][1])
     return Input(talk, items)
+
+
+def function_output(item: InputItem) -> str:
+    """The text of a function_call_output item (the model reads it as a user
+    turn naming the call: see tools_for_model)."""
+    if not item.call_id:
+        raise InvalidValue("input: a function_call_output needs its call_id", param="input")
+    output = item.output if isinstance(item.output, str) or item.output is None else _text_of(
+        InputItem(content=item.output))
+    if "\x00" in (output or ""):
+        raise InvalidValue("input: an output contains a NUL character", param="input")
+    if len(output or "") > MAX_CONTENT:
+        raise StringAboveMaxLength(f"input: an output is longer than {MAX_CONTENT} characters", param="input")
+    return output or ""
+
+
+def tools_for_model(body: ResponseRequest) -> dict:
+    """The request's function tools and tool_choice as a chat completion
+    request names them, for the model server (ai/answer_job.py OPTIONS).
+    The model sees a function's output as a user turn naming the call (conversation)."""
+    tools = []
+    for tool in body.tools:
+        name = tool.get("name")
+        if tool.get("type") != "function" or not isinstance(name, str) or not name:
+            raise InvalidValue("tools: only function tools (with a name) are supported", param="tools")
+        function = {k: tool[k] for k in ("name", "description", "parameters", "strict") if tool.get(k) is not None}
+        tools.append({"type": "function", "function": function})
+    choice = body.tool_choice
+    if isinstance(choice, dict):
+        if choice.get("type") != "function" or not isinstance(choice.get("name"), str):
+            raise InvalidValue("tool_choice: only a function tool may be named", param="tool_choice")
+        choice = {"type": "function", "function": {"name": choice["name"]}}
+    return {"tools": tools or None, "tool_choice": choice if tools else None}
 
 
 def stored_request(body: ResponseRequest) -> dict:
@@ -169,6 +213,7 @@ class Outcome:
     text: str = ""
     error: str | None = None
     usage: dict | None = None  # the model server's, when it reported one
+    tool_calls: list[dict] | None = None  # [{"id", "name", "arguments"}]
 
 
 class Shape:
@@ -190,9 +235,15 @@ class Shape:
         return {"id": self.message_item_id, "type": "message", "role": "assistant", "status": status,
                 "content": [output_text(text)] if with_content else []}
 
+    def call_item(self, index: int, call: dict) -> dict:
+        return {"id": f"fc_{self.row['message_id'].hex}_{index}", "type": "function_call",
+                "call_id": call["id"] or f"call_{self.row['message_id'].hex}_{index}", "name": call["name"],
+                "arguments": call["arguments"], "status": "completed"}
+
     def usage(self, outcome: Outcome) -> dict:
         prompt = "\n".join([self.request.get("instructions") or "",
-                            *(p["text"] for item in self.row["input_items"] for p in item["content"])])
+                            *(p["text"] for item in self.row["input_items"] for p in item.get("content", ())),
+                            *(item["output"] for item in self.row["input_items"] if "output" in item)])
         counts = openai_shapes.usage(outcome.usage, prompt, outcome.text)
         return {"input_tokens": counts["prompt_tokens"], "output_tokens": counts["completion_tokens"],
                 "total_tokens": counts["total_tokens"],
@@ -204,9 +255,10 @@ class Shape:
         finished = outcome.status not in ("queued", "in_progress")
         if outcome.reasoning:
             items.append(self.reasoning_item(outcome.reasoning, finished or bool(outcome.text)))
-        if outcome.text or outcome.status in ("completed", "incomplete"):
+        if outcome.text or (outcome.status in ("completed", "incomplete") and not outcome.tool_calls):
             item_status = {"completed": "completed", "in_progress": "in_progress"}.get(outcome.status, "incomplete")
             items.append(self.message_item(outcome.text, item_status))
+        items += [self.call_item(i, call) for i, call in enumerate(outcome.tool_calls or ())]
         return items
 
     def response(self, outcome: Outcome) -> dict:
@@ -227,7 +279,8 @@ class Shape:
     def outcome_of_row(self, message: dict) -> Outcome:
         """The outcome of a stored (or live-merged) answer row."""
         return Outcome(status_of(message["status"], message.get("finish_reason")), message["reasoning"] or "",
-                       message["content"] or "", message.get("error"), message.get("usage"))
+                       message["content"] or "", message.get("error"), message.get("usage"),
+                       message.get("tool_calls"))
 
 
 def output_text(text: str) -> dict:
@@ -253,7 +306,7 @@ class Events:
         self.after = after
         self.reasoning = ""
         self.text = ""
-        self.phase: Literal["start", "reasoning", "text"] = "start"
+        self.phase: Literal["start", "reasoning", "closed", "text"] = "start"
         self.base = REASONING_START  # the number of the message item's output_item.added
         self.output_index = 0
 
@@ -299,6 +352,7 @@ class Events:
                    "output_index": 0, "item": self.shape.reasoning_item(whole, True)})]
         self.base = end + 4
         self.output_index = 1
+        self.phase = "closed"
         return out
 
     def _open_message(self) -> list[bytes]:
@@ -320,11 +374,35 @@ class Events:
         return out + self._one(self.base + 1 + len(self.text), "response.output_text.delta",
                                lambda: {**self._item(), "delta": shown, "logprobs": []})
 
+    def _calls(self, seq: int, calls: list[dict]) -> list[bytes]:
+        """A function call item's four events each, from `seq` on, after the items before them."""
+        out = []
+        for i, call in enumerate(calls):
+            out += self._call(seq + 4 * i, self.output_index + i, self.shape.call_item(i, call))
+        return out
+
+    def _call(self, seq: int, index: int, item: dict) -> list[bytes]:
+        ids = {"item_id": item["id"], "output_index": index}
+        return [*self._one(seq, "response.output_item.added", lambda: {
+                    "output_index": index, "item": {**item, "arguments": "", "status": "in_progress"}}),
+                *self._one(seq + 1, "response.function_call_arguments.delta",
+                           lambda: {**ids, "delta": item["arguments"]}),
+                *self._one(seq + 2, "response.function_call_arguments.done",
+                           lambda: {**ids, "name": item["name"], "arguments": item["arguments"]}),
+                *self._one(seq + 3, "response.output_item.done", lambda: {"output_index": index, "item": item})]
+
     def end(self, end: End) -> list[bytes]:
         """The closing events and the last: completed, incomplete or failed."""
         status = status_of(end.status, end.finish_reason)
         out = []
-        if status in ("completed", "incomplete"):
+        calls = end.tool_calls or []
+        if status in ("completed", "incomplete") and calls and self.phase != "text":
+            # the model only called functions: their items, and no empty message
+            if self.phase == "reasoning":
+                out += self._close_reasoning()
+            out += self._calls(self.base, calls)
+            last = self.base + 4 * len(calls)
+        elif status in ("completed", "incomplete"):
             if self.phase != "text":
                 out += self._open_message()
             text = self.text if end.content is None else end.content
@@ -335,12 +413,14 @@ class Events:
             out += self._one(c + 2, "response.content_part.done", lambda: {**self._item(), "part": output_text(text)})
             out += self._one(c + 3, "response.output_item.done", lambda: {
                 "output_index": self.output_index, "item": self.shape.message_item(text, item_status)})
-            last = c + 4
+            self.output_index += 1
+            out += self._calls(c + 4, calls)
+            last = c + 4 + 4 * len(calls)
             self.text = text
         else:
             if self.phase == "reasoning":
                 self.base = REASONING_START + 1 + len(self.reasoning) + 4
             last = self.base + 1 + len(self.text) + 4
         kind = {"completed": "response.completed", "incomplete": "response.incomplete"}.get(status, "response.failed")
-        outcome = Outcome(status, self.reasoning, self.text, end.error, end.usage)
+        outcome = Outcome(status, self.reasoning, self.text, end.error, end.usage, end.tool_calls)
         return out + self._one(last, kind, lambda: {"response": self.shape.response(outcome)})

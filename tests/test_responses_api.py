@@ -11,6 +11,7 @@ import aiohttp
 import openai
 import pytest
 from aiohttp import web
+from llmock.testing import LLMockServer
 
 from ai_support import FakeAIService, FakeOpenAI, callback_path, start_openai_service
 from chatserver.ai.builtin import LEAD
@@ -156,6 +157,21 @@ async def test_a_response_is_a_chat_of_the_keys_user(client, sdk):
     resp = await client.get(f"/api/chats/{chat_id}/messages", headers=account.headers)
     turns = [(m["role"], m["status"]) for m in (await resp.json())["items"]]
     assert turns == [("user", "complete"), ("assistant", "complete")]
+
+
+async def test_llmock_model_server_answers_responses(make_client, sdk):
+    with LLMockServer() as mock:
+        client = await make_client(OPENAI_BASE_URL=mock.base_url("openai"), OPENAI_API_KEY="test",
+                                   OPENAI_MODEL="gpt-4o-mini")
+        api = await sdk(client)
+        events = [e async for e in await api.responses.create(model="gpt-4o-mini", input=QUESTION, stream=True)]
+        done = await api.responses.create(model="gpt-4o-mini", input="And basil?",
+                                          previous_response_id=events[-1].response.id)
+        whole = await events_of(api, done.id)
+    assert events[-1].type == "response.completed" and streamed(events) == events[-1].response.output_text != ""
+    assert done.status == "completed" and done.output_text == streamed(whole)
+    middle = whole[len(whole) // 2].sequence_number
+    assert_resumes_exactly(whole, await events_of(api, done.id, middle), middle)
 
 
 # ---- conversations

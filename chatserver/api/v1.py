@@ -23,7 +23,7 @@ from chatserver.ai.answer_job import queue_answer
 from chatserver.ai.models import is_known_model, model_items
 from chatserver.api import openai_shapes as shapes
 from chatserver.api.endpoint import endpoint
-from chatserver.api.openai_access import DISCONNECT_POLL_SECONDS, SSE_HEADERS, api_user, openai_errors
+from chatserver.api.openai_access import SSE_HEADERS, api_user, openai_errors, while_connected
 from chatserver.api.ratelimit import check_message_limit
 from chatserver.data import chats, messages
 from chatserver.errors import AnswerCancelled, AnswerFailed, ModelNotFound
@@ -148,23 +148,14 @@ class Completion:
 
     async def _watched(self, on_text: Callable[[str], Awaitable[None]]) -> End | None:
         """The answer's End, or None when the client left first (then the answer is cancelled)."""
-        reading = asyncio.ensure_future(self._follow(on_text))
         try:
-            while not reading.done():
-                await asyncio.wait({reading}, timeout=DISCONNECT_POLL_SECONDS)
-                transport = self.request.transport
-                if not reading.done() and (transport is None or transport.is_closing()):
-                    reading.cancel()
-                    await asyncio.gather(reading, return_exceptions=True)
+            there, end = await while_connected(self.request, self._follow(on_text))
         except asyncio.CancelledError:
-            reading.cancel()
             await self._cancel()
             raise
-        try:
-            return reading.result()
-        except (asyncio.CancelledError, ConnectionError):
+        if not there:
             await self._cancel()
-            return None
+        return end
 
     async def _cancel(self) -> None:
         row = await messages.get_unfinished(self.app[appkeys.DB], self.answer["id"])

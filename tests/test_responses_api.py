@@ -568,3 +568,39 @@ async def test_only_function_tools_are_accepted(client, sdk):
     with pytest.raises(openai.BadRequestError) as caught:
         await api.responses.create(model="builtin", input=QUESTION, tools=[{"type": "web_search"}])
     assert caught.value.body["param"] == "tools"
+
+
+async def test_an_answer_cut_by_the_token_limit_is_incomplete(fake_service, make_client, sdk):
+    async def cut(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        for event in ({"choices": [{"index": 0, "delta": {"content": "Basil, mint and"}}]},
+                      {"choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]}):
+            await resp.write(f"data: {json.dumps(event)}\n\n".encode())
+        await resp.write(b"data: [DONE]\n\n")
+        return resp
+
+    model = web.Application()
+    model.router.add_post("/v1/chat/completions", cut)
+    server = await fake_service(model)
+    client = await make_client(OPENAI_BASE_URL=str(server.make_url("/v1")), OPENAI_MODEL="test-model")
+    api = await sdk(client)
+    events = [e async for e in await api.responses.create(model="test-model", input=QUESTION, stream=True,
+                                                          max_output_tokens=3)]
+    assert events[-1].type == "response.incomplete"
+    final = events[-1].response
+    assert (final.status, final.incomplete_details.reason, final.output_text) == (
+        "incomplete", "max_output_tokens", "Basil, mint and")
+    assert final.output[0].status == "incomplete" and final.usage.output_tokens > 0
+    assert (await api.responses.retrieve(final.id)).status == "incomplete"
+
+
+async def test_a_failed_answer_is_a_failed_response_saying_why(fake_service, make_client, sdk):
+    _, client = await start_openai_service(fake_service, make_client, service=FakeOpenAI(statuses=(400,)))
+    api = await sdk(client)
+    events = [e async for e in await api.responses.create(model="test-model", input=QUESTION, stream=True)]
+    assert [e.type for e in events] == ["response.created", "response.in_progress", "response.failed"]
+    assert events[-1].response.status == "failed" and "HTTP 400" in events[-1].response.error.message
+    done = await api.responses.create(model="test-model", input=QUESTION)
+    assert (done.status, done.output, done.usage) == ("failed", [], None)
+    assert "HTTP 400" in done.error.message

@@ -604,3 +604,14 @@ async def test_a_failed_answer_is_a_failed_response_saying_why(fake_service, mak
     done = await api.responses.create(model="test-model", input=QUESTION)
     assert (done.status, done.output, done.usage) == ("failed", [], None)
     assert "HTTP 400" in done.error.message
+
+
+async def test_the_sdks_stream_helper_accumulates_the_response(fake_service, make_client, sdk):
+    service = FakeOpenAI(reasoning=("Think", "ing."))
+    _, client = await start_openai_service(fake_service, make_client, service=service)
+    api = await sdk(client)
+    async with api.responses.stream(model="test-model", input=QUESTION) as stream:
+        texts = [e.delta async for e in stream if e.type == "response.output_text.delta"]
+        final = await stream.get_final_response()
+    assert "".join(texts) == final.output_text == "Hello!"
+    assert [i.type for i in final.output] == ["reasoning", "message"]

@@ -326,7 +326,7 @@ class Events:
                 "output_index": self.output_index, "content_index": 0}
 
     def add_reasoning(self, text: str) -> list[bytes]:
-        if self.phase == "text" or not text:
+        if self.phase in ("text", "closed") or not text:
             return []  # reasoning after the text has no item of its own left to join
         out = []
         if self.phase == "start":

@@ -30,6 +30,7 @@ from chatserver.api import (
     ops,
     portable_routes,
     preset_routes,
+    responses_routes,
     share_routes,
     sse,
     v1,
@@ -234,6 +235,11 @@ def add_routes(router: web.UrlDispatcher) -> None:
 
     router.add_get("/v1/models", v1.openai_models)
     router.add_post("/v1/chat/completions", v1.chat_completions)
+    router.add_post("/v1/responses", responses_routes.create_response)
+    router.add_get("/v1/responses/{response_id}", responses_routes.get_response)
+    router.add_delete("/v1/responses/{response_id}", responses_routes.delete_response)
+    router.add_post("/v1/responses/{response_id}/cancel", responses_routes.cancel_response)
+    router.add_get("/v1/responses/{response_id}/input_items", responses_routes.response_input_items)
 
     router.add_get("/health", ops.health)
     router.add_get("/ready", ops.ready)

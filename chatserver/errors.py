@@ -329,6 +329,11 @@ class UnsupportedRole(OpenAIError):
     status, code, message, param = 400, "unsupported_role", "this role is not supported", "messages"
 
 
+class ResponseNotFound(OpenAIError):
+    status, code = 404, "response_not_found"
+    message = "No response with this id: it never existed, was deleted, or was created with store false"
+
+
 class AnswerFailed(OpenAIError):
     status, code, message = 502, "answer_failed", "the answer was failed"
 

@@ -13,6 +13,7 @@ import time
 import uuid
 from pathlib import Path
 
+import openai
 import pytest
 import requests
 from support.accounts import register
@@ -140,3 +141,22 @@ async def test_cancel_stops_the_answer_and_the_server_answers_the_next(make_clie
     assert following["status"] == "complete"
     cancelled = await get_message(client, account, answer["id"])
     assert cancelled["status"] == "cancelled"
+
+
+async def test_the_responses_api_answers_and_continues_with_the_real_model(make_client, model_server):
+    client, account, _ = await start(make_client, model_server)
+    key = (await (await client.post("/api/keys", json={"name": "k"}, headers=account.headers)).json())["key"]
+    api = openai.AsyncOpenAI(base_url=str(client.make_url("/v1")), api_key=key, max_retries=0)
+    try:
+        first = await api.responses.create(model="gemma3-270m", input="Name a herb.", max_output_tokens=24,
+                                           temperature=0)
+        assert first.status in ("completed", "incomplete") and first.output_text.strip()
+        events = [e async for e in await api.responses.create(
+            model="gemma3-270m", input="Name another one.", previous_response_id=first.id, max_output_tokens=24,
+            temperature=0, stream=True)]
+        final = events[-1]
+        assert final.type in ("response.completed", "response.incomplete")
+        deltas = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+        assert deltas == final.response.output_text and final.response.usage.input_tokens > 0
+    finally:
+        await api.close()

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 INTERRUPTED = "the answer was interrupted (the server generating it stopped)"
 GENERATE_TASK = "ai.generate"
 # request options a model server may be given for one answer
-OPTIONS = ("stop", "user")
+OPTIONS = ("stop", "user", "tools", "tool_choice")
 
 
 class _Stopped(Exception):
@@ -142,7 +142,8 @@ async def _run_local(app: web.Application, backend: Backend, context: Context) -
     if not isinstance(result, Result):
         result = Result(sources=result or [])
     done = await answers.finish(message_id, chat_id, "complete", sources=result.sources,
-                                finish_reason=result.finish_reason, usage=result.usage, model=result.model)
+                                finish_reason=result.finish_reason, usage=result.usage, model=result.model,
+                                tool_calls=result.tool_calls)
     if done is not None and result.usage:
         app[appkeys.METRICS].count_tokens(done["model"] or "", result.usage)
 

@@ -47,6 +47,8 @@ class Result:
     finish_reason: str | None = None  # "stop" or "length"
     usage: dict | None = None  # {"prompt_tokens", "completion_tokens"}
     model: str | None = None
+    # calls of the client's function tools the model ended with: [{"id", "name", "arguments"}]
+    tool_calls: list[dict] | None = None
 
 
 class BackendRejected(Exception):

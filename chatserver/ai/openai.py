@@ -123,6 +123,7 @@ class _Stream:
         self.usage: dict | None = None
         self.model: str | None = None
         self.events = 0
+        self.calls: dict[int, dict] = {}  # the client's function tools called, by index
 
     def read(self, line: bytes) -> tuple[str, str]:
         """The (reasoning, content) text of one `data:` line."""
@@ -157,9 +158,30 @@ class _Stream:
                         thought += delta[key]
                 if isinstance(delta.get("content"), str):
                     text += delta["content"]
+                for call in delta.get("tool_calls") or []:
+                    if isinstance(call, dict):
+                        self._add_call(call)
             if choice.get("finish_reason"):
-                self.finish_reason = "length" if choice["finish_reason"] == "length" else "stop"
+                reason = choice["finish_reason"]
+                self.finish_reason = reason if reason in ("length", "tool_calls") else "stop"
         return thought, text
+
+    def _add_call(self, call: dict) -> None:
+        """A streamed piece of a function call: the first names it, each adds to its arguments."""
+        index = call["index"] if isinstance(call.get("index"), int) else len(self.calls)
+        function = call.get("function")
+        if not isinstance(function, dict):
+            function = {}
+        entry = self.calls.setdefault(index, {"id": "", "name": "", "arguments": ""})
+        if isinstance(call.get("id"), str) and not entry["id"]:
+            entry["id"] = call["id"]
+        for key in ("name", "arguments"):
+            if isinstance(function.get(key), str):
+                entry[key] += function[key]
+
+    @property
+    def tool_calls(self) -> list[dict] | None:
+        return [self.calls[i] for i in sorted(self.calls)] or None
 
     @property
     def finished(self) -> bool:
@@ -255,4 +277,4 @@ class OpenAIBackend(Backend):
             said = "sent no answer" if not stream.events else "ended the stream without saying it finished"
             raise BackendFailed(f"{ENDED_EARLY}: {SERVER} {said}")
         return Result(finish_reason=stream.finish_reason or "stop", usage=stream.usage,
-                      model=stream.model or model)
+                      model=stream.model or model, tool_calls=stream.tool_calls)

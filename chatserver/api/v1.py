@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -23,11 +22,12 @@ from chatserver import appkeys
 from chatserver.ai.answer_job import queue_answer
 from chatserver.ai.models import is_known_model, model_items
 from chatserver.api import openai_shapes as shapes
-from chatserver.api.authentication import authenticate, credential_of, user_of_credential
-from chatserver.api.endpoint import current_user_id, endpoint
+from chatserver.api.authentication import credential_of
+from chatserver.api.endpoint import endpoint
+from chatserver.api.openai_access import SSE_HEADERS, api_user, openai_errors, while_connected
 from chatserver.api.ratelimit import check_message_limit
 from chatserver.data import chats, messages
-from chatserver.errors import AnswerCancelled, AnswerFailed, ApiError, InvalidApiKey, ModelNotFound, RequestTooLarge
+from chatserver.errors import AnswerCancelled, AnswerFailed, InvalidApiKey, ModelNotFound
 from chatserver.live.answers import ANSWERS, AlreadyFinished
 from chatserver.live.follow import FOLLOWERS
 from chatserver.live.revocation import REVOCATIONS, settle
@@ -36,37 +36,6 @@ from chatserver.live.wire import End, Text
 log = logging.getLogger(__name__)
 
 DISCONNECTED = "the API client disconnected"
-# how often a waiting completion checks that its client is still there
-DISCONNECT_POLL_SECONDS = 0.25
-SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-
-
-def openai_errors(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
-    """Answer every failure of a /v1 handler in OpenAI's error shape."""
-
-    @functools.wraps(handler)
-    async def wrapped(request: web.Request) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except ApiError as exc:
-            return shapes.error_response(exc)
-        except web.HTTPRequestEntityTooLarge:
-            return shapes.error_response(RequestTooLarge())
-
-    return wrapped
-
-
-async def api_user(request: web.Request) -> uuid.UUID:
-    """The user of the request's API key (or access token), else 401."""
-    scheme, _, value = request.headers.get("Authorization", "").strip().partition(" ")
-    value = value.strip()
-    if scheme.lower() != "bearer" or not value:
-        raise InvalidApiKey()
-    try:
-        await authenticate(request, await user_of_credential(request, value))
-    except ApiError as exc:
-        raise InvalidApiKey(f"Incorrect API key provided: {exc.message}") from None
-    return current_user_id(request)
 
 
 @endpoint("OpenAI-compatible: the models (the same as GET /api/models)", tag="openai", public=True,
@@ -183,25 +152,14 @@ class Completion:
                        revoked: asyncio.Future | None = None) -> End | None:
         """The answer's End, or None when the client left first or its
         credential was `revoked` (then the answer is cancelled)."""
-        reading = asyncio.ensure_future(self._follow(on_text))
-        watched = {reading} if revoked is None else {reading, revoked}
         try:
-            while not reading.done():
-                await asyncio.wait(watched, timeout=DISCONNECT_POLL_SECONDS, return_when=asyncio.FIRST_COMPLETED)
-                transport = self.request.transport
-                gone = transport is None or transport.is_closing() or (revoked is not None and revoked.done())
-                if not reading.done() and gone:
-                    reading.cancel()
-                    await asyncio.gather(reading, return_exceptions=True)
+            there, end = await while_connected(self.request, self._follow(on_text), revoked)
         except asyncio.CancelledError:
-            reading.cancel()
             await self._cancel()
             raise
-        try:
-            return reading.result()
-        except (asyncio.CancelledError, ConnectionError):
+        if not there:
             await self._cancel()
-            return None
+        return end
 
     async def _cancel(self) -> None:
         row = await messages.get_unfinished(self.app[appkeys.DB], self.answer["id"])

@@ -164,9 +164,10 @@ async def exists(db: Database, message_id: uuid.UUID) -> bool:
 
 async def get_state(db: Database, message_id: uuid.UUID) -> dict | None:
     """What a watcher needs of a stored answer: content, reasoning, status, sources, error and the
-    answer's model, finish_reason and usage."""
+    answer's model, finish_reason, usage and tool_calls."""
     return await db.fetchrow(
-        "SELECT content, reasoning, status, sources, error, model, finish_reason, usage FROM messages WHERE id = %s",
+        "SELECT content, reasoning, status, sources, error, model, finish_reason, usage, tool_calls "
+        "FROM messages WHERE id = %s",
         (message_id,))
 
 
@@ -191,20 +192,22 @@ async def checkpoint(db: Database, message_id: uuid.UUID, content: str, reasonin
 
 async def finish(db: Database, message_id: uuid.UUID, status: str, content: str, sources: list[dict],
                  error: str | None, *, reasoning: str = "", model: str | None = None,
-                 finish_reason: str | None = None, usage: dict | None = None) -> dict | None:
+                 finish_reason: str | None = None, usage: dict | None = None,
+                 tool_calls: list[dict] | None = None) -> dict | None:
     """Store an answer's end; the stored message, or None if it had already ended."""
     return await db.fetchrow(
         f"""
         UPDATE messages
         SET status = %(status)s, content = %(content)s, sources = %(sources)s, error = %(error)s,
             reasoning = %(reasoning)s, model = coalesce(%(model)s, model), finish_reason = %(finish_reason)s,
-            usage = %(usage)s, completed_at = clock_timestamp()
+            usage = %(usage)s, tool_calls = %(tool_calls)s, completed_at = clock_timestamp()
         WHERE id = %(id)s AND {_IS_UNFINISHED}
         RETURNING {COLUMNS}
         """,
         {"status": status, "content": content, "sources": psycopg2.extras.Json(sources), "error": error,
          "reasoning": reasoning, "model": model, "finish_reason": finish_reason,
-         "usage": None if usage is None else psycopg2.extras.Json(usage), "id": message_id},
+         "usage": None if usage is None else psycopg2.extras.Json(usage),
+         "tool_calls": None if tool_calls is None else psycopg2.extras.Json(tool_calls), "id": message_id},
     )
 
 
@@ -372,3 +375,8 @@ async def insert_past_answer(cur, chat_id: uuid.UUID, user_id: uuid.UUID, parent
         (chat_id, user_id, content, parent_id, parent_id),
     )
     return dict(await cur.fetchone())
+
+
+async def delete_turn(cur, first_id: uuid.UUID) -> None:
+    """Delete a message and every message after it on its branches, inside the caller's transaction."""
+    await cur.execute("DELETE FROM messages WHERE id = %s", (first_id,))

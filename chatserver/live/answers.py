@@ -67,11 +67,12 @@ class Answers:
     async def finish(self, message_id: uuid.UUID, chat_id: uuid.UUID, status: str, *,
                      sources: Iterable[dict] = (), error: str | None = None,
                      create_with: str | None = "", finish_reason: str | None = None,
-                     usage: dict | None = None, model: str | None = None) -> dict | None:
+                     usage: dict | None = None, model: str | None = None,
+                     tool_calls: list[dict] | None = None) -> dict | None:
         """End an answer (also one that never started streaming); the stored
         message, or None when it had already ended."""
         end = Event.end(status, sources=sources, error=error, finish_reason=finish_reason, usage=usage,
-                        model=model)
+                        model=model, tool_calls=tool_calls)
         outcome, row = await self.apply(message_id, chat_id, [end], create_with=create_with)
         return row if outcome == "final" else None
 
@@ -108,7 +109,8 @@ async def _store_final(db: Database, message_id: uuid.UUID, final: dict, content
                        reasoning: str) -> dict | None:
     return await messages.finish(db, message_id, final["status"], content, final["sources"], final["error"],
                                  reasoning=reasoning, model=final.get("model"),
-                                 finish_reason=final.get("finish_reason"), usage=final.get("usage"))
+                                 finish_reason=final.get("finish_reason"), usage=final.get("usage"),
+                                 tool_calls=final.get("tool_calls"))
 
 
 ANSWERS = web.AppKey("answers", Answers)

@@ -54,7 +54,8 @@ class Followers:
         if row is None:
             return Snapshot("", 0, {"status": "failed", "sources": [], "error": "the message was deleted"})
         if row["status"] in messages.FINISHED:
-            final = {k: row[k] for k in ("status", "sources", "error", "finish_reason", "usage", "model")}
+            final = {k: row[k] for k in ("status", "sources", "error", "finish_reason", "usage", "model",
+                                         "tool_calls")}
             return Snapshot(row["content"], 0, final, row["reasoning"])
         # the stream may have opened between the two reads; if not, the stored
         # text is all there is (a pending answer's is empty)
@@ -156,5 +157,5 @@ def _ending(final: dict, sent: _Sent, content: str, thought: _Sent, reasoning: s
     if extends and len(content) > len(so_far):
         items.append(Text("chunk", content[len(so_far):]))
     items.append(End(final["status"], final["sources"], final["error"], None if extends else content,
-                     final.get("finish_reason"), final.get("usage"), final.get("model")))
+                     final.get("finish_reason"), final.get("usage"), final.get("model"), final.get("tool_calls")))
     return items

@@ -30,6 +30,7 @@ async def live_content(state: AnswerState, rows: list[dict]) -> list[dict]:
             final = snap.final
             row.update(status=final["status"], sources=final["sources"], error=final["error"],
                        finish_reason=final.get("finish_reason"), usage=final.get("usage"),
+                       tool_calls=final.get("tool_calls"),
                        model=final.get("model") or row.get("model"),
                        completed_at=dt.datetime.fromtimestamp(final.get("at") or time.time(), dt.UTC))
     return rows

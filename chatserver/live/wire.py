@@ -6,7 +6,7 @@ on the chat's channel (encoded by the Lua scripts through PIECE_LUA, read by
 `<message id>|<n>|c|<text>` carries a chunk of the answer, `<message id>|<n>|r|<text>`
 a chunk of the model's reasoning, `<message id>|<n>|f|<JSON>` the end, whose
 JSON holds `status`, `sources`, `error`, `finish_reason`, `usage`, `model`,
-`at` (Unix time) and the final `content`. Every other kind is a passing
+`at` (Unix time), `tool_calls` and the final `content`. Every other kind is a passing
 piece, published as its producer gave it and not kept in the snapshot:
 `<message id>|<n>|s|<JSON>` is a status the answer is in for now
 (`{"status": "retrying", "attempt": N}`). `n` numbers the pieces of one
@@ -67,9 +67,10 @@ class Event:
     @classmethod
     def end(cls, status: str, *, sources: Iterable[dict] = (), error: str | None = None,
             content: str | None = None, seq: int | None = None, finish_reason: str | None = None,
-            usage: dict | None = None, model: str | None = None) -> Event:
+            usage: dict | None = None, model: str | None = None, tool_calls: list[dict] | None = None) -> Event:
         final = _compact({"status": status, "sources": list(sources), "error": error,
-                          "finish_reason": finish_reason, "usage": usage, "model": model, "at": time.time()})
+                          "finish_reason": finish_reason, "usage": usage, "model": model, "at": time.time(),
+                          "tool_calls": tool_calls})
         return cls(FINAL_REPLACING if content is not None else FINAL, content or "", seq, final)
 
 
@@ -102,6 +103,7 @@ class End:
     finish_reason: str | None = None
     usage: dict | None = None
     model: str | None = None
+    tool_calls: list[dict] | None = None  # the client's function tools the model called
 
 
 # everything a follower yields; a new kind of piece adds its item here

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 
 import aiopg
 import redis.asyncio as redis_async
@@ -170,7 +171,8 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> web.Applica
                            preview_service_ctx, live_ctx, ai_ctx, jobs_ctx])
 
     app.on_startup.extend([ops.build_openapi_document, log_summary])
-    app.on_shutdown.append(stop_taking_jobs)
+    app[ws.OPEN_SOCKETS] = weakref.WeakSet()
+    app.on_shutdown.extend([stop_taking_jobs, ws.close_sockets])
     add_routes(app.router)
     return app
 

@@ -215,6 +215,33 @@ async def test_ctrl_c_during_an_answer_says_at_once_how_many_jobs_it_waits_for_a
     assert "job queue stopped" in log.read_text()
 
 
+@pytest.mark.timeout(120)
+async def test_ctrl_c_closes_open_websockets_at_once_as_going_away(tmp_path, servers, redis_prefix):
+    """An open socket must not hold the shutdown until the grace period ends:
+    it is told at once (1001) and the process says how many it closed."""
+    proc, base = await start_run_py(tmp_path, servers, redis_prefix, LOG_LEVEL="INFO", SHUTDOWN_GRACE_SECONDS="60")
+    log = tmp_path / f"server-{base.rsplit(':', 1)[1]}.log"
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{base}/api/auth/register", json={
+                    "email": f"socket-{redis_prefix[-8:]}@example.com", "password": "password123"}) as resp:
+                token = (await resp.json())["access_token"]
+            async with http.post(f"{base}/api/chats", json={"title": "open"},
+                                 headers={"Authorization": f"Bearer {token}"}) as resp:
+                chat = await resp.json()
+            async with http.ws_connect(f"{base}/ws/chat/{chat['id']}?token={token}") as ws:
+                await ws.send_json({"type": "ping", "timestamp": 1})
+                assert (await ws.receive_json(timeout=30))["type"] == "pong"
+                proc.send_signal(signal.SIGINT)
+                closing = await ws.receive(timeout=30)
+                assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING)
+                assert ws.close_code == aiohttp.WSCloseCode.GOING_AWAY
+    finally:
+        code = await asyncio.to_thread(proc.wait, 60)
+    assert code == 0
+    assert "closing 1 open WebSocket(s)" in log.read_text()
+
+
 async def _until(condition, seconds: float = 20) -> None:
     deadline = time.monotonic() + seconds
     while not condition():

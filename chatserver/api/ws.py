@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+import weakref
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from chatserver import appkeys, outage
 from chatserver.api.access import owned_chat
@@ -205,6 +206,21 @@ class ChatSocket:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
+# every open socket of this process, for the shutdown to tell them at once
+OPEN_SOCKETS: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey("open_sockets")
+
+
+async def close_sockets(app: web.Application) -> None:
+    """At the signal (on_shutdown): open sockets would hold the shutdown until
+    the grace period ends; they are told to go (1001) and reconnect elsewhere."""
+    open_sockets = app[OPEN_SOCKETS]
+    sockets = list(open_sockets)
+    if sockets:
+        log.info("closing %d open WebSocket(s)", len(sockets))
+        await asyncio.gather(*(ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+                               for ws in sockets), return_exceptions=True)
+
+
 @endpoint("WebSocket of one chat: live answers, cancel, ping, chat events", tag="websocket",
           description="Upgrade with `?token=<jwt>`. Frames are JSON text; see docs/websocket.md.",
           responses={101: "switching protocols", 404: "no such chat"})
@@ -219,6 +235,7 @@ async def chat_socket(request: web.Request) -> web.WebSocketResponse:
     gauge.inc()
     revocations = app[REVOCATIONS]
     hold = revocations.hold(credential_of(request), _close_revoked, ws)
+    app[OPEN_SOCKETS].add(ws)
     try:
         async for message in ws:
             if message.type == WSMsgType.TEXT:
@@ -236,6 +253,7 @@ async def chat_socket(request: web.Request) -> web.WebSocketResponse:
             elif message.type == WSMsgType.BINARY:
                 await socket.error("frames must be JSON text")
     finally:
+        app[OPEN_SOCKETS].discard(ws)
         revocations.release(hold)
         gauge.dec()
         await socket.close()

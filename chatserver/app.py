@@ -21,6 +21,7 @@ from chatserver.api import (
     callback_routes,
     chat_routes,
     file_routes,
+    knowledge_routes,
     message_routes,
     model_routes,
     ops,
@@ -39,6 +40,7 @@ from chatserver.files.preview_service import preview_service_ctx
 from chatserver.files.storage import storage_ctx
 from chatserver.jobs.queue import JobQueue
 from chatserver.jobs.tasks import register_tasks
+from chatserver.knowledge.vectors import vectors_ctx
 from chatserver.live.stream import streams_ctx
 from chatserver.metrics import Metrics
 from chatserver.migrate import apply_migrations_async
@@ -151,7 +153,7 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> web.Applica
     app[appkeys.METRICS] = metrics
     app[START_WORKERS] = start_workers
     app.cleanup_ctx.extend([servers_ctx, database_ctx, redis_ctx, outages_ctx, rate_limits_ctx, storage_ctx,
-                           preview_service_ctx, streams_ctx, ai_ctx, queue_ctx])
+                           preview_service_ctx, streams_ctx, ai_ctx, vectors_ctx, queue_ctx])
 
     app.on_startup.extend([ops.build_openapi_document, log_summary])
     add_routes(app.router)
@@ -196,6 +198,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
 
     router.add_post("/api/files", file_routes.upload_file)
     router.add_get("/api/files", file_routes.list_files)
+    router.add_get("/api/files/search", knowledge_routes.search_passages)
     router.add_get("/api/files/{file_id}", file_routes.get_file)
     router.add_get("/api/files/{file_id}/content", file_routes.get_content)
     router.add_get("/api/files/{file_id}/preview", file_routes.get_preview)

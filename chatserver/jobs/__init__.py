@@ -2,5 +2,5 @@
 tasks) and the wiring of which job runs which code (tasks.py).
 
 queue.py imports only infrastructure (`redis_keys`); tasks.py imports the layers
-whose jobs it runs (ai, files, live, portable), never `api`.
+whose jobs it runs (ai, files, knowledge, live, portable), never `api`.
 """

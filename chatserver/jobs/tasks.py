@@ -1,5 +1,5 @@
 """Which job runs which code, and the periodic tasks: the wiring between the
-queue and the layers whose work it runs (ai, files, portable)."""
+queue and the layers whose work it runs (ai, files, knowledge, portable)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from chatserver.ai.sweep import sweep_answers
 from chatserver.files.housekeeping import housekeep
 from chatserver.files.preview import PREVIEW_TASK, make_preview_job, preview_dead
 from chatserver.jobs.queue import Job, JobQueue
+from chatserver.knowledge.indexing import EMBED_QUEUE, EMBED_TASK, embed_job
 from chatserver.live.stream import STREAMS
 from chatserver.portable.import_job import IMPORT_QUEUE, IMPORT_TASK, housekeep_imports, import_dead, run_import
 
@@ -51,6 +52,11 @@ def register_tasks(app: web.Application, queue: JobQueue) -> None:
     preview_timeout = max(settings.PREVIEW_TIMEOUT_SECONDS, settings.PREVIEW_SERVICE_TIMEOUT_SECONDS) + 30
     queue.task(PREVIEW_TASK, "preview", preview, on_dead=file_dead, timeout=preview_timeout)
     queue.periodic("files.housekeeping", settings.FILES_HOUSEKEEPING_INTERVAL_SECONDS, files_housekeeping)
+
+    async def embed(job: Job) -> None:
+        await embed_job(app, job.payload["file_id"])
+
+    queue.task(EMBED_TASK, EMBED_QUEUE, embed)
 
     async def run_import_job(job: Job) -> None:
         await run_import(app, job.payload["import_id"])

@@ -1,5 +1,7 @@
 """How extracted text is cut into passages: size, overlap, pages, headings."""
 
+import itertools
+
 from chatserver.knowledge.splitting import OVERLAP_CHARS, PASSAGE_CHARS, split
 
 
@@ -16,7 +18,7 @@ def test_long_text_is_cut_into_passages_within_the_size_that_share_their_last_se
     found = split(long_section(300))
     assert len(found) > 5
     assert all(len(p.text) <= PASSAGE_CHARS for p in found)
-    for before, after in zip(found, found[1:]):
+    for before, after in itertools.pairwise(found):
         shared = after.text[: OVERLAP_CHARS]
         assert shared.split(". ")[0] in before.text
     # every sentence is in some passage

@@ -20,6 +20,7 @@ from chatserver.ai.base import Backend, BackendFailed, BackendRejected, BackendU
 from chatserver.ai.context import Context, build_context
 from chatserver.ai.registry import BACKEND
 from chatserver.data import messages
+from chatserver.knowledge.vectors import VECTORS
 from chatserver.live.stream import STREAMS
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ async def queue_answer(app: web.Application, message_id: uuid.UUID, options: dic
 async def generate(app: web.Application, message_id: str, options: dict | None = None) -> None:
     db, streams = app[appkeys.DB], app[STREAMS]
     backend = app[BACKEND]
-    context = await build_context(db, app[appkeys.SETTINGS], message_id, backend.token_budget())
+    context = await build_context(db, app[appkeys.SETTINGS], message_id, app[VECTORS], backend.token_budget())
     if context is None:
         return  # deleted, cancelled or already answered
     context.options = options or {}

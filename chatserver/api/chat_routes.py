@@ -22,7 +22,7 @@ from chatserver.api.endpoint import (
     shaped,
 )
 from chatserver.api.pagination import bad_cursor, decode_cursor, encode_cursor, page_query
-from chatserver.data import chats
+from chatserver.data import chats, files
 from chatserver.data import messages as message_rows
 from chatserver.errors import ApiError, not_found
 from chatserver.files.storage import remove_chat_files
@@ -49,13 +49,20 @@ class ChatSettings(pydantic.BaseModel):
     max_tokens: MaxTokens | None = None
 
 
+MAX_KNOWLEDGE_FILES = 100
+Knowledge = Annotated[list[Annotated[uuid.UUID, pydantic.Strict(False)]], pydantic.Field(
+    max_length=MAX_KNOWLEDGE_FILES, description="files searched for every answer of the chat (docs/knowledge.md)")]
+
+
 class ChatIn(ChatSettings):
     title: Title | None = None
+    knowledge: Knowledge | None = None
 
 
 class ChatPatch(ChatSettings):
     """Only the fields present change; a setting sent as null goes back to the default."""
     title: Title | None = None
+    knowledge: Knowledge | None = None
 
     @pydantic.field_validator("title")
     @classmethod
@@ -76,6 +83,7 @@ class Chat(pydantic.BaseModel):
     max_tokens: int | None
     # the last message of the branch the chat shows (docs/rest.md, Branches)
     shown_leaf: uuid.UUID | None = None
+    knowledge: list[uuid.UUID] = []
 
 
 class ChatPage(pydantic.BaseModel):
@@ -114,13 +122,26 @@ async def _check_model(request: web.Request, body: ChatSettings) -> None:
                        [{"loc": ["model"], "msg": f"unknown model {body.model}"}])
 
 
+async def _check_knowledge(request: web.Request, knowledge: list[uuid.UUID] | None) -> list[uuid.UUID]:
+    """The ids once each, all the user's files; 422 naming any other."""
+    wanted = list(dict.fromkeys(knowledge or []))
+    missing = set(wanted) - await files.owned_ids(request.app[appkeys.DB], current_user_id(request), wanted)
+    if missing:
+        names = sorted(map(str, missing))
+        raise ApiError(422, "knowledge: not your files: " + ", ".join(names), "unknown_files",
+                       [{"loc": ["knowledge"], "msg": f"unknown file {m}"} for m in names])
+    return wanted
+
+
 @endpoint("Create a chat, optionally with its model settings", tag="chats", body=ChatIn,
           responses={201: Chat, 422: "invalid input or unknown model"})
 async def create_chat(request: web.Request) -> web.Response:
     body = await read_json(request, ChatIn)
     await _check_model(request, body)
+    knowledge = await _check_knowledge(request, body.knowledge)
     row = await chats.insert(request.app[appkeys.DB], current_user_id(request), body.title or DEFAULT_TITLE,
-                             body.model_dump(include=set(chats.SETTINGS)), auto_title=body.title is None)
+                             body.model_dump(include=set(chats.SETTINGS)), auto_title=body.title is None,
+                             knowledge=knowledge)
     return json_response(shaped(Chat, row), 201)
 
 
@@ -172,7 +193,10 @@ async def rename_chat(request: web.Request) -> web.Response:
     if not body.model_fields_set:
         raise ApiError(422, "nothing to change: send a title or a setting", "validation_error")
     await _check_model(request, body)
-    row = await chats.update(request.app[appkeys.DB], chat["id"], body.model_dump(include=body.model_fields_set))
+    changes = body.model_dump(include=body.model_fields_set)
+    if "knowledge" in changes:
+        changes["knowledge"] = await _check_knowledge(request, body.knowledge)
+    row = await chats.update(request.app[appkeys.DB], chat["id"], changes)
     if row is None:
         raise not_found("chat")
     return json_response(shaped(Chat, await chat_updated(request, row)))

@@ -18,6 +18,8 @@ from aiohttp import web
 from chatserver import appkeys, outage
 from chatserver.ai.base import Backend, BackendFailed, BackendRejected, BackendUnavailable, Result
 from chatserver.ai.context import Context, build_context
+from chatserver.ai.models import capabilities
+from chatserver.ai.pictures import data_urls
 from chatserver.ai.registry import BACKEND
 from chatserver.data import messages
 from chatserver.knowledge.vectors import VECTORS
@@ -56,6 +58,10 @@ async def generate(app: web.Application, message_id: str, options: dict | None =
     if context is None:
         return  # deleted, cancelled or already answered
     context.options = options or {}
+    if context.images and capabilities(app, context.model or backend.default_model())["vision"]:
+        storage = app[appkeys.STORAGE]
+        context.image_urls = await data_urls([storage.path(name) for name in context.images],
+                                             app[appkeys.SETTINGS].IMAGE_MAX_PIXELS)
     me = app[appkeys.QUEUE].instance
     opened = await streams.open(context.message_id, "" if backend.remote else me)
     if opened.state in messages.FINISHED:

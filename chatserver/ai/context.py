@@ -49,6 +49,9 @@ class Context:
     files: list[dict]  # [{"id", "name", "content"}, plus "note" when the text is missing or cut]
     # [{"number", "file_id", "file_name", "page", "passage_id", "text"}], in their numbers' order
     passages: list[dict] = dataclasses.field(default_factory=list)
+    # the stored names of the attached images (ready ones); data URLs of them for a vision model
+    images: list[str] = dataclasses.field(default_factory=list)
+    image_urls: list[str] = dataclasses.field(default_factory=list)
     # the chat's settings; None leaves each to the server's default
     model: str | None = None
     system_prompt: str | None = None
@@ -148,7 +151,7 @@ def system_prompt(settings, chat_prompt: str | None) -> str:
 
 
 async def attached_files(db: Database, user_id: uuid.UUID, file_ids: list[uuid.UUID],
-                         budget: int, wait_seconds: float) -> list[dict]:
+                         budget: int, wait_seconds: float, images: list[str] | None = None) -> list[dict]:
     """The files' text, waiting a while for files whose text is still being extracted."""
     if not file_ids:
         return []
@@ -167,6 +170,8 @@ async def attached_files(db: Database, user_id: uuid.UUID, file_ids: list[uuid.U
         if row is None:
             continue  # deleted since the message was posted
         entry = {"id": str(row["id"]), "name": row["name"], "content": ""}
+        if images is not None and row["status"] == "ready" and row["content_type"].startswith("image/"):
+            images.append(row["storage_name"])
         text = row["text_content"] or ""
         if row["status"] in ("pending", "processing"):
             entry["note"] = NOTES["waiting"]
@@ -193,8 +198,9 @@ async def build_context(db: Database, settings, message_id: str, vectors: Vector
         return None
     chat_settings = await chats.answer_settings(db, answer["chat_id"])
     knowledge = await chats.knowledge(db, answer["chat_id"])
+    images: list[str] = []
     found = await attached_files(db, answer["user_id"], answer["file_ids"],
-                                 settings.FILE_CONTEXT_CHAR_BUDGET, settings.FILE_WAIT_SECONDS)
+                                 settings.FILE_CONTEXT_CHAR_BUDGET, settings.FILE_WAIT_SECONDS, images)
 
     async def relevant(file_ids: list[uuid.UUID], rows: list[dict]) -> list[dict]:
         if not file_ids:
@@ -226,4 +232,5 @@ async def build_context(db: Database, settings, message_id: str, vectors: Vector
         history=turns,
         files=found,
         passages=chosen,
+        images=images,
     )

@@ -55,6 +55,10 @@ def chat_messages(context: Context, default_prompt: str) -> list[dict]:
         # the answer to it failed or was cancelled: both questions go as one turn
         last = turns.pop()["content"] + "\n\n" + last
     turns.append({"role": "user", "content": last})
+    if context.image_urls:
+        # a vision model sees the attached images as pictures besides the text
+        turns[-1]["content"] = [{"type": "text", "text": last},
+                                *({"type": "image_url", "image_url": {"url": url}} for url in context.image_urls)]
     return ([{"role": "system", "content": prompt}] if prompt else []) + turns
 
 

@@ -152,9 +152,12 @@ async def working_since(db: Database, seconds: float) -> list[uuid.UUID]:
 
 
 async def texts(db: Database, user_id: uuid.UUID, file_ids: list[uuid.UUID]) -> list[dict]:
-    """id, name, status and text_content of these files of the user."""
+    """id, name, status, text_content, content_type and storage_name of these files of the user."""
     return await db.fetch(
-        "SELECT id, name, status, text_content FROM files WHERE id = ANY(%s) AND user_id = %s",
+        """
+        SELECT id, name, status, text_content, content_type, storage_name
+        FROM files WHERE id = ANY(%s) AND user_id = %s
+        """,
         (list(file_ids), user_id),
     )
 

@@ -40,10 +40,17 @@ class OpenAIError(Exception):
                             headers=self.headers)
 
 
+class ImageUrl(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="ignore")
+    url: str
+
+
 class TextPart(pydantic.BaseModel):
+    """A text part, or an image_url part (data URLs only: docs/openai.md)."""
     model_config = pydantic.ConfigDict(extra="ignore")
     type: str
     text: str | None = None
+    image_url: ImageUrl | None = None
 
 
 class ChatMessage(pydantic.BaseModel):
@@ -54,9 +61,18 @@ class ChatMessage(pydantic.BaseModel):
     def text(self) -> str:
         if self.content is None or isinstance(self.content, str):
             return self.content or ""
-        if any(part.type != "text" for part in self.content):
-            raise OpenAIError(400, "only text content parts are supported", "unsupported_content", "messages")
-        return "".join(part.text or "" for part in self.content)
+        if any(part.type not in ("text", "image_url") for part in self.content):
+            raise OpenAIError(400, "only text and image_url content parts are supported", "unsupported_content",
+                              "messages")
+        return "".join(part.text or "" for part in self.content if part.type == "text")
+
+    def images(self) -> list[str]:
+        """The URLs of the message's image_url parts."""
+        if not isinstance(self.content, list):
+            return []
+        if any(part.type == "image_url" and part.image_url is None for part in self.content):
+            raise OpenAIError(400, "messages: an image_url part has no image_url", "invalid_value", "messages")
+        return [part.image_url.url for part in self.content if part.type == "image_url" and part.image_url]
 
 
 class StreamOptions(pydantic.BaseModel):
@@ -111,6 +127,8 @@ class Conversation(pydantic.BaseModel):
     system_prompt: str | None
     turns: list[tuple[str, str]]
     question: str
+    # the question's image_url parts (earlier turns' images are not kept)
+    images: list[str] = []
 
     @property
     def title(self) -> str:
@@ -139,7 +157,8 @@ def conversation(request: CompletionRequest) -> Conversation:
     if not turns or turns[-1][0] != "user" or not turns[-1][1].strip():
         raise OpenAIError(400, "messages: the last message must be a non-empty user message", "invalid_value",
                           "messages")
-    return Conversation(system_prompt="\n\n".join(system) or None, turns=turns[:-1], question=turns[-1][1])
+    return Conversation(system_prompt="\n\n".join(system) or None, turns=turns[:-1], question=turns[-1][1],
+                        images=request.messages[-1].images())
 
 
 def completion_id(answer_id: uuid.UUID) -> str:

@@ -29,6 +29,7 @@ from chatserver.api.openai_shapes import OpenAIError
 from chatserver.api.ratelimit import check_message_limit
 from chatserver.data import chats, messages
 from chatserver.errors import ApiError
+from chatserver.files.inline_images import BadImage, decode, keep_image
 from chatserver.live.stream import STREAMS, AlreadyFinished, End, Text
 
 log = logging.getLogger(__name__)
@@ -115,10 +116,15 @@ async def _start(app: web.Application, user_id: uuid.UUID, body: shapes.Completi
                  talk: shapes.Conversation) -> dict:
     """Store the call as a chat with its turns and a pending answer, and queue the answer."""
     db = app[appkeys.DB]
+    try:
+        images = [decode(url, app[appkeys.SETTINGS].MAX_UPLOAD_SIZE) for url in talk.images]
+    except BadImage as exc:
+        raise OpenAIError(400, str(exc), "invalid_image_url", "messages") from None
     settings = {"model": body.model, "system_prompt": talk.system_prompt, "temperature": body.temperature,
                 "max_tokens": body.max_completion_tokens or body.max_tokens}
     chat = await chats.insert(db, user_id, talk.title, settings)
     try:
+        file_ids = [await keep_image(app, user_id, chat["id"], data, n) for n, data in enumerate(images, 1)]
         async with db.transaction() as cur:
             # the turns as one branch, each following the one before
             parent = None
@@ -127,7 +133,7 @@ async def _start(app: web.Application, user_id: uuid.UUID, body: shapes.Completi
                     parent = (await messages.insert_question(cur, chat["id"], user_id, text, [], parent))["id"]
                 else:
                     parent = (await messages.insert_past_answer(cur, chat["id"], user_id, parent, text))["id"]
-            question = await messages.insert_question(cur, chat["id"], user_id, talk.question, [], parent)
+            question = await messages.insert_question(cur, chat["id"], user_id, talk.question, file_ids, parent)
             answer = await messages.insert_answer(cur, chat["id"], user_id, question["id"])
             await chats.show(cur, chat["id"], answer["id"])
     except BaseException:

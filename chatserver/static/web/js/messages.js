@@ -4,6 +4,7 @@
 import { state, api, files, RUNNING } from "./state.js";
 import { ApiError } from "./api.js";
 import { renderMarkdown } from "./markdown.js";
+import { linkCitations, sourceLabel } from "./citations.js";
 import { messageAttachment } from "./files.js";
 import { reportError } from "./notices.js";
 import { touchChat } from "./chatlist.js";
@@ -77,6 +78,7 @@ function renderMessage(model) {
     content.append(h("p", { class: "user-text", text: data.content }));
   } else if (data.content) {
     content.append(renderMarkdown(data.content));
+    linkCitations(content, data.sources, el.querySelector(".sources"));
   } else if (RUNNING.has(data.status)) {
     content.append(h("span", { class: "typing muted" }, "Thinking"));
   }
@@ -144,7 +146,7 @@ function renderMessage(model) {
 }
 
 function renderSource(source) {
-  const title = source.title || source.url || "Untitled source";
+  const title = sourceLabel(source);
   const href = safeUrl(source.url);
   const item = h("li", {},
     href ? h("a", { href, target: "_blank", rel: "noopener noreferrer nofollow" }, title) : h("span", {}, title));

@@ -5,7 +5,7 @@ import base64
 import io
 
 import pytest
-from ai_support import get_message, idle, post_message
+from ai_support import get_message, idle, post_message, start_callback_service
 from conftest import create_chat, register
 from files_support import image_bytes, processed, uploaded
 from llmock_support import LLMock
@@ -72,3 +72,17 @@ def test_model_capabilities_that_are_not_the_documented_json_are_refused(value):
     with pytest.raises(ConfigError, match="MODEL_CAPABILITIES"):
         load_settings(DEFAULT_CONFIG, environ={"MODEL_CAPABILITIES": value}, dotenv=None,
                       overrides={"DATABASE_URL": "postgresql://x/y"})
+
+
+async def test_the_ai_service_gets_the_image_as_a_scaled_data_url(fake_service, make_client):
+    service, client = await start_callback_service(fake_service, make_client, IMAGE_MAX_PIXELS=200)
+    account = await register(client)
+    chat = await create_chat(client, account)
+    photo = await processed(client, account, await uploaded(client, account, image_bytes((800, 400)), "photo.png"))
+    posted = await post_message(client, account, chat["id"], "Describe it", file_ids=[photo["id"]])
+    await idle(client)
+    [request] = [r for r in service.requests if r["message_id"] == posted["assistant_message"]["id"]]
+    [url] = request["images"]
+    with Image.open(io.BytesIO(base64.b64decode(url.partition(",")[2]))) as image:
+        assert image.size == (200, 100)
+    assert "800x400" in request["files"][0]["content"]

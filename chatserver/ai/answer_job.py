@@ -58,7 +58,8 @@ async def generate(app: web.Application, message_id: str, options: dict | None =
     if context is None:
         return  # deleted, cancelled or already answered
     context.options = options or {}
-    if context.images and capabilities(app, context.model or backend.default_model())["vision"]:
+    # a remote service decides for itself what to do with pictures
+    if context.images and (backend.remote or capabilities(app, context.model or backend.default_model())["vision"]):
         storage = app[appkeys.STORAGE]
         context.image_urls = await data_urls([storage.path(name) for name in context.images],
                                              app[appkeys.SETTINGS].IMAGE_MAX_PIXELS)

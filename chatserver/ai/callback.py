@@ -61,6 +61,7 @@ class CallbackBackend(Backend):
             "chat_id": str(context.chat_id),
             "files": context.files,
             "passages": context.passages,
+            "images": context.image_urls,
             "model": context.model,
             "system_prompt": context.system_prompt,
             "temperature": context.temperature,

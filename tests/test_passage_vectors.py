@@ -140,3 +140,12 @@ async def test_with_pgvector_the_start_up_log_says_vectors_are_on(aiohttp_client
         app = create_app(settings.replace(DATABASE_URL=vector_dsn, EMBEDDINGS_BASE_URL=embeddings["url"]))
         await aiohttp_client(ServedLikeRunPy(app))
     assert any(r.getMessage().startswith("vectors: on (pgvector ") for r in caplog.records)
+
+
+async def test_search_answers_by_words_when_the_embeddings_server_fails(vector_client, embeddings):
+    account = await register(vector_client)
+    bakery = await embedded(vector_client, account, b"The bakery sells fresh bread every morning.", "bakery.txt")
+    embeddings["fail"] = 1000
+    resp = await vector_client.get("/api/files/search", params={"q": "bakery"}, headers=account.headers)
+    assert resp.status == 200
+    assert [i["file_id"] for i in (await resp.json())["items"]] == [bakery["id"]]

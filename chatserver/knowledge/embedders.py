@@ -67,7 +67,7 @@ class RemoteEmbedder(Embedder):
 
 
 class BuiltinEmbedder(Embedder):
-    """Loaded on first use, in a thread: a server that never embeds never pays for it."""
+    """Loaded once, on first use, in a thread: a server that never embeds never pays for it."""
 
     model = minilm.NAME
 
@@ -83,8 +83,9 @@ class BuiltinEmbedder(Embedder):
         async with self._lock:
             if self._model is None:
                 self._model = await asyncio.to_thread(minilm.MiniLM, self.path)
-            # one batch at a time: the model uses every core it is given
-            vectors = await asyncio.to_thread(self._model.embed, texts)
+        # not under the lock: a question's vector (one short text) never waits
+        # for a batch of a long file's passages; numpy runs both in parallel
+        vectors = await asyncio.to_thread(self._model.embed, texts)
         return vectors.tolist()
 
 

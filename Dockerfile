@@ -9,6 +9,8 @@ WORKDIR /app
 COPY requirements.txt .
 RUN grep -v -- '-r requirements-embedded.txt' requirements.txt > /tmp/requirements-image.txt \
     && pip install --no-cache-dir -r /tmp/requirements-image.txt && rm /tmp/requirements-image.txt
+COPY requirements-embeddings.txt .
+RUN pip install --no-cache-dir --no-deps -r requirements-embeddings.txt
 
 COPY chatserver ./chatserver
 COPY migrations ./migrations

@@ -1,4 +1,4 @@
-"""Start chatserver: `python run.py [--config FILE] [serve|migrate|user ...]`."""
+"""Start chatserver: `python run.py [--config FILE] [serve|migrate|user ...|reindex]`."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from chatserver.app import create_app
 from chatserver.config import DEFAULT_CONFIG, ConfigError, load_settings
 from chatserver.db import create_database_if_missing, settings_dsn
 from chatserver.embedded import EmbeddedServerError, embedded_postgres
+from chatserver.knowledge.indexing import run_reindex_command
 from chatserver.migrate import apply_migrations
 
 SETTINGS_DOC = Path(__file__).resolve().parent / "docs" / "settings.md"
@@ -25,9 +26,10 @@ def main(argv: list[str] | None = None) -> int:
         epilog=f"Settings: {DEFAULT_CONFIG.name} holds every default; a .env file overrides it, and an environment "
                f"variable of the same name overrides both. Every setting, its default and its meaning: {SETTINGS_DOC}")
     parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="settings file (default: config.toml)")
-    commands = parser.add_subparsers(dest="command", metavar="{serve,migrate,user}")
+    commands = parser.add_subparsers(dest="command", metavar="{serve,migrate,user,reindex}")
     commands.add_parser("serve", help="serve the API (the default)")
     commands.add_parser("migrate", help="apply database migrations and exit")
+    commands.add_parser("reindex", help="cut files into passages and embed them with the current model, then exit")
     user = commands.add_parser("user", help="manage accounts: add EMAIL, disable EMAIL, enable EMAIL, list")
     user_actions = user.add_subparsers(dest="action", required=True)
     add = user_actions.add_parser("add", help="add an account; the password is asked for, or read from "
@@ -48,12 +50,15 @@ def main(argv: list[str] | None = None) -> int:
     # yoyo logs every step of every migration; chatserver.migrate sums them up in one line
     logging.getLogger("yoyo").setLevel(max(logging.WARNING, logging.getLogger().level))
     try:
-        if args.command in ("migrate", "user"):
+        if args.command in ("migrate", "user", "reindex"):
             with contextlib.ExitStack() as stack:
                 dsn = (stack.enter_context(embedded_postgres(settings.DATA_DIR, settings.DB_NAME, join_running=True))
                        if settings.embedded_postgres else settings_dsn(settings))
                 if args.command == "user":
                     run_user_command(dsn, settings, args.action, getattr(args, "email", None))
+                    return 0
+                if args.command == "reindex":
+                    run_reindex_command(dsn, settings)
                     return 0
                 create_database_if_missing(dsn)
                 count = apply_migrations(dsn)

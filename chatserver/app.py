@@ -26,6 +26,7 @@ from chatserver.api import (
     feedback_routes,
     file_routes,
     folder_routes,
+    knowledge_routes,
     message_routes,
     model_routes,
     ops,
@@ -48,6 +49,7 @@ from chatserver.files.storage import storage_ctx
 from chatserver.job_table import job_table
 from chatserver.jobs.queue import JobQueue
 from chatserver.jobs.worker import Worker
+from chatserver.knowledge.vectors import vectors_ctx
 from chatserver.live.lifetime import live_ctx
 from chatserver.metrics import Metrics
 from chatserver.migrate import apply_migrations_async
@@ -168,7 +170,7 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> web.Applica
     app[START_WORKERS] = start_workers
     app[portable_routes.EXPORTS] = portable_routes.ExportSlots(settings.EXPORT_CONCURRENCY)
     app.cleanup_ctx.extend([servers_ctx, database_ctx, redis_ctx, outages_ctx, rate_limits_ctx, storage_ctx,
-                           preview_service_ctx, live_ctx, ai_ctx, jobs_ctx])
+                           preview_service_ctx, live_ctx, ai_ctx, vectors_ctx, jobs_ctx])
 
     app.on_startup.extend([ops.build_openapi_document, log_summary])
     app[ws.OPEN_SOCKETS] = weakref.WeakSet()
@@ -230,6 +232,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
 
     router.add_post("/api/files", file_routes.upload_file)
     router.add_get("/api/files", file_routes.list_files)
+    router.add_get("/api/files/search", knowledge_routes.search_passages)
     router.add_get("/api/files/{file_id}", file_routes.get_file)
     router.add_get("/api/files/{file_id}/content", file_routes.get_content)
     router.add_get("/api/files/{file_id}/preview", file_routes.get_preview)

@@ -140,6 +140,15 @@ class Settings:
     UPLOAD_ORPHAN_AGE_SECONDS: float
     FILES_HOUSEKEEPING_INTERVAL_SECONDS: float
 
+    EMBEDDINGS_BASE_URL: str
+    EMBEDDINGS_MODEL: str
+    EMBEDDINGS_API_KEY: str
+    EMBEDDINGS_BUILTIN: bool
+    EMBEDDINGS_BATCH_SIZE: int
+    KNOWLEDGE_PASSAGES: int
+    MODEL_CAPABILITIES: str
+    IMAGE_MAX_PIXELS: int
+
     @property
     def embedded_postgres(self) -> bool:
         return not (self.DATABASE_URL or self.DB_HOST)
@@ -157,6 +166,11 @@ class Settings:
     def openai_headers(self) -> dict[str, str]:
         """OPENAI_HEADERS parsed (validated at load)."""
         return json.loads(self.OPENAI_HEADERS) if self.OPENAI_HEADERS.strip() else {}
+
+    @property
+    def model_capabilities(self) -> dict[str, dict]:
+        """MODEL_CAPABILITIES parsed (validated at load)."""
+        return json.loads(self.MODEL_CAPABILITIES) if self.MODEL_CAPABILITIES.strip() else {}
 
     def replace(self, **changes: Any) -> Settings:
         return load_settings(None, environ={}, base=self, overrides=changes)
@@ -208,7 +222,8 @@ def _validate(s: Settings) -> None:
         "DB_POOL_MAX", "MAX_ANSWER_BYTES", "HISTORY_CHAR_BUDGET", "AI_CONTEXT_TOKENS", "FILE_CONTEXT_CHAR_BUDGET",
         "TEXT_EXTRACT_CHAR_BUDGET", "WS_HEARTBEAT_SECONDS", "SSE_KEEPALIVE_SECONDS",
         "PREVIEW_SERVICE_MAX_ANSWER_BYTES", "UPLOAD_ORPHAN_AGE_SECONDS", "FILES_HOUSEKEEPING_INTERVAL_SECONDS",
-        "JOB_TIMEOUT_SECONDS", "PREVIEW_TIMEOUT_SECONDS", "DB_TIMEOUT_SECONDS",
+        "JOB_TIMEOUT_SECONDS", "PREVIEW_TIMEOUT_SECONDS", "DB_TIMEOUT_SECONDS", "EMBEDDINGS_BATCH_SIZE",
+        "KNOWLEDGE_PASSAGES", "IMAGE_MAX_PIXELS",
     )
     for key in positive:
         if getattr(s, key) <= 0:
@@ -234,6 +249,7 @@ def _validate(s: Settings) -> None:
         except ValueError:
             raise ConfigError(f"TRUSTED_PROXIES: {entry!r} is not an IP address or network") from None
     _validate_headers(s.OPENAI_HEADERS)
+    _validate_capabilities(s.MODEL_CAPABILITIES)
     if s.LOG_LEVEL.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         raise ConfigError(f"LOG_LEVEL: unknown level {s.LOG_LEVEL!r}")
 
@@ -278,6 +294,25 @@ def _validate_headers(raw: str) -> None:
     if not isinstance(headers, dict) or not all(isinstance(k, str) and isinstance(v, str)
                                                 for k, v in headers.items()):
         raise ConfigError("OPENAI_HEADERS: expected a JSON object of header names to string values")
+
+
+CAPABILITY_TYPES = {"vision": bool, "tools": bool, "context_tokens": int}
+
+
+def _validate_capabilities(raw: str) -> None:
+    if not raw.strip():
+        return
+    problem = "expected a JSON object of model ids to objects of vision, tools (true or false) and context_tokens"
+    try:
+        found = json.loads(raw)
+    except ValueError:
+        raise ConfigError(f"MODEL_CAPABILITIES: not valid JSON ({problem})") from None
+    def valid(entry: object) -> bool:
+        return isinstance(entry, dict) and all(
+            k in CAPABILITY_TYPES and isinstance(v, CAPABILITY_TYPES[k]) for k, v in entry.items())
+
+    if not isinstance(found, dict) or not all(valid(entry) for entry in found.values()):
+        raise ConfigError(f"MODEL_CAPABILITIES: {problem}")
 
 
 def load_settings(

@@ -216,9 +216,9 @@ class UnknownModel(ApiError):
 class UnknownFiles(ApiError):
     status, code, message = 422, "unknown_files", "file_ids: not your files"
 
-    def __init__(self, missing: list[str]) -> None:
-        super().__init__(f"{self.message}: " + ", ".join(missing),
-                         details=[{"loc": ["file_ids"], "msg": f"unknown file {m}"} for m in missing])
+    def __init__(self, missing: list[str], field: str = "file_ids") -> None:
+        super().__init__(f"{field}: not your files: " + ", ".join(missing),
+                         details=[{"loc": [field], "msg": f"unknown file {m}"} for m in missing])
 
 
 class UnknownFolder(ApiError):
@@ -318,6 +318,11 @@ class InvalidValue(OpenAIError):
 
 class StringAboveMaxLength(OpenAIError):
     status, code, message, param = 400, "string_above_max_length", "a message is too long", "messages"
+
+
+class InvalidImageUrl(OpenAIError):
+    status, code, param = 400, "invalid_image_url", "messages"
+    message = "an image_url part must be a data URL of an image"
 
 
 class UnsupportedContent(OpenAIError):

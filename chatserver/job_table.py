@@ -17,6 +17,7 @@ from chatserver.files.housekeeping import housekeep
 from chatserver.files.preview import PREVIEW_TASK, make_preview_job, preview_dead
 from chatserver.jobs.queue import Job
 from chatserver.jobs.tasks import JobTable, Periodic, Task
+from chatserver.knowledge.indexing import EMBED_QUEUE, EMBED_TASK, embed_job
 from chatserver.live.answers import ANSWERS
 from chatserver.portable.import_job import IMPORT_QUEUE, IMPORT_TASK, housekeep_imports, import_dead, run_import
 
@@ -31,6 +32,7 @@ def job_table(settings: Settings) -> JobTable:
             Task(GENERATE_TASK, "ai", generate_answer, on_dead=answer_dead),
             Task(PREVIEW_TASK, "preview", make_preview_job, on_dead=preview_dead, timeout=preview_timeout),
             Task(IMPORT_TASK, IMPORT_QUEUE, run_import_job, on_dead=import_dead_job),
+            Task(EMBED_TASK, EMBED_QUEUE, embed_file),
         ],
         periodic=[
             Periodic("answers.sweep", settings.SWEEP_INTERVAL_SECONDS, AnswersSweep()),
@@ -46,6 +48,10 @@ async def generate_answer(app: web.Application, job: Job) -> None:
 
 async def answer_dead(app: web.Application, job: Job, reason: str) -> None:
     await app[ANSWERS].fail(job.payload["message_id"], reason)
+
+
+async def embed_file(app: web.Application, job: Job) -> None:
+    await embed_job(app, job.payload["file_id"])
 
 
 async def run_import_job(app: web.Application, job: Job) -> None:

@@ -22,8 +22,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from support.accounts import Account, create_chat, register
 from support.databases import admin_sql, with_database
 from support.outage_servers import RedisServer
+from support.served_app import ServedLikeRunPy
 
-from chatserver.api.server import JsonErrorsRunner
 from chatserver.app import create_app
 from chatserver.config import DEFAULT_CONFIG, Settings, load_settings
 from chatserver.migrate import apply_migrations
@@ -93,15 +93,11 @@ def settings(servers, redis_prefix, tmp_path) -> Settings:
             "QUEUE_POLL_SECONDS": 0.05,
             "SHUTDOWN_GRACE_SECONDS": 5,
             "STREAM_TIMEOUT_SECONDS": 10,
+            # the built-in embedding model runs only where a test asks for it: on an embedded
+            # PostgreSQL (pgvector) it would embed every upload of every test
+            "EMBEDDINGS_BUILTIN": False,
         },
     )
-
-
-class ServedLikeRunPy(TestServer):
-    """A test server whose connections answer HTTP-level errors as run.py's do."""
-
-    async def _make_runner(self, **kwargs: Any) -> JsonErrorsRunner:
-        return JsonErrorsRunner(self.app, **kwargs)
 
 
 @pytest.fixture

@@ -160,3 +160,18 @@ async def test_the_responses_api_answers_and_continues_with_the_real_model(make_
         assert deltas == final.response.output_text and final.response.usage.input_tokens > 0
     finally:
         await api.close()
+
+
+@pytest.mark.timeout(300)
+async def test_a_long_attached_file_reaches_the_model_as_the_passage_that_answers(make_client, model_server):
+    from support.uploads import processed, uploaded
+
+    client, account, chat = await start(make_client, model_server)
+    filler = [f"Section {n}. The weather on day {n} was mild and the garden needed no work." for n in range(400)]
+    filler.insert(217, "The gardener's dog is called BISCUIT.")
+    long = await processed(client, account, await uploaded(client, account, "\n\n".join(filler).encode(), "log.txt"))
+    stored = await ask(client, account, chat, "What is the gardener's dog called?", file_ids=[long["id"]])
+    assert stored["status"] == "complete"
+    # the file is far past AI_CONTEXT_TOKENS: only its passages went, the right one among them
+    assert any("BISCUIT" in s["content"] for s in stored["sources"])
+    assert "biscuit" in stored["content"].lower()

@@ -18,8 +18,11 @@ from aiohttp import web
 from chatserver import appkeys, outage
 from chatserver.ai.base import Backend, BackendFailed, BackendRejected, BackendUnavailable, Result
 from chatserver.ai.context import Context, build_context
+from chatserver.ai.models import capabilities
+from chatserver.ai.pictures import data_urls
 from chatserver.ai.registry import BACKEND
 from chatserver.data import messages
+from chatserver.knowledge.vectors import VECTORS
 from chatserver.live.answers import ANSWERS, Answers
 from chatserver.live.fanout import FANOUT
 from chatserver.live.state import ANSWER_STATE
@@ -54,10 +57,15 @@ async def queue_answer(app: web.Application, message_id: uuid.UUID, options: dic
 async def generate(app: web.Application, message_id: str, options: dict | None = None) -> None:
     db, answers = app[appkeys.DB], app[ANSWERS]
     backend = app[BACKEND]
-    context = await build_context(db, app[appkeys.SETTINGS], message_id, backend.token_budget())
+    context = await build_context(db, app[appkeys.SETTINGS], message_id, app[VECTORS], backend.token_budget())
     if context is None:
         return  # deleted, cancelled or already answered
     context.options = options or {}
+    # a remote service decides for itself what to do with pictures
+    if context.images and (backend.remote or capabilities(app, context.model or backend.default_model())["vision"]):
+        storage = app[appkeys.STORAGE]
+        context.image_urls = await data_urls([storage.path(name) for name in context.images],
+                                             app[appkeys.SETTINGS].IMAGE_MAX_PIXELS)
     me = app[appkeys.QUEUE].instance
     opened = await app[ANSWER_STATE].open(context.message_id, "" if backend.remote else me)
     if opened.state in messages.FINISHED:

@@ -1,5 +1,7 @@
 """The built-in backend: no model, just PostgreSQL full-text search. It cuts
-the attached files, the user's other files and earlier answers into sentences,
+the attached files, the user's other files, earlier answers and the passages
+of files a model would be given (context.py: the chat's knowledge, files too
+long to read whole; cited with file, page and passage) into sentences,
 ranks the sentences against the question (ts_rank, attached files weighted
 up), and quotes the best ones once each, saying plainly what it is: every
 answer opens with one short sentence, and the first of a conversation also
@@ -106,6 +108,11 @@ class BuiltinBackend(Backend):
                        "text": s} for t in texts for s in sentences(t["text_content"])]
         candidates += [{"title": titles.get(a["chat_id"], ""), "file": None, "weight": 1.0, "text": s}
                        for a in answers for s in sentences(a["content"])]
+        # the passages a model would be given (the chat's knowledge, files too long to read whole),
+        # weighted like attached files; a sentence of one is cited with its file, page and passage
+        candidates += [{"title": p["file_name"], "file": p["file_id"], "weight": ATTACHED_WEIGHT, "text": s,
+                        "source": {k: p[k] for k in ("file_id", "page", "passage_id")}}
+                       for p in context.passages for s in sentences(p["text"])]
         ranked = await self._rank(context.message, candidates)
         matching = {c["text"] for c in ranked}
         matched_files = {c["file"] for c in candidates if c["text"] in matching}
@@ -131,8 +138,10 @@ class BuiltinBackend(Backend):
         # each passage names where it is from, so the answer reads whole where no sources are shown (/v1)
         for number, passage in enumerate(chosen, 1):
             end = "\n\n" if number < len(chosen) else ""
-            await write(f"{number}. From \u201c{passage['title']}\u201d: {passage['passage']}{end}")
-        return [{"title": p["title"], "url": "", "content": p["passage"]} for p in chosen]
+            page = passage.get("source", {}).get("page")
+            where = f"\u201c{passage['title']}\u201d" + (f", page {page}" if page else "")
+            await write(f"{number}. From {where}: {passage['passage']}{end}")
+        return [{"title": p["title"], "url": "", "content": p["passage"], **p.get("source", {})} for p in chosen]
 
     async def _rank(self, question: str, candidates: list[dict]) -> list[dict]:
         """The candidates matching any word of the question, each identical

@@ -60,6 +60,8 @@ class CallbackBackend(Backend):
             "message_id": str(context.message_id),
             "chat_id": str(context.chat_id),
             "files": context.files,
+            "passages": context.passages,
+            "images": context.image_urls,
             "model": context.model,
             "system_prompt": context.system_prompt,
             "temperature": context.temperature,

@@ -24,7 +24,7 @@ import time
 import aiohttp
 
 from chatserver.ai.base import Backend, BackendFailed, BackendRejected, Result, Write, describe, error_text, origin
-from chatserver.ai.context import Context, system_prompt
+from chatserver.ai.context import Context, passage_sources, system_prompt
 from chatserver.config import Settings
 from chatserver.db import Database
 
@@ -55,6 +55,10 @@ def chat_messages(context: Context, default_prompt: str) -> list[dict]:
         # the answer to it failed or was cancelled: both questions go as one turn
         last = turns.pop()["content"] + "\n\n" + last
     turns.append({"role": "user", "content": last})
+    if context.image_urls:
+        # a vision model sees the attached images as pictures besides the text
+        turns[-1]["content"] = [{"type": "text", "text": last},
+                                *({"type": "image_url", "image_url": {"url": url}} for url in context.image_urls)]
     return ([{"role": "system", "content": prompt}] if prompt else []) + turns
 
 
@@ -62,15 +66,26 @@ def system_prompt_text(context: Context, default_prompt: str) -> str:
     return default_prompt if context.system_prompt is None else context.system_prompt
 
 
+CITE = ("Passages from the user's files follow, numbered. Answer from them where they help, and cite "
+        "each passage you use by its number in square brackets, like [1] or [2][3].")
+
+
 def _with_files(context: Context) -> str:
-    if not context.files:
-        return context.message
-    parts = ["Attached files:"]
-    for f in context.files:
-        parts.append(f"--- {f['name']} ---")
-        parts.append(f["content"] if f["content"] else f"({f.get('note') or 'no text'})")
-    parts.append("--- end of files ---")
-    parts.append("")
+    parts = []
+    if context.files:
+        parts.append("Attached files:")
+        for f in context.files:
+            parts.append(f"--- {f['name']} ---")
+            parts.append(f["content"] if f["content"] else f"({f.get('note') or 'no text'})")
+        parts.append("--- end of files ---")
+        parts.append("")
+    if context.passages:
+        parts.append(CITE)
+        for p in context.passages:
+            page = f", page {p['page']}" if p["page"] else ""
+            parts.append(f"[{p['number']}] {p['file_name']}{page}:\n{p['text']}")
+        parts.append("--- end of passages ---")
+        parts.append("")
     parts.append(context.message)
     return "\n".join(parts)
 
@@ -239,7 +254,7 @@ class OpenAIBackend(Backend):
             try:
                 async with self.session.post(chat_url(s), json=body, headers=headers(s), timeout=timeout) as resp:
                     if resp.status == 200:
-                        return await self._read(resp, body["model"], write)
+                        return await self._read(resp, context, body["model"], write)
                     failure = await error_text(resp)
                     if resp.status not in RETRY_STATUSES:
                         raise BackendRejected(failure)
@@ -254,7 +269,7 @@ class OpenAIBackend(Backend):
             await write.retrying(attempt)
             await asyncio.sleep(wait)
 
-    async def _read(self, resp: aiohttp.ClientResponse, model: str, write: Write) -> Result:
+    async def _read(self, resp: aiohttp.ClientResponse, context: Context, model: str, write: Write) -> Result:
         stream = _Stream()
         try:
             async for line in resp.content:
@@ -276,5 +291,5 @@ class OpenAIBackend(Backend):
         if not stream.finished:
             said = "sent no answer" if not stream.events else "ended the stream without saying it finished"
             raise BackendFailed(f"{ENDED_EARLY}: {SERVER} {said}")
-        return Result(finish_reason=stream.finish_reason or "stop", usage=stream.usage,
-                      model=stream.model or model, tool_calls=stream.tool_calls)
+        return Result(sources=passage_sources(context), finish_reason=stream.finish_reason or "stop",
+                      usage=stream.usage, model=stream.model or model, tool_calls=stream.tool_calls)

@@ -81,7 +81,7 @@ def _stream_event(event: ChunkEvent | CompleteEvent | ErrorEvent) -> Event:
     if isinstance(event, ChunkEvent):
         return Event.chunk(event.content, event.seq)
     if isinstance(event, CompleteEvent):
-        return Event.end("complete", sources=[s.model_dump() for s in event.sources],
+        return Event.end("complete", sources=[s.model_dump(mode="json", exclude_none=True) for s in event.sources],
                          content=event.content, seq=event.seq)
     return Event.end("failed", error=event.error, seq=event.seq)
 

@@ -15,14 +15,19 @@ from chatserver.ai.models import is_known_model
 from chatserver.api.access import account_check, owned_chat
 from chatserver.api.chat_shapes import DEFAULT_TITLE, Chat, ChatSettings, chat_updated
 from chatserver.api.endpoint import current_user_id, endpoint, json_response, read_json, read_query, shaped
-from chatserver.data import chats, folders, presets
+from chatserver.data import chats, files, folders, presets
 from chatserver.data import messages as message_rows
-from chatserver.errors import NotFound, UnknownFolder, UnknownModel, UnknownPreset, ValidationFailed
+from chatserver.errors import NotFound, UnknownFiles, UnknownFolder, UnknownModel, UnknownPreset, ValidationFailed
 from chatserver.files.storage import remove_chat_files
 from chatserver.live.answers import ANSWERS
 from chatserver.live.chat_events import CHAT_EVENTS
 
 Title = Annotated[str, pydantic.StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+MAX_KNOWLEDGE_FILES = 100
+Knowledge = Annotated[list[Annotated[uuid.UUID, pydantic.Strict(False)]], pydantic.Field(
+    max_length=MAX_KNOWLEDGE_FILES, description="files searched for every answer of the chat (docs/knowledge.md)")]
 
 
 class ChatIn(ChatSettings):
@@ -31,6 +36,7 @@ class ChatIn(ChatSettings):
     pinned: bool = False
     # the settings the body leaves out are copied from this preset
     preset_id: Annotated[uuid.UUID, pydantic.Strict(False)] | None = None
+    knowledge: Knowledge | None = None
 
 
 def _without_default(schema: dict) -> None:
@@ -46,6 +52,7 @@ class ChatPatch(ChatSettings):
     folder_id: Annotated[uuid.UUID, pydantic.Strict(False)] | None = None
     pinned: bool = False
     archived: bool = False
+    knowledge: Knowledge | None = None
 
     @pydantic.field_validator("title")
     @classmethod
@@ -93,18 +100,29 @@ async def _preset_settings(request: web.Request, preset_id: uuid.UUID, given: se
     return {k: preset[k] for k in chats.SETTINGS if k not in given}
 
 
+async def _check_knowledge(request: web.Request, knowledge: list[uuid.UUID] | None) -> list[uuid.UUID]:
+    """The ids once each, all the user's files; 422 naming any other."""
+    wanted = list(dict.fromkeys(knowledge or []))
+    missing = set(wanted) - await files.owned_ids(request.app[appkeys.DB], current_user_id(request), wanted)
+    if missing:
+        names = sorted(map(str, missing))
+        raise UnknownFiles(names, "knowledge")
+    return wanted
+
+
 @endpoint("Create a chat, optionally with its model settings", tag="chats", body=ChatIn,
           responses={201: Chat, 422: "invalid input or unknown model"})
 async def create_chat(request: web.Request) -> web.Response:
     body = await read_json(request, ChatIn)
     await _check_model(request, body)
     await _check_folder(request, body.folder_id)
+    knowledge = await _check_knowledge(request, body.knowledge)
     settings = body.model_dump(include={*chats.SETTINGS, "folder_id", "pinned"})
     if body.preset_id is not None:
         settings |= await _preset_settings(request, body.preset_id, body.model_fields_set)
     try:
         row = await chats.insert(request.app[appkeys.DB], current_user_id(request), body.title or DEFAULT_TITLE,
-                                 settings, auto_title=body.title is None)
+                                 settings, auto_title=body.title is None, knowledge=knowledge)
     except chats.FolderGone:
         raise UnknownFolder(body.folder_id) from None
     return json_response(shaped(Chat, row), 201)
@@ -127,8 +145,11 @@ async def rename_chat(request: web.Request) -> web.Response:
         raise ValidationFailed("nothing to change: send a title or a setting")
     await _check_model(request, body)
     await _check_folder(request, body.folder_id)
+    changes = body.model_dump(include=body.model_fields_set)
+    if "knowledge" in changes:
+        changes["knowledge"] = await _check_knowledge(request, body.knowledge)
     try:
-        row = await chats.update(request.app[appkeys.DB], chat["id"], body.model_dump(include=body.model_fields_set))
+        row = await chats.update(request.app[appkeys.DB], chat["id"], changes)
     except chats.FolderGone:
         raise UnknownFolder(body.folder_id) from None
     if row is None:

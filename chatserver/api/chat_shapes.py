@@ -46,6 +46,7 @@ class Chat(pydantic.BaseModel):
     folder_id: uuid.UUID | None = None
     pinned: bool = False
     archived: bool = False
+    knowledge: list[uuid.UUID] = []
 
 
 class ChatPage(pydantic.BaseModel):

@@ -18,6 +18,13 @@ class Source(pydantic.BaseModel):
     title: str = ""
     url: str = ""
     content: str = ""
+    # a passage of one of the user's files (docs/knowledge.md)
+    file_id: uuid.UUID | None = None
+    page: int | None = None
+    passage_id: uuid.UUID | None = None
+
+
+PASSAGE_KEYS = ("file_id", "page", "passage_id")
 
 
 class Usage(pydantic.BaseModel):
@@ -56,8 +63,8 @@ def message_out(row: dict) -> dict:
     """A stored message as the Message schema shows it, not validated: our
     own database holds nothing else (see `shaped`)."""
     out = shaped(Message, row)
-    out["sources"] = [{"title": s.get("title", ""), "url": s.get("url", ""), "content": s.get("content", "")}
-                      for s in row["sources"]]
+    out["sources"] = [{"title": s.get("title", ""), "url": s.get("url", ""), "content": s.get("content", ""),
+                       **{k: s[k] for k in PASSAGE_KEYS if s.get(k) is not None}} for s in row["sources"]]
     usage = row["usage"]
     out["usage"] = None if usage is None else {"prompt_tokens": usage.get("prompt_tokens"),
                                                "completion_tokens": usage.get("completion_tokens")}

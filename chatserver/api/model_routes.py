@@ -15,9 +15,17 @@ from chatserver.api.endpoint import current_user_id, endpoint, json_response, re
 from chatserver.data import messages
 
 
+class Capabilities(pydantic.BaseModel):
+    vision: bool
+    tools: bool
+    context_tokens: int | None
+
+
 class Model(pydantic.BaseModel):
     id: str
     backend: str = pydantic.Field(json_schema_extra={"enum": [b.name for b in BACKENDS]})
+    # MODEL_CAPABILITIES (docs/settings.md)
+    capabilities: Capabilities
 
 
 class ModelList(pydantic.BaseModel):

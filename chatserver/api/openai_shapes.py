@@ -72,10 +72,17 @@ def from_rest(response: web.Response) -> web.Response:
     return web.Response(status=status, text=json.dumps(payload), content_type="application/json", headers=headers)
 
 
+class ImageUrl(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="ignore")
+    url: str
+
+
 class TextPart(pydantic.BaseModel):
+    """A text part, or an image_url part (data URLs only: docs/openai.md)."""
     model_config = pydantic.ConfigDict(extra="ignore")
     type: str
     text: str | None = None
+    image_url: ImageUrl | None = None
 
 
 class ChatMessage(pydantic.BaseModel):
@@ -86,9 +93,17 @@ class ChatMessage(pydantic.BaseModel):
     def text(self) -> str:
         if self.content is None or isinstance(self.content, str):
             return self.content or ""
-        if any(part.type != "text" for part in self.content):
-            raise UnsupportedContent()
-        return "".join(part.text or "" for part in self.content)
+        if any(part.type not in ("text", "image_url") for part in self.content):
+            raise UnsupportedContent("only text and image_url content parts are supported")
+        return "".join(part.text or "" for part in self.content if part.type == "text")
+
+    def images(self) -> list[str]:
+        """The URLs of the message's image_url parts."""
+        if not isinstance(self.content, list):
+            return []
+        if any(part.type == "image_url" and part.image_url is None for part in self.content):
+            raise InvalidValue("messages: an image_url part has no image_url", param="messages")
+        return [part.image_url.url for part in self.content if part.type == "image_url" and part.image_url]
 
 
 class StreamOptions(pydantic.BaseModel):
@@ -149,6 +164,8 @@ class Conversation(pydantic.BaseModel):
     system_prompt: str | None
     turns: list[tuple[str, str]]
     question: str
+    # the question's image_url parts (earlier turns' images are not kept)
+    images: list[str] = []
 
     @property
     def title(self) -> str:
@@ -174,7 +191,8 @@ def conversation(request: CompletionRequest) -> Conversation:
             turns.append((message.role, text))
     if not turns or turns[-1][0] != "user" or not turns[-1][1].strip():
         raise InvalidValue("messages: the last message must be a non-empty user message", param="messages")
-    return Conversation(system_prompt="\n\n".join(system) or None, turns=turns[:-1], question=turns[-1][1])
+    return Conversation(system_prompt="\n\n".join(system) or None, turns=turns[:-1], question=turns[-1][1],
+                        images=request.messages[-1].images())
 
 
 def completion_id(answer_id: uuid.UUID) -> str:

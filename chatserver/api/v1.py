@@ -27,7 +27,8 @@ from chatserver.api.endpoint import endpoint
 from chatserver.api.openai_access import SSE_HEADERS, api_user, openai_errors, while_connected
 from chatserver.api.ratelimit import check_message_limit
 from chatserver.data import chats, messages
-from chatserver.errors import AnswerCancelled, AnswerFailed, InvalidApiKey, ModelNotFound
+from chatserver.errors import AnswerCancelled, AnswerFailed, InvalidApiKey, InvalidImageUrl, ModelNotFound
+from chatserver.files.inline_images import BadImage, decode, keep_image
 from chatserver.live.answers import ANSWERS, AlreadyFinished
 from chatserver.live.follow import FOLLOWERS
 from chatserver.live.revocation import REVOCATIONS, settle
@@ -82,10 +83,15 @@ async def _start(app: web.Application, user_id: uuid.UUID, body: shapes.Completi
                  talk: shapes.Conversation) -> dict:
     """Store the call as a chat with its turns and a pending answer, and queue the answer."""
     db = app[appkeys.DB]
+    try:
+        images = [decode(url, app[appkeys.SETTINGS].MAX_UPLOAD_SIZE) for url in talk.images]
+    except BadImage as exc:
+        raise InvalidImageUrl(str(exc)) from None
     settings = {"model": body.model, "system_prompt": talk.system_prompt, "temperature": body.temperature,
                 "max_tokens": body.max_completion_tokens or body.max_tokens}
     chat = await chats.insert(db, user_id, talk.title, settings)
     try:
+        file_ids = [await keep_image(app, user_id, chat["id"], data, n) for n, data in enumerate(images, 1)]
         async with db.transaction() as cur:
             # the turns as one branch, each following the one before
             parent = None
@@ -94,7 +100,7 @@ async def _start(app: web.Application, user_id: uuid.UUID, body: shapes.Completi
                     parent = (await messages.insert_question(cur, chat["id"], user_id, text, [], parent))["id"]
                 else:
                     parent = (await messages.insert_past_answer(cur, chat["id"], user_id, parent, text))["id"]
-            question = await messages.insert_question(cur, chat["id"], user_id, talk.question, [], parent)
+            question = await messages.insert_question(cur, chat["id"], user_id, talk.question, file_ids, parent)
             answer = await messages.insert_answer(cur, chat["id"], user_id, question["id"])
             await chats.show(cur, chat["id"], answer["id"])
     except BaseException:

@@ -10,7 +10,7 @@ import psycopg2.errors
 from chatserver.db import Database
 
 COLUMNS = ("id, title, created_at, updated_at, shown_leaf, model, system_prompt, temperature, max_tokens, "
-           "folder_id, pinned, archived")
+           "folder_id, pinned, archived, knowledge")
 # what a chat may set for its answers; None leaves each to the server's default
 SETTINGS = ("model", "system_prompt", "temperature", "max_tokens")
 # where a chat is kept in the user's list
@@ -32,21 +32,22 @@ async def get_owned(db: Database, chat_id: uuid.UUID, user_id: uuid.UUID) -> dic
 
 
 async def insert(db: Database, user_id: uuid.UUID, title: str, settings: dict | None = None,
-                 auto_title: bool = False) -> dict:
+                 auto_title: bool = False, knowledge: list[uuid.UUID] | None = None) -> dict:
     """A new chat; `settings` maps names in SETTINGS (and folder_id, pinned)
-    to their values; with `auto_title` the first message's words replace `title`."""
+    to their values; with `auto_title` the first message's words replace `title`;
+    `knowledge`: the files searched for its answers."""
     values = {k: (settings or {}).get(k) for k in (*SETTINGS, "folder_id")}
     try:
         row = await db.fetchrow(
             f"""
             INSERT INTO chats (user_id, title, auto_title, model, system_prompt, temperature, max_tokens,
-                               folder_id, pinned)
+                               folder_id, pinned, knowledge)
             VALUES (%(user)s, %(title)s, %(auto)s, %(model)s, %(system_prompt)s, %(temperature)s, %(max_tokens)s,
-                    %(folder_id)s, %(pinned)s)
+                    %(folder_id)s, %(pinned)s, %(knowledge)s::uuid[])
             RETURNING {COLUMNS}
             """,
             {"user": user_id, "title": title, "auto": auto_title, **values,
-             "pinned": bool((settings or {}).get("pinned"))})
+             "pinned": bool((settings or {}).get("pinned")), "knowledge": knowledge or []})
     except psycopg2.errors.ForeignKeyViolation as exc:
         raise _folder_gone(exc) from None
     assert row is not None
@@ -102,12 +103,12 @@ async def leave_folder(cur, folder_id: uuid.UUID, user_id: uuid.UUID) -> list[di
 
 
 async def update(db: Database, chat_id: uuid.UUID, changes: dict) -> dict | None:
-    """Set `title` and any of SETTINGS and PLACEMENT (a None value resets a setting to the default)."""
-    names = [k for k in ("title", *SETTINGS, *PLACEMENT) if k in changes]
+    """Set `title`, `knowledge` and any of SETTINGS and PLACEMENT (a None value resets a setting to the default)."""
+    names = [k for k in ("title", "knowledge", *SETTINGS, *PLACEMENT) if k in changes]
     if not names:
         return await db.fetchrow(f"SELECT {COLUMNS} FROM chats WHERE id = %s", (chat_id,))
     # names come from the fixed list above, never from the request
-    assignments = ", ".join(f"{name} = %({name})s" for name in names)
+    assignments = ", ".join(f"{name} = %({name})s" + ("::uuid[]" if name == "knowledge" else "") for name in names)
     if "title" in names:
         assignments += ", auto_title = false"
     try:
@@ -122,6 +123,11 @@ async def answer_settings(db: Database, chat_id: uuid.UUID) -> dict:
     row = await db.fetchrow("SELECT model, system_prompt, temperature, max_tokens FROM chats WHERE id = %s",
                             (chat_id,))
     return dict(row) if row else dict.fromkeys(SETTINGS)
+
+
+async def knowledge(db: Database, chat_id: uuid.UUID) -> list[uuid.UUID]:
+    """The files searched for every answer of the chat."""
+    return await db.fetchval("SELECT knowledge FROM chats WHERE id = %s", (chat_id,)) or []
 
 
 async def take_auto_title(cur, chat_id: uuid.UUID, title: str) -> dict | None:

@@ -80,7 +80,7 @@ async def start_processing(db: Database, file_id: str) -> dict | None:
         """
         UPDATE files SET status = 'processing'
         WHERE id = %s AND status IN ('pending', 'processing')
-        RETURNING storage_name, name, content_type, preview_image
+        RETURNING storage_name, name, content_type, preview_image, user_id
         """,
         (file_id,),
     )
@@ -152,9 +152,12 @@ async def working_since(db: Database, seconds: float) -> list[uuid.UUID]:
 
 
 async def texts(db: Database, user_id: uuid.UUID, file_ids: list[uuid.UUID]) -> list[dict]:
-    """id, name, status and text_content of these files of the user."""
+    """id, name, status, text_content, content_type and storage_name of these files of the user."""
     return await db.fetch(
-        "SELECT id, name, status, text_content FROM files WHERE id = ANY(%s) AND user_id = %s",
+        """
+        SELECT id, name, status, text_content, content_type, storage_name
+        FROM files WHERE id = ANY(%s) AND user_id = %s
+        """,
         (list(file_ids), user_id),
     )
 
@@ -176,3 +179,21 @@ async def searchable_texts(db: Database, user_id: uuid.UUID, q: str, attached: l
         """,
         {"q": q, "user": user_id, "attached": attached, "limit": limit},
     )
+
+
+async def ready_texts_without(db: Database, file_ids: list[uuid.UUID]) -> list[dict]:
+    """id, user_id and text_content of the files with text, but for these."""
+    return await db.fetch(
+        """
+        SELECT id, user_id, text_content FROM files
+        WHERE status = 'ready' AND text_content <> '' AND NOT id = ANY(%s::uuid[])
+        ORDER BY created_at
+        """,
+        (file_ids,))
+
+
+async def names(db: Database, user_id: uuid.UUID, file_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The names of these files of the user, by id."""
+    rows = await db.fetch("SELECT id, name FROM files WHERE user_id = %s AND id = ANY(%s::uuid[])",
+                          (user_id, list(file_ids)))
+    return {r["id"]: r["name"] for r in rows}

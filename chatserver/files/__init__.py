@@ -2,5 +2,5 @@
 text and previews (built in, or the preview service), the preview job and
 housekeeping.
 
-May import `data`, `jobs` and infrastructure, never `api`.
+May import `data`, `jobs`, `knowledge` (a file's passages) and infrastructure, never `api`.
 """

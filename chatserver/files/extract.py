@@ -132,7 +132,8 @@ def _pdf(path: Path, budget: int) -> Preview:
         if size > budget:
             break
     cut = size > budget or len(pages) < len(reader.pages)
-    return make_preview("\n\n".join(pages), budget, cut=cut)
+    # a form feed between pages, as pdftotext writes: passages know their page by it
+    return make_preview("\f".join(pages), budget, cut=cut)
 
 
 def check_archive(path: Path, memory_mb: int) -> None:
@@ -165,11 +166,18 @@ def _is_xml(name: str) -> bool:
 
 def _docx(path: Path, budget: int) -> Preview:
     document = docx.Document(str(path))
-    blocks = [p.text for p in document.paragraphs]
+    # headings as Markdown's, so that passages know their section
+    blocks = [_heading_mark(p.style.name if p.style and p.text.strip() else "") + p.text
+              for p in document.paragraphs]
     for table in document.tables:
         for row in table.rows:
             blocks.append("\t".join(cell.text for cell in row.cells))
     return make_preview("\n".join(b for b in blocks if b.strip()), budget)
+
+
+def _heading_mark(style: str) -> str:
+    level = style.removeprefix("Heading ").strip()
+    return "#" * int(level) + " " if style.startswith("Heading ") and level.isdigit() else ""
 
 
 def _image(path: Path, budget: int) -> Preview:

@@ -22,6 +22,7 @@ from chatserver.data import files
 from chatserver.files.result import Preview, UnreadableFile
 from chatserver.files.sandbox import extract_isolated
 from chatserver.jobs.queue import Job
+from chatserver.knowledge.indexing import index_file
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,9 @@ async def _record(app: web.Application, file_id: str, row: dict, preview: Previe
     elif updated and row["preview_image"] not in (None, image_name):
         # an earlier attempt's thumbnail in another format
         await storage.remove(None, row["preview_image"])
+    if updated and not row["content_type"].startswith("image/"):
+        # an image's text only describes it: nothing to search
+        await index_file(app, uuid.UUID(file_id), row["user_id"], preview.text)
 
 
 async def _record_failure(app: web.Application, file_id: str, reason: str, *, temporary: bool) -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 
 from chatserver import appkeys
+from chatserver.api.server import JsonErrorsRunner
 
 
 def app_of(client: TestClient) -> web.Application:
@@ -14,3 +17,10 @@ def app_of(client: TestClient) -> web.Application:
 
 def db_of(client: TestClient):
     return client.server.app[appkeys.DB]
+
+
+class ServedLikeRunPy(TestServer):
+    """A test server whose connections answer HTTP-level errors as run.py's do."""
+
+    async def _make_runner(self, **kwargs: Any) -> JsonErrorsRunner:
+        return JsonErrorsRunner(self.app, **kwargs)

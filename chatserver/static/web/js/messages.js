@@ -7,6 +7,7 @@
 import { state, api, files, RUNNING } from "./state.js";
 import { ApiError } from "./api.js";
 import { renderMarkdown } from "./markdown.js";
+import { linkCitations, sourceLabel } from "./citations.js";
 import { messageAttachment } from "./files.js";
 import { reportError } from "./notices.js";
 import { enhanceCodeBlocks } from "./codeblocks.js";
@@ -80,6 +81,7 @@ function renderMessage(model) {
     content.append(h("p", { class: "user-text", text: data.content }));
   } else if (data.content) {
     content.append(enhanceCodeBlocks(renderMarkdown(data.content)));
+    linkCitations(content, data.sources, el.querySelector(".sources"));
   } else if (RUNNING.has(data.status)) {
     content.append(h("span", { class: "typing muted" }, "Thinking"));
   }
@@ -162,7 +164,7 @@ function siblingSwitcher(data) {
 }
 
 function renderSource(source) {
-  const title = source.title || source.url || "Untitled source";
+  const title = sourceLabel(source);
   const href = safeUrl(source.url);
   const item = h("li", {},
     href ? h("a", { href, target: "_blank", rel: "noopener noreferrer nofollow" }, title) : h("span", {}, title));

@@ -26,6 +26,7 @@ from chatserver.api import (
     ops,
     portable_routes,
     sse,
+    tool_routes,
     v1,
     webclient,
     ws,
@@ -47,6 +48,7 @@ from chatserver.portable.import_job import IMPORT_QUEUE
 from chatserver.redis_keys import Keys
 from chatserver.secret import with_jwt_secret
 from chatserver.startup import log_summary
+from chatserver.tools.tool_sources import toolbox_ctx
 
 
 async def servers_ctx(app: web.Application):
@@ -151,7 +153,7 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> web.Applica
     app[appkeys.METRICS] = metrics
     app[START_WORKERS] = start_workers
     app.cleanup_ctx.extend([servers_ctx, database_ctx, redis_ctx, outages_ctx, rate_limits_ctx, storage_ctx,
-                           preview_service_ctx, live_ctx, ai_ctx, queue_ctx])
+                           preview_service_ctx, live_ctx, toolbox_ctx, ai_ctx, queue_ctx])
 
     app.on_startup.extend([ops.build_openapi_document, log_summary])
     add_routes(app.router)
@@ -176,6 +178,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_delete("/api/chats/{chat_id}", chat_routes.delete_chat)
     router.add_get("/api/search", chat_routes.search)
     router.add_get("/api/models", model_routes.list_models)
+    router.add_get("/api/tools", tool_routes.list_tools)
 
     router.add_post("/api/chats/{chat_id}/messages", message_routes.post_message)
     router.add_get("/api/chats/{chat_id}/messages", message_routes.list_messages)

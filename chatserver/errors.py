@@ -179,6 +179,14 @@ class UnknownModel(ApiError):
                          details=[{"loc": ["model"], "msg": f"unknown model {model}"}])
 
 
+class UnknownTools(ApiError):
+    status, code, message = 422, "unknown_tools", "tools: unknown tool ids"
+
+    def __init__(self, unknown: list[str]) -> None:
+        super().__init__(f"{self.message}: " + ", ".join(unknown) + " (see GET /api/tools)",
+                         details=[{"loc": ["tools"], "msg": f"unknown tool {tool}"} for tool in unknown])
+
+
 class UnknownFiles(ApiError):
     status, code, message = 422, "unknown_files", "file_ids: not your files"
 

@@ -21,6 +21,7 @@ from chatserver.errors import InvalidCursor, NotFound, UnknownModel, ValidationF
 from chatserver.files.storage import remove_chat_files
 from chatserver.live.answers import ANSWERS
 from chatserver.live.chat_events import CHAT_EVENTS
+from chatserver.tools.toolbox import TOOLBOX
 
 Title = Annotated[str, pydantic.StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
@@ -29,6 +30,7 @@ ModelId = Annotated[str, pydantic.StringConstraints(strip_whitespace=True, min_l
 SystemPrompt = Annotated[str, pydantic.StringConstraints(max_length=20_000)]
 Temperature = Annotated[float, pydantic.Field(ge=0, le=2, allow_inf_nan=False)]
 MaxTokens = Annotated[int, pydantic.Field(ge=1, le=2**31 - 1)]
+ToolId = Annotated[str, pydantic.StringConstraints(min_length=1, max_length=200)]
 
 
 class ChatSettings(pydantic.BaseModel):
@@ -38,6 +40,7 @@ class ChatSettings(pydantic.BaseModel):
     system_prompt: SystemPrompt | None = None
     temperature: Annotated[Temperature, pydantic.Strict(False)] | None = None
     max_tokens: MaxTokens | None = None
+    tools: Annotated[list[ToolId], pydantic.Field(max_length=100)] | None = None
 
 
 class ChatIn(ChatSettings):
@@ -84,6 +87,8 @@ ChatsPage = page_query(20)
 async def _check_model(request: web.Request, body: ChatSettings) -> None:
     if body.model is not None and not await is_known_model(request.app, body.model):
         raise UnknownModel(body.model)
+    if body.tools:
+        request.app[TOOLBOX].check(body.tools)
 
 
 @endpoint("Create a chat, optionally with its model settings", tag="chats", body=ChatIn,

@@ -25,6 +25,8 @@ class Chat(pydantic.BaseModel):
     system_prompt: str | None
     temperature: float | None
     max_tokens: int | None
+    # the tool ids its answers may call (docs/tools.md)
+    tools: list[str] = []
     # the last message of the branch the chat shows (docs/rest.md, Branches)
     shown_leaf: uuid.UUID | None = None
 

@@ -7,9 +7,9 @@ import uuid
 
 from chatserver.db import Database
 
-COLUMNS = "id, title, created_at, updated_at, shown_leaf, model, system_prompt, temperature, max_tokens"
+COLUMNS = "id, title, created_at, updated_at, shown_leaf, model, system_prompt, temperature, max_tokens, tools"
 # what a chat may set for its answers; None leaves each to the server's default
-SETTINGS = ("model", "system_prompt", "temperature", "max_tokens")
+SETTINGS = ("model", "system_prompt", "temperature", "max_tokens", "tools")
 
 
 async def get_owned(db: Database, chat_id: uuid.UUID, user_id: uuid.UUID) -> dict | None:
@@ -25,8 +25,9 @@ async def insert(db: Database, user_id: uuid.UUID, title: str, settings: dict | 
     values = {k: (settings or {}).get(k) for k in SETTINGS}
     row = await db.fetchrow(
         f"""
-        INSERT INTO chats (user_id, title, auto_title, model, system_prompt, temperature, max_tokens)
-        VALUES (%(user)s, %(title)s, %(auto)s, %(model)s, %(system_prompt)s, %(temperature)s, %(max_tokens)s)
+        INSERT INTO chats (user_id, title, auto_title, model, system_prompt, temperature, max_tokens, tools)
+        VALUES (%(user)s, %(title)s, %(auto)s, %(model)s, %(system_prompt)s, %(temperature)s, %(max_tokens)s,
+                coalesce(%(tools)s::text[], ARRAY[]::text[]))
         RETURNING {COLUMNS}
         """,
         {"user": user_id, "title": title, "auto": auto_title, **values})
@@ -54,6 +55,7 @@ PAGE = f"""
 async def update(db: Database, chat_id: uuid.UUID, changes: dict) -> dict | None:
     """Set `title` and any of SETTINGS (a None value resets a setting to the default)."""
     names = [k for k in ("title", *SETTINGS) if k in changes]
+    changes = {**changes, "tools": changes.get("tools") or []}
     if not names:
         return await db.fetchrow(f"SELECT {COLUMNS} FROM chats WHERE id = %s", (chat_id,))
     # names come from the fixed list above, never from the request
@@ -66,7 +68,7 @@ async def update(db: Database, chat_id: uuid.UUID, changes: dict) -> dict | None
 
 async def answer_settings(db: Database, chat_id: uuid.UUID) -> dict:
     """The chat's SETTINGS (all None when the chat is gone)."""
-    row = await db.fetchrow("SELECT model, system_prompt, temperature, max_tokens FROM chats WHERE id = %s",
+    row = await db.fetchrow("SELECT model, system_prompt, temperature, max_tokens, tools FROM chats WHERE id = %s",
                             (chat_id,))
     return dict(row) if row else dict.fromkeys(SETTINGS)
 

@@ -8,7 +8,8 @@ from chatserver import appkeys
 from conftest import app_of, assert_error, create_chat, db_of, register
 
 MESSAGE_KEYS = {"id", "chat_id", "role", "content", "status", "sources", "file_ids", "error",
-                "created_at", "completed_at", "parent_id", "siblings", "model", "finish_reason", "usage", "reasoning"}
+                "created_at", "completed_at", "parent_id", "siblings", "model", "finish_reason", "usage", "reasoning",
+                "steps"}
 
 
 async def post(client, account, chat_id, content="Hello there", **extra):

@@ -16,6 +16,7 @@ import uuid
 from aiohttp import web
 
 from chatserver import appkeys, outage
+from chatserver.ai import tool_loop
 from chatserver.ai.base import Backend, BackendFailed, BackendRejected, BackendUnavailable, Result
 from chatserver.ai.context import Context, build_context
 from chatserver.ai.registry import BACKEND
@@ -115,7 +116,7 @@ async def _run_local(app: web.Application, backend: Backend, context: Context) -
     write = _Writer(answers, message_id, chat_id)
 
     # its own task, so a cancel published by any process can stop it mid-read
-    task = asyncio.create_task(backend.generate(context, write))
+    task = asyncio.create_task(tool_loop.answer(app, backend, context, write))
     running[str(message_id)] = task
     try:
         result = await task
@@ -167,4 +168,9 @@ class _Writer:
 
     async def retrying(self, attempt: int) -> None:
         if not await self.answers.add(self.message_id, self.chat_id, Event.status("retrying", attempt)):
+            raise _Stopped()
+
+    async def step(self, step: dict) -> None:
+        self.written = True
+        if not await self.answers.add(self.message_id, self.chat_id, Event.tool_step(step)):
             raise _Stopped()

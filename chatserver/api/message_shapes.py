@@ -25,6 +25,16 @@ class Usage(pydantic.BaseModel):
     completion_tokens: int | None = None
 
 
+class Step(pydantic.BaseModel):
+    """One tool call of an answer (docs/tools.md)."""
+    id: str
+    tool: str
+    arguments: dict
+    status: Literal["running", "done", "failed"]
+    output: str
+    error: str | None
+
+
 class Message(pydantic.BaseModel):
     id: uuid.UUID
     chat_id: uuid.UUID
@@ -42,6 +52,7 @@ class Message(pydantic.BaseModel):
     finish_reason: str | None = None
     usage: Usage | None = None
     reasoning: str = ""
+    steps: list[Step] = []
 
 
 def message_out(row: dict) -> dict:

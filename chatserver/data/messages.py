@@ -14,7 +14,7 @@ import psycopg2.extras
 from chatserver.db import Database
 
 COLUMNS = ("id, chat_id, role, content, status, sources, file_ids, error, created_at, completed_at, parent_id, "
-           "model, finish_reason, usage, reasoning")
+           "model, finish_reason, usage, reasoning, steps")
 # every message with the same parent, oldest first; a chat's first messages
 # share the chat as their parent (the expression of the messages_siblings index)
 _SIBLINGS = """
@@ -163,10 +163,11 @@ async def exists(db: Database, message_id: uuid.UUID) -> bool:
 
 
 async def get_state(db: Database, message_id: uuid.UUID) -> dict | None:
-    """What a watcher needs of a stored answer: content, reasoning, status, sources, error and the
-    answer's model, finish_reason and usage."""
+    """What a watcher needs of a stored answer: content, reasoning, status, sources, error, the
+    answer's model, finish_reason and usage, and its tool steps."""
     return await db.fetchrow(
-        "SELECT content, reasoning, status, sources, error, model, finish_reason, usage FROM messages WHERE id = %s",
+        "SELECT content, reasoning, status, sources, error, model, finish_reason, usage, steps "
+        "FROM messages WHERE id = %s",
         (message_id,))
 
 
@@ -191,20 +192,22 @@ async def checkpoint(db: Database, message_id: uuid.UUID, content: str, reasonin
 
 async def finish(db: Database, message_id: uuid.UUID, status: str, content: str, sources: list[dict],
                  error: str | None, *, reasoning: str = "", model: str | None = None,
-                 finish_reason: str | None = None, usage: dict | None = None) -> dict | None:
-    """Store an answer's end; the stored message, or None if it had already ended."""
+                 finish_reason: str | None = None, usage: dict | None = None,
+                 steps: list[dict] | None = None) -> dict | None:
+    """Store an answer's end (with its tool steps); the stored message, or None if it had already ended."""
     return await db.fetchrow(
         f"""
         UPDATE messages
         SET status = %(status)s, content = %(content)s, sources = %(sources)s, error = %(error)s,
             reasoning = %(reasoning)s, model = coalesce(%(model)s, model), finish_reason = %(finish_reason)s,
-            usage = %(usage)s, completed_at = clock_timestamp()
+            usage = %(usage)s, steps = %(steps)s, completed_at = clock_timestamp()
         WHERE id = %(id)s AND {_IS_UNFINISHED}
         RETURNING {COLUMNS}
         """,
         {"status": status, "content": content, "sources": psycopg2.extras.Json(sources), "error": error,
          "reasoning": reasoning, "model": model, "finish_reason": finish_reason,
-         "usage": None if usage is None else psycopg2.extras.Json(usage), "id": message_id},
+         "usage": None if usage is None else psycopg2.extras.Json(usage),
+         "steps": psycopg2.extras.Json(steps or []), "id": message_id},
     )
 
 

@@ -4,7 +4,9 @@ on the chat's channel (encoded by the Lua scripts through PIECE_LUA, read by
 `decode`), and what a follower yields (`Text`, `Status`, `End`).
 
 `<message id>|<n>|c|<text>` carries a chunk of the answer, `<message id>|<n>|r|<text>`
-a chunk of the model's reasoning, `<message id>|<n>|f|<JSON>` the end, whose
+a chunk of the model's reasoning, `<message id>|<n>|t|<JSON>` a tool call's step as it starts and again as
+it ends (the step of docs/tools.md, kept by its `id`: the snapshot holds each
+step's latest), `<message id>|<n>|f|<JSON>` the end, whose
 JSON holds `status`, `sources`, `error`, `finish_reason`, `usage`, `model`,
 `at` (Unix time) and the final `content`. Every other kind is a passing
 piece, published as its producer gave it and not kept in the snapshot:
@@ -27,6 +29,7 @@ from typing import Literal
 CHUNK = "c"
 REASONING = "r"
 STATUS = "s"
+TOOL_STEP = "t"
 FINAL = "f"
 # a final event whose text replaces the streamed one (producer side only: published as FINAL)
 FINAL_REPLACING = "F"
@@ -47,7 +50,7 @@ def _compact(value: object) -> str:
 @dataclasses.dataclass
 class Event:
     """One step of an answer as its producer hands it in."""
-    kind: str  # CHUNK, REASONING, a passing kind, FINAL or FINAL_REPLACING
+    kind: str  # CHUNK, REASONING, TOOL_STEP, a passing kind, FINAL or FINAL_REPLACING
     text: str = ""
     seq: int | None = None
     final: str = ""  # JSON {"status", "sources", "error", "finish_reason", "usage", "model", "at"} of a final event
@@ -59,6 +62,11 @@ class Event:
     @classmethod
     def reasoning(cls, text: str) -> Event:
         return cls(REASONING, text)
+
+    @classmethod
+    def tool_step(cls, step: dict) -> Event:
+        """A step: {"id", "tool", "arguments", "status", "output", "error"}."""
+        return cls(TOOL_STEP, _compact(step))
 
     @classmethod
     def status(cls, status: str, attempt: int) -> Event:
@@ -76,11 +84,18 @@ class Event:
 @dataclasses.dataclass(frozen=True)
 class Text:
     """What a follower gets before the end: first the whole text so far
-    ("content", with the reasoning so far), then each later piece of the
-    answer ("chunk") or of the model's reasoning ("reasoning")."""
+    ("content", with the reasoning and the tool steps so far), then each
+    later piece of the answer ("chunk") or of the model's reasoning ("reasoning")."""
     kind: Literal["content", "chunk", "reasoning"]
     text: str
     reasoning: str = ""
+    steps: tuple[dict, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """A tool call starting or ending (the same `id` twice), after the snapshot."""
+    step: dict
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,7 +120,7 @@ class End:
 
 
 # everything a follower yields; a new kind of piece adds its item here
-Item = Text | Status | End
+Item = Text | Status | Step | End
 
 
 def _status(body: str) -> Status:
@@ -115,7 +130,7 @@ def _status(body: str) -> Status:
 
 # each passing kind and the item its body becomes for followers
 PASSING: dict[str, Callable[[str], Item]] = {STATUS: _status}
-KINDS = (CHUNK, REASONING, FINAL, EVENT, *PASSING)
+KINDS = (CHUNK, REASONING, TOOL_STEP, FINAL, EVENT, *PASSING)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,7 +8,10 @@ import json
 from ai_support import follow, get_message, idle, open_ws, post_message, read_to_end, receive
 from tools_support import add_test_tools, calls, rounds_done, say, start_tool_model, tool_results
 
-from chatserver.live.answers import STEP_CUT
+from chatserver.ai.answer_job import INTERRUPTED, generate
+from chatserver.live.answers import ANSWERS, STEP_CUT
+from chatserver.live.state import ANSWER_STATE
+from chatserver.live.wire import Event
 from chatserver.tools.toolbox import TOOLBOX
 from conftest import app_of, create_chat, register
 
@@ -258,3 +261,19 @@ async def test_tools_of_an_unavailable_source_are_not_sent(fake_service, make_cl
     assert [t["function"]["name"] for t in model.requests[-1]["tools"]] == ["read_file"]
     listed = {t["id"]: t["available"] for t in app_of(client)[TOOLBOX].listing()}
     assert (listed["test:echo"], listed["builtin:read_file"]) == (False, True)
+
+
+async def test_a_rerun_after_a_crash_mid_call_ends_the_step_and_does_not_run_it_again(make_client):
+    client = await make_client(start_workers=False)
+    app = app_of(client)
+    account = await register(client)
+    chat = await create_chat(client, account)
+    answer = (await post_message(client, account, chat["id"], "Crash mid-call"))["assistant_message"]
+    await app[ANSWER_STATE].open(answer["id"], owner="a-process-that-died")
+    step = {"id": "s1", "tool": "builtin:search_chats", "arguments": {"query": "x"}, "status": "running",
+            "output": "", "error": None}
+    await app[ANSWERS].add(answer["id"], chat["id"], Event.tool_step(step))
+    await generate(app, answer["id"])
+    stored = await get_message(client, account, answer["id"])
+    assert (stored["status"], stored["error"]) == ("failed", INTERRUPTED)
+    assert stored["steps"] == [{**step, "status": "failed", "error": f"{STEP_CUT}: {INTERRUPTED}"}]

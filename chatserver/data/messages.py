@@ -7,6 +7,7 @@ write below checks in its WHERE clause.
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import psycopg2.extras
@@ -303,27 +304,29 @@ async def searchable_answers(db: Database, user_id: uuid.UUID, q: str, skip_pref
 async def whole_chat(db: Database, chat_id: uuid.UUID) -> list[dict]:
     """Every message of a chat, every branch, oldest first (for export)."""
     return await db.fetch(
-        "SELECT id, parent_id, role, content, created_at FROM messages WHERE chat_id = %s ORDER BY position",
+        "SELECT id, parent_id, role, content, created_at, steps FROM messages WHERE chat_id = %s ORDER BY position",
         (chat_id,))
 
 
 async def insert_imported(cur, chat_id: uuid.UUID, user_id: uuid.UUID, rows: list[dict]) -> None:
-    """Complete messages (id, parent_id, role, content, created_at), parents
+    """Complete messages (id, parent_id, role, content, created_at, steps), parents
     first, in one statement inside the caller's transaction."""
     columns = ("id", "parent_id", "role", "content", "created_at")
     await cur.execute(
         """
         INSERT INTO messages (id, chat_id, user_id, parent_id, reply_to, role, content, status,
-                              created_at, completed_at)
+                              created_at, completed_at, steps)
         SELECT r.id, %(chat)s, %(user)s, r.parent_id,
                CASE WHEN r.role = 'assistant' AND p.role = 'user' THEN r.parent_id END,
-               r.role, r.content, 'complete', r.created_at, r.created_at
+               r.role, r.content, 'complete', r.created_at, r.created_at, r.steps::jsonb
         FROM unnest(%(id)s::uuid[], %(parent_id)s::uuid[], %(role)s::text[], %(content)s::text[],
-                    %(created_at)s::timestamptz[]) WITH ORDINALITY AS r (id, parent_id, role, content, created_at, n)
+                    %(created_at)s::timestamptz[], %(steps)s::text[])
+             WITH ORDINALITY AS r (id, parent_id, role, content, created_at, steps, n)
         LEFT JOIN unnest(%(id)s::uuid[], %(role)s::text[]) AS p (id, role) ON p.id = r.parent_id
         ORDER BY r.n
         """,
-        {"chat": chat_id, "user": user_id, **{c: [row[c] for row in rows] for c in columns}},
+        {"chat": chat_id, "user": user_id, **{c: [row[c] for row in rows] for c in columns},
+         "steps": [json.dumps(row.get("steps") or []) for row in rows]},
     )
 
 

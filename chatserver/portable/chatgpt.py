@@ -5,6 +5,10 @@ A conversation is `{"id", "title", "create_time", "update_time",
 `{"id", "parent", "children", "message"}`, times in Unix seconds. Our chats
 may have several first messages (an edited first question), so an export
 hangs them under one root node without a message, as ChatGPT's own exports do.
+An answer's tool steps go before it as ChatGPT writes tool use: an assistant
+node addressed to the tool (`recipient`, the arguments as `code`), then a
+`tool` node with the output; an import turns such pairs back into the steps
+of the answer that follows them.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from typing import Any
 
 ROOT = "root"
 ROLES = ("user", "assistant")
+# the most steps an imported answer keeps
+MAX_STEPS = 100
 
 
 class Unreadable(ValueError):
@@ -37,18 +43,30 @@ def _stamp(value: dt.datetime | None) -> float | None:
 
 def conversation(chat: dict, rows: list[dict]) -> dict:
     """One chat (id, title, created_at, updated_at, shown_leaf) with all its
-    messages (id, parent_id, role, content, created_at), oldest first."""
+    messages (id, parent_id, role, content, created_at, steps), oldest first."""
     children: dict[str, list[str]] = {ROOT: []}
+    # where each message hangs: its parent, or the last node of the steps before it
+    attach: dict[str, str] = {}
+    mapping: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        key, parent = str(row["id"]), str(row["parent_id"]) if row["parent_id"] else ROOT
+        for node in _step_nodes(key, row.get("steps") or [], row["created_at"]):
+            node["parent"] = parent
+            children.setdefault(parent, []).append(node["id"])
+            mapping[node["id"]] = node
+            parent = node["id"]
+        attach[key] = parent
     for row in rows:
         children.setdefault(str(row["id"]), [])
-        children.setdefault(str(row["parent_id"]) if row["parent_id"] else ROOT, []).append(str(row["id"]))
-    mapping: dict[str, dict[str, Any]] = {
-        ROOT: {"id": ROOT, "parent": None, "children": children[ROOT], "message": None}}
+        children.setdefault(attach[str(row["id"])], []).append(str(row["id"]))
+    mapping[ROOT] = {"id": ROOT, "parent": None, "children": children[ROOT], "message": None}
+    for node in mapping.values():
+        node["children"] = children.get(node["id"], [])
     for row in rows:
         key = str(row["id"])
         mapping[key] = {
             "id": key,
-            "parent": str(row["parent_id"]) if row["parent_id"] else ROOT,
+            "parent": attach[key],
             "children": children[key],
             "message": {"id": key, "author": {"role": row["role"]},
                         "content": {"content_type": "text", "parts": [row["content"]]},
@@ -58,6 +76,22 @@ def conversation(chat: dict, rows: list[dict]) -> dict:
     return {"id": str(chat["id"]), "title": chat["title"], "create_time": _stamp(chat["created_at"]),
             "update_time": _stamp(chat["updated_at"]), "current_node": str(leaf) if leaf else ROOT,
             "mapping": mapping}
+
+
+def _step_nodes(answer: str, steps: list[dict], created: dt.datetime) -> list[dict]:
+    """The call and result nodes of an answer's steps, in order, without parents or children."""
+    nodes = []
+    for i, step in enumerate(steps):
+        meta = {"step_id": step["id"], "status": step["status"], "error": step["error"]}
+        nodes.append({"id": f"{answer}-call-{i}", "message": {
+            "id": f"{answer}-call-{i}", "author": {"role": "assistant"}, "recipient": step["tool"],
+            "content": {"content_type": "code", "language": "json", "text": json.dumps(step["arguments"])},
+            "create_time": _stamp(created), "metadata": meta}})
+        nodes.append({"id": f"{answer}-tool-{i}", "message": {
+            "id": f"{answer}-tool-{i}", "author": {"role": "tool", "name": step["tool"]},
+            "content": {"content_type": "text", "parts": [step["output"] or step["error"] or ""]},
+            "create_time": _stamp(created), "metadata": meta}})
+    return nodes
 
 
 def markdown(chat: dict, branch: list[dict]) -> str:
@@ -79,6 +113,7 @@ class Node:
     role: str
     text: str
     created: dt.datetime
+    steps: list[dict] = dataclasses.field(default_factory=list)  # an answer's tool steps
 
 
 @dataclasses.dataclass
@@ -179,8 +214,8 @@ def _text(message: object) -> tuple[str, str] | None:
         return None
     author = message.get("author")
     role = author.get("role") if isinstance(author, dict) else None
-    if role not in ROLES:
-        return None
+    if role not in ROLES or message.get("recipient") not in (None, "all"):
+        return None  # a tool's output, or a call addressed to a tool
     metadata = message.get("metadata")
     if isinstance(metadata, dict) and metadata.get("is_visually_hidden_from_conversation"):
         return None
@@ -226,7 +261,8 @@ def _conversation(item: object, index: int) -> Conversation:
         if found is None:
             continue
         parent = kept_parent(node.get("parent"), {key})
-        nodes[key] = Node(key, parent, found[0], found[1], _time(node["message"].get("create_time"), created))
+        nodes[key] = Node(key, parent, found[0], found[1], _time(node["message"].get("create_time"), created),
+                          _steps_before(mapping, node.get("parent"), parent) if found[0] == "assistant" else [])
     ordered = _parents_first(nodes)
     current = item.get("current_node")
     shown = kept_parent(current, set()) if isinstance(current, str) else None
@@ -234,6 +270,43 @@ def _conversation(item: object, index: int) -> Conversation:
     title = given if isinstance(given, str) and given.strip() else "Imported chat"
     return Conversation(source, original_id, " ".join(title.split())[:200], created,
                         _time(item.get("update_time"), created), ordered, shown)
+
+
+def _steps_before(mapping: dict, key: str | None, stop: str | None) -> list[dict]:
+    """The tool steps on the way up from `key` to the kept ancestor `stop`, in call order."""
+    steps: list[dict] = []
+    seen: set = set()
+    while key is not None and key != stop and key in mapping and key not in seen and len(steps) < MAX_STEPS:
+        seen.add(key)
+        message = mapping[key].get("message")
+        author = message.get("author") if isinstance(message, dict) else None
+        if isinstance(author, dict) and author.get("role") == "tool":
+            steps.append(_step(key, message, mapping.get(mapping[key].get("parent"), {}).get("message")))
+        key = mapping[key].get("parent")
+    return steps[::-1]
+
+
+def _step(key: str, result: dict, call: object) -> dict:
+    """A step from a tool node (and the call node before it, for the arguments)."""
+    meta: dict = result["metadata"] if isinstance(result.get("metadata"), dict) else {}
+    content: dict = result["content"] if isinstance(result.get("content"), dict) else {}
+    parts: list = content["parts"] if isinstance(content.get("parts"), list) else []
+    text = "\n".join(p for p in parts if isinstance(p, str))
+    arguments: object = {}
+    if isinstance(call, dict) and isinstance(call.get("content"), dict):
+        asked = call["content"]
+        raw = asked.get("text") if isinstance(asked.get("text"), str) else "".join(
+            p for p in asked.get("parts") or [] if isinstance(p, str))
+        try:
+            arguments = json.loads(raw or "{}")
+        except ValueError:
+            arguments = {}
+    failed = meta.get("status") == "failed"
+    name = result["author"].get("name")
+    return {"id": str(meta.get("step_id") or key), "tool": name if isinstance(name, str) else "tool",
+            "arguments": arguments if isinstance(arguments, dict) else {}, "status": "failed" if failed else "done",
+            "output": "" if failed else text,
+            "error": (str(meta.get("error") or text) or "failed") if failed else None}
 
 
 def _parents_first(nodes: dict[str, Node]) -> list[Node]:

@@ -19,6 +19,8 @@ from typing import Any
 
 from dotenv import dotenv_values
 
+from chatserver.tools.mcp_config import parse_servers
+
 JWT_ALGORITHMS = ("HS256", "HS384", "HS512")
 # Secrets printed in documentation, ours and that of projects like ours. Anyone
 # can sign tokens with them, so they are refused even when long enough.
@@ -230,6 +232,7 @@ def _validate(s: Settings) -> None:
         except ValueError:
             raise ConfigError(f"TRUSTED_PROXIES: {entry!r} is not an IP address or network") from None
     _validate_headers(s.OPENAI_HEADERS)
+    _validate_mcp_servers(s.MCP_SERVERS)
     if s.LOG_LEVEL.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         raise ConfigError(f"LOG_LEVEL: unknown level {s.LOG_LEVEL!r}")
 
@@ -262,6 +265,13 @@ def parse_rate_limit(key: str, value: str) -> tuple[int, int] | None:
         raise ConfigError(f"{key}: invalid value {value!r} "
                           "(use \"<count>/<seconds>\", e.g. \"10/300\", or \"0\" for off)")
     return parsed
+
+
+def _validate_mcp_servers(raw: str) -> None:
+    try:
+        parse_servers(raw)
+    except ValueError as exc:
+        raise ConfigError(f"MCP_SERVERS: {exc}") from None
 
 
 def _validate_headers(raw: str) -> None:

@@ -1,5 +1,5 @@
 """MCP servers' tools, against real MCP servers written with the SDK
-(tests/mcp/calc_server.py) over Streamable HTTP and stdio: discovery, calls
+(tests/mcp_fixtures/calc_server.py) over Streamable HTTP and stdio: discovery, calls
 with their arguments checked at the server, time-outs, errors, a server down
 at start, a server restarting between calls, an idle session, isolation."""
 
@@ -19,7 +19,7 @@ from chatserver.config import ConfigError, load_settings
 from chatserver.tools.mcp_servers import model_name
 from chatserver.tools.toolbox import NAME_RULE, TOOLBOX
 
-SERVER = str(TESTS_DIR / "mcp" / "calc_server.py")
+SERVER = str(TESTS_DIR / "mcp_fixtures" / "calc_server.py")
 KEY = "test-key"
 
 

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 INTERRUPTED = "the answer was interrupted (the server generating it stopped)"
 GENERATE_TASK = "ai.generate"
 # request options a model server may be given for one answer
-OPTIONS = ("stop", "user")
+OPTIONS = ("stop", "user", "client_tools")
 
 
 class _Stopped(Exception):
@@ -58,7 +58,8 @@ async def generate(app: web.Application, message_id: str, options: dict | None =
     context = await build_context(db, app[appkeys.SETTINGS], message_id, backend.token_budget())
     if context is None:
         return  # deleted, cancelled or already answered
-    context.options = options or {}
+    context.options = dict(options or {})
+    context.client_tools = context.options.pop("client_tools", None) or {}
     me = app[appkeys.QUEUE].instance
     opened = await app[ANSWER_STATE].open(context.message_id, "" if backend.remote else me)
     if opened.state in messages.FINISHED:
@@ -143,7 +144,8 @@ async def _run_local(app: web.Application, backend: Backend, context: Context) -
     if not isinstance(result, Result):
         result = Result(sources=result or [])
     done = await answers.finish(message_id, chat_id, "complete", sources=result.sources,
-                                finish_reason=result.finish_reason, usage=result.usage, model=result.model)
+                                finish_reason=result.finish_reason, usage=result.usage, model=result.model,
+                                tool_calls=result.tool_calls or None)
     if done is not None and result.usage:
         app[appkeys.METRICS].count_tokens(done["model"] or "", result.usage)
 

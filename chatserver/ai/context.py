@@ -47,6 +47,8 @@ class Context:
     tools: list[str] = dataclasses.field(default_factory=list)
     tool_specs: list[dict] = dataclasses.field(default_factory=list)
     tool_turns: list[dict] = dataclasses.field(default_factory=list)
+    # a /v1 client's own tools: its tools, tool_choice and messages, sent as they are (never run here)
+    client_tools: dict = dataclasses.field(default_factory=dict)
     # what one request asked beyond the chat's settings (the /v1 API's stop and user)
     options: dict = dataclasses.field(default_factory=dict)
 

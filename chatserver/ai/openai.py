@@ -89,6 +89,7 @@ def request_body(context: Context, settings) -> dict:
     if context.tool_specs:
         body["tools"] = context.tool_specs
     body.update(context.options)
+    body.update(context.client_tools)
     return body
 
 
@@ -164,7 +165,8 @@ class _Stream:
                     text += delta["content"]
                 self._add_calls(delta.get("tool_calls"))
             if choice.get("finish_reason"):
-                self.finish_reason = "length" if choice["finish_reason"] == "length" else "stop"
+                reason = choice["finish_reason"]
+                self.finish_reason = reason if reason in ("length", "tool_calls") else "stop"
         self.text.append(text)
         return thought, text
 

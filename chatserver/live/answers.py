@@ -69,14 +69,15 @@ class Answers:
     async def finish(self, message_id: uuid.UUID, chat_id: uuid.UUID, status: str, *,
                      sources: Iterable[dict] = (), error: str | None = None,
                      create_with: str | None = "", finish_reason: str | None = None,
-                     usage: dict | None = None, model: str | None = None) -> dict | None:
+                     usage: dict | None = None, model: str | None = None,
+                     tool_calls: list[dict] | None = None) -> dict | None:
         """End an answer (also one that never started streaming); the stored
         message, or None when it had already ended. A tool call still running
         ends with it, failed, and is never run again."""
         if status != "complete":
             await self._cut_running_steps(message_id, chat_id, f"{STEP_CUT}: {error or status}")
         end = Event.end(status, sources=sources, error=error, finish_reason=finish_reason, usage=usage,
-                        model=model)
+                        model=model, tool_calls=tool_calls)
         outcome, row = await self.apply(message_id, chat_id, [end], create_with=create_with)
         return row if outcome == "final" else None
 

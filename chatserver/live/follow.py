@@ -171,5 +171,5 @@ def _ending(final: dict, sent: _Sent, content: str, thought: _Sent, reasoning: s
     if extends and len(content) > len(so_far):
         items.append(Text("chunk", content[len(so_far):]))
     items.append(End(final["status"], final["sources"], final["error"], None if extends else content,
-                     final.get("finish_reason"), final.get("usage"), final.get("model")))
+                     final.get("finish_reason"), final.get("usage"), final.get("model"), final.get("tool_calls")))
     return items

@@ -75,9 +75,12 @@ class Event:
     @classmethod
     def end(cls, status: str, *, sources: Iterable[dict] = (), error: str | None = None,
             content: str | None = None, seq: int | None = None, finish_reason: str | None = None,
-            usage: dict | None = None, model: str | None = None) -> Event:
-        final = _compact({"status": status, "sources": list(sources), "error": error,
-                          "finish_reason": finish_reason, "usage": usage, "model": model, "at": time.time()})
+            usage: dict | None = None, model: str | None = None, tool_calls: list[dict] | None = None) -> Event:
+        fields = {"status": status, "sources": list(sources), "error": error, "finish_reason": finish_reason,
+                  "usage": usage, "model": model, "at": time.time()}
+        if tool_calls:
+            fields["tool_calls"] = tool_calls  # calls of a /v1 client's own tools, for it to run
+        final = _compact(fields)
         return cls(FINAL_REPLACING if content is not None else FINAL, content or "", seq, final)
 
 
@@ -117,6 +120,7 @@ class End:
     finish_reason: str | None = None
     usage: dict | None = None
     model: str | None = None
+    tool_calls: list | None = None  # [{"id", "name", "arguments"}] a /v1 client's own tools are to run
 
 
 # everything a follower yields; a new kind of piece adds its item here

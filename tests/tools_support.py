@@ -120,8 +120,12 @@ class TestTools:
 
 
 def add_test_tools(client) -> TestTools:
+    return add_test_tools_to_app(app_of(client))
+
+
+def add_test_tools_to_app(app) -> TestTools:
     tools = TestTools()
-    app_of(client)[TOOLBOX].sources.append(tools)
+    app[TOOLBOX].sources.append(tools)
     return tools
 
 

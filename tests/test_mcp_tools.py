@@ -256,3 +256,17 @@ def test_bad_mcp_servers_stop_the_settings_loading(settings, raw, error):
     with pytest.raises(ConfigError, match="MCP_SERVERS") as caught:
         load_settings(None, environ={}, dotenv=None, base=settings, overrides={"MCP_SERVERS": raw})
     assert error in str(caught.value)
+
+
+async def test_one_log_line_per_connect_and_disconnect(make_client, http_server, caplog):
+    caplog.set_level("INFO", logger="chatserver.tools.mcp_servers")
+    await http_server.start()
+    client = await make_client(MCP_SERVERS=http_config(http_server))
+    await tools_when(client, available("mcp:calc:add"))
+    await http_server.stop()
+    await call(client, "mcp:calc:add", {"a": 1, "b": 1})
+    await tools_when(client, lambda items: items["mcp:calc:add"]["available"] is False)
+    lines = [r.getMessage() for r in caplog.records if r.name == "chatserver.tools.mcp_servers"]
+    assert lines[0] == "MCP server calc connected: 4 tools"
+    assert lines[1].startswith("MCP server calc disconnected: ")
+    assert lines[2].startswith("MCP server calc: cannot connect (")

@@ -277,3 +277,21 @@ async def test_a_rerun_after_a_crash_mid_call_ends_the_step_and_does_not_run_it_
     stored = await get_message(client, account, answer["id"])
     assert (stored["status"], stored["error"]) == ("failed", INTERRUPTED)
     assert stored["steps"] == [{**step, "status": "failed", "error": f"{STEP_CUT}: {INTERRUPTED}"}]
+
+
+async def test_each_tools_calls_failures_and_time_are_counted(fake_service, make_client):
+    def plan(body):
+        if not tool_results(body):
+            return calls(("echo", {"text": "x"}), ("echo", {"text": "y"}), ("explode", {}))
+        return say("Counted.")
+
+    model, client = await start_tool_model(fake_service, make_client, plan)
+    add_test_tools(client)
+    account = await register(client)
+    chat = await tooled_chat(client, account, ["test:echo", "test:explode"])
+    await post_message(client, account, chat["id"], "Count")
+    await idle(client)
+    text = await (await client.get("/metrics")).text()
+    assert 'tool_calls_total{outcome="done",tool="test:echo"} 2.0' in text
+    assert 'tool_calls_total{outcome="failed",tool="test:explode"} 1.0' in text
+    assert 'tool_call_duration_seconds_count{tool="test:echo"} 2.0' in text

@@ -59,6 +59,7 @@ class McpServer:
         self._session: ClientSession | None = None
         self._ready = asyncio.Event()
         self._broken = asyncio.Event()
+        self._connected = False  # the current attempt got as far as a session
 
     def tools(self) -> list[Tool]:
         return self._tools
@@ -109,21 +110,27 @@ class McpServer:
         line when it connects, when it disconnects, and when it first cannot."""
         wait, failing = FIRST_RETRY_SECONDS, False
         while True:
+            self._connected = False
             try:
-                await self._connect_and_watch()
-                wait, failing = FIRST_RETRY_SECONDS, False
+                reason = await self._connect_and_watch()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                self._session = None
-                self._ready.clear()
-                if not failing:
-                    log.warning("MCP server %s: cannot connect (%s); trying again", self.config.name, _reason(exc))
-                failing = True
-                await asyncio.sleep(wait)
-                wait = min(wait * 2, MAX_RETRY_SECONDS)
+                reason = _reason(exc)
+            self._session = None
+            self._ready.clear()
+            if self._connected:
+                log.warning("MCP server %s disconnected: %s", self.config.name, reason)
+                wait, failing = FIRST_RETRY_SECONDS, False
+                continue  # at once again
+            if not failing:
+                log.warning("MCP server %s: cannot connect (%s); trying again", self.config.name, reason)
+            failing = True
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, MAX_RETRY_SECONDS)
 
-    async def _connect_and_watch(self) -> None:
+    async def _connect_and_watch(self) -> str:
+        """Why the session ended, once it has."""
         async with self._transport() as streams, ClientSession(streams[0], streams[1]) as session:
             await asyncio.wait_for(session.initialize(), CONNECT_TIMEOUT_SECONDS)
             listed = await asyncio.wait_for(session.list_tools(), CONNECT_TIMEOUT_SECONDS)
@@ -131,14 +138,14 @@ class McpServer:
             self._names = {t.id: t.id.split(":", 2)[2] for t in self._tools}
             self._broken.clear()
             self._session = session
+            self._connected = True
             self._ready.set()
             log.info("MCP server %s connected: %d tools", self.config.name, len(self._tools))
             try:
-                reason = await self._watch(session)
+                return await self._watch(session)
             finally:
                 self._session = None
                 self._ready.clear()
-            log.warning("MCP server %s disconnected: %s", self.config.name, reason)
 
     async def _watch(self, session: ClientSession) -> str:
         """Until the session breaks: why it did."""

@@ -5,6 +5,8 @@ calls that fail, time out or are cancelled; steps stored and streamed."""
 import asyncio
 import json
 
+from llmock.testing import LLMockServer
+
 from ai_support import follow, get_message, idle, open_ws, post_message, read_to_end, receive
 from tools_support import add_test_tools, calls, rounds_done, say, start_tool_model, tool_results
 
@@ -295,3 +297,19 @@ async def test_each_tools_calls_failures_and_time_are_counted(fake_service, make
     assert 'tool_calls_total{outcome="done",tool="test:echo"} 2.0' in text
     assert 'tool_calls_total{outcome="failed",tool="test:explode"} 1.0' in text
     assert 'tool_call_duration_seconds_count{tool="test:echo"} 2.0' in text
+
+
+async def test_llmock_calls_a_chat_tool_and_answers_with_its_result(make_client):
+    with LLMockServer() as mock:
+        client = await make_client(OPENAI_BASE_URL=mock.base_url("openai"), OPENAI_API_KEY="test",
+                                   OPENAI_MODEL="gpt-4o-mini")
+        account = await register(client)
+        chat = await tooled_chat(client, account, ["builtin:search_chats"])
+        answer = (await post_message(client, account, chat["id"], "Search my chats for the garden plan"))[
+            "assistant_message"]
+        await idle(client)
+    stored = await get_message(client, account, answer["id"])
+    assert stored["status"] == "complete" and stored["content"]
+    [step] = stored["steps"]
+    assert (step["tool"], step["status"]) == ("builtin:search_chats", "done")
+    assert isinstance(step["arguments"].get("query"), str)

@@ -34,7 +34,7 @@ class StepWrite(Write, Protocol):
 async def answer(app: web.Application, backend: Backend, context: Context,
                  write: StepWrite) -> list[dict] | Result | None:
     """What `backend.generate` returns, after as many rounds of tool calls as the model asked for."""
-    tools = app[TOOLBOX].for_chat(context.tools) if backend.calls_tools else []
+    tools = app[TOOLBOX].for_chat(context.tools or []) if backend.calls_tools else []
     if not tools:
         return await backend.generate(context, write)
     by_name = {t.name: t for t in tools}

@@ -35,6 +35,7 @@ from chatserver.api import (
     responses_routes,
     share_routes,
     sse,
+    tool_routes,
     v1,
     webclient,
     ws,
@@ -57,6 +58,7 @@ from chatserver.outage import OUTAGES, POSTGRES, REDIS, Outages
 from chatserver.redis_keys import Keys
 from chatserver.secret import with_jwt_secret
 from chatserver.startup import log_summary
+from chatserver.tools.tool_sources import toolbox_ctx
 
 
 async def servers_ctx(app: web.Application):
@@ -170,7 +172,7 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> web.Applica
     app[START_WORKERS] = start_workers
     app[portable_routes.EXPORTS] = portable_routes.ExportSlots(settings.EXPORT_CONCURRENCY)
     app.cleanup_ctx.extend([servers_ctx, database_ctx, redis_ctx, outages_ctx, rate_limits_ctx, storage_ctx,
-                           preview_service_ctx, live_ctx, ai_ctx, vectors_ctx, jobs_ctx])
+                           preview_service_ctx, live_ctx, toolbox_ctx, ai_ctx, vectors_ctx, jobs_ctx])
 
     app.on_startup.extend([ops.build_openapi_document, log_summary])
     app[ws.OPEN_SOCKETS] = weakref.WeakSet()
@@ -205,6 +207,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_patch("/api/presets/{preset_id}", preset_routes.update_preset)
     router.add_delete("/api/presets/{preset_id}", preset_routes.delete_preset)
     router.add_get("/api/models", model_routes.list_models)
+    router.add_get("/api/tools", tool_routes.list_tools)
 
     router.add_post("/api/chats/{chat_id}/messages", message_routes.post_message)
     router.add_get("/api/chats/{chat_id}/messages", message_routes.list_messages)

@@ -19,6 +19,8 @@ from typing import Any
 
 from dotenv import dotenv_values
 
+from chatserver.tools.mcp_config import parse_servers
+
 JWT_ALGORITHMS = ("HS256", "HS384", "HS512")
 # Secrets printed in documentation, ours and that of projects like ours. Anyone
 # can sign tokens with them, so they are refused even when long enough.
@@ -126,6 +128,10 @@ class Settings:
     FILE_WAIT_SECONDS: float
     WS_HEARTBEAT_SECONDS: float
     SSE_KEEPALIVE_SECONDS: float
+    TOOL_MAX_STEPS: int
+    TOOL_TIMEOUT_SECONDS: float
+    TOOL_OUTPUT_MAX_CHARS: int
+    MCP_SERVERS: str
 
     UPLOAD_DIR: str
     MAX_UPLOAD_SIZE: int
@@ -223,7 +229,7 @@ def _validate(s: Settings) -> None:
         "TEXT_EXTRACT_CHAR_BUDGET", "WS_HEARTBEAT_SECONDS", "SSE_KEEPALIVE_SECONDS",
         "PREVIEW_SERVICE_MAX_ANSWER_BYTES", "UPLOAD_ORPHAN_AGE_SECONDS", "FILES_HOUSEKEEPING_INTERVAL_SECONDS",
         "JOB_TIMEOUT_SECONDS", "PREVIEW_TIMEOUT_SECONDS", "DB_TIMEOUT_SECONDS", "EMBEDDINGS_BATCH_SIZE",
-        "KNOWLEDGE_PASSAGES", "IMAGE_MAX_PIXELS",
+        "KNOWLEDGE_PASSAGES", "IMAGE_MAX_PIXELS", "TOOL_MAX_STEPS", "TOOL_TIMEOUT_SECONDS", "TOOL_OUTPUT_MAX_CHARS",
     )
     for key in positive:
         if getattr(s, key) <= 0:
@@ -250,6 +256,7 @@ def _validate(s: Settings) -> None:
             raise ConfigError(f"TRUSTED_PROXIES: {entry!r} is not an IP address or network") from None
     _validate_headers(s.OPENAI_HEADERS)
     _validate_capabilities(s.MODEL_CAPABILITIES)
+    _validate_mcp_servers(s.MCP_SERVERS)
     if s.LOG_LEVEL.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         raise ConfigError(f"LOG_LEVEL: unknown level {s.LOG_LEVEL!r}")
 
@@ -282,6 +289,13 @@ def parse_rate_limit(key: str, value: str) -> tuple[int, int] | None:
         raise ConfigError(f"{key}: invalid value {value!r} "
                           "(use \"<count>/<seconds>\", e.g. \"10/300\", or \"0\" for off)")
     return parsed
+
+
+def _validate_mcp_servers(raw: str) -> None:
+    try:
+        parse_servers(raw)
+    except ValueError as exc:
+        raise ConfigError(f"MCP_SERVERS: {exc}") from None
 
 
 def _validate_headers(raw: str) -> None:

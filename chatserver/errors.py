@@ -213,6 +213,14 @@ class UnknownModel(ApiError):
                          details=[{"loc": ["model"], "msg": f"unknown model {model}"}])
 
 
+class UnknownTools(ApiError):
+    status, code, message = 422, "unknown_tools", "tools: unknown tool ids"
+
+    def __init__(self, unknown: list[str]) -> None:
+        super().__init__(f"{self.message}: " + ", ".join(unknown) + " (see GET /api/tools)",
+                         details=[{"loc": ["tools"], "msg": f"unknown tool {tool}"} for tool in unknown])
+
+
 class UnknownFiles(ApiError):
     status, code, message = 422, "unknown_files", "file_ids: not your files"
 
@@ -237,12 +245,12 @@ class UnknownPreset(ApiError):
                          details=[{"loc": ["preset_id"], "msg": f"unknown preset {preset_id}"}])
 
 
-class UnknownTools(ApiError):
-    status, code, message = 422, "unknown_tools", "tools: unknown tool ids"
-
-
 class UnknownKnowledge(ApiError):
     status, code, message = 422, "unknown_knowledge", "knowledge: ids that are not files of yours"
+
+    def __init__(self, unknown: list[str]) -> None:
+        super().__init__(f"{self.message}: " + ", ".join(unknown[:10]),
+                         details=[{"loc": ["knowledge"], "msg": f"unknown file {i}"} for i in unknown])
 
 
 class NotAnAnswer(ApiError):

@@ -23,6 +23,11 @@ class Metrics:
         self.ai_tokens = Counter("ai_tokens_total", "Tokens of AI answers as the model server counted them, "
                                  "by model and kind (prompt or completion)", ["model", "kind"],
                                  registry=self.registry)
+        self.tool_calls = Counter("tool_calls_total", "Tool calls models made, by tool id and outcome "
+                                  "(done or failed)", ["tool", "outcome"], registry=self.registry)
+        self.tool_seconds = Histogram("tool_call_duration_seconds", "Time a tool call took, by tool id",
+                                      ["tool"], registry=self.registry,
+                                      buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
         self.websockets = Gauge("websockets_open", "WebSocket connections open in this process",
                                 registry=self.registry)
 
@@ -30,6 +35,10 @@ class Metrics:
         for kind in ("prompt", "completion"):
             if isinstance(usage.get(f"{kind}_tokens"), int):
                 self.ai_tokens.labels(model, kind).inc(usage[f"{kind}_tokens"])
+
+    def count_tool_call(self, tool: str, outcome: str, seconds: float) -> None:
+        self.tool_calls.labels(tool, outcome).inc()
+        self.tool_seconds.labels(tool).observe(seconds)
 
     def observe(self, request: web.Request, status: int, seconds: float) -> None:
         route = route_label(request)

@@ -67,6 +67,14 @@ class Keys:
         """A live answer's reasoning text so far (a model's thinking, kept apart from its content)."""
         return self._k("stream", message_id, "reasoning")
 
+    def stream_steps(self, message_id: object) -> str:
+        """A live answer's tool steps, each's latest JSON by its id (hash)."""
+        return self._k("stream", message_id, "steps")
+
+    def stream_step_order(self, message_id: object) -> str:
+        """The ids of a live answer's tool steps in call order (list)."""
+        return self._k("stream", message_id, "step_order")
+
     def stream_pending(self, message_id: object) -> str:
         """Callback events that arrived ahead of their turn (hash seq -> event)."""
         return self._k("stream", message_id, "pending")

@@ -15,6 +15,7 @@ import socket
 import uuid
 from typing import Any, Awaitable, Callable
 
+import openai
 import pytest
 import redis as syncredis
 from aiohttp import web
@@ -157,3 +158,23 @@ def own_redis(tmp_path):
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+async def sdk():
+    """sdk(client, account=None, key=None): the SDK pointed at a test server,
+    with `key` or a new API key of `account`; closed after the test."""
+    made = []
+
+    async def make(client, account=None, key=None) -> openai.AsyncOpenAI:
+        if key is None:
+            account = account or await register(client)
+            resp = await client.post("/api/keys", json={"name": "sdk"}, headers=account.headers)
+            key = (await resp.json())["key"]
+        api = openai.AsyncOpenAI(base_url=str(client.make_url("/v1")), api_key=key, max_retries=0)
+        made.append(api)
+        return api
+
+    yield make
+    for api in made:
+        await api.close()

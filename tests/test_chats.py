@@ -8,7 +8,7 @@ from support.error_shape import assert_error
 from support.served_app import db_of
 
 CHAT_KEYS = {"id", "title", "created_at", "updated_at", "shown_leaf", "model", "system_prompt", "temperature",
-             "max_tokens", "folder_id", "pinned", "archived", "knowledge"}
+             "max_tokens", "folder_id", "pinned", "archived", "knowledge", "tools"}
 
 
 async def test_create_chat_with_title(client, user):

@@ -238,7 +238,7 @@ LIVE_SURFACE = {
     "reads": {"live_content"},
     "state": {"ANSWER_STATE"},
     "fanout": {"FANOUT"},
-    "wire": {"Event", "Text", "Status", "End", "Item"},
+    "wire": {"Event", "Text", "Status", "Step", "End", "Item"},
     "lifetime": {"live_ctx"},
     "revocation": {"REVOCATIONS", "Credential", "announce", "settle"},
 }

@@ -11,7 +11,7 @@ from chatserver import appkeys
 
 MESSAGE_KEYS = {"id", "chat_id", "role", "content", "status", "sources", "file_ids", "error",
                 "created_at", "completed_at", "parent_id", "siblings", "model", "finish_reason", "usage", "reasoning",
-                "feedback"}
+                "feedback", "steps"}
 
 
 async def post(client, account, chat_id, content="Hello there", **extra):

@@ -21,26 +21,6 @@ from chatserver.ai.builtin import LEAD
 QUESTION = [{"role": "user", "content": "Which plants grow well next to tomatoes?"}]
 
 
-@pytest.fixture
-async def sdk():
-    """sdk(client, account=None, key=None): the SDK pointed at a test server,
-    with `key` or a new API key of `account`; closed after the test."""
-    made = []
-
-    async def make(client, account=None, key=None) -> openai.AsyncOpenAI:
-        if key is None:
-            account = account or await register(client)
-            resp = await client.post("/api/keys", json={"name": "sdk"}, headers=account.headers)
-            key = (await resp.json())["key"]
-        api = openai.AsyncOpenAI(base_url=str(client.make_url("/v1")), api_key=key, max_retries=0)
-        made.append(api)
-        return api
-
-    yield make
-    for api in made:
-        await api.close()
-
-
 async def stream_text(stream) -> tuple[str, list]:
     chunks = [chunk async for chunk in stream]
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)

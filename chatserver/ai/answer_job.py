@@ -16,6 +16,7 @@ import uuid
 from aiohttp import web
 
 from chatserver import appkeys, outage
+from chatserver.ai import tool_loop
 from chatserver.ai.base import Backend, BackendFailed, BackendRejected, BackendUnavailable, Result
 from chatserver.ai.context import Context, build_context
 from chatserver.ai.models import capabilities
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 INTERRUPTED = "the answer was interrupted (the server generating it stopped)"
 GENERATE_TASK = "ai.generate"
 # request options a model server may be given for one answer
-OPTIONS = ("stop", "user", "tools", "tool_choice")
+OPTIONS = ("stop", "user", "client_tools")
 
 
 class _Stopped(Exception):
@@ -60,7 +61,8 @@ async def generate(app: web.Application, message_id: str, options: dict | None =
     context = await build_context(db, app[appkeys.SETTINGS], message_id, app[VECTORS], backend.token_budget())
     if context is None:
         return  # deleted, cancelled or already answered
-    context.options = options or {}
+    context.options = dict(options or {})
+    context.client_tools = context.options.pop("client_tools", None) or {}
     # a remote service decides for itself what to do with pictures
     if context.images and (backend.remote or capabilities(app, context.model or backend.default_model())["vision"]):
         storage = app[appkeys.STORAGE]
@@ -123,7 +125,7 @@ async def _run_local(app: web.Application, backend: Backend, context: Context) -
     write = _Writer(answers, message_id, chat_id)
 
     # its own task, so a cancel published by any process can stop it mid-read
-    task = asyncio.create_task(backend.generate(context, write))
+    task = asyncio.create_task(tool_loop.answer(app, backend, context, write))
     running[str(message_id)] = task
     try:
         result = await task
@@ -151,7 +153,7 @@ async def _run_local(app: web.Application, backend: Backend, context: Context) -
         result = Result(sources=result or [])
     done = await answers.finish(message_id, chat_id, "complete", sources=result.sources,
                                 finish_reason=result.finish_reason, usage=result.usage, model=result.model,
-                                tool_calls=result.tool_calls)
+                                tool_calls=result.tool_calls or None)
     if done is not None and result.usage:
         app[appkeys.METRICS].count_tokens(done["model"] or "", result.usage)
 
@@ -176,4 +178,9 @@ class _Writer:
 
     async def retrying(self, attempt: int) -> None:
         if not await self.answers.add(self.message_id, self.chat_id, Event.status("retrying", attempt)):
+            raise _Stopped()
+
+    async def step(self, step: dict) -> None:
+        self.written = True
+        if not await self.answers.add(self.message_id, self.chat_id, Event.tool_step(step)):
             raise _Stopped()

@@ -13,6 +13,10 @@ picks one; nothing else knows their names.
 callback endpoint, and returns None once the service accepted it. It turns
 one request into pieces; deciding what to do with them is the job's.
 
+A backend that `calls_tools` sends the context's tool_specs and tool_turns
+and returns the calls the model asked for; running them is the job's
+(tool_loop.py).
+
 Besides being called with the answer's text, `write` takes the model's
 reasoning (`write.reasoning(text)`) and tells watchers the backend waits to
 try again (`write.retrying(attempt)`).
@@ -47,8 +51,10 @@ class Result:
     finish_reason: str | None = None  # "stop" or "length"
     usage: dict | None = None  # {"prompt_tokens", "completion_tokens"}
     model: str | None = None
-    # calls of the client's function tools the model ended with: [{"id", "name", "arguments"}]
-    tool_calls: list[dict] | None = None
+    # the model asked for these calls instead of ending: [{"id", "name", "arguments" (JSON text)}],
+    # with `text` what it said before them (tool_loop.py runs them and asks again)
+    tool_calls: list[dict] = dataclasses.field(default_factory=list)
+    text: str = ""
 
 
 class BackendRejected(Exception):
@@ -71,6 +77,8 @@ class Backend(abc.ABC):
     needs: ClassVar[tuple[str, ...]]
     # answers through the callback endpoint instead of streaming them itself
     remote: ClassVar[bool]
+    # sends context.tool_specs to the model and returns its tool calls in Result.tool_calls
+    calls_tools: ClassVar[bool] = False
 
     def __init__(self, settings: Settings, db: Database, session: aiohttp.ClientSession):
         self.settings, self.db, self.session = settings, db, session

@@ -57,6 +57,13 @@ class Context:
     system_prompt: str | None = None
     temperature: float | None = None
     max_tokens: int | None = None
+    # the tool ids the chat's answers may call; the job fills tool_specs (OpenAI
+    # function tools) and, round after round, tool_turns (the calls and their results)
+    tools: list[str] = dataclasses.field(default_factory=list)
+    tool_specs: list[dict] = dataclasses.field(default_factory=list)
+    tool_turns: list[dict] = dataclasses.field(default_factory=list)
+    # a /v1 client's own tools: its tools, tool_choice and messages, sent as they are (never run here)
+    client_tools: dict = dataclasses.field(default_factory=dict)
     # what one request asked beyond the chat's settings (the /v1 API's stop and user)
     options: dict = dataclasses.field(default_factory=dict)
 

@@ -93,7 +93,7 @@ def _with_files(context: Context) -> str:
 def request_body(context: Context, settings) -> dict:
     body: dict = {
         "model": context.model or settings.OPENAI_MODEL,
-        "messages": chat_messages(context, system_prompt(settings, None)),
+        "messages": chat_messages(context, system_prompt(settings, None)) + context.tool_turns,
         "stream": True,
         "stream_options": {"include_usage": True},
     }
@@ -101,7 +101,10 @@ def request_body(context: Context, settings) -> dict:
         body["temperature"] = context.temperature
     if context.max_tokens is not None:
         body["max_tokens"] = context.max_tokens
+    if context.tool_specs:
+        body["tools"] = context.tool_specs
     body.update(context.options)
+    body.update(context.client_tools)
     return body
 
 
@@ -138,7 +141,9 @@ class _Stream:
         self.usage: dict | None = None
         self.model: str | None = None
         self.events = 0
-        self.calls: dict[int, dict] = {}  # the client's function tools called, by index
+        self.text: list[str] = []
+        # the tool calls asked for so far, by their index in the stream
+        self.calls: dict[int, dict] = {}
 
     def read(self, line: bytes) -> tuple[str, str]:
         """The (reasoning, content) text of one `data:` line."""
@@ -173,30 +178,35 @@ class _Stream:
                         thought += delta[key]
                 if isinstance(delta.get("content"), str):
                     text += delta["content"]
-                for call in delta.get("tool_calls") or []:
-                    if isinstance(call, dict):
-                        self._add_call(call)
+                self._add_calls(delta.get("tool_calls"))
             if choice.get("finish_reason"):
                 reason = choice["finish_reason"]
                 self.finish_reason = reason if reason in ("length", "tool_calls") else "stop"
+        self.text.append(text)
         return thought, text
 
-    def _add_call(self, call: dict) -> None:
-        """A streamed piece of a function call: the first names it, each adds to its arguments."""
-        index = call["index"] if isinstance(call.get("index"), int) else len(self.calls)
-        function = call.get("function")
-        if not isinstance(function, dict):
-            function = {}
-        entry = self.calls.setdefault(index, {"id": "", "name": "", "arguments": ""})
-        if isinstance(call.get("id"), str) and not entry["id"]:
-            entry["id"] = call["id"]
-        for key in ("name", "arguments"):
-            if isinstance(function.get(key), str):
-                entry[key] += function[key]
+    def _add_calls(self, deltas: object) -> None:
+        """Tool calls come in pieces: the id and name first, the arguments' text in parts."""
+        if not isinstance(deltas, list):
+            return
+        for delta in deltas:
+            if not isinstance(delta, dict):
+                continue
+            index = delta.get("index", len(self.calls))
+            call = self.calls.setdefault(index if isinstance(index, int) else len(self.calls),
+                                         {"id": "", "name": "", "arguments": ""})
+            function = delta.get("function")
+            if not isinstance(function, dict):
+                function = {}
+            if isinstance(delta.get("id"), str):
+                call["id"] = delta["id"]
+            if isinstance(function.get("name"), str):
+                call["name"] += function["name"]
+            if isinstance(function.get("arguments"), str):
+                call["arguments"] += function["arguments"]
 
-    @property
-    def tool_calls(self) -> list[dict] | None:
-        return [self.calls[i] for i in sorted(self.calls)] or None
+    def tool_calls(self) -> list[dict]:
+        return [self.calls[i] for i in sorted(self.calls)]
 
     @property
     def finished(self) -> bool:
@@ -207,6 +217,7 @@ class OpenAIBackend(Backend):
     name = "openai"
     needs = ("OPENAI_BASE_URL",)
     remote = False
+    calls_tools = True
 
     def __init__(self, settings: Settings, db: Database, session: aiohttp.ClientSession):
         super().__init__(settings, db, session)
@@ -292,4 +303,5 @@ class OpenAIBackend(Backend):
             said = "sent no answer" if not stream.events else "ended the stream without saying it finished"
             raise BackendFailed(f"{ENDED_EARLY}: {SERVER} {said}")
         return Result(sources=passage_sources(context), finish_reason=stream.finish_reason or "stop",
-                      usage=stream.usage, model=stream.model or model, tool_calls=stream.tool_calls)
+                      usage=stream.usage, model=stream.model or model, tool_calls=stream.tool_calls(),
+                      text="".join(stream.text))

@@ -21,6 +21,7 @@ from chatserver.errors import NotFound, UnknownFiles, UnknownFolder, UnknownMode
 from chatserver.files.storage import remove_chat_files
 from chatserver.live.answers import ANSWERS
 from chatserver.live.chat_events import CHAT_EVENTS
+from chatserver.tools.toolbox import TOOLBOX
 
 Title = Annotated[str, pydantic.StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
@@ -84,6 +85,8 @@ class SearchResults(pydantic.BaseModel):
 async def _check_model(request: web.Request, body: ChatSettings) -> None:
     if body.model is not None and not await is_known_model(request.app, body.model):
         raise UnknownModel(body.model)
+    if body.tools:
+        request.app[TOOLBOX].check(body.tools)
 
 
 async def _check_folder(request: web.Request, folder_id: uuid.UUID | None) -> None:
@@ -97,7 +100,13 @@ async def _preset_settings(request: web.Request, preset_id: uuid.UUID, given: se
     preset = await presets.get_owned(request.app[appkeys.DB], preset_id, current_user_id(request))
     if preset is None:
         raise UnknownPreset(preset_id)
-    return {k: preset[k] for k in chats.SETTINGS if k not in given}
+    taken = {k: preset[k] for k in chats.SETTINGS if k not in given}
+    if "knowledge" not in given:
+        # the preset's files that are still the user's
+        wanted = [uuid.UUID(str(i)) for i in preset["knowledge"] or []]
+        owned = await files.owned_ids(request.app[appkeys.DB], current_user_id(request), wanted)
+        taken["knowledge"] = [i for i in wanted if i in owned]
+    return taken
 
 
 async def _check_knowledge(request: web.Request, knowledge: list[uuid.UUID] | None) -> list[uuid.UUID]:
@@ -120,6 +129,7 @@ async def create_chat(request: web.Request) -> web.Response:
     settings = body.model_dump(include={*chats.SETTINGS, "folder_id", "pinned"})
     if body.preset_id is not None:
         settings |= await _preset_settings(request, body.preset_id, body.model_fields_set)
+        knowledge = settings.pop("knowledge", knowledge)
     try:
         row = await chats.insert(request.app[appkeys.DB], current_user_id(request), body.title or DEFAULT_TITLE,
                                  settings, auto_title=body.title is None, knowledge=knowledge)

@@ -21,6 +21,7 @@ ModelId = Annotated[str, pydantic.StringConstraints(strip_whitespace=True, min_l
 SystemPrompt = Annotated[str, pydantic.StringConstraints(max_length=20_000)]
 Temperature = Annotated[float, pydantic.Field(ge=0, le=2, allow_inf_nan=False)]
 MaxTokens = Annotated[int, pydantic.Field(ge=1, le=2**31 - 1)]
+ToolId = Annotated[str, pydantic.StringConstraints(min_length=1, max_length=200)]
 
 
 class ChatSettings(pydantic.BaseModel):
@@ -30,6 +31,7 @@ class ChatSettings(pydantic.BaseModel):
     system_prompt: SystemPrompt | None = None
     temperature: Temperature | None = None
     max_tokens: MaxTokens | None = None
+    tools: Annotated[list[ToolId], pydantic.Field(max_length=100)] | None = None
 
 
 class Chat(pydantic.BaseModel):
@@ -41,6 +43,8 @@ class Chat(pydantic.BaseModel):
     system_prompt: str | None
     temperature: float | None
     max_tokens: int | None
+    # the tool ids its answers may call (docs/tools.md)
+    tools: list[str] = []
     # the last message of the branch the chat shows (docs/rest.md, Branches)
     shown_leaf: uuid.UUID | None = None
     folder_id: uuid.UUID | None = None

@@ -38,6 +38,16 @@ class Feedback(pydantic.BaseModel):
     updated_at: dt.datetime
 
 
+class Step(pydantic.BaseModel):
+    """One tool call of an answer (docs/tools.md)."""
+    id: str
+    tool: str
+    arguments: dict
+    status: Literal["running", "done", "failed"]
+    output: str
+    error: str | None
+
+
 class Message(pydantic.BaseModel):
     id: uuid.UUID
     chat_id: uuid.UUID
@@ -57,6 +67,7 @@ class Message(pydantic.BaseModel):
     reasoning: str = ""
     # the owner's thumbs up or down on an answer (docs/rest.md, Feedback)
     feedback: Feedback | None = None
+    steps: list[Step] = []
 
 
 def message_out(row: dict) -> dict:

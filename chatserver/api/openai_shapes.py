@@ -14,12 +14,13 @@ import json
 import math
 import time
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import pydantic
 from aiohttp import web
 
 from chatserver.api.endpoint import BadJson, parse_json, utf8_declared
+from chatserver.api.function_tools import call_objects, check_tools, passing
 from chatserver.api.message_shapes import MAX_CONTENT
 from chatserver.errors import (
     ApiError,
@@ -89,6 +90,17 @@ class ChatMessage(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="ignore")
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
     content: str | list[TextPart] | None = None
+    # an assistant message's calls, and the call a tool message answers (api/function_tools.py)
+    tool_calls: list[dict] | None = None
+    tool_call_id: str | None = None
+    name: str | None = None
+
+    def as_sent(self) -> dict:
+        """The message for the model server, as OpenAI's shape has it."""
+        sent: dict = {"role": self.role, "content": self.text() if self.content is not None else None}
+        sent.update({k: v for k, v in (("tool_calls", self.tool_calls), ("tool_call_id", self.tool_call_id),
+                                       ("name", self.name)) if v is not None})
+        return sent
 
     def text(self) -> str:
         if self.content is None or isinstance(self.content, str):
@@ -127,6 +139,13 @@ class CompletionRequest(pydantic.BaseModel):
     n: Annotated[int, pydantic.Strict(), pydantic.Field(ge=1, le=1)] | None = None
     user: Annotated[str, pydantic.StringConstraints(max_length=256)] | None = None
     store: pydantic.StrictBool | None = None
+    tools: list[Any] | None = None
+    tool_choice: str | dict | None = None
+    parallel_tool_calls: bool | None = None
+
+    @property
+    def uses_tools(self) -> bool:
+        return bool(self.tools) or any(m.role == "tool" or m.tool_calls for m in self.messages)
 
     @property
     def include_usage(self) -> bool:
@@ -166,6 +185,8 @@ class Conversation(pydantic.BaseModel):
     question: str
     # the question's image_url parts (earlier turns' images are not kept)
     images: list[str] = []
+    # a request with tools: what the model server gets instead of the stored turns
+    passed: dict | None = None
 
     @property
     def title(self) -> str:
@@ -185,14 +206,24 @@ def conversation(request: CompletionRequest) -> Conversation:
             raise StringAboveMaxLength(f"messages: a message is longer than {MAX_CONTENT} characters")
         if message.role in ("system", "developer"):
             system.append(text)
-        elif message.role in ("tool", "function"):
-            raise UnsupportedRole(f"messages: {message.role} messages are not supported")
+        elif message.role == "function":
+            raise UnsupportedRole("messages: function messages are not supported (use tool messages)")
+        elif message.role == "tool" or (message.tool_calls and not text):
+            continue  # calls and their results reach the model as they came, not the stored chat
         else:
             turns.append((message.role, text))
+    passed = None
+    if request.uses_tools:
+        check_tools(request.tools, request.tool_choice)
+        # the stored chat ends at the last question; the calls after it go to the model as they are
+        while turns and turns[-1][0] != "user":
+            turns.pop()
+        passed = passing(request.tools, request.tool_choice, request.parallel_tool_calls,
+                         [m.as_sent() for m in request.messages])
     if not turns or turns[-1][0] != "user" or not turns[-1][1].strip():
         raise InvalidValue("messages: the last message must be a non-empty user message", param="messages")
     return Conversation(system_prompt="\n\n".join(system) or None, turns=turns[:-1], question=turns[-1][1],
-                        images=request.messages[-1].images())
+                        images=request.messages[-1].images(), passed=passed)
 
 
 def completion_id(answer_id: uuid.UUID) -> str:
@@ -239,9 +270,12 @@ def error_line(error: ApiError) -> bytes:
     return b"data: " + json.dumps(error_body(error)).encode() + b"\n\n"
 
 
-def completion(answer_id: uuid.UUID, model: str, text: str, finish_reason: str, counts: dict) -> dict:
+def completion(answer_id: uuid.UUID, model: str, text: str, finish_reason: str, counts: dict,
+               tool_calls: list[dict] | None = None) -> dict:
+    message: dict = {"role": "assistant", "content": text, "refusal": None}
+    if tool_calls:
+        message.update(content=text or None, tool_calls=call_objects(tool_calls))
     return {"id": completion_id(answer_id), "object": "chat.completion", "created": int(time.time()),
             "model": model, "system_fingerprint": None,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text, "refusal": None},
-                         "logprobs": None, "finish_reason": finish_reason}],
+            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}],
             "usage": counts}

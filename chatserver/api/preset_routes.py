@@ -2,11 +2,12 @@
 temperature, max tokens, tools, knowledge): create, list, change, delete.
 `POST /api/chats` with `preset_id` copies one into the new chat (chat_routes.py).
 
-No tool or knowledge base exists on this server yet, so every id in `tools`
-or `knowledge` is unknown and refused: only empty lists pass today."""
+`tools` are ids of GET /api/tools, `knowledge` ids of the user's files; a
+chat made from a preset takes both (its knowledge files still the user's)."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import uuid
 from typing import Annotated
@@ -19,8 +20,9 @@ from chatserver.ai.models import is_known_model
 from chatserver.api.access import parse_id
 from chatserver.api.chat_shapes import ChatSettings
 from chatserver.api.endpoint import current_user_id, endpoint, json_response, read_json, shaped
-from chatserver.data import presets
-from chatserver.errors import NotFound, PresetExists, UnknownKnowledge, UnknownModel, UnknownTools, ValidationFailed
+from chatserver.data import files, presets
+from chatserver.errors import NotFound, PresetExists, UnknownKnowledge, UnknownModel, ValidationFailed
+from chatserver.tools.toolbox import TOOLBOX
 
 PresetName = Annotated[str, pydantic.StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Ids = Annotated[list[Annotated[str, pydantic.StringConstraints(min_length=1, max_length=200)]],
@@ -67,12 +69,18 @@ class PresetList(pydantic.BaseModel):
 async def _check(request: web.Request, body: ChatSettings, fields: set[str]) -> None:
     if "model" in fields and body.model is not None and not await is_known_model(request.app, body.model):
         raise UnknownModel(body.model)
-    for field in ("tools", "knowledge"):
-        unknown = getattr(body, field, [])
-        if field in fields and unknown:
-            refused = UnknownTools if field == "tools" else UnknownKnowledge
-            raise refused(f"{field}: unknown ids: {', '.join(unknown[:10])}",
-                          details=[{"loc": [field, str(i)], "msg": f"unknown id {v}"} for i, v in enumerate(unknown)])
+    if "tools" in fields and body.tools:
+        request.app[TOOLBOX].check(body.tools)
+    knowledge = getattr(body, "knowledge", [])
+    if "knowledge" in fields and knowledge:
+        ids = {}
+        for raw in knowledge:
+            with contextlib.suppress(ValueError):
+                ids[raw] = uuid.UUID(raw)
+        owned = await files.owned_ids(request.app[appkeys.DB], current_user_id(request), list(ids.values()))
+        unknown = [raw for raw in knowledge if ids.get(raw) not in owned]
+        if unknown:
+            raise UnknownKnowledge(unknown)
 
 
 def _name_taken(name: str) -> PresetExists:

@@ -56,7 +56,8 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     previous = await _previous(app, user_id, body.previous_response_id)
     await check_message_limit(request)
     row = await _start(app, user_id, body, given, previous)
-    await queue_answer(app, row["message_id"], {"user": body.user, **shapes.tools_for_model(body)})
+    passed = {k: v for k, v in shapes.tools_for_model(body).items() if v}
+    await queue_answer(app, row["message_id"], {"user": body.user, "client_tools": passed})
     shape = shapes.Shape(row)
     if body.background:
         if body.stream:

@@ -23,7 +23,7 @@ from chatserver.api.endpoint import endpoint
 from chatserver.errors import InvalidLastEventId, Unauthorized
 from chatserver.live.follow import FOLLOWERS
 from chatserver.live.revocation import REVOCATIONS, settle
-from chatserver.live.wire import End, Status, Text
+from chatserver.live.wire import End, Item, Status, Step, Text
 
 KEEPALIVE = b": keep-alive\n\n"
 
@@ -41,19 +41,26 @@ def _resume_from(request: web.Request) -> int | None:
     return int(raw)
 
 
-def _events(item: Text | Status | End, delivered: int, resume: int | None) -> tuple[list[bytes], int]:
+def _events(item: Item, delivered: int, resume: int | None) -> tuple[list[bytes], int]:
     """The bytes to send for one item of `follow`, and the characters of the
-    answer delivered after it. The SSE stream carries the answer's text only:
-    reasoning and passing statuses are the WebSocket's."""
+    answer delivered after it. The SSE stream carries the answer's text and
+    tool steps: reasoning and passing statuses are the WebSocket's."""
     if isinstance(item, Status) or (isinstance(item, Text) and item.kind == "reasoning"):
         return [], delivered
+    if isinstance(item, Step):
+        return [_event("tool_call", delivered, {"step": item.step})], delivered
     if isinstance(item, Text):
         start, delivered = delivered, delivered + len(item.text)
         if resume is None:
-            return [_event(item.kind, delivered, {"content": item.text})], delivered
+            content: dict = {"content": item.text}
+            if item.steps:
+                content["steps"] = list(item.steps)
+            return [_event(item.kind, delivered, content)], delivered
+        # a resumed stream gets the steps so far as one tool_call event each
+        steps = [_event("tool_call", start, {"step": step}) for step in item.steps]
         if delivered <= resume:
-            return [], delivered
-        return [_event("chunk", delivered, {"content": item.text[max(0, resume - start):]})], delivered
+            return steps, delivered
+        return steps + [_event("chunk", delivered, {"content": item.text[max(0, resume - start):]})], delivered
     if item.status == "complete":
         data: dict = {"sources": item.sources}
         if item.content is not None:

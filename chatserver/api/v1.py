@@ -24,6 +24,7 @@ from chatserver.ai.models import is_known_model, model_items
 from chatserver.api import openai_shapes as shapes
 from chatserver.api.authentication import credential_of
 from chatserver.api.endpoint import endpoint
+from chatserver.api.function_tools import call_deltas
 from chatserver.api.openai_access import SSE_HEADERS, api_user, openai_errors, while_connected
 from chatserver.api.ratelimit import check_message_limit
 from chatserver.data import chats, messages
@@ -106,7 +107,7 @@ async def _start(app: web.Application, user_id: uuid.UUID, body: shapes.Completi
     except BaseException:
         await chats.delete(db, chat["id"])
         raise
-    await queue_answer(app, answer["id"], {"stop": body.stops, "user": body.user})
+    await queue_answer(app, answer["id"], {"stop": body.stops, "user": body.user, "client_tools": talk.passed})
     return answer
 
 
@@ -196,7 +197,8 @@ class Completion:
             self.text = ""
             self.add(end.content)
         reason, counts = await self._ending(end)
-        return web.json_response(shapes.completion(self.answer["id"], self.body.model, self.text, reason, counts))
+        return web.json_response(shapes.completion(self.answer["id"], self.body.model, self.text, reason, counts,
+                                                   end.tool_calls))
 
     async def stream(self) -> web.StreamResponse:
         resp = web.StreamResponse(headers=SSE_HEADERS)
@@ -226,6 +228,8 @@ class Completion:
                 await resp.write(shapes.error_line(self.failure(end)))
             else:
                 reason, counts = await self._ending(end)
+                if end.tool_calls:
+                    await resp.write(chunks.delta({"tool_calls": call_deltas(end.tool_calls)}))
                 await resp.write(chunks.delta({}, reason))
                 if self.body.include_usage:
                     await resp.write(chunks.usage(counts))

@@ -26,7 +26,7 @@ from chatserver.live.answers import ANSWERS, AlreadyFinished
 from chatserver.live.chat_events import CHAT_EVENTS
 from chatserver.live.follow import FOLLOWERS
 from chatserver.live.revocation import REVOCATIONS
-from chatserver.live.wire import End, Status, Text
+from chatserver.live.wire import Item, Status, Step, Text
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +49,10 @@ class _LastFrame:
     enough for a piece watched by a thousand sockets to be encoded once."""
 
     def __init__(self) -> None:
-        self.source: tuple[str, Text | Status | End] | None = None
+        self.source: tuple[str, Item] | None = None
         self.data = b""
 
-    def encode(self, message_id: str, item: Text | Status | End) -> bytes:
+    def encode(self, message_id: str, item: Item) -> bytes:
         source = (message_id, item)
         if source != self.source:
             self.source, self.data = source, dumps(_frame(message_id, item))
@@ -62,14 +62,18 @@ class _LastFrame:
 _LAST_FRAME = _LastFrame()
 
 
-def _frame(message_id: str, item: Text | Status | End) -> dict:
+def _frame(message_id: str, item: Item) -> dict:
     """What `follow` yields, as the frame docs/websocket.md names for it."""
     if isinstance(item, Text):
         frame: dict[str, object] = {"type": "stream_content" if item.kind == "content" else item.kind,
                                     "message_id": message_id, "content": item.text}
         if item.reasoning:
             frame["reasoning"] = item.reasoning
+        if item.steps:
+            frame["steps"] = list(item.steps)
         return frame
+    if isinstance(item, Step):
+        return {"type": "tool_call", "message_id": message_id, "step": item.step}
     if isinstance(item, Status):
         return {"type": "status", "message_id": message_id, "status": item.status, "attempt": item.attempt}
     if item.status != "complete":

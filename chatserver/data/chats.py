@@ -10,9 +10,9 @@ import psycopg2.errors
 from chatserver.db import Database
 
 COLUMNS = ("id, title, created_at, updated_at, shown_leaf, model, system_prompt, temperature, max_tokens, "
-           "folder_id, pinned, archived, knowledge")
+           "folder_id, pinned, archived, knowledge, tools")
 # what a chat may set for its answers; None leaves each to the server's default
-SETTINGS = ("model", "system_prompt", "temperature", "max_tokens")
+SETTINGS = ("model", "system_prompt", "temperature", "max_tokens", "tools")
 # where a chat is kept in the user's list
 PLACEMENT = ("folder_id", "pinned", "archived")
 
@@ -41,9 +41,9 @@ async def insert(db: Database, user_id: uuid.UUID, title: str, settings: dict | 
         row = await db.fetchrow(
             f"""
             INSERT INTO chats (user_id, title, auto_title, model, system_prompt, temperature, max_tokens,
-                               folder_id, pinned, knowledge)
+                               folder_id, pinned, knowledge, tools)
             VALUES (%(user)s, %(title)s, %(auto)s, %(model)s, %(system_prompt)s, %(temperature)s, %(max_tokens)s,
-                    %(folder_id)s, %(pinned)s, %(knowledge)s::uuid[])
+                    %(folder_id)s, %(pinned)s, %(knowledge)s::uuid[], coalesce(%(tools)s::text[], ARRAY[]::text[]))
             RETURNING {COLUMNS}
             """,
             {"user": user_id, "title": title, "auto": auto_title, **values,
@@ -105,6 +105,8 @@ async def leave_folder(cur, folder_id: uuid.UUID, user_id: uuid.UUID) -> list[di
 async def update(db: Database, chat_id: uuid.UUID, changes: dict) -> dict | None:
     """Set `title`, `knowledge` and any of SETTINGS and PLACEMENT (a None value resets a setting to the default)."""
     names = [k for k in ("title", "knowledge", *SETTINGS, *PLACEMENT) if k in changes]
+    if "tools" in changes:
+        changes = {**changes, "tools": changes["tools"] or []}
     if not names:
         return await db.fetchrow(f"SELECT {COLUMNS} FROM chats WHERE id = %s", (chat_id,))
     # names come from the fixed list above, never from the request
@@ -120,7 +122,7 @@ async def update(db: Database, chat_id: uuid.UUID, changes: dict) -> dict | None
 
 async def answer_settings(db: Database, chat_id: uuid.UUID) -> dict:
     """The chat's SETTINGS (all None when the chat is gone)."""
-    row = await db.fetchrow("SELECT model, system_prompt, temperature, max_tokens FROM chats WHERE id = %s",
+    row = await db.fetchrow("SELECT model, system_prompt, temperature, max_tokens, tools FROM chats WHERE id = %s",
                             (chat_id,))
     return dict(row) if row else dict.fromkeys(SETTINGS)
 

@@ -197,3 +197,16 @@ async def names(db: Database, user_id: uuid.UUID, file_ids: list[uuid.UUID]) -> 
     rows = await db.fetch("SELECT id, name FROM files WHERE user_id = %s AND id = ANY(%s::uuid[])",
                           (user_id, list(file_ids)))
     return {r["id"]: r["name"] for r in rows}
+
+
+async def text_by_id_or_name(db: Database, user_id: uuid.UUID, file_id: uuid.UUID | None,
+                             name: str) -> dict | None:
+    """One of the user's files by id, else the newest named `name`: id, name, status, text_content."""
+    return await db.fetchrow(
+        """
+        SELECT id, name, status, text_content FROM files
+        WHERE user_id = %(user)s AND (id = %(id)s OR (%(id)s::uuid IS NULL AND name = %(name)s))
+        ORDER BY created_at DESC LIMIT 1
+        """,
+        {"user": user_id, "id": file_id, "name": name},
+    )

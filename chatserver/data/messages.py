@@ -7,6 +7,7 @@ write below checks in its WHERE clause.
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import psycopg2.extras
@@ -14,7 +15,7 @@ import psycopg2.extras
 from chatserver.db import Database
 
 COLUMNS = ("id, chat_id, role, content, status, sources, file_ids, error, created_at, completed_at, parent_id, "
-           "model, finish_reason, usage, reasoning, feedback")
+           "model, finish_reason, usage, reasoning, feedback, steps")
 # every message with the same parent, oldest first; a chat's first messages
 # share the chat as their parent (the expression of the messages_siblings index)
 _SIBLINGS = """
@@ -163,10 +164,10 @@ async def exists(db: Database, message_id: uuid.UUID) -> bool:
 
 
 async def get_state(db: Database, message_id: uuid.UUID) -> dict | None:
-    """What a watcher needs of a stored answer: content, reasoning, status, sources, error and the
-    answer's model, finish_reason, usage and tool_calls."""
+    """What a watcher needs of a stored answer: content, reasoning, status, sources, error, the
+    answer's model, finish_reason, usage and tool_calls, and its tool steps."""
     return await db.fetchrow(
-        "SELECT content, reasoning, status, sources, error, model, finish_reason, usage, tool_calls "
+        "SELECT content, reasoning, status, sources, error, model, finish_reason, usage, tool_calls, steps "
         "FROM messages WHERE id = %s",
         (message_id,))
 
@@ -193,21 +194,22 @@ async def checkpoint(db: Database, message_id: uuid.UUID, content: str, reasonin
 async def finish(db: Database, message_id: uuid.UUID, status: str, content: str, sources: list[dict],
                  error: str | None, *, reasoning: str = "", model: str | None = None,
                  finish_reason: str | None = None, usage: dict | None = None,
-                 tool_calls: list[dict] | None = None) -> dict | None:
-    """Store an answer's end; the stored message, or None if it had already ended."""
+                 tool_calls: list[dict] | None = None, steps: list[dict] | None = None) -> dict | None:
+    """Store an answer's end (with its tool steps); the stored message, or None if it had already ended."""
     return await db.fetchrow(
         f"""
         UPDATE messages
         SET status = %(status)s, content = %(content)s, sources = %(sources)s, error = %(error)s,
             reasoning = %(reasoning)s, model = coalesce(%(model)s, model), finish_reason = %(finish_reason)s,
-            usage = %(usage)s, tool_calls = %(tool_calls)s, completed_at = clock_timestamp()
+            usage = %(usage)s, tool_calls = %(tool_calls)s, steps = %(steps)s, completed_at = clock_timestamp()
         WHERE id = %(id)s AND {_IS_UNFINISHED}
         RETURNING {COLUMNS}
         """,
         {"status": status, "content": content, "sources": psycopg2.extras.Json(sources), "error": error,
          "reasoning": reasoning, "model": model, "finish_reason": finish_reason,
          "usage": None if usage is None else psycopg2.extras.Json(usage),
-         "tool_calls": None if tool_calls is None else psycopg2.extras.Json(tool_calls), "id": message_id},
+         "tool_calls": None if tool_calls is None else psycopg2.extras.Json(tool_calls),
+         "steps": psycopg2.extras.Json(steps or []), "id": message_id},
     )
 
 
@@ -300,16 +302,17 @@ async def searchable_answers(db: Database, user_id: uuid.UUID, q: str, skip_pref
     )
 
 
-async def first_ids(db: Database, chat_id: uuid.UUID) -> list[uuid.UUID]:
-    """The ids of a chat's first messages (no parent), oldest first (for export)."""
+async def first_ids(db: Database, chat_id: uuid.UUID) -> list[tuple[uuid.UUID, bool]]:
+    """The ids of a chat's first messages (no parent), oldest first, each
+    with whether it has tool steps (for export)."""
     rows = await db.fetch(
         """
-        SELECT id FROM messages
+        SELECT id, jsonb_array_length(steps) > 0 AS with_steps FROM messages
         WHERE chat_id = %(chat)s AND coalesce(parent_id, chat_id) = %(chat)s
         ORDER BY position
         """,
         {"chat": chat_id})
-    return [row["id"] for row in rows]
+    return [(row["id"], row["with_steps"]) for row in rows]
 
 
 async def export_batch(db: Database, chat_id: uuid.UUID, after: int, limit: int) -> list[dict]:
@@ -318,10 +321,13 @@ async def export_batch(db: Database, chat_id: uuid.UUID, after: int, limit: int)
     any size a batch at a time."""
     return await db.fetch(
         """
-        SELECT m.id, m.parent_id, m.role, m.content, m.created_at, m.position, m.feedback,
+        SELECT m.id, m.parent_id, m.role, m.content, m.created_at, m.position, m.feedback, m.steps,
                ARRAY(SELECT c.id FROM messages c
                      WHERE c.chat_id = m.chat_id AND coalesce(c.parent_id, c.chat_id) = m.id
-                     ORDER BY c.position) AS children
+                     ORDER BY c.position) AS children,
+               ARRAY(SELECT jsonb_array_length(c.steps) > 0 FROM messages c
+                     WHERE c.chat_id = m.chat_id AND coalesce(c.parent_id, c.chat_id) = m.id
+                     ORDER BY c.position) AS children_with_steps
         FROM messages m
         WHERE m.chat_id = %s AND m.position > %s
         ORDER BY m.position
@@ -343,22 +349,24 @@ async def set_feedback(db: Database, message_id: uuid.UUID, feedback: dict | Non
 
 
 async def insert_imported(cur, chat_id: uuid.UUID, user_id: uuid.UUID, rows: list[dict]) -> None:
-    """Complete messages (id, parent_id, role, content, created_at), parents
+    """Complete messages (id, parent_id, role, content, created_at, steps), parents
     first, in one statement inside the caller's transaction."""
     columns = ("id", "parent_id", "role", "content", "created_at")
     await cur.execute(
         """
         INSERT INTO messages (id, chat_id, user_id, parent_id, reply_to, role, content, status,
-                              created_at, completed_at)
+                              created_at, completed_at, steps)
         SELECT r.id, %(chat)s, %(user)s, r.parent_id,
                CASE WHEN r.role = 'assistant' AND p.role = 'user' THEN r.parent_id END,
-               r.role, r.content, 'complete', r.created_at, r.created_at
+               r.role, r.content, 'complete', r.created_at, r.created_at, r.steps::jsonb
         FROM unnest(%(id)s::uuid[], %(parent_id)s::uuid[], %(role)s::text[], %(content)s::text[],
-                    %(created_at)s::timestamptz[]) WITH ORDINALITY AS r (id, parent_id, role, content, created_at, n)
+                    %(created_at)s::timestamptz[], %(steps)s::text[])
+             WITH ORDINALITY AS r (id, parent_id, role, content, created_at, steps, n)
         LEFT JOIN unnest(%(id)s::uuid[], %(role)s::text[]) AS p (id, role) ON p.id = r.parent_id
         ORDER BY r.n
         """,
-        {"chat": chat_id, "user": user_id, **{c: [row[c] for row in rows] for c in columns}},
+        {"chat": chat_id, "user": user_id, **{c: [row[c] for row in rows] for c in columns},
+         "steps": [json.dumps(row.get("steps") or []) for row in rows]},
     )
 
 

@@ -22,6 +22,8 @@ from chatserver.live.chat_events import ChatEvents
 from chatserver.live.state import AnswerState
 from chatserver.live.wire import Event
 
+STEP_CUT = "the call was cut off as the answer ended"
+
 
 class AlreadyFinished(Exception):
     """The answer had already ended (complete, failed or cancelled)."""
@@ -53,7 +55,8 @@ class Answers:
             await messages.checkpoint(self.db, message_id, result[1], result[2])
             return "ok", None
         if outcome == "final":
-            row = await _store_final(self.db, message_id, json.loads(result[2]), result[1], result[3])
+            row = await _store_final(self.db, message_id, json.loads(result[2]), result[1], result[3],
+                                     json.loads(result[4]))
             if row is not None:
                 await self.events.message_event("message_updated", [row["id"]])
             return "final", row
@@ -70,11 +73,21 @@ class Answers:
                      usage: dict | None = None, model: str | None = None,
                      tool_calls: list[dict] | None = None) -> dict | None:
         """End an answer (also one that never started streaming); the stored
-        message, or None when it had already ended."""
+        message, or None when it had already ended. A tool call still running
+        ends with it, failed, and is never run again."""
+        if status != "complete":
+            await self._cut_running_steps(message_id, chat_id, f"{STEP_CUT}: {error or status}")
         end = Event.end(status, sources=sources, error=error, finish_reason=finish_reason, usage=usage,
                         model=model, tool_calls=tool_calls)
         outcome, row = await self.apply(message_id, chat_id, [end], create_with=create_with)
         return row if outcome == "final" else None
+
+    async def _cut_running_steps(self, message_id: uuid.UUID, chat_id: uuid.UUID, reason: str) -> None:
+        snap = await self.state.snapshot(message_id)
+        cut = [Event.tool_step({**step, "status": "failed", "error": reason})
+               for step in (snap.steps if snap and snap.final is None else []) if step["status"] == "running"]
+        if cut:
+            await self.state.apply(message_id, chat_id, cut)
 
     async def cancel(self, row: dict, reason: str = "cancelled") -> dict:
         """Stop an unfinished answer (a row with id, chat_id, status, content),
@@ -102,15 +115,15 @@ class Answers:
         """Write an answer that finished in Redis but not yet in PostgreSQL (a crash in between)."""
         snap = await self.state.snapshot(message_id)
         if snap is not None and snap.final is not None:
-            await _store_final(self.db, message_id, snap.final, snap.content, snap.reasoning)
+            await _store_final(self.db, message_id, snap.final, snap.content, snap.reasoning, snap.steps)
 
 
 async def _store_final(db: Database, message_id: uuid.UUID, final: dict, content: str,
-                       reasoning: str) -> dict | None:
+                       reasoning: str, steps: list[dict]) -> dict | None:
     return await messages.finish(db, message_id, final["status"], content, final["sources"], final["error"],
                                  reasoning=reasoning, model=final.get("model"),
                                  finish_reason=final.get("finish_reason"), usage=final.get("usage"),
-                                 tool_calls=final.get("tool_calls"))
+                                 tool_calls=final.get("tool_calls"), steps=steps)
 
 
 ANSWERS = web.AppKey("answers", Answers)

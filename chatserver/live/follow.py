@@ -56,22 +56,25 @@ class Followers:
         if row["status"] in messages.FINISHED:
             final = {k: row[k] for k in ("status", "sources", "error", "finish_reason", "usage", "model",
                                          "tool_calls")}
-            return Snapshot(row["content"], 0, final, row["reasoning"])
+            return Snapshot(row["content"], 0, final, row["reasoning"], row["steps"])
         # the stream may have opened between the two reads; if not, the stored
         # text is all there is (a pending answer's is empty)
         snap = await self.state.snapshot(message_id)
-        return snap if snap is not None else Snapshot(row["content"], 0, None, row["reasoning"])
+        return snap if snap is not None else Snapshot(row["content"], 0, None, row["reasoning"], row["steps"])
 
     async def follow(self, message_id: uuid.UUID) -> AsyncGenerator[wire.Item, None]:
         """The answer exactly: Text("content") with everything so far (and the
-        reasoning so far), then each later Text("chunk") or Text("reasoning")
-        and passing item (wire.PASSING) as published, then one End."""
+        reasoning and tool steps so far), then each later Text("chunk"),
+        Text("reasoning"), Step and passing item (wire.PASSING) as published,
+        then one End. Each state of a step (running, then done or failed) is
+        yielded once."""
         # the end is yielded after the block: the subscription ends with the
         # answer, even if the caller never reads past the End
         async with self.fanout.subscribe(str(message_id)) as sub:
             snap = await self._current(message_id)
-            yield Text("content", snap.content, snap.reasoning)
+            yield Text("content", snap.content, snap.reasoning, tuple(snap.steps))
             sent, thought = _Sent(snap.content), _Sent(snap.reasoning)
+            steps = {step["id"]: step["status"] for step in snap.steps}
             ending: list[wire.Item] | None = None
             if snap.final is not None:
                 ending = _ending(snap.final, sent, snap.content, thought, snap.reasoning)
@@ -80,6 +83,8 @@ class Followers:
                 async for piece in sub:
                     if piece is RESYNC or piece.n > last + 1:
                         snap = await self._current(message_id)
+                        for step in _new_steps(snap.steps, steps):
+                            yield wire.Step(step)
                         if snap.final is not None:
                             ending = _ending(snap.final, sent, snap.content, thought, snap.reasoning)
                             break
@@ -104,6 +109,9 @@ class Followers:
                     elif piece.kind == wire.REASONING:
                         thought.add(piece.body)
                         yield Text("reasoning", piece.body)
+                    elif piece.kind == wire.TOOL_STEP:
+                        for step in _new_steps([json.loads(piece.body)], steps):
+                            yield wire.Step(step)
                     elif piece.kind == wire.FINAL:
                         final = json.loads(piece.body)
                         content = final.pop("content")
@@ -132,6 +140,13 @@ def _catch_up(snap: Snapshot, sent: _Sent, thought: _Sent) -> list[Text]:
         if missing:
             items.append(Text(kind, missing))
     return items
+
+
+def _new_steps(found: list[dict], sent: dict[str, str]) -> list[dict]:
+    """The steps in a state not yet yielded (recording them as yielded)."""
+    new = [step for step in found if sent.get(step["id"]) != step["status"]]
+    sent.update((step["id"], step["status"]) for step in new)
+    return new
 
 
 def _missing(sent: _Sent, now: str) -> str:

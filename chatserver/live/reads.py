@@ -23,7 +23,7 @@ async def live_content(state: AnswerState, rows: list[dict]) -> list[dict]:
             snap = await state.snapshot(row["id"])
             if snap is None:
                 continue
-            row["content"], row["reasoning"] = snap.content, snap.reasoning
+            row["content"], row["reasoning"], row["steps"] = snap.content, snap.reasoning, snap.steps
             if snap.final is None:
                 row["status"] = "streaming"
                 continue

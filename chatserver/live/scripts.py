@@ -7,6 +7,15 @@ from __future__ import annotations
 
 from chatserver.live.wire import PIECE_LUA
 
+# defines steps_json(steps hash, order list): the steps in call order as one JSON array
+STEPS_LUA = """
+local function steps_json(hash, order)
+  local ids = redis.call('LRANGE', order, 0, -1)
+  if #ids == 0 then return '[]' end
+  return '[' .. table.concat(redis.call('HMGET', hash, unpack(ids)), ',') .. ']'
+end
+"""
+
 # KEYS: state hash, active set. ARGV: message id, now, owner
 OPEN = """
 local state = redis.call('HGET', KEYS[1], 'state')
@@ -19,14 +28,15 @@ redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 return {'new', '0', ARGV[3], ''}
 """
 
-# KEYS: state hash, content, pending hash, chat channel, active set, reasoning
+# KEYS: state hash, content, pending hash, chat channel, active set, reasoning, steps hash, step order
 # ARGV: message id, now, checkpoint interval, max seq ahead, grace, create, initial content, max bytes,
 #       deadline (Unix seconds, or ''),
-#       then per event: kind (c = chunk, r = reasoning, f = final, F = final with authoritative content,
-#       any other a passing piece such as s = status), seq or '', text (a passing piece's body), final JSON
+#       then per event: kind (c = chunk, r = reasoning, t = tool step, f = final, F = final with
+#       authoritative content, any other a passing piece such as s = status), seq or '', text (a
+#       passing piece's or a step's body), final JSON
 # Past its deadline (by Redis's clock) the script changes nothing and says 'late': a call its
 # caller gave up on (and answered 503) may still reach a stalled Redis, and must not apply then.
-APPLY = PIECE_LUA + """
+APPLY = PIECE_LUA + STEPS_LUA + """
 if ARGV[9] ~= '' then
   local t = redis.call('TIME')
   if tonumber(t[1]) + tonumber(t[2]) / 1000000 > tonumber(ARGV[9]) then return {'late'} end
@@ -48,6 +58,7 @@ local buf, rbuf, passing, final = {}, {}, {}, nil
 local function take(kind, text, fin)
   if kind == 'c' then buf[#buf + 1] = text
   elseif kind == 'r' then rbuf[#rbuf + 1] = text
+  elseif kind == 't' then passing[#passing + 1] = {kind, text}
   elseif kind == 'f' or kind == 'F' then final = {kind, text, fin}
   else passing[#passing + 1] = {kind, text} end
 end
@@ -81,6 +92,10 @@ if redis.call('STRLEN', KEYS[2]) + #joined > limit or (final and final[1] == 'F'
   return {'too_long'}
 end
 for _, p in ipairs(passing) do
+  if p[1] == 't' then
+    local step_id = cjson.decode(p[2])['id']
+    if redis.call('HSET', KEYS[7], step_id, p[2]) == 1 then redis.call('RPUSH', KEYS[8], step_id) end
+  end
   n = n + 1
   redis.call('PUBLISH', KEYS[4], piece(id, n, p[1], p[2]))
 end
@@ -105,9 +120,11 @@ if final then
   redis.call('EXPIRE', KEYS[1], ARGV[5])
   redis.call('EXPIRE', KEYS[2], ARGV[5])
   redis.call('EXPIRE', KEYS[6], ARGV[5])
+  redis.call('EXPIRE', KEYS[7], ARGV[5])
+  redis.call('EXPIRE', KEYS[8], ARGV[5])
   redis.call('DEL', KEYS[3])
   redis.call('ZREM', KEYS[5], id)
-  return {'final', body, fin, redis.call('GET', KEYS[6]) or ''}
+  return {'final', body, fin, redis.call('GET', KEYS[6]) or '', steps_json(KEYS[7], KEYS[8])}
 end
 redis.call('HSET', KEYS[1], 'state', 'streaming', 'next', nxt, 'n', n)
 redis.call('ZADD', KEYS[5], now, id)
@@ -119,9 +136,10 @@ end
 return {'ok'}
 """
 
-# KEYS: state hash, content, reasoning
-SNAPSHOT = """
+# KEYS: state hash, content, reasoning, steps hash, step order
+SNAPSHOT = STEPS_LUA + """
 local s = redis.call('HMGET', KEYS[1], 'state', 'n', 'final')
 if not s[1] then return false end
-return {s[1], s[2], s[3] or '', redis.call('GET', KEYS[2]) or '', redis.call('GET', KEYS[3]) or ''}
+return {s[1], s[2], s[3] or '', redis.call('GET', KEYS[2]) or '', redis.call('GET', KEYS[3]) or '',
+        steps_json(KEYS[4], KEYS[5])}
 """

@@ -5,7 +5,8 @@ APPEND), the model's reasoning so far (another string, kept apart) and a
 small hash: `state`, `next` (the callback `seq` expected next), `n` (how
 many pieces were published), `ck` (last checkpoint), `owner` (the process
 driving a local backend), `sent` (a remote service accepted the request)
-and, once finished, `final`. Each change publishes its pieces (wire.py) on
+and, once finished, `final`; and the tool steps (a hash of each step's
+latest JSON by id, and a list of the ids in call order). Each change publishes its pieces (wire.py) on
 the chat's channel in the same script. The state lingers for
 FINAL_GRACE_SECONDS after the end, so late readers and late callbacks still
 find it. Nothing here touches PostgreSQL (answers.py does).
@@ -48,6 +49,7 @@ class Snapshot:
     pieces: int
     final: dict | None  # the final event's fields (see wire.Event) once finished
     reasoning: str = ""
+    steps: list[dict] = dataclasses.field(default_factory=list)  # tool steps, each's latest, in call order
 
 
 class AnswerState:
@@ -77,7 +79,7 @@ class AnswerState:
                     create_with: str | None = None, deadline: float | None = None) -> list:
         """Apply events and publish their pieces in one script; its reply:
         ["ok"], ["missing"], ["finished"], ["too_far"], ["too_long"], ["late"],
-        ["checkpoint", text, reasoning] or ["final", text, final JSON, reasoning].
+        ["checkpoint", text, reasoning] or ["final", text, final JSON, reasoning, steps JSON].
         `create_with` starts a state holding that text when none exists; past
         `deadline` (Unix seconds, by Redis's clock) nothing is applied."""
         args: list = [str(message_id), time.time(), self.settings.STREAM_CHECKPOINT_SECONDS, MAX_SEQ_AHEAD,
@@ -88,18 +90,21 @@ class AnswerState:
         k = self.keys
         return await self._apply(keys=[k.stream(message_id), k.stream_content(message_id),
                                        k.stream_pending(message_id), k.chat_channel(chat_id), k.streams_active,
-                                       k.stream_reasoning(message_id)],
+                                       k.stream_reasoning(message_id), k.stream_steps(message_id),
+                                       k.stream_step_order(message_id)],
                                  args=args)
 
     async def snapshot(self, message_id: object) -> Snapshot | None:
         """The answer's live state, or None when Redis holds none."""
         k = self.keys
         found = await self._snapshot(keys=[k.stream(message_id), k.stream_content(message_id),
-                                           k.stream_reasoning(message_id)])
+                                           k.stream_reasoning(message_id), k.stream_steps(message_id),
+                                           k.stream_step_order(message_id)])
         if not found:
             return None
-        state, pieces, final, content, reasoning = found
-        return Snapshot(content, int(pieces), json.loads(final) if state in messages.FINISHED else None, reasoning)
+        state, pieces, final, content, reasoning, steps = found
+        return Snapshot(content, int(pieces), json.loads(final) if state in messages.FINISHED else None, reasoning,
+                        json.loads(steps))
 
     async def active(self) -> list[tuple[str, float, str]]:
         """Every live answer: its id, last activity (Unix time) and owner."""

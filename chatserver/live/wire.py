@@ -4,7 +4,9 @@ on the chat's channel (encoded by the Lua scripts through PIECE_LUA, read by
 `decode`), and what a follower yields (`Text`, `Status`, `End`).
 
 `<message id>|<n>|c|<text>` carries a chunk of the answer, `<message id>|<n>|r|<text>`
-a chunk of the model's reasoning, `<message id>|<n>|f|<JSON>` the end, whose
+a chunk of the model's reasoning, `<message id>|<n>|t|<JSON>` a tool call's step as it starts and again as
+it ends (the step of docs/tools.md, kept by its `id`: the snapshot holds each
+step's latest), `<message id>|<n>|f|<JSON>` the end, whose
 JSON holds `status`, `sources`, `error`, `finish_reason`, `usage`, `model`,
 `at` (Unix time), `tool_calls` and the final `content`. Every other kind is a passing
 piece, published as its producer gave it and not kept in the snapshot:
@@ -27,6 +29,7 @@ from typing import Literal
 CHUNK = "c"
 REASONING = "r"
 STATUS = "s"
+TOOL_STEP = "t"
 FINAL = "f"
 # a final event whose text replaces the streamed one (producer side only: published as FINAL)
 FINAL_REPLACING = "F"
@@ -47,7 +50,7 @@ def _compact(value: object) -> str:
 @dataclasses.dataclass
 class Event:
     """One step of an answer as its producer hands it in."""
-    kind: str  # CHUNK, REASONING, a passing kind, FINAL or FINAL_REPLACING
+    kind: str  # CHUNK, REASONING, TOOL_STEP, a passing kind, FINAL or FINAL_REPLACING
     text: str = ""
     seq: int | None = None
     final: str = ""  # JSON {"status", "sources", "error", "finish_reason", "usage", "model", "at"} of a final event
@@ -61,6 +64,11 @@ class Event:
         return cls(REASONING, text)
 
     @classmethod
+    def tool_step(cls, step: dict) -> Event:
+        """A step: {"id", "tool", "arguments", "status", "output", "error"}."""
+        return cls(TOOL_STEP, _compact(step))
+
+    @classmethod
     def status(cls, status: str, attempt: int) -> Event:
         return cls(STATUS, _compact({"status": status, "attempt": attempt}))
 
@@ -68,20 +76,29 @@ class Event:
     def end(cls, status: str, *, sources: Iterable[dict] = (), error: str | None = None,
             content: str | None = None, seq: int | None = None, finish_reason: str | None = None,
             usage: dict | None = None, model: str | None = None, tool_calls: list[dict] | None = None) -> Event:
-        final = _compact({"status": status, "sources": list(sources), "error": error,
-                          "finish_reason": finish_reason, "usage": usage, "model": model, "at": time.time(),
-                          "tool_calls": tool_calls})
+        fields = {"status": status, "sources": list(sources), "error": error, "finish_reason": finish_reason,
+                  "usage": usage, "model": model, "at": time.time()}
+        if tool_calls:
+            fields["tool_calls"] = tool_calls  # calls of a /v1 client's own tools, for it to run
+        final = _compact(fields)
         return cls(FINAL_REPLACING if content is not None else FINAL, content or "", seq, final)
 
 
 @dataclasses.dataclass(frozen=True)
 class Text:
     """What a follower gets before the end: first the whole text so far
-    ("content", with the reasoning so far), then each later piece of the
-    answer ("chunk") or of the model's reasoning ("reasoning")."""
+    ("content", with the reasoning and the tool steps so far), then each
+    later piece of the answer ("chunk") or of the model's reasoning ("reasoning")."""
     kind: Literal["content", "chunk", "reasoning"]
     text: str
     reasoning: str = ""
+    steps: tuple[dict, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """A tool call starting or ending (the same `id` twice), after the snapshot."""
+    step: dict
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,11 +120,11 @@ class End:
     finish_reason: str | None = None
     usage: dict | None = None
     model: str | None = None
-    tool_calls: list[dict] | None = None  # the client's function tools the model called
+    tool_calls: list | None = None  # [{"id", "name", "arguments"}] a /v1 client's own tools are to run
 
 
 # everything a follower yields; a new kind of piece adds its item here
-Item = Text | Status | End
+Item = Text | Status | Step | End
 
 
 def _status(body: str) -> Status:
@@ -117,7 +134,7 @@ def _status(body: str) -> Status:
 
 # each passing kind and the item its body becomes for followers
 PASSING: dict[str, Callable[[str], Item]] = {STATUS: _status}
-KINDS = (CHUNK, REASONING, FINAL, EVENT, *PASSING)
+KINDS = (CHUNK, REASONING, TOOL_STEP, FINAL, EVENT, *PASSING)
 
 
 @dataclasses.dataclass(frozen=True)

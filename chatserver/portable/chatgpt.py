@@ -5,6 +5,10 @@ A conversation is `{"id", "title", "create_time", "update_time",
 `{"id", "parent", "children", "message"}`, times in Unix seconds. Our chats
 may have several first messages (an edited first question), so an export
 hangs them under one root node without a message, as ChatGPT's own exports do.
+An answer's tool steps go before it as ChatGPT writes tool use: an assistant
+node addressed to the tool (`recipient`, the arguments as `code`), then a
+`tool` node with the output; an import turns such pairs back into the steps
+of the answer that follows them.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ ROLES = ("user", "assistant")
 # the file's nesting, its top-level list included, may go as deep as a REST
 # body's; ChatGPT's own exports need about ten levels
 MAX_DEPTH = 64
+# the most steps an imported answer keeps
+MAX_STEPS = 100
 
 
 class Unreadable(ValueError):
@@ -47,28 +53,62 @@ def conversation_head(chat: dict) -> str:
     return head[:-1] + ', "mapping": {'
 
 
-def root_entry(first_ids: list) -> str:
-    """The mapping's root node: no message, the chat's first messages as children."""
-    return _entry(ROOT, {"id": ROOT, "parent": None, "children": [str(i) for i in first_ids], "message": None})
+def root_entry(first: list[tuple]) -> str:
+    """The mapping's root node: no message, the chat's first messages (id,
+    has steps) as children."""
+    return _entry(ROOT, {"id": ROOT, "parent": None, "children": [_way_in(i, s) for i, s in first], "message": None})
+
+
+def _way_in(message_id: object, with_steps: bool) -> str:
+    """The node through which a message is reached: its first step's call node, if it has steps."""
+    return f"{message_id}-call-0" if with_steps else str(message_id)
 
 
 def message_entry(row: dict) -> str:
-    """A message (id, parent_id, role, content, created_at, children, feedback)
-    as a mapping entry; an answer's feedback goes in its message's metadata."""
+    """A message (id, parent_id, role, content, created_at, children,
+    children_with_steps, feedback, steps) as mapping entries: its tool
+    steps first (call and result nodes, ChatGPT's `tool` nodes, chained
+    between its parent and itself), then the message; an answer's feedback
+    goes in its message's metadata."""
     key = str(row["id"])
-    return _entry(key, {
+    parent = str(row["parent_id"]) if row["parent_id"] else ROOT
+    entries = []
+    for node in _step_nodes(key, row.get("steps") or [], row["created_at"]):
+        node["parent"] = parent
+        entries.append(node)
+        parent = node["id"]
+    for i, node in enumerate(entries):
+        node["children"] = [entries[i + 1]["id"] if i + 1 < len(entries) else key]
+    entries.append({
         "id": key,
-        "parent": str(row["parent_id"]) if row["parent_id"] else ROOT,
-        "children": [str(child) for child in row["children"]],
+        "parent": parent,
+        "children": [_way_in(c, s) for c, s in zip(row["children"], row["children_with_steps"], strict=True)],
         "message": {"id": key, "author": {"role": row["role"]},
                     "content": {"content_type": "text", "parts": [row["content"]]},
                     "create_time": _stamp(row["created_at"]),
                     **({"metadata": {"feedback": row["feedback"]}} if row.get("feedback") else {})},
     })
+    return ", ".join(_entry(node["id"], node) for node in entries)
 
 
 def _entry(key: str, node: dict) -> str:
     return f"{json.dumps(key)}: {json.dumps(node, ensure_ascii=False)}"
+
+
+def _step_nodes(answer: str, steps: list[dict], created: dt.datetime) -> list[dict]:
+    """The call and result nodes of an answer's steps, in order, without parents or children."""
+    nodes = []
+    for i, step in enumerate(steps):
+        meta = {"step_id": step["id"], "status": step["status"], "error": step["error"]}
+        nodes.append({"id": f"{answer}-call-{i}", "message": {
+            "id": f"{answer}-call-{i}", "author": {"role": "assistant"}, "recipient": step["tool"],
+            "content": {"content_type": "code", "language": "json", "text": json.dumps(step["arguments"])},
+            "create_time": _stamp(created), "metadata": meta}})
+        nodes.append({"id": f"{answer}-tool-{i}", "message": {
+            "id": f"{answer}-tool-{i}", "author": {"role": "tool", "name": step["tool"]},
+            "content": {"content_type": "text", "parts": [step["output"] or step["error"] or ""]},
+            "create_time": _stamp(created), "metadata": meta}})
+    return nodes
 
 
 def markdown(chat: dict, branch: list[dict]) -> str:
@@ -94,6 +134,7 @@ class Node:
     role: str
     text: str
     created: dt.datetime
+    steps: list[dict] = dataclasses.field(default_factory=list)  # an answer's tool steps
 
 
 @dataclasses.dataclass
@@ -211,8 +252,8 @@ def _text(message: object) -> tuple[str, str] | None:
         return None
     author = message.get("author")
     role = author.get("role") if isinstance(author, dict) else None
-    if role not in ROLES:
-        return None
+    if role not in ROLES or message.get("recipient") not in (None, "all"):
+        return None  # a tool's output, or a call addressed to a tool
     metadata = message.get("metadata")
     if isinstance(metadata, dict) and metadata.get("is_visually_hidden_from_conversation"):
         return None
@@ -258,7 +299,8 @@ def _conversation(item: object, index: int) -> Conversation:
         if found is None:
             continue
         parent = kept_parent(node.get("parent"), {key})
-        nodes[key] = Node(key, parent, found[0], found[1], _time(node["message"].get("create_time"), created))
+        nodes[key] = Node(key, parent, found[0], found[1], _time(node["message"].get("create_time"), created),
+                          _steps_before(mapping, node.get("parent"), parent) if found[0] == "assistant" else [])
     ordered = _parents_first(nodes)
     if len(ordered) < len(nodes):
         # nodes whose parents lead round in a circle reach no first message
@@ -269,6 +311,43 @@ def _conversation(item: object, index: int) -> Conversation:
     title = given if isinstance(given, str) and given.strip() else "Imported chat"
     return Conversation(source, original_id, " ".join(title.split())[:200], created,
                         _time(item.get("update_time"), created), ordered, shown)
+
+
+def _steps_before(mapping: dict, key: str | None, stop: str | None) -> list[dict]:
+    """The tool steps on the way up from `key` to the kept ancestor `stop`, in call order."""
+    steps: list[dict] = []
+    seen: set = set()
+    while key is not None and key != stop and key in mapping and key not in seen and len(steps) < MAX_STEPS:
+        seen.add(key)
+        message = mapping[key].get("message")
+        author = message.get("author") if isinstance(message, dict) else None
+        if isinstance(author, dict) and author.get("role") == "tool":
+            steps.append(_step(key, message, mapping.get(mapping[key].get("parent"), {}).get("message")))
+        key = mapping[key].get("parent")
+    return steps[::-1]
+
+
+def _step(key: str, result: dict, call: object) -> dict:
+    """A step from a tool node (and the call node before it, for the arguments)."""
+    meta: dict = result["metadata"] if isinstance(result.get("metadata"), dict) else {}
+    content: dict = result["content"] if isinstance(result.get("content"), dict) else {}
+    parts: list = content["parts"] if isinstance(content.get("parts"), list) else []
+    text = "\n".join(p for p in parts if isinstance(p, str))
+    arguments: object = {}
+    if isinstance(call, dict) and isinstance(call.get("content"), dict):
+        asked = call["content"]
+        raw = asked.get("text") if isinstance(asked.get("text"), str) else "".join(
+            p for p in asked.get("parts") or [] if isinstance(p, str))
+        try:
+            arguments = json.loads(raw or "{}")
+        except ValueError:
+            arguments = {}
+    failed = meta.get("status") == "failed"
+    name = result["author"].get("name")
+    return {"id": str(meta.get("step_id") or key), "tool": name if isinstance(name, str) else "tool",
+            "arguments": arguments if isinstance(arguments, dict) else {}, "status": "failed" if failed else "done",
+            "output": "" if failed else text,
+            "error": (str(meta.get("error") or text) or "failed") if failed else None}
 
 
 def _parents_first(nodes: dict[str, Node]) -> list[Node]:

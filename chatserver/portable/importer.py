@@ -77,7 +77,7 @@ async def _store_one(cur, user_id: uuid.UUID, conversation: chatgpt.Conversation
     if conversation.nodes:
         await messages.insert_imported(cur, chat_id, user_id, [
             {"id": ids[n.key], "parent_id": ids[n.parent] if n.parent else None, "role": n.role,
-             "content": n.text, "created_at": n.created} for n in conversation.nodes])
+             "content": n.text, "created_at": n.created, "steps": n.steps} for n in conversation.nodes])
     return True
 
 

@@ -95,6 +95,7 @@ export class Api {
   renameChat(id, title) { return this.patch(`/api/chats/${encodeURIComponent(id)}`, { title }); }
   updateChat(id, changes) { return this.patch(`/api/chats/${encodeURIComponent(id)}`, changes); }
   models() { return this.get("/api/models"); }
+  tools() { return this.get("/api/tools"); }
   usage(days) { return this.get(`/api/users/me/usage?days=${encodeURIComponent(days)}`); }
   deleteChat(id) { return this.del(`/api/chats/${encodeURIComponent(id)}`); }
   listKeys(cursor) { return this.get(`/api/keys?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`); }

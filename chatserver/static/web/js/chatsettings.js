@@ -5,6 +5,7 @@ import { state, api } from "./state.js";
 import { ApiError } from "./api.js";
 import { reportError } from "./notices.js";
 import { h, clear, $ } from "./dom.js";
+import { fillTools, readTools } from "./toolpicker.js";
 
 function fill(chat, models) {
   const select = $("settings-model");
@@ -31,20 +32,22 @@ function read() {
     system_prompt: prompt.trim() ? prompt : null,
     temperature: number("settings-temperature"),
     max_tokens: number("settings-max-tokens"),
+    tools: readTools(),
   };
 }
 
 async function openSettings() {
   const conv = state.current;
   if (!conv || !conv.chat) return;
-  let models;
+  let models, tools;
   try {
-    models = await api.models();
+    [models, tools] = await Promise.all([api.models(), api.tools()]);
   } catch (err) {
-    reportError(err, "Could not load the list of models");
+    reportError(err, "Could not load the lists of models and tools");
     return;
   }
   fill(conv.chat, models);
+  fillTools(conv.chat, tools);
   $("settings-dialog").showModal();
 }
 

@@ -12,6 +12,7 @@ import { renderChatList } from "./chatlist.js";
 import { goToChat } from "./router.js";
 import { addMessage, scheduleRender, rerenderAll, updateRunning, watch, scrollToBottom } from "./messages.js";
 import { handleChatEvent } from "./events.js";
+import { withStep } from "./steps.js";
 import { clear, $ } from "./dom.js";
 
 const POLL_OFFLINE_MS = 4000;
@@ -161,6 +162,7 @@ function onFrame(conv, frame) {
     case "stream_content":
       data.content = typeof frame.content === "string" ? frame.content : "";
       data.reasoning = typeof frame.reasoning === "string" ? frame.reasoning : "";
+      data.steps = Array.isArray(frame.steps) ? frame.steps : [];
       model.synced = true;
       model.retry = null;
       if (data.status === "pending" && data.content) data.status = "streaming";
@@ -178,6 +180,10 @@ function onFrame(conv, frame) {
       break;
     case "status":
       model.retry = frame.status === "retrying" ? frame.attempt : null;
+      break;
+    case "tool_call":
+      if (!model.synced) return;
+      data.steps = withStep(data.steps, frame.step);
       break;
     case "complete":
       if (!model.synced) { // cannot happen by the contract; if it does, REST has the final text

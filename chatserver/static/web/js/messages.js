@@ -13,6 +13,7 @@ import { reportError } from "./notices.js";
 import { enhanceCodeBlocks } from "./codeblocks.js";
 import { answerTools } from "./answertools.js";
 import { h, clear, $, safeUrl, formatTime } from "./dom.js";
+import { renderSteps } from "./steps.js";
 
 export function addMessage(data, { prepend = false } = {}) {
   const conv = state.current;
@@ -63,6 +64,7 @@ function renderMessage(model) {
         h("span", { class: "status", hidden: true }),
         h("time", { datetime: data.created_at, text: formatTime(data.created_at) })),
       h("details", { class: "reasoning", hidden: true }, h("summary", {}, "Reasoning"), h("div", { class: "reasoning-text" })),
+      h("div", { class: "steps", hidden: true, "aria-label": "Tool calls" }),
       h("div", { class: data.role === "user" ? "content" : "content markdown" }),
       h("p", { class: "answer-info muted", hidden: true }),
       h("p", { class: "message-error", hidden: true }),
@@ -74,6 +76,8 @@ function renderMessage(model) {
   const reasoning = el.querySelector(".reasoning");
   reasoning.hidden = !data.reasoning;
   if (data.reasoning) el.querySelector(".reasoning-text").textContent = data.reasoning;
+
+  renderSteps(el.querySelector(".steps"), data.steps);
 
   const content = el.querySelector(".content");
   clear(content);

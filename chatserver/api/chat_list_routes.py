@@ -30,12 +30,6 @@ class ChatListQuery(PageQuery):
     pinned: Annotated[bool | None, pydantic.Field(description="only pinned (true) or unpinned (false) chats")] = None
     archived: Annotated[bool, pydantic.Field(description="archived chats instead of the others")] = False
 
-    @pydantic.field_validator("folder_id", "pinned", "archived", mode="before")
-    @classmethod
-    def empty_is_absent(cls, value: object, info: pydantic.ValidationInfo) -> object:
-        # `?pinned=` names the filter without a value: as if it were left out
-        return cls.model_fields[info.field_name or ""].default if value == "" else value
-
 
 def _after(cursor: str) -> tuple[bool, dt.datetime, uuid.UUID]:
     pinned, stamp, chat_id = decode_cursor(cursor, 3)

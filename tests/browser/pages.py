@@ -49,6 +49,8 @@ async def send(page, text: str, wait: bool = True) -> None:
     await box.press("Enter")
     if wait:
         await page.locator("#messages > li.assistant").nth(before).wait_for()
+        # the box is emptied once the server has the message, which may come after the answer shows
+        await page.wait_for_function("() => document.getElementById('composer-input').value === ''")
 
 
 def assistant(page, index: int = -1):

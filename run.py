@@ -28,11 +28,13 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", metavar="{serve,migrate,user}")
     commands.add_parser("serve", help="serve the API (the default)")
     commands.add_parser("migrate", help="apply database migrations and exit")
-    user = commands.add_parser("user", help="manage accounts: add EMAIL, disable EMAIL, enable EMAIL, list")
+    user = commands.add_parser("user", help="manage accounts: add EMAIL [--admin], admin EMAIL, disable EMAIL, enable EMAIL, list")
     user_actions = user.add_subparsers(dest="action", required=True)
     add = user_actions.add_parser("add", help="add an account; the password is asked for, or read from "
                                               "standard input when it is not a terminal")
     add.add_argument("email")
+    add.add_argument("--admin", action="store_true", help="make the account an administrator")
+    user_actions.add_parser("admin", help="make an existing account an administrator").add_argument("email")
     user_actions.add_parser("disable", help="disable an account; its tokens stop working at once").add_argument(
         "email")
     user_actions.add_parser("enable", help="enable a disabled account again").add_argument("email")
@@ -53,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
                 dsn = (stack.enter_context(embedded_postgres(settings.DATA_DIR, settings.DB_NAME, join_running=True))
                        if settings.embedded_postgres else settings_dsn(settings))
                 if args.command == "user":
-                    run_user_command(dsn, settings, args.action, getattr(args, "email", None))
+                    run_user_command(dsn, settings, args.action, getattr(args, "email", None),
+                                     admin=getattr(args, "admin", False))
                     return 0
                 create_database_if_missing(dsn)
                 count = apply_migrations(dsn)

@@ -17,6 +17,7 @@ from aiohttp import web
 from chatserver import appkeys, outage
 from chatserver.ai.registry import ai_ctx, chosen
 from chatserver.api import (
+    admin_routes,
     api_key_routes,
     auth,
     callback_routes,
@@ -181,6 +182,10 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/api/auth/login", auth.login)
     router.add_get("/api/users/me", auth.me)
     router.add_get("/api/users/me/usage", model_routes.my_usage)
+
+    router.add_get("/api/admin/users", admin_routes.list_users)
+    router.add_patch("/api/admin/users/{user_id}", admin_routes.update_user)
+    router.add_get("/api/admin/usage", admin_routes.usage)
 
     router.add_post("/api/keys", api_key_routes.create_key)
     router.add_get("/api/keys", api_key_routes.list_keys)

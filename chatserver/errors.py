@@ -52,6 +52,14 @@ class KeyCannotManageKeys(Forbidden):
     message = "an API key cannot be used here: use an access token"
 
 
+class AdminsOnly(Forbidden):
+    message = "only an administrator may do this"
+
+
+class OwnAccount(Forbidden):
+    message = "an administrator cannot take their own role away or disable themselves"
+
+
 class NotFound(ApiError):
     status, code, message = 404, "not_found", "not found"
 
@@ -289,6 +297,7 @@ class Unhealthy(ApiError):
 
 class OpenAIError(ApiError):
     param: str | None = None
+    error_type: str | None = None  # OpenAI's `type` where it is not the one of the status
 
     def __init__(self, message: str | None = None, *, param: str | None = None) -> None:
         super().__init__(message)

@@ -16,6 +16,7 @@ from aiohttp import web
 from chatserver import appkeys
 from chatserver.api.endpoint import current_user_id, endpoint, json_response, read_json, validate
 from chatserver.api.ratelimit import TOO_MANY_REQUESTS, check_login_limit, check_register_limit, count_failed_login
+from chatserver.api.user_shapes import User
 from chatserver.credentials import DUMMY_HASH, Email, Password, hash_password, verify_password
 from chatserver.data import users
 from chatserver.errors import EmailTaken, InvalidCredentials, InvalidInput, RegistrationClosed, Unauthorized
@@ -41,13 +42,6 @@ class LoginForm(pydantic.BaseModel):
     """The OAuth2 password form Swagger UI's Authorize button sends."""
     username: str
     password: str
-
-
-class User(pydantic.BaseModel):
-    id: uuid.UUID
-    email: str
-    display_name: str
-    created_at: dt.datetime
 
 
 class TokenOut(pydantic.BaseModel):

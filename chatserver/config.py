@@ -92,6 +92,8 @@ class Settings:
     ALLOWED_ORIGINS: tuple
     MAX_REQUEST_BODY: int
     MAX_API_KEYS_PER_USER: int
+    QUOTA_TOKENS_PER_DAY: int
+    QUOTA_MESSAGES_PER_DAY: int
     EXPORT_CONCURRENCY: int
 
     QUEUE_AI_CONCURRENCY: int
@@ -213,6 +215,9 @@ def _validate(s: Settings) -> None:
     for key in positive:
         if getattr(s, key) <= 0:
             raise ConfigError(f"{key}: must be greater than 0, got {getattr(s, key)}")
+    for key in ("QUOTA_TOKENS_PER_DAY", "QUOTA_MESSAGES_PER_DAY"):
+        if getattr(s, key) < 0:
+            raise ConfigError(f"{key}: must be 0 (no limit) or more, got {getattr(s, key)}")
     if s.PREVIEW_MEMORY_MB < 64:
         raise ConfigError(f"PREVIEW_MEMORY_MB: must be at least 64 (MB), got {s.PREVIEW_MEMORY_MB}")
     if s.PREVIEW_RETRY_ROUNDS < 0:

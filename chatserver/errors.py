@@ -120,6 +120,13 @@ class RateLimited(ApiError):
         super().__init__(headers={"Retry-After": str(retry_after)})
 
 
+class QuotaExceeded(ApiError):
+    status, code = 429, "quota_exceeded"
+
+    def __init__(self, what: str, retry_after: int) -> None:
+        super().__init__(f"your {what} quota for today (UTC) is used up", headers={"Retry-After": str(retry_after)})
+
+
 class InternalError(ApiError):
     pass
 
@@ -336,6 +343,14 @@ class UnsupportedContent(OpenAIError):
 
 class UnsupportedRole(OpenAIError):
     status, code, message, param = 400, "unsupported_role", "this role is not supported", "messages"
+
+
+class InsufficientQuota(OpenAIError):
+    status, code, error_type = 429, "insufficient_quota", "insufficient_quota"
+
+    def __init__(self, what: str, retry_after: int) -> None:
+        super().__init__(f"You exceeded your {what} quota for today (UTC).")
+        self.headers = {"Retry-After": str(retry_after)}
 
 
 class ResponseNotFound(OpenAIError):

@@ -54,6 +54,11 @@ class Keys:
         """Prefix of the rate-limit windows; the `limits` library appends the rest."""
         return self._k("ratelimit")
 
+    # quotas
+    def quota(self, user_id: object, day: str, what: str) -> str:
+        """A user's count of `what` (tokens, messages) on one UTC day; the braces keep one user's day in one slot."""
+        return self._k("quota", f"{{{user_id}:{day}}}", what)
+
     # live streams
     def stream(self, message_id: object) -> str:
         """Live state of an answer (hash: state, next seq, piece count, final event, ...)."""

@@ -15,11 +15,13 @@ from aiohttp import web
 
 from chatserver import appkeys
 from chatserver.api.endpoint import current_user_id, endpoint, json_response, read_json, validate
+from chatserver.api.quota_check import limits_of
 from chatserver.api.ratelimit import TOO_MANY_REQUESTS, check_login_limit, check_register_limit, count_failed_login
-from chatserver.api.user_shapes import User
+from chatserver.api.user_shapes import Me, QuotaToday, User, allowance
 from chatserver.credentials import DUMMY_HASH, Email, Password, hash_password, verify_password
 from chatserver.data import users
 from chatserver.errors import EmailTaken, InvalidCredentials, InvalidInput, RegistrationClosed, Unauthorized
+from chatserver.live.quotas import QUOTAS, day_ends_at
 
 log = logging.getLogger(__name__)
 
@@ -103,9 +105,15 @@ async def login(request: web.Request) -> web.Response:
     return _token_answer(request, row, 200)
 
 
-@endpoint("The current user", tag="auth", responses={200: User, 401: "missing or invalid token"})
+@endpoint("The current user, and what they used and have left of their quotas today (UTC)", tag="auth",
+          responses={200: Me, 401: "missing or invalid token"})
 async def me(request: web.Request) -> web.Response:
-    row = await users.get(request.app[appkeys.DB], current_user_id(request))
+    app, user_id = request.app, current_user_id(request)
+    row = await users.get(app[appkeys.DB], user_id)
     if row is None:
         raise Unauthorized("the account of this token no longer exists")
-    return json_response(User(**row))
+    limits = await limits_of(app, user_id)
+    tokens, messages = await app[QUOTAS].used_today(user_id)
+    quota = QuotaToday(tokens=allowance(limits.tokens, tokens), messages=allowance(limits.messages, messages),
+                       resets_at=day_ends_at())
+    return json_response(Me(**row, quota=quota))

@@ -38,3 +38,23 @@ def admin_user_of(row: dict, last_active_at: dt.datetime | None) -> AdminUser:
                      quota=Quota(tokens_per_day=row["quota_tokens_per_day"],
                                  messages_per_day=row["quota_messages_per_day"]),
                      last_active_at=last_active_at)
+
+
+class Allowance(pydantic.BaseModel):
+    limit: int | None = pydantic.Field(description="per UTC day; null: no limit")
+    used: int
+    left: int | None = pydantic.Field(description="null: no limit")
+
+
+class QuotaToday(pydantic.BaseModel):
+    tokens: Allowance
+    messages: Allowance
+    resets_at: dt.datetime = pydantic.Field(description="when the UTC day ends")
+
+
+class Me(User):
+    quota: QuotaToday
+
+
+def allowance(limit: int, used: int) -> Allowance:
+    return Allowance(limit=limit or None, used=used, left=max(0, limit - used) if limit else None)

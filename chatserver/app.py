@@ -180,6 +180,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     """The route table: every route of the server, in the order of the API."""
     router.add_post("/api/auth/register", auth.register)
     router.add_post("/api/auth/login", auth.login)
+    router.add_post("/api/auth/logout", auth.logout)
     router.add_get("/api/users/me", auth.me)
     router.add_get("/api/users/me/usage", model_routes.my_usage)
 

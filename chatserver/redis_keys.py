@@ -54,6 +54,11 @@ class Keys:
         """Prefix of the rate-limit windows; the `limits` library appends the rest."""
         return self._k("ratelimit")
 
+    # logout
+    def revoked_token(self, token_id: object) -> str:
+        """Present while a logged-out token would still be valid (it expires with the token)."""
+        return self._k("revoked-token", token_id)
+
     # quotas
     def quota(self, user_id: object, day: str, what: str) -> str:
         """A user's count of `what` (tokens, messages) on one UTC day; the braces keep one user's day in one slot."""

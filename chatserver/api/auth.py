@@ -14,6 +14,7 @@ import pydantic
 from aiohttp import web
 
 from chatserver import appkeys
+from chatserver.api.authentication import credential_of, revoke_token
 from chatserver.api.endpoint import current_user_id, endpoint, json_response, read_json, validate
 from chatserver.api.quota_check import limits_of
 from chatserver.api.ratelimit import TOO_MANY_REQUESTS, check_login_limit, check_register_limit, count_failed_login
@@ -56,7 +57,8 @@ class TokenOut(pydantic.BaseModel):
 def issue_token(settings, user_id: uuid.UUID) -> tuple[str, int]:
     lifetime = settings.JWT_ACCESS_TOKEN_EXPIRE_MINUTES * 60
     now = dt.datetime.now(dt.UTC)
-    claims = {"sub": str(user_id), "iat": now, "exp": now + dt.timedelta(seconds=lifetime)}
+    # jti: what logout revokes (authentication.py)
+    claims = {"sub": str(user_id), "iat": now, "exp": now + dt.timedelta(seconds=lifetime), "jti": str(uuid.uuid4())}
     return jwt.encode(claims, settings.JWT_SECRET, algorithm=settings.JWT_ALGORITHM), lifetime
 
 
@@ -103,6 +105,15 @@ async def login(request: web.Request) -> web.Response:
         raise InvalidCredentials()
     row.pop("password_hash")
     return _token_answer(request, row, 200)
+
+
+@endpoint("Log out: the token stops working at once, everywhere, and its sockets and streams close",
+          tag="auth", tokens_only=True,
+          responses={204: None, 401: "missing or invalid token",
+                     403: "an API key (code forbidden): delete the key instead"})
+async def logout(request: web.Request) -> web.Response:
+    await revoke_token(request.app, credential_of(request))
+    return web.Response(status=204)
 
 
 @endpoint("The current user, and what they used and have left of their quotas today (UTC)", tag="auth",

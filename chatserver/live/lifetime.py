@@ -30,7 +30,7 @@ async def live_ctx(app: web.Application):
     app[ANSWER_STATE], app[FANOUT], app[CHAT_EVENTS] = state, fanout, events
     app[ANSWERS] = Answers(state, db, events, app[appkeys.SETTINGS])
     app[FOLLOWERS] = Followers(state, fanout, db)
-    app[REVOCATIONS] = revocations = Revocations(db, keys)
+    app[REVOCATIONS] = revocations = Revocations(db, redis, keys)
     app[QUOTAS] = Quotas(redis, keys)
     tasks = [asyncio.create_task(fanout.listen(client)), asyncio.create_task(revocations.sweep())]
     # subscribed before the first request, so no revocation published after it is missed

@@ -28,6 +28,7 @@ from chatserver.api import (
     folder_routes,
     message_routes,
     model_routes,
+    oidc_routes,
     ops,
     portable_routes,
     preset_routes,
@@ -39,6 +40,7 @@ from chatserver.api import (
     ws,
 )
 from chatserver.api.middleware import request_middleware
+from chatserver.api.oidc_client import OIDC, OidcClient
 from chatserver.api.ratelimit import RATE_LIMITS, rate_limits_ctx
 from chatserver.config import Settings
 from chatserver.db import create_database_if_missing, open_database, settings_dsn
@@ -167,6 +169,8 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> web.Applica
     app[appkeys.METRICS] = metrics
     app[START_WORKERS] = start_workers
     app[portable_routes.EXPORTS] = portable_routes.ExportSlots(settings.EXPORT_CONCURRENCY)
+    if settings.OIDC_ISSUER:
+        app[OIDC] = OidcClient(settings.OIDC_ISSUER, settings.OIDC_CLIENT_ID, settings.OIDC_CLIENT_SECRET)
     app.cleanup_ctx.extend([servers_ctx, database_ctx, redis_ctx, outages_ctx, rate_limits_ctx, storage_ctx,
                            preview_service_ctx, live_ctx, ai_ctx, jobs_ctx])
 
@@ -181,6 +185,8 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/api/auth/register", auth.register)
     router.add_post("/api/auth/login", auth.login)
     router.add_post("/api/auth/logout", auth.logout)
+    router.add_get("/api/auth/oidc/login", oidc_routes.oidc_login)
+    router.add_get("/api/auth/oidc/callback", oidc_routes.oidc_callback)
     router.add_get("/api/users/me", auth.me)
     router.add_get("/api/users/me/usage", model_routes.my_usage)
 

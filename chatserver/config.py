@@ -40,7 +40,7 @@ EXAMPLE_SECRETS = frozenset({
     "09d25e094faa6ca2556c818166b7a9563b93f7099f6f0f4caa6cf63b88e8d3e7",
 })
 MIN_SECRET_BYTES = 32
-REGISTRATION_MODES = ("open", "closed")
+REGISTRATION_MODES = ("open", "closed", "oidc")
 RATE_LIMITS = ("RATE_LIMIT_LOGIN", "RATE_LIMIT_LOGIN_ADDRESS", "RATE_LIMIT_REGISTER",
                "RATE_LIMIT_MESSAGES", "RATE_LIMIT_UPLOADS")
 
@@ -80,6 +80,10 @@ class Settings:
     JWT_ALGORITHM: str
     JWT_ACCESS_TOKEN_EXPIRE_MINUTES: int
     REGISTRATION: str
+    OIDC_ISSUER: str
+    OIDC_CLIENT_ID: str
+    OIDC_CLIENT_SECRET: str
+    OIDC_PROVIDER_NAME: str
     METRICS_TOKEN: str
 
     RATE_LIMIT_LOGIN: str
@@ -230,7 +234,12 @@ def _validate(s: Settings) -> None:
         )
     _validate_secret(s.JWT_SECRET)
     if s.REGISTRATION not in REGISTRATION_MODES:
-        raise ConfigError(f"REGISTRATION: unknown mode {s.REGISTRATION!r} (use open or closed)")
+        raise ConfigError(f"REGISTRATION: unknown mode {s.REGISTRATION!r} (use open, closed or oidc)")
+    oidc = [key for key in ("OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET") if getattr(s, key)]
+    if oidc and len(oidc) < 3:
+        raise ConfigError("OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET: set all three, or none")
+    if s.REGISTRATION == "oidc" and not oidc:
+        raise ConfigError("REGISTRATION: oidc needs OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET")
     for key in RATE_LIMITS:
         parse_rate_limit(key, getattr(s, key))
     for entry in s.TRUSTED_PROXIES:

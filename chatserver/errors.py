@@ -67,6 +67,13 @@ class NotFound(ApiError):
         super().__init__(None if what is None else f"{what} not found")
 
 
+class OidcNotConfigured(NotFound):
+    code, message = "oidc_not_configured", "single sign-on is not configured on this server"
+
+    def __init__(self) -> None:
+        ApiError.__init__(self)
+
+
 class MethodNotAllowed(ApiError):
     status, code, message = 405, "method_not_allowed", "method not allowed"
 
@@ -166,6 +173,15 @@ def of_status(status: int, message: str | None = None) -> ApiError:
 
 class UploadInterrupted(ApiError):
     status, code, message = 400, "upload_interrupted", "the upload was interrupted"
+
+
+class InvalidOidcState(ApiError):
+    status, code = 400, "invalid_oidc_state"
+    message = "this sign-in is unknown, was used already or has expired: start again"
+
+
+class OidcFailed(ApiError):
+    status, code, message = 400, "oidc_failed", "the identity provider's answer could not be verified"
 
 
 # 401

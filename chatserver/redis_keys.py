@@ -59,6 +59,10 @@ class Keys:
         """Present while a logged-out token would still be valid (it expires with the token)."""
         return self._k("revoked-token", token_id)
 
+    def oidc_login(self, state: str) -> str:
+        """A single sign-on begun and not finished yet: its nonce and PKCE verifier, by its `state`."""
+        return self._k("oidc-login", state)
+
     # quotas
     def quota(self, user_id: object, day: str, what: str) -> str:
         """A user's count of `what` (tokens, messages) on one UTC day; the braces keep one user's day in one slot."""

@@ -4,17 +4,14 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
-import uuid
 from typing import Annotated
 
-import jwt
 import pydantic
 from aiohttp import web
 
 from chatserver import appkeys
-from chatserver.api.authentication import credential_of, revoke_token
+from chatserver.api.authentication import credential_of, issue_token, revoke_token
 from chatserver.api.endpoint import current_user_id, endpoint, json_response, read_json, validate
 from chatserver.api.quota_check import limits_of
 from chatserver.api.ratelimit import TOO_MANY_REQUESTS, check_login_limit, check_register_limit, count_failed_login
@@ -54,14 +51,6 @@ class TokenOut(pydantic.BaseModel):
     expires_in: int
 
 
-def issue_token(settings, user_id: uuid.UUID) -> tuple[str, int]:
-    lifetime = settings.JWT_ACCESS_TOKEN_EXPIRE_MINUTES * 60
-    now = dt.datetime.now(dt.UTC)
-    # jti: what logout revokes (authentication.py)
-    claims = {"sub": str(user_id), "iat": now, "exp": now + dt.timedelta(seconds=lifetime), "jti": str(uuid.uuid4())}
-    return jwt.encode(claims, settings.JWT_SECRET, algorithm=settings.JWT_ALGORITHM), lifetime
-
-
 def _token_answer(request: web.Request, row: dict, status: int) -> web.Response:
     token, lifetime = issue_token(request.app[appkeys.SETTINGS], row["id"])
     return json_response(TokenOut(user=User(**row), access_token=token, expires_in=lifetime), status)
@@ -71,7 +60,7 @@ def _token_answer(request: web.Request, row: dict, status: int) -> web.Response:
           responses={201: TokenOut, 403: "registration is closed (code `registration_closed`)",
                      409: "email already registered", 422: "invalid input", 429: TOO_MANY_REQUESTS})
 async def register(request: web.Request) -> web.Response:
-    if request.app[appkeys.SETTINGS].REGISTRATION == "closed":
+    if request.app[appkeys.SETTINGS].REGISTRATION in ("closed", "oidc"):
         raise RegistrationClosed()
     body = await read_json(request, RegisterIn)
     await check_register_limit(request)

@@ -15,6 +15,7 @@ brings a token, so it fails at once in every process.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import hashlib
 import hmac
@@ -64,6 +65,14 @@ def _verified(secret: str, algorithm: str, token: str) -> tuple[uuid.UUID, float
     token_id = claims.get("jti")
     return (uuid.UUID(str(claims["sub"])), float(claims["exp"]),
             None if token_id is None else uuid.UUID(str(token_id)))
+
+
+def issue_token(settings, user_id: uuid.UUID) -> tuple[str, int]:
+    lifetime = settings.JWT_ACCESS_TOKEN_EXPIRE_MINUTES * 60
+    now = dt.datetime.now(dt.UTC)
+    # jti: what logout revokes (authentication.py)
+    claims = {"sub": str(user_id), "iat": now, "exp": now + dt.timedelta(seconds=lifetime), "jti": str(uuid.uuid4())}
+    return jwt.encode(claims, settings.JWT_SECRET, algorithm=settings.JWT_ALGORITHM), lifetime
 
 
 def token_credential(settings, token: str) -> Credential:

@@ -61,6 +61,37 @@ async def inactive_among(db: Database, user_ids: list[uuid.UUID]) -> list[uuid.U
     return [row["id"] for row in rows]
 
 
+async def by_oidc_subject(db: Database, issuer: str, sub: str) -> dict | None:
+    """The account the provider's subject signed in before (disabled ones too: the caller refuses them)."""
+    return await db.fetchrow(f"SELECT {COLUMNS}, disabled_at FROM users WHERE oidc_issuer = %s AND oidc_sub = %s",
+                             (issuer, sub))
+
+
+async def link_oidc_by_email(db: Database, email: str, issuer: str, sub: str) -> dict | None:
+    """Tie the account of `email` (that no subject of this issuer holds yet) to the subject."""
+    return await db.fetchrow(
+        f"""
+        UPDATE users SET oidc_issuer = %(issuer)s, oidc_sub = %(sub)s
+        WHERE lower(email) = lower(%(email)s) AND (oidc_sub IS NULL OR oidc_issuer IS DISTINCT FROM %(issuer)s)
+        RETURNING {COLUMNS}, disabled_at
+        """, {"issuer": issuer, "sub": sub, "email": email})
+
+
+async def insert_oidc(db: Database, email: str, display_name: str, issuer: str, sub: str) -> dict:
+    """A new account of the provider's subject; it has no password ('!' is no hash: no password matches)."""
+    try:
+        row = await db.fetchrow(
+            f"""
+            INSERT INTO users (email, password_hash, display_name, oidc_issuer, oidc_sub)
+            VALUES (%s, '!', %s, %s, %s)
+            RETURNING {COLUMNS}, disabled_at
+            """, (email, display_name, issuer, sub))
+    except psycopg2.errors.UniqueViolation:
+        raise EmailTaken(email) from None
+    assert row is not None
+    return row
+
+
 async def set_role_by_email(db: Database, email: str, role: str) -> uuid.UUID | None:
     return await db.fetchval("UPDATE users SET role = %s WHERE lower(email) = lower(%s) RETURNING id", (role, email))
 

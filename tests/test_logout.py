@@ -4,15 +4,21 @@ process, until it would have expired, and what it holds open closes."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import aiohttp
 import jwt
 from support.accounts import create_chat, register
 from support.error_shape import assert_error
+from support.messages import post_message
 from support.served_app import app_of
 from support.ws_frames import subscribed
 
 from chatserver import appkeys
+from chatserver.live.answers import ANSWERS
+from chatserver.live.fanout import listener_client_name
+from chatserver.live.state import ANSWER_STATE
+from chatserver.live.wire import Event
 
 
 async def closed_with(ws, seconds: float = 10) -> int | None:
@@ -84,3 +90,35 @@ async def test_logout_without_a_token_is_401(client):
     resp = await client.post("/api/auth/logout")
     assert resp.status == 401
     assert_error(await resp.json(), "unauthorized")
+
+
+async def test_logout_ends_the_tokens_stream_in_every_process(make_client):
+    client = await make_client(start_workers=False)
+    other_process = await make_client(start_workers=False)
+    account = await register(client)
+    chat = await create_chat(client, account)
+    answer = (await post_message(client, account, chat["id"], "q"))["assistant_message"]
+    await app_of(client)[ANSWER_STATE].open(uuid.UUID(answer["id"]), "test")
+    resp = await client.get(f"/api/messages/{answer['id']}/stream", headers=account.headers)
+    assert resp.status == 200
+    await app_of(client)[ANSWERS].add(uuid.UUID(answer["id"]), uuid.UUID(answer["chat_id"]), Event.chunk("Hel"))
+    assert (await resp.content.readuntil(b"\n\n")).startswith(b"event: content")
+
+    assert (await other_process.post("/api/auth/logout", headers=account.headers)).status == 204
+    rest = (await asyncio.wait_for(resp.content.read(), 10)).decode()
+    assert "event: error" in rest and '"unauthorized"' in rest
+
+
+async def test_a_logout_missed_while_the_revocation_listener_was_away_still_closes_the_socket(client, user):
+    chat = await create_chat(client, user)
+    ws = await subscribed(client, user, chat["id"])
+    app = app_of(client)
+    claims = jwt.decode(user.token, options={"verify_signature": False})
+    # denied behind the servers' backs: no message on the channel
+    await app[appkeys.REDIS].set(app[appkeys.KEYS].revoked_token(claims["jti"]), b"1", ex=600)
+    # the server drops the listener's subscription; subscribed again, it reads the deny-list
+    redis = app[appkeys.REDIS]
+    (killed,) = [c["id"] for c in await redis.client_list(_type="pubsub")
+                 if c["name"] == listener_client_name(app[appkeys.KEYS])]
+    await redis.client_kill_filter(_id=killed)
+    assert await closed_with(ws) == 4401

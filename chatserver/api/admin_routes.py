@@ -51,13 +51,13 @@ class AdminUserIn(pydantic.BaseModel):
     quota: QuotaIn | None = None
 
 
-class UsageQuery(pydantic.BaseModel):
+class AdminUsageQuery(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="ignore")
     days: Annotated[int, pydantic.Field(ge=1, le=366)] = 30
     by: Literal["user", "model", "day"] = "user"
 
 
-class UsageRow(pydantic.BaseModel):
+class AdminUsageRow(pydantic.BaseModel):
     key: str = pydantic.Field(description="the user's id, the model, or the UTC day (YYYY-MM-DD)")
     messages: int
     prompt_tokens: int
@@ -66,8 +66,8 @@ class UsageRow(pydantic.BaseModel):
     thumbs_down: int
 
 
-class UsageReport(pydantic.BaseModel):
-    items: list[UsageRow]
+class AdminUsageReport(pydantic.BaseModel):
+    items: list[AdminUsageRow]
 
 
 @endpoint("Accounts whose email or name holds `q`, oldest first", tag="admin", query=UsersQuery,
@@ -123,10 +123,10 @@ async def update_user(request: web.Request) -> web.Response:
 
 
 @endpoint("Everyone's answers, tokens and thumbs of the last `days` days, by user, model or UTC day",
-          tag="admin", query=UsageQuery, tokens_only=True,
-          responses={200: UsageReport, 403: ADMINS_ONLY, 422: "invalid days or by"})
+          tag="admin", query=AdminUsageQuery, tokens_only=True,
+          responses={200: AdminUsageReport, 403: ADMINS_ONLY, 422: "invalid days or by"})
 async def usage(request: web.Request) -> web.Response:
     await admin_check(request)
-    query = read_query(request, UsageQuery)
+    query = read_query(request, AdminUsageQuery)
     rows = await messages.usage_of_everyone(request.app[appkeys.DB], query.days, query.by)
-    return json_response(UsageReport(items=[UsageRow(**r) for r in rows]))
+    return json_response(AdminUsageReport(items=[AdminUsageRow(**r) for r in rows]))

@@ -23,7 +23,7 @@ LOGIN_SECONDS = 600
 CALLBACK_PATH = "/api/auth/oidc/callback"
 
 
-class CallbackQuery(pydantic.BaseModel):
+class OidcCallbackQuery(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="ignore")
     state: str = pydantic.Field(default="", max_length=200)
     code: str = pydantic.Field(default="", max_length=2000)
@@ -80,7 +80,7 @@ async def _account(request: web.Request, claims: dict) -> dict:
 
 @endpoint("Where the provider sends the browser back: signs in, then redirects to "
           "/#access_token=<token>&token_type=bearer&expires_in=<seconds>", tag="auth", public=True,
-          query=CallbackQuery,
+          query=OidcCallbackQuery,
           responses={302: None, 400: "an unknown, used or expired state (code invalid_oidc_state); a code, ID "
                                      "token or email that does not check out (code oidc_failed)",
                      401: "the account is disabled", 403: "registration is closed (code registration_closed)",
@@ -88,7 +88,7 @@ async def _account(request: web.Request, claims: dict) -> dict:
                      503: "the provider cannot be reached"})
 async def oidc_callback(request: web.Request) -> web.Response:
     client = _client(request)
-    query = read_query(request, CallbackQuery)
+    query = read_query(request, OidcCallbackQuery)
     app = request.app
     # taken at once: a state (and the code that came with it) signs in once
     kept = await app[appkeys.REDIS].getdel(app[appkeys.KEYS].oidc_login(query.state)) if query.state else None

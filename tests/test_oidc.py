@@ -196,3 +196,10 @@ async def test_without_oidc_settings_the_routes_are_404(client):
         resp = await client.get(path, allow_redirects=False)
         assert resp.status == 404
         assert_error(await resp.json(), "oidc_not_configured")
+
+
+async def test_a_provider_without_a_usable_email_makes_no_account(sso, provider):
+    client = await sso()
+    resp = await sign_in(client, provider, uuid.uuid4().hex, {"email": "not an address", "email_verified": True})
+    assert resp.status == 400
+    assert_error(await resp.json(), "oidc_failed")

@@ -15,9 +15,11 @@ from chatserver import appkeys
 from chatserver.api.authentication import issue_token
 from chatserver.api.endpoint import endpoint, read_query
 from chatserver.api.oidc_client import OIDC, Login
+from chatserver.credentials import Email
 from chatserver.data import users
 from chatserver.errors import InvalidOidcState, OidcFailed, OidcNotConfigured, RegistrationClosed, Unauthorized
 
+_EMAIL = pydantic.TypeAdapter(Email)
 # how long a sign-in may take at the provider
 LOGIN_SECONDS = 600
 CALLBACK_PATH = "/api/auth/oidc/callback"
@@ -65,8 +67,10 @@ async def _account(request: web.Request, claims: dict) -> dict:
     if row is None:
         if request.app[appkeys.SETTINGS].REGISTRATION == "closed":
             raise RegistrationClosed()
-        if not isinstance(email, str) or "@" not in email:
-            raise OidcFailed("the identity provider gave no email address")
+        try:
+            email = _EMAIL.validate_python(email)
+        except pydantic.ValidationError:
+            raise OidcFailed("the identity provider gave no usable email address") from None
         name = claims.get("name") if isinstance(claims.get("name"), str) else email.split("@")[0]
         try:
             row = await users.insert_oidc(db, email, str(name)[:100], issuer, sub)

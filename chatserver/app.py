@@ -192,6 +192,8 @@ def add_routes(router: web.UrlDispatcher) -> None:
 
     router.add_get("/api/admin/users", admin_routes.list_users)
     router.add_patch("/api/admin/users/{user_id}", admin_routes.update_user)
+    router.add_get("/api/admin/keys", admin_routes.list_keys)
+    router.add_delete("/api/admin/keys/{key_id}", admin_routes.revoke_key)
     router.add_get("/api/admin/usage", admin_routes.usage)
 
     router.add_post("/api/keys", api_key_routes.create_key)

@@ -75,7 +75,8 @@ async def test_run_py_makes_administrators(servers, client):
 
 
 @pytest.mark.parametrize("method, path", [
-    ("GET", "/api/admin/users"), ("PATCH", f"/api/admin/users/{uuid.uuid4()}"), ("GET", "/api/admin/usage")])
+    ("GET", "/api/admin/users"), ("PATCH", f"/api/admin/users/{uuid.uuid4()}"), ("GET", "/api/admin/usage"),
+    ("GET", "/api/admin/keys"), ("DELETE", f"/api/admin/keys/{uuid.uuid4()}")])
 async def test_admin_routes_are_403_to_users_and_to_an_administrators_api_key(client, method, path):
     someone = await register(client)
     resp = await client.request(method, path, json={}, headers=someone.headers)
@@ -214,3 +215,22 @@ async def test_bad_usage_queries_are_422(client, query):
     resp = await client.get("/api/admin/usage", params=query, headers=boss.headers)
     assert resp.status == 422
     assert_error(await resp.json())
+
+
+async def test_admins_list_anyones_keys_and_revoke_them_everywhere(make_client):
+    first, second = await make_client(), await make_client()
+    boss, other = await admin(first), await register(first)
+    made = await (await first.post("/api/keys", json={"name": "laptop"}, headers=other.headers)).json()
+    resp = await first.get("/api/admin/keys", params={"user_id": other.id}, headers=boss.headers)
+    assert resp.status == 200, await resp.text()
+    (listed,) = (await resp.json())["items"]
+    assert listed["id"] == made["id"] and listed["user_id"] == other.id and listed["name"] == "laptop"
+    assert "key" not in listed
+
+    key_headers = {"Authorization": f"Bearer {made['key']}"}
+    assert (await second.get("/api/chats", headers=key_headers)).status == 200
+    assert (await first.delete(f"/api/admin/keys/{made['id']}", headers=boss.headers)).status == 204
+    assert (await second.get("/api/chats", headers=key_headers)).status == 401
+    again = await first.delete(f"/api/admin/keys/{made['id']}", headers=boss.headers)
+    assert again.status == 404
+    assert_error(await again.json(), "not_found")

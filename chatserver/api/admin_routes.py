@@ -1,5 +1,5 @@
 """Administration (docs/admin.md): the accounts, with their role, state and
-quotas, and everyone's usage. Only administrators, and only with an access
+quotas, everyone's API keys (to revoke), and everyone's usage. Only administrators, and only with an access
 token: an API key manages nothing."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from chatserver.api.access import admin_check, parse_id
 from chatserver.api.endpoint import current_user_id, endpoint, json_response, read_json, read_query
 from chatserver.api.pagination import Cursor, decode_cursor, encode_cursor
 from chatserver.api.user_shapes import AdminUser, admin_user_of
-from chatserver.data import messages, users
+from chatserver.data import api_keys, messages, users
 from chatserver.errors import InvalidCursor, NotFound, OwnAccount
 from chatserver.live.revocation import announce
 
@@ -51,6 +51,27 @@ class AdminUserIn(pydantic.BaseModel):
     quota: QuotaIn | None = None
 
 
+class KeysQuery(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="ignore")
+    user_id: uuid.UUID | None = None
+    limit: Annotated[int, pydantic.Field(ge=1, le=100)] = 50
+    cursor: Cursor | None = None
+
+
+class AdminApiKey(pydantic.BaseModel):
+    id: uuid.UUID
+    user_id: uuid.UUID
+    name: str
+    prefix: str
+    created_at: dt.datetime
+    last_used_at: dt.datetime | None
+
+
+class AdminApiKeyList(pydantic.BaseModel):
+    items: list[AdminApiKey]
+    next_cursor: str | None
+
+
 class AdminUsageQuery(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="ignore")
     days: Annotated[int, pydantic.Field(ge=1, le=366)] = 30
@@ -76,14 +97,7 @@ class AdminUsageReport(pydantic.BaseModel):
 async def list_users(request: web.Request) -> web.Response:
     await admin_check(request)
     query = read_query(request, UsersQuery)
-    after = None
-    if query.cursor:
-        stamp, user_id = decode_cursor(query.cursor, 2)
-        try:
-            after = (dt.datetime.fromisoformat(stamp), uuid.UUID(user_id))
-        except ValueError:
-            raise InvalidCursor() from None
-    rows = await users.admin_page(request.app[appkeys.DB], query.q, after, query.limit + 1)
+    rows = await users.admin_page(request.app[appkeys.DB], query.q, _after(query.cursor), query.limit + 1)
     more = len(rows) > query.limit
     rows = rows[: query.limit]
     cursor = encode_cursor(rows[-1]["created_at"].isoformat(), rows[-1]["id"]) if more else None
@@ -112,14 +126,53 @@ async def update_user(request: web.Request) -> web.Response:
     if row is None:
         raise NotFound("user")
     if changes.get("disabled"):
-        try:
-            await announce(app[appkeys.REDIS], app[appkeys.KEYS], "user", user_id)
-        except Exception as exc:
-            # the account is disabled; sockets that missed this are found when their process is back on Redis
-            if not outage.report(app, exc):
-                raise
+        await _announce(app, "user", user_id)
     active = await messages.last_posted(app[appkeys.DB], [user_id])
     return json_response(admin_user_of(row, active.get(user_id)))
+
+
+async def _announce(app: web.Application, kind: str, ident: uuid.UUID) -> None:
+    try:
+        await announce(app[appkeys.REDIS], app[appkeys.KEYS], kind, ident)
+    except Exception as exc:
+        # done in PostgreSQL; sockets that missed this are found when their process is back on Redis
+        if not outage.report(app, exc):
+            raise
+
+
+def _after(cursor: str | None) -> tuple[dt.datetime, uuid.UUID] | None:
+    if not cursor:
+        return None
+    stamp, ident = decode_cursor(cursor, 2)
+    try:
+        return dt.datetime.fromisoformat(stamp), uuid.UUID(ident)
+    except ValueError:
+        raise InvalidCursor() from None
+
+
+@endpoint("Everyone's API keys (or one user's), newest first; never the keys themselves", tag="admin",
+          query=KeysQuery, tokens_only=True,
+          responses={200: AdminApiKeyList, 403: ADMINS_ONLY, 422: "invalid user_id, limit or cursor"})
+async def list_keys(request: web.Request) -> web.Response:
+    await admin_check(request)
+    query = read_query(request, KeysQuery)
+    rows = await api_keys.page_of_everyone(request.app[appkeys.DB], query.user_id, _after(query.cursor),
+                                           query.limit + 1)
+    more = len(rows) > query.limit
+    rows = rows[: query.limit]
+    cursor = encode_cursor(rows[-1]["created_at"].isoformat(), rows[-1]["id"]) if more else None
+    return json_response(AdminApiKeyList(items=[AdminApiKey(**r) for r in rows], next_cursor=cursor))
+
+
+@endpoint("Revoke anyone's API key: it stops working at once, and what is open with it closes, everywhere",
+          tag="admin", tokens_only=True, responses={204: None, 403: ADMINS_ONLY, 404: "no such key"})
+async def revoke_key(request: web.Request) -> web.Response:
+    await admin_check(request)
+    key_id = parse_id(request.match_info["key_id"], "API key")
+    if not await api_keys.delete_any(request.app[appkeys.DB], key_id):
+        raise NotFound("API key")
+    await _announce(request.app, "key", key_id)
+    return web.Response(status=204)
 
 
 @endpoint("Everyone's answers, tokens and thumbs of the last `days` days, by user, model or UTC day",

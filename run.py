@@ -30,11 +30,13 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("serve", help="serve the API (the default)")
     commands.add_parser("migrate", help="apply database migrations and exit")
     commands.add_parser("reindex", help="cut files into passages and embed them with the current model, then exit")
-    user = commands.add_parser("user", help="manage accounts: add EMAIL, disable EMAIL, enable EMAIL, list")
+    user = commands.add_parser("user", help="manage accounts: add EMAIL [--admin], admin EMAIL, disable EMAIL, enable EMAIL, list")
     user_actions = user.add_subparsers(dest="action", required=True)
     add = user_actions.add_parser("add", help="add an account; the password is asked for, or read from "
                                               "standard input when it is not a terminal")
     add.add_argument("email")
+    add.add_argument("--admin", action="store_true", help="make the account an administrator")
+    user_actions.add_parser("admin", help="make an existing account an administrator").add_argument("email")
     user_actions.add_parser("disable", help="disable an account; its tokens stop working at once").add_argument(
         "email")
     user_actions.add_parser("enable", help="enable a disabled account again").add_argument("email")
@@ -55,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
                 dsn = (stack.enter_context(embedded_postgres(settings.DATA_DIR, settings.DB_NAME, join_running=True))
                        if settings.embedded_postgres else settings_dsn(settings))
                 if args.command == "user":
-                    run_user_command(dsn, settings, args.action, getattr(args, "email", None))
+                    run_user_command(dsn, settings, args.action, getattr(args, "email", None),
+                                     admin=getattr(args, "admin", False))
                     return 0
                 if args.command == "reindex":
                     run_reindex_command(dsn, settings)

@@ -1,6 +1,8 @@
-"""`python run.py user add|disable|enable|list`: accounts made and stopped by
-the person running the server (for REGISTRATION = closed). Disabling an
-account also closes its open WebSockets and streams on every running server."""
+"""`python run.py user add|admin|disable|enable|list`: accounts made, made
+administrators and stopped by the person running the server (for
+REGISTRATION = closed; nobody is an administrator until made one here).
+Disabling an account also closes its open WebSockets and streams on every
+running server."""
 
 from __future__ import annotations
 
@@ -76,7 +78,7 @@ async def _close_open_sockets(settings: Settings, user_id: uuid.UUID) -> None:
 
 
 def run_user_command(dsn: str, settings: Settings, action: str, email: str | None,
-                     out: TextIO = sys.stdout, stdin: TextIO = sys.stdin) -> None:
+                     out: TextIO = sys.stdout, stdin: TextIO = sys.stdin, admin: bool = False) -> None:
     create_database_if_missing(dsn)
     apply_migrations(dsn)
 
@@ -85,10 +87,16 @@ def run_user_command(dsn: str, settings: Settings, action: str, email: str | Non
         password = _valid(_PASSWORD, read_password(stdin), "password (8 to 1024 characters)")
         password_hash = await asyncio.to_thread(hash_password, password)
         try:
-            row = await users.insert(db, address, password_hash, address.split("@")[0])
+            row = await users.insert(db, address, password_hash, address.split("@")[0],
+                                     "admin" if admin else "user")
         except users.EmailTaken:
             raise CommandError(f"an account with the email {address} already exists") from None
-        print(f"added {row['email']} ({row['id']})", file=out)
+        print(f"added {row['email']} ({row['id']}){' as an administrator' if admin else ''}", file=out)
+
+    async def make_admin(db: Database) -> None:
+        if await users.set_role_by_email(db, email or "", "admin") is None:
+            raise CommandError(f"no account with the email {email}")
+        print(f"{email} is an administrator", file=out)
 
     async def set_disabled(db: Database) -> None:
         disabled = action == "disable"
@@ -102,7 +110,9 @@ def run_user_command(dsn: str, settings: Settings, action: str, email: str | Non
     async def list_users(db: Database) -> None:
         for row in await users.list_all(db):
             state = "disabled" if row["disabled_at"] else "active"
-            print(f"{row['email']}\t{state}\t{row['created_at'].isoformat()}\t{row['id']}", file=out)
+            print(f"{row['email']}\t{state}\t{row['role']}\t{row['created_at'].isoformat()}\t{row['id']}",
+                  file=out)
 
-    work = {"add": add, "disable": set_disabled, "enable": set_disabled, "list": list_users}[action]
+    work = {"add": add, "admin": make_admin, "disable": set_disabled, "enable": set_disabled,
+            "list": list_users}[action]
     asyncio.run(_with_database(dsn, settings, work))

@@ -18,6 +18,7 @@ from aiohttp import web
 from chatserver import appkeys, outage
 from chatserver.ai.registry import ai_ctx, chosen
 from chatserver.api import (
+    admin_routes,
     api_key_routes,
     auth,
     callback_routes,
@@ -29,6 +30,7 @@ from chatserver.api import (
     knowledge_routes,
     message_routes,
     model_routes,
+    oidc_routes,
     ops,
     portable_routes,
     preset_routes,
@@ -41,6 +43,7 @@ from chatserver.api import (
     ws,
 )
 from chatserver.api.middleware import request_middleware
+from chatserver.api.oidc_client import OIDC, OidcClient
 from chatserver.api.ratelimit import RATE_LIMITS, rate_limits_ctx
 from chatserver.config import Settings
 from chatserver.db import create_database_if_missing, open_database, settings_dsn
@@ -171,6 +174,8 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> web.Applica
     app[appkeys.METRICS] = metrics
     app[START_WORKERS] = start_workers
     app[portable_routes.EXPORTS] = portable_routes.ExportSlots(settings.EXPORT_CONCURRENCY)
+    if settings.OIDC_ISSUER:
+        app[OIDC] = OidcClient(settings.OIDC_ISSUER, settings.OIDC_CLIENT_ID, settings.OIDC_CLIENT_SECRET)
     app.cleanup_ctx.extend([servers_ctx, database_ctx, redis_ctx, outages_ctx, rate_limits_ctx, storage_ctx,
                            preview_service_ctx, live_ctx, toolbox_ctx, ai_ctx, vectors_ctx, jobs_ctx])
 
@@ -185,8 +190,17 @@ def add_routes(router: web.UrlDispatcher) -> None:
     """The route table: every route of the server, in the order of the API."""
     router.add_post("/api/auth/register", auth.register)
     router.add_post("/api/auth/login", auth.login)
+    router.add_post("/api/auth/logout", auth.logout)
+    router.add_get("/api/auth/oidc/login", oidc_routes.oidc_login)
+    router.add_get("/api/auth/oidc/callback", oidc_routes.oidc_callback)
     router.add_get("/api/users/me", auth.me)
     router.add_get("/api/users/me/usage", model_routes.my_usage)
+
+    router.add_get("/api/admin/users", admin_routes.list_users)
+    router.add_patch("/api/admin/users/{user_id}", admin_routes.update_user)
+    router.add_get("/api/admin/keys", admin_routes.list_keys)
+    router.add_delete("/api/admin/keys/{key_id}", admin_routes.revoke_key)
+    router.add_get("/api/admin/usage", admin_routes.usage)
 
     router.add_post("/api/keys", api_key_routes.create_key)
     router.add_get("/api/keys", api_key_routes.list_keys)

@@ -42,7 +42,7 @@ EXAMPLE_SECRETS = frozenset({
     "09d25e094faa6ca2556c818166b7a9563b93f7099f6f0f4caa6cf63b88e8d3e7",
 })
 MIN_SECRET_BYTES = 32
-REGISTRATION_MODES = ("open", "closed")
+REGISTRATION_MODES = ("open", "closed", "oidc")
 RATE_LIMITS = ("RATE_LIMIT_LOGIN", "RATE_LIMIT_LOGIN_ADDRESS", "RATE_LIMIT_REGISTER",
                "RATE_LIMIT_MESSAGES", "RATE_LIMIT_UPLOADS")
 
@@ -82,6 +82,10 @@ class Settings:
     JWT_ALGORITHM: str
     JWT_ACCESS_TOKEN_EXPIRE_MINUTES: int
     REGISTRATION: str
+    OIDC_ISSUER: str
+    OIDC_CLIENT_ID: str
+    OIDC_CLIENT_SECRET: str
+    OIDC_PROVIDER_NAME: str
     METRICS_TOKEN: str
 
     RATE_LIMIT_LOGIN: str
@@ -94,6 +98,8 @@ class Settings:
     ALLOWED_ORIGINS: tuple
     MAX_REQUEST_BODY: int
     MAX_API_KEYS_PER_USER: int
+    QUOTA_TOKENS_PER_DAY: int
+    QUOTA_MESSAGES_PER_DAY: int
     EXPORT_CONCURRENCY: int
 
     QUEUE_AI_CONCURRENCY: int
@@ -234,6 +240,9 @@ def _validate(s: Settings) -> None:
     for key in positive:
         if getattr(s, key) <= 0:
             raise ConfigError(f"{key}: must be greater than 0, got {getattr(s, key)}")
+    for key in ("QUOTA_TOKENS_PER_DAY", "QUOTA_MESSAGES_PER_DAY"):
+        if getattr(s, key) < 0:
+            raise ConfigError(f"{key}: must be 0 (no limit) or more, got {getattr(s, key)}")
     if s.PREVIEW_MEMORY_MB < 64:
         raise ConfigError(f"PREVIEW_MEMORY_MB: must be at least 64 (MB), got {s.PREVIEW_MEMORY_MB}")
     if s.PREVIEW_RETRY_ROUNDS < 0:
@@ -246,7 +255,12 @@ def _validate(s: Settings) -> None:
         )
     _validate_secret(s.JWT_SECRET)
     if s.REGISTRATION not in REGISTRATION_MODES:
-        raise ConfigError(f"REGISTRATION: unknown mode {s.REGISTRATION!r} (use open or closed)")
+        raise ConfigError(f"REGISTRATION: unknown mode {s.REGISTRATION!r} (use open, closed or oidc)")
+    oidc = [key for key in ("OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET") if getattr(s, key)]
+    if oidc and len(oidc) < 3:
+        raise ConfigError("OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET: set all three, or none")
+    if s.REGISTRATION == "oidc" and not oidc:
+        raise ConfigError("REGISTRATION: oidc needs OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET")
     for key in RATE_LIMITS:
         parse_rate_limit(key, getattr(s, key))
     for entry in s.TRUSTED_PROXIES:

@@ -52,11 +52,26 @@ class KeyCannotManageKeys(Forbidden):
     message = "an API key cannot be used here: use an access token"
 
 
+class AdminsOnly(Forbidden):
+    message = "only an administrator may do this"
+
+
+class OwnAccount(Forbidden):
+    message = "an administrator cannot take their own role away or disable themselves"
+
+
 class NotFound(ApiError):
     status, code, message = 404, "not_found", "not found"
 
     def __init__(self, what: str | None = None) -> None:
         super().__init__(None if what is None else f"{what} not found")
+
+
+class OidcNotConfigured(NotFound):
+    code, message = "oidc_not_configured", "single sign-on is not configured on this server"
+
+    def __init__(self) -> None:
+        ApiError.__init__(self)
 
 
 class MethodNotAllowed(ApiError):
@@ -112,6 +127,13 @@ class RateLimited(ApiError):
         super().__init__(headers={"Retry-After": str(retry_after)})
 
 
+class QuotaExceeded(ApiError):
+    status, code = 429, "quota_exceeded"
+
+    def __init__(self, what: str, retry_after: int) -> None:
+        super().__init__(f"your {what} quota for today (UTC) is used up", headers={"Retry-After": str(retry_after)})
+
+
 class InternalError(ApiError):
     pass
 
@@ -151,6 +173,15 @@ def of_status(status: int, message: str | None = None) -> ApiError:
 
 class UploadInterrupted(ApiError):
     status, code, message = 400, "upload_interrupted", "the upload was interrupted"
+
+
+class InvalidOidcState(ApiError):
+    status, code = 400, "invalid_oidc_state"
+    message = "this sign-in is unknown, was used already or has expired: start again"
+
+
+class OidcFailed(ApiError):
+    status, code, message = 400, "oidc_failed", "the identity provider's answer could not be verified"
 
 
 # 401
@@ -297,6 +328,7 @@ class Unhealthy(ApiError):
 
 class OpenAIError(ApiError):
     param: str | None = None
+    error_type: str | None = None  # OpenAI's `type` where it is not the one of the status
 
     def __init__(self, message: str | None = None, *, param: str | None = None) -> None:
         super().__init__(message)
@@ -340,6 +372,14 @@ class UnsupportedContent(OpenAIError):
 
 class UnsupportedRole(OpenAIError):
     status, code, message, param = 400, "unsupported_role", "this role is not supported", "messages"
+
+
+class InsufficientQuota(OpenAIError):
+    status, code, error_type = 429, "insufficient_quota", "insufficient_quota"
+
+    def __init__(self, what: str, retry_after: int) -> None:
+        super().__init__(f"You exceeded your {what} quota for today (UTC).")
+        self.headers = {"Retry-After": str(retry_after)}
 
 
 class ResponseNotFound(OpenAIError):

@@ -54,6 +54,20 @@ class Keys:
         """Prefix of the rate-limit windows; the `limits` library appends the rest."""
         return self._k("ratelimit")
 
+    # logout
+    def revoked_token(self, token_id: object) -> str:
+        """Present while a logged-out token would still be valid (it expires with the token)."""
+        return self._k("revoked-token", token_id)
+
+    def oidc_login(self, state: str) -> str:
+        """A single sign-on begun and not finished yet: its nonce and PKCE verifier, by its `state`."""
+        return self._k("oidc-login", state)
+
+    # quotas
+    def quota(self, user_id: object, day: str, what: str) -> str:
+        """A user's count of `what` (tokens, messages) on one UTC day; the braces keep one user's day in one slot."""
+        return self._k("quota", f"{{{user_id}:{day}}}", what)
+
     # live streams
     def stream(self, message_id: object) -> str:
         """Live state of an answer (hash: state, next seq, piece count, final event, ...)."""

@@ -17,7 +17,7 @@ async def test_register_returns_user_and_bearer_token(client):
     assert set(body) == {"user", "access_token", "token_type", "expires_in"}
     assert body["token_type"] == "bearer"
     assert body["expires_in"] == 1440 * 60
-    assert set(body["user"]) == {"id", "email", "display_name", "created_at"}
+    assert set(body["user"]) == {"id", "email", "display_name", "created_at", "role"}
     assert body["user"]["display_name"] == "Ada"
 
 

@@ -241,6 +241,7 @@ LIVE_SURFACE = {
     "wire": {"Event", "Text", "Status", "Step", "End", "Item"},
     "lifetime": {"live_ctx"},
     "revocation": {"REVOCATIONS", "Credential", "announce", "settle"},
+    "quotas": {"QUOTAS", "Limits", "seconds_left_today", "day_ends_at"},
 }
 
 

@@ -26,6 +26,7 @@ from chatserver.data import messages
 from chatserver.knowledge.vectors import VECTORS
 from chatserver.live.answers import ANSWERS, Answers
 from chatserver.live.fanout import FANOUT
+from chatserver.live.quotas import QUOTAS
 from chatserver.live.state import ANSWER_STATE
 from chatserver.live.wire import Event
 
@@ -156,6 +157,12 @@ async def _run_local(app: web.Application, backend: Backend, context: Context) -
                                 tool_calls=result.tool_calls or None)
     if done is not None and result.usage:
         app[appkeys.METRICS].count_tokens(done["model"] or "", result.usage)
+        await app[QUOTAS].count_tokens(context.user_id, _tokens_of(result.usage))
+
+
+def _tokens_of(usage: dict) -> int:
+    counts = (usage.get(name) for name in ("prompt_tokens", "completion_tokens"))
+    return sum(count for count in counts if isinstance(count, int) and count > 0)
 
 
 class _Writer:

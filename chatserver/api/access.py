@@ -12,7 +12,7 @@ from aiohttp import web
 from chatserver import appkeys
 from chatserver.api.endpoint import current_user_id
 from chatserver.data import chats, messages, users
-from chatserver.errors import NotFound, Unauthorized
+from chatserver.errors import AdminsOnly, NotFound, Unauthorized
 
 
 async def account_check(request: web.Request) -> None:
@@ -20,6 +20,13 @@ async def account_check(request: web.Request) -> None:
     that is because the account is gone or disabled."""
     if not await users.is_active(request.app[appkeys.DB], current_user_id(request)):
         raise Unauthorized("the account of this token does not exist or is disabled")
+
+
+async def admin_check(request: web.Request) -> None:
+    """403 unless the current user is an administrator (read on every call:
+    a role taken away holds at once, in every process)."""
+    if await users.role_of(request.app[appkeys.DB], current_user_id(request)) != "admin":
+        raise AdminsOnly()
 
 
 def parse_id(raw: str | None, what: str) -> uuid.UUID:

@@ -4,21 +4,22 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
-import uuid
 from typing import Annotated
 
-import jwt
 import pydantic
 from aiohttp import web
 
 from chatserver import appkeys
+from chatserver.api.authentication import credential_of, issue_token, revoke_token
 from chatserver.api.endpoint import current_user_id, endpoint, json_response, read_json, validate
+from chatserver.api.quota_check import limits_of
 from chatserver.api.ratelimit import TOO_MANY_REQUESTS, check_login_limit, check_register_limit, count_failed_login
+from chatserver.api.user_shapes import Me, QuotaToday, User, allowance
 from chatserver.credentials import DUMMY_HASH, Email, Password, hash_password, verify_password
 from chatserver.data import users
 from chatserver.errors import EmailTaken, InvalidCredentials, InvalidInput, RegistrationClosed, Unauthorized
+from chatserver.live.quotas import QUOTAS, day_ends_at
 
 log = logging.getLogger(__name__)
 
@@ -43,25 +44,11 @@ class LoginForm(pydantic.BaseModel):
     password: str
 
 
-class User(pydantic.BaseModel):
-    id: uuid.UUID
-    email: str
-    display_name: str
-    created_at: dt.datetime
-
-
 class TokenOut(pydantic.BaseModel):
     user: User
     access_token: str
     token_type: str = "bearer"
     expires_in: int
-
-
-def issue_token(settings, user_id: uuid.UUID) -> tuple[str, int]:
-    lifetime = settings.JWT_ACCESS_TOKEN_EXPIRE_MINUTES * 60
-    now = dt.datetime.now(dt.UTC)
-    claims = {"sub": str(user_id), "iat": now, "exp": now + dt.timedelta(seconds=lifetime)}
-    return jwt.encode(claims, settings.JWT_SECRET, algorithm=settings.JWT_ALGORITHM), lifetime
 
 
 def _token_answer(request: web.Request, row: dict, status: int) -> web.Response:
@@ -73,7 +60,7 @@ def _token_answer(request: web.Request, row: dict, status: int) -> web.Response:
           responses={201: TokenOut, 403: "registration is closed (code `registration_closed`)",
                      409: "email already registered", 422: "invalid input", 429: TOO_MANY_REQUESTS})
 async def register(request: web.Request) -> web.Response:
-    if request.app[appkeys.SETTINGS].REGISTRATION == "closed":
+    if request.app[appkeys.SETTINGS].REGISTRATION in ("closed", "oidc"):
         raise RegistrationClosed()
     body = await read_json(request, RegisterIn)
     await check_register_limit(request)
@@ -109,9 +96,24 @@ async def login(request: web.Request) -> web.Response:
     return _token_answer(request, row, 200)
 
 
-@endpoint("The current user", tag="auth", responses={200: User, 401: "missing or invalid token"})
+@endpoint("Log out: the token stops working at once, everywhere, and its sockets and streams close",
+          tag="auth", tokens_only=True,
+          responses={204: None, 401: "missing or invalid token",
+                     403: "an API key (code forbidden): delete the key instead"})
+async def logout(request: web.Request) -> web.Response:
+    await revoke_token(request.app, credential_of(request))
+    return web.Response(status=204)
+
+
+@endpoint("The current user, and what they used and have left of their quotas today (UTC)", tag="auth",
+          responses={200: Me, 401: "missing or invalid token"})
 async def me(request: web.Request) -> web.Response:
-    row = await users.get(request.app[appkeys.DB], current_user_id(request))
+    app, user_id = request.app, current_user_id(request)
+    row = await users.get(app[appkeys.DB], user_id)
     if row is None:
         raise Unauthorized("the account of this token no longer exists")
-    return json_response(User(**row))
+    limits = await limits_of(app, user_id)
+    tokens, messages = await app[QUOTAS].used_today(user_id)
+    quota = QuotaToday(tokens=allowance(limits.tokens, tokens), messages=allowance(limits.messages, messages),
+                       resets_at=day_ends_at())
+    return json_response(Me(**row, quota=quota))

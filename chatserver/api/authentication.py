@@ -7,13 +7,19 @@ keeps only HMAC-SHA256 of it under a key derived from JWT_SECRET: a long
 random key needs no slow hash, so checking one costs a single indexed query.
 Nothing about a key is cached in a process, so a deleted key fails at once
 everywhere.
+
+A token carries an id (`jti`); logging out puts it on a deny-list in Redis
+that lasts as long as the token would have, read with every request that
+brings a token, so it fails at once in every process.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import hashlib
 import hmac
+import math
 import time
 import uuid
 from urllib.parse import parse_qsl
@@ -26,7 +32,7 @@ from chatserver.api.access import account_check
 from chatserver.api.endpoint import USER_ID, handler_endpoint
 from chatserver.data import api_keys
 from chatserver.errors import KeyCannotManageKeys, Unauthorized
-from chatserver.live.revocation import Credential
+from chatserver.live.revocation import Credential, announce
 from chatserver.secret import derived_key
 
 KEY_PREFIX = "cs-"
@@ -51,24 +57,44 @@ async def key_of(app: web.Application, key: str) -> dict | None:
 
 
 @functools.lru_cache(maxsize=4096)
-def _verified(secret: str, algorithm: str, token: str) -> tuple[uuid.UUID, float]:
-    """A token's user and expiry once its signature and claims check out.
+def _verified(secret: str, algorithm: str, token: str) -> tuple[uuid.UUID, float, uuid.UUID | None]:
+    """A token's user, expiry and id once its signature and claims check out.
     Only successes are kept: a client sends the same token with every
     request, and checking its signature was a tenth of a read's cost."""
     claims = jwt.decode(token, secret, algorithms=[algorithm], options={"require": ["exp", "sub"]})
-    return uuid.UUID(str(claims["sub"])), float(claims["exp"])
+    token_id = claims.get("jti")
+    return (uuid.UUID(str(claims["sub"])), float(claims["exp"]),
+            None if token_id is None else uuid.UUID(str(token_id)))
+
+
+def issue_token(settings, user_id: uuid.UUID) -> tuple[str, int]:
+    lifetime = settings.JWT_ACCESS_TOKEN_EXPIRE_MINUTES * 60
+    now = dt.datetime.now(dt.UTC)
+    # jti: what logout revokes (authentication.py)
+    claims = {"sub": str(user_id), "iat": now, "exp": now + dt.timedelta(seconds=lifetime), "jti": str(uuid.uuid4())}
+    return jwt.encode(claims, settings.JWT_SECRET, algorithm=settings.JWT_ALGORITHM), lifetime
 
 
 def token_credential(settings, token: str) -> Credential:
     """The user and expiry of a valid token; 401 for a bad signature, an
     expired token, or one without `exp` (it would never expire) or `sub`."""
     try:
-        user_id, expires = _verified(settings.JWT_SECRET, settings.JWT_ALGORITHM, token)
+        user_id, expires, token_id = _verified(settings.JWT_SECRET, settings.JWT_ALGORITHM, token)
     except (jwt.InvalidTokenError, ValueError, TypeError):
         raise Unauthorized() from None
     if expires <= time.time():
         raise Unauthorized()
-    return Credential(user_id, expires=expires)
+    return Credential(user_id, expires=expires, token_id=token_id)
+
+
+async def revoke_token(app: web.Application, credential: Credential) -> None:
+    """Log a token out: denied until it would have expired, in every process, and its sockets closed."""
+    if credential.token_id is None or credential.expires is None:
+        return  # a token without an id cannot be told apart from its siblings; it expires as it is
+    redis, keys = app[appkeys.REDIS], app[appkeys.KEYS]
+    lifetime = max(1, math.ceil(credential.expires - time.time()))
+    await redis.set(keys.revoked_token(credential.token_id), b"1", ex=lifetime)
+    await announce(redis, keys, "token", credential.token_id)
 
 
 async def authenticate(request: web.Request, user_id: uuid.UUID) -> None:
@@ -87,6 +113,9 @@ async def user_of_credential(request: web.Request, credential: str) -> uuid.UUID
     was stays on the request for sockets and streams (credential_of)."""
     if not is_api_key(credential):
         found = token_credential(request.app[appkeys.SETTINGS], credential)
+        if found.token_id is not None and await request.app[appkeys.REDIS].exists(
+                request.app[appkeys.KEYS].revoked_token(found.token_id)):
+            raise Unauthorized("this token was logged out")
     else:
         row = await key_of(request.app, credential)
         if row is None:

@@ -21,6 +21,7 @@ from chatserver.api.chat_shapes import Chat, chat_updated, title_from
 from chatserver.api.endpoint import current_user_id, endpoint, json_response, read_json, read_query, shaped
 from chatserver.api.message_shapes import MAX_CONTENT, Message, message_out
 from chatserver.api.pagination import decode_cursor, encode_cursor, page_query
+from chatserver.api.quota_check import check_quota
 from chatserver.api.ratelimit import TOO_MANY_REQUESTS, check_message_limit
 from chatserver.data import chats, files, messages
 from chatserver.errors import InvalidCursor, MessageFinished, NotAnAnswer, NotAQuestion, NotFound, UnknownFiles
@@ -82,6 +83,7 @@ async def post_message(request: web.Request) -> web.Response:
     file_ids = list(dict.fromkeys(body.file_ids))
     await _check_files(request, file_ids)
     await check_message_limit(request)
+    await check_quota(request)
     async with db.transaction() as cur:
         leaf = await chats.lock_leaf(cur, chat["id"])
         posted, _ = await _ask(cur, chat["id"], user_id, body.content, file_ids, leaf)
@@ -176,6 +178,7 @@ async def regenerate_message(request: web.Request) -> web.Response:
     if old["role"] != "assistant" or old["reply_to"] is None:
         raise NotAnAnswer()
     await check_message_limit(request)
+    await check_quota(request)
     with contextlib.suppress(AlreadyFinished):
         await app[ANSWERS].cancel(old, "regenerated")
     async with app[appkeys.DB].transaction() as cur:

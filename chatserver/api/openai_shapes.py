@@ -45,8 +45,8 @@ def error_status(error: ApiError) -> int:
 
 def error_body(error: ApiError) -> dict:
     param = error.param if isinstance(error, OpenAIError) else None
-    return {"error": {"message": error.message, "type": _TYPES.get(error_status(error), "server_error"),
-                      "param": param, "code": error.code}}
+    kind = (isinstance(error, OpenAIError) and error.error_type) or _TYPES.get(error_status(error), "server_error")
+    return {"error": {"message": error.message, "type": kind, "param": param, "code": error.code}}
 
 
 def error_response(error: ApiError) -> web.Response:

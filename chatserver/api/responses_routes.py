@@ -23,6 +23,7 @@ from chatserver.ai.models import is_known_model
 from chatserver.api import responses_shapes as shapes
 from chatserver.api.endpoint import endpoint
 from chatserver.api.openai_access import SSE_HEADERS, api_user, openai_errors, while_connected
+from chatserver.api.quota_check import check_quota
 from chatserver.api.ratelimit import check_message_limit
 from chatserver.data import chats, messages, responses
 from chatserver.errors import InvalidValue, ModelNotFound, ResponseNotFound
@@ -55,6 +56,7 @@ async def create_response(request: web.Request) -> web.StreamResponse:
         raise ModelNotFound(body.model)
     previous = await _previous(app, user_id, body.previous_response_id)
     await check_message_limit(request)
+    await check_quota(request, user_id, openai=True)
     row = await _start(app, user_id, body, given, previous)
     passed = {k: v for k, v in shapes.tools_for_model(body).items() if v}
     await queue_answer(app, row["message_id"], {"user": body.user, "client_tools": passed})

@@ -26,6 +26,7 @@ from chatserver.api.authentication import credential_of
 from chatserver.api.endpoint import endpoint
 from chatserver.api.function_tools import call_deltas
 from chatserver.api.openai_access import SSE_HEADERS, api_user, openai_errors, while_connected
+from chatserver.api.quota_check import check_quota
 from chatserver.api.ratelimit import check_message_limit
 from chatserver.data import chats, messages
 from chatserver.errors import AnswerCancelled, AnswerFailed, InvalidApiKey, InvalidImageUrl, ModelNotFound
@@ -72,6 +73,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     if not await is_known_model(request.app, body.model):
         raise ModelNotFound(body.model)
     await check_message_limit(request)
+    await check_quota(request, user_id, openai=True)
     answer = await _start(request.app, user_id, body, talk)
     call = Completion(request, answer, body, talk)
     try:

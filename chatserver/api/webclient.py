@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import mimetypes
 import re
+from html import escape as html_escape
 
 from aiohttp import web
 
+from chatserver import appkeys
 from chatserver.api.web_assets import PREFIX, STATIC, asset_version
 
 _HOST = re.compile(r"^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
@@ -49,7 +51,11 @@ def _security_headers(response: web.StreamResponse) -> None:
 
 async def index(request: web.Request) -> web.Response:
     version = asset_version()
-    html = (STATIC / "index.html").read_text("utf-8").replace("{{ASSETS}}", f"{PREFIX}/{version}")
+    settings = request.app[appkeys.SETTINGS]
+    # the "Sign in with ..." button's provider, when single sign-on is set up
+    sign_in_with = html_escape(settings.OIDC_PROVIDER_NAME, quote=True) if settings.OIDC_ISSUER else ""
+    html = ((STATIC / "index.html").read_text("utf-8").replace("{{ASSETS}}", f"{PREFIX}/{version}")
+            .replace("{{SIGN_IN_WITH}}", sign_in_with))
     response = web.Response(text=html, content_type="text/html", charset="utf-8")
     response.headers["Cache-Control"] = "no-cache"
     response.headers["Content-Security-Policy"] = content_security_policy(request.host)

@@ -56,6 +56,26 @@ async def delete(db: Database, key_id: uuid.UUID, user_id: uuid.UUID) -> bool:
     return await db.execute("DELETE FROM api_keys WHERE id = %s AND user_id = %s", (key_id, user_id)) > 0
 
 
+async def page_of_everyone(db: Database, user_id: uuid.UUID | None, after: tuple[dt.datetime, uuid.UUID] | None,
+                           limit: int) -> list[dict]:
+    """Everyone's keys (or one user's), newest first, with their user; for administrators."""
+    return await db.fetch(
+        f"""
+        SELECT {COLUMNS}, user_id FROM api_keys
+        WHERE (%(user)s::uuid IS NULL OR user_id = %(user)s::uuid)
+          AND (%(stamp)s::timestamptz IS NULL OR (created_at, id) < (%(stamp)s, %(id)s))
+        ORDER BY created_at DESC, id DESC
+        LIMIT %(limit)s
+        """,
+        {"user": user_id, "stamp": after and after[0], "id": after and after[1], "limit": limit},
+    )
+
+
+async def delete_any(db: Database, key_id: uuid.UUID) -> bool:
+    """Delete a key whoever holds it (an administrator's revocation)."""
+    return await db.execute("DELETE FROM api_keys WHERE id = %s", (key_id,)) > 0
+
+
 async def find(db: Database, key_hash: bytes) -> dict | None:
     """The key's id and user, and whether its last use is older than the
     resolution (then the caller records this use)."""

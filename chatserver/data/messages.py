@@ -7,6 +7,7 @@ write below checks in its WHERE clause.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import uuid
 
@@ -228,6 +229,40 @@ async def usage_by_day(db: Database, user_id: uuid.UUID, days: int) -> list[dict
         ORDER BY 1 DESC, 2
         """,
         (user_id, days),
+    )
+
+
+async def last_posted(db: Database, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, dt.datetime]:
+    """When each of `user_ids` last wrote a message (users without one are left out)."""
+    rows = await db.fetch(
+        "SELECT given.id, (SELECT max(created_at) FROM messages WHERE user_id = given.id) AS at "
+        "FROM unnest(%s::uuid[]) AS given(id)", (user_ids,))
+    return {row["id"]: row["at"] for row in rows if row["at"] is not None}
+
+
+# the grouping of the admin usage report, by its `by`
+_USAGE_KEYS = {"user": "user_id::text", "model": "coalesce(model, '')",
+               "day": "to_char((completed_at AT TIME ZONE 'UTC')::date, 'YYYY-MM-DD')"}
+
+
+async def usage_of_everyone(db: Database, days: int, by: str) -> list[dict]:
+    """Everyone's answers of the last `days` days grouped `by` user, model or
+    day: messages, tokens, and the thumbs up and down they were given."""
+    return await db.fetch(
+        f"""
+        SELECT {_USAGE_KEYS[by]} AS key,
+               count(*) AS messages,
+               coalesce(sum((usage->>'prompt_tokens')::bigint), 0) AS prompt_tokens,
+               coalesce(sum((usage->>'completion_tokens')::bigint), 0) AS completion_tokens,
+               count(*) FILTER (WHERE feedback->>'rating' = '1') AS thumbs_up,
+               count(*) FILTER (WHERE feedback->>'rating' = '-1') AS thumbs_down
+        FROM messages
+        WHERE role = 'assistant' AND completed_at IS NOT NULL
+          AND completed_at > clock_timestamp() - make_interval(days => %s)
+        GROUP BY 1
+        ORDER BY 1
+        """,
+        (days,),
     )
 
 

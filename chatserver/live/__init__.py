@@ -2,7 +2,8 @@
 (wire), the Lua scripts (scripts, coalesce), the Redis state (state), writes
 and checkpoints to PostgreSQL (answers), the pub/sub listener and per-process
 fan-out (fanout), exact following (follow), the chat-event bus (chat_events),
-live state in REST reads (reads) and their making (lifetime).
+live state in REST reads (reads), the daily quota counts (quotas) and their
+making (lifetime).
 
 May import `chatserver.data` and infrastructure (`appkeys`, `redis_keys`, `db`,
 `config`), never `chatserver.api`. Producers (AI backends, the callback,

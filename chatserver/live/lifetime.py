@@ -12,6 +12,7 @@ from chatserver.live.answers import ANSWERS, Answers
 from chatserver.live.chat_events import CHAT_EVENTS, ChatEvents
 from chatserver.live.fanout import FANOUT, Fanout, listener_client_name
 from chatserver.live.follow import FOLLOWERS, Followers
+from chatserver.live.quotas import QUOTAS, Quotas
 from chatserver.live.revocation import REVOCATIONS, Revocations
 from chatserver.live.state import ANSWER_STATE, AnswerState
 
@@ -29,7 +30,8 @@ async def live_ctx(app: web.Application):
     app[ANSWER_STATE], app[FANOUT], app[CHAT_EVENTS] = state, fanout, events
     app[ANSWERS] = Answers(state, db, events, app[appkeys.SETTINGS])
     app[FOLLOWERS] = Followers(state, fanout, db)
-    app[REVOCATIONS] = revocations = Revocations(db, keys)
+    app[REVOCATIONS] = revocations = Revocations(db, redis, keys)
+    app[QUOTAS] = Quotas(redis, keys)
     tasks = [asyncio.create_task(fanout.listen(client)), asyncio.create_task(revocations.sweep())]
     # subscribed before the first request, so no revocation published after it is missed
     async with fanout.subscribe(keys.revocations) as heard:

@@ -4,14 +4,15 @@ A request checks its credential once, when it starts; a socket or an SSE
 stream lives on long after. Each of them holds its credential here while it
 is open, and is told (`on_revoked`) when the credential stops being good:
 
-- its account is disabled, or its API key deleted, in any process: whoever
-  does it publishes `user:<id>` or `key:<id>` on one Redis channel, which
-  every process's listener hears;
+- its account is disabled, its API key deleted, or its token logged out, in
+  any process: whoever does it publishes `user:<id>`, `key:<id>` or
+  `token:<jti>` on one Redis channel, which every process's listener hears;
 - its token expires (a sweep of this process, once a second: a timer per
   socket would cost each idle socket memory, the sweep a few milliseconds);
 - the process's listener (fanout.py) that lost Redis may have missed
   messages: once subscribed again, it says so (RESYNC) and this asks
-  PostgreSQL about every credential it holds.
+  PostgreSQL (and Redis's deny-list of logged-out tokens) about every
+  credential it holds.
 """
 
 from __future__ import annotations
@@ -35,15 +36,17 @@ from chatserver.redis_keys import Keys
 log = logging.getLogger(__name__)
 
 DISABLED, DELETED, EXPIRED = "the account was disabled", "the API key was deleted", "the token expired"
+LOGGED_OUT = "the token was logged out"
 EXPIRY_SWEEP_SECONDS = 1.0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Credential:
-    """Who a request is, by what: a token (with its expiry) or an API key."""
+    """Who a request is, by what: a token (with its expiry and id) or an API key."""
     user_id: uuid.UUID
     key_id: uuid.UUID | None = None
     expires: float | None = None
+    token_id: uuid.UUID | None = None
 
 
 class Hold:
@@ -64,16 +67,18 @@ def settle(future: asyncio.Future, reason: str) -> None:
 
 
 async def announce(client: redis_async.Redis, keys: Keys, kind: str, ident: uuid.UUID) -> None:
-    """Tell every process that a user (`kind` "user") or API key ("key") is no longer good."""
+    """Tell every process that a user (`kind` "user"), API key ("key") or token ("token") is no longer good."""
     await client.publish(keys.revocations, f"{kind}:{ident}")
 
 
 class Revocations:
-    def __init__(self, db: Database, keys: Keys):
+    def __init__(self, db: Database, redis: redis_async.Redis, keys: Keys):
         self.db = db
+        self.redis = redis
         self.keys = keys
         self.by_user: dict[uuid.UUID, set[Hold]] = {}
         self.by_key: dict[uuid.UUID, set[Hold]] = {}
+        self.by_token: dict[uuid.UUID, set[Hold]] = {}
 
     def hold(self, credential: Credential, on_revoked: Callable[[Any, str], None], target: Any) -> Hold:
         """Until `release`, `on_revoked(target, reason)` is called (once) when `credential` stops being good."""
@@ -81,6 +86,8 @@ class Revocations:
         self.by_user.setdefault(credential.user_id, set()).add(hold)
         if credential.key_id is not None:
             self.by_key.setdefault(credential.key_id, set()).add(hold)
+        if credential.token_id is not None:
+            self.by_token.setdefault(credential.token_id, set()).add(hold)
         return hold
 
     def release(self, hold: Hold) -> None:
@@ -88,6 +95,8 @@ class Revocations:
         _discard(self.by_user, credential.user_id, hold)
         if credential.key_id is not None:
             _discard(self.by_key, credential.key_id, hold)
+        if credential.token_id is not None:
+            _discard(self.by_token, credential.token_id, hold)
 
     def _revoke(self, hold: Hold, reason: str) -> None:
         self.release(hold)
@@ -113,6 +122,10 @@ class Revocations:
         for hold in list(self.by_key.get(key_id, ())):
             self._revoke(hold, DELETED)
 
+    def revoke_token(self, token_id: uuid.UUID) -> None:
+        for hold in list(self.by_token.get(token_id, ())):
+            self._revoke(hold, LOGGED_OUT)
+
     def dispatch(self, data: str) -> None:
         kind, _, raw = data.partition(":")
         ident = uuid.UUID(raw)
@@ -120,6 +133,8 @@ class Revocations:
             self.revoke_user(ident)
         elif kind == "key":
             self.revoke_key(ident)
+        elif kind == "token":
+            self.revoke_token(ident)
         else:
             raise ValueError(f"unknown kind {kind!r}")
 
@@ -129,6 +144,12 @@ class Revocations:
             self.revoke_user(user_id)
         for key_id in await api_keys.missing_among(self.db, list(self.by_key)):
             self.revoke_key(key_id)
+        token_ids = list(self.by_token)
+        if token_ids:
+            denied = await self.redis.mget([self.keys.revoked_token(t) for t in token_ids])
+            for token_id, mark in zip(token_ids, denied, strict=True):
+                if mark is not None:
+                    self.revoke_token(token_id)
 
     async def listen(self, subscription: AsyncIterator[Any]) -> None:
         """Act on what reaches the revocation channel (through the process's one listener)."""

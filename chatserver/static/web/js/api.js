@@ -76,6 +76,17 @@ export class Api {
 
   // accounts
   login(email, password) { return this.post("/api/auth/login", { email, password }, { auth: false }); }
+  logout() { return this.post("/api/auth/logout", undefined, { auth: false }); }
+
+  // administration (administrators only)
+  adminUsers(q, cursor) {
+    const query = new URLSearchParams({ limit: "50" });
+    if (q) query.set("q", q);
+    if (cursor) query.set("cursor", cursor);
+    return this.get(`/api/admin/users?${query}`);
+  }
+  adminUpdate(id, changes) { return this.patch(`/api/admin/users/${encodeURIComponent(id)}`, changes); }
+  adminUsage(by, days) { return this.get(`/api/admin/usage?by=${encodeURIComponent(by)}&days=${encodeURIComponent(days)}`); }
   register(email, password, displayName) {
     const body = { email, password };
     if (displayName) body.display_name = displayName;

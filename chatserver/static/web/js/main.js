@@ -5,7 +5,8 @@
 import { api } from "./state.js";
 import { ApiError } from "./api.js";
 import { reportUncaughtErrors } from "./notices.js";
-import { wireSession, showAuth, startSession, savedToken } from "./session.js";
+import { wireSession, showAuth, startSession, savedToken, takeSignInToken } from "./session.js";
+import { wireAdmin } from "./admin.js";
 import { wireChatList } from "./chatlist.js";
 import { openChat, wireConversation } from "./conversation.js";
 import { wireBranches } from "./branches.js";
@@ -57,5 +58,7 @@ wireSharing();
 wireOrganise();
 wirePresets();
 wireShortcuts();
+wireAdmin();
+takeSignInToken(); // before routing reads the address
 startRouting(openChat);
 resume(FIRST_RETRY_MS);

@@ -38,6 +38,16 @@ function setSession(token) {
   return true;
 }
 
+// the token a single sign-on hands over in the address (/#access_token=...), taken out of it at once
+export function takeSignInToken() {
+  const fields = new URLSearchParams(location.hash.slice(1));
+  const token = fields.get("access_token");
+  if (!token) return null;
+  history.replaceState(null, "", location.pathname + location.search);
+  localStorage.setItem(TOKEN_KEY, token);
+  return token;
+}
+
 function logout(message) {
   clearTimeout(state.expiryTimer);
   closeConversation();
@@ -110,7 +120,16 @@ export function wireSession() {
     if (password.length < 8) throw new Error("The password needs at least 8 characters.");
     return api.register(String(data.get("email")).trim(), password, String(data.get("display_name") || "").trim());
   });
-  $("logout").addEventListener("click", () => logout("You have logged out."));
+  $("logout").addEventListener("click", () => {
+    // the server revokes the token everywhere; the page forgets it whatever the answer
+    if (api.token) api.logout().catch(() => {});
+    logout("You have logged out.");
+  });
+  const signInWith = document.querySelector('meta[name="sign-in-with"]')?.content;
+  if (signInWith) {
+    $("oidc-login").textContent = `Sign in with ${signInWith}`;
+    $("oidc-login").hidden = false;
+  }
   window.addEventListener("storage", (ev) => {
     // key null: the storage was cleared
     if (ev.storageArea !== localStorage || (ev.key !== TOKEN_KEY && ev.key !== null)) return;
@@ -126,6 +145,7 @@ export async function startSession(token, user) {
   state.user = user || await api.me();
   $("user-name").textContent = state.user.display_name || state.user.email;
   $("user-name").title = state.user.email;
+  $("open-admin").hidden = state.user.role !== "admin";
   $("loading").hidden = true;
   $("auth-view").hidden = true;
   $("app-view").hidden = false;

@@ -6,10 +6,16 @@ import { h, clear, $ } from "./dom.js";
 
 const DAYS = 30;
 
+function allowanceText(what, allowance) {
+  if (allowance.limit === null) return `${allowance.used} ${what} (no limit)`;
+  return `${allowance.used} of ${allowance.limit} ${what}, ${allowance.left} left`;
+}
+
 async function showUsage() {
   let report;
+  let me;
   try {
-    report = await api.usage(DAYS);
+    [report, me] = await Promise.all([api.usage(DAYS), api.me()]);
   } catch (err) {
     reportError(err, "Could not load your usage");
     return;
@@ -22,6 +28,7 @@ async function showUsage() {
       h("td", { text: String(item.prompt_tokens) }), h("td", { text: String(item.completion_tokens) })));
   }
   $("usage-empty").hidden = report.items.length > 0;
+  $("quota-today").textContent = `Today (UTC): ${allowanceText("messages", me.quota.messages)}; ${allowanceText("tokens", me.quota.tokens)}.`;
   $("usage-dialog").showModal();
 }
 

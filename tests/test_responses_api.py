@@ -26,26 +26,6 @@ TEXT_EVENTS = ["response.created", "response.in_progress", "response.output_item
 CLOSING = ["response.output_text.done", "response.content_part.done", "response.output_item.done"]
 
 
-@pytest.fixture
-async def sdk():
-    """sdk(client, account=None, key=None): the SDK pointed at a test server,
-    with `key` or a new API key of `account`; closed after the test."""
-    made = []
-
-    async def make(client, account=None, key=None) -> openai.AsyncOpenAI:
-        if key is None:
-            account = account or await register(client)
-            resp = await client.post("/api/keys", json={"name": "sdk"}, headers=account.headers)
-            key = (await resp.json())["key"]
-        api = openai.AsyncOpenAI(base_url=str(client.make_url("/v1")), api_key=key, max_retries=0)
-        made.append(api)
-        return api
-
-    yield make
-    for api in made:
-        await api.close()
-
-
 async def answer_row(client, response_id: str) -> dict | None:
     """The stored answer once it is finished, or None when there is none."""
     answer_id = response_id.removeprefix("resp_")

@@ -20,6 +20,7 @@ from support.accounts import register
 from support.messages import get_message, idle, post_message
 from support.net import free_port
 from support.served_app import db_of
+from support.uploads import processed, uploaded
 from support.ws_frames import open_ws, read_to_end, receive, streamed_text
 
 pytestmark = pytest.mark.realmodel
@@ -164,8 +165,6 @@ async def test_the_responses_api_answers_and_continues_with_the_real_model(make_
 
 @pytest.mark.timeout(300)
 async def test_a_long_attached_file_reaches_the_model_as_the_passage_that_answers(make_client, model_server):
-    from support.uploads import processed, uploaded
-
     client, account, chat = await start(make_client, model_server)
     filler = [f"Section {n}. The weather on day {n} was mild and the garden needed no work." for n in range(400)]
     filler.insert(217, "The gardener's dog is called BISCUIT.")

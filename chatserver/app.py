@@ -196,11 +196,11 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/api/users/me", auth.me)
     router.add_get("/api/users/me/usage", model_routes.my_usage)
 
-    router.add_get("/api/admin/users", admin_routes.list_users)
+    router.add_get("/api/admin/users", admin_routes.list_accounts)
     router.add_patch("/api/admin/users/{user_id}", admin_routes.update_user)
-    router.add_get("/api/admin/keys", admin_routes.list_keys)
-    router.add_delete("/api/admin/keys/{key_id}", admin_routes.revoke_key)
-    router.add_get("/api/admin/usage", admin_routes.usage)
+    router.add_get("/api/admin/keys", admin_routes.list_everyones_keys)
+    router.add_delete("/api/admin/keys/{key_id}", admin_routes.revoke_anyones_key)
+    router.add_get("/api/admin/usage", admin_routes.admin_usage)
 
     router.add_post("/api/keys", api_key_routes.create_key)
     router.add_get("/api/keys", api_key_routes.list_keys)

@@ -94,7 +94,7 @@ class AdminUsageReport(pydantic.BaseModel):
 @endpoint("Accounts whose email or name holds `q`, oldest first", tag="admin", query=UsersQuery,
           tokens_only=True,
           responses={200: AdminUserList, 403: ADMINS_ONLY, 422: "invalid limit or cursor"})
-async def list_users(request: web.Request) -> web.Response:
+async def list_accounts(request: web.Request) -> web.Response:
     await admin_check(request)
     query = read_query(request, UsersQuery)
     rows = await users.admin_page(request.app[appkeys.DB], query.q, _after(query.cursor), query.limit + 1)
@@ -153,7 +153,7 @@ def _after(cursor: str | None) -> tuple[dt.datetime, uuid.UUID] | None:
 @endpoint("Everyone's API keys (or one user's), newest first; never the keys themselves", tag="admin",
           query=KeysQuery, tokens_only=True,
           responses={200: AdminApiKeyList, 403: ADMINS_ONLY, 422: "invalid user_id, limit or cursor"})
-async def list_keys(request: web.Request) -> web.Response:
+async def list_everyones_keys(request: web.Request) -> web.Response:
     await admin_check(request)
     query = read_query(request, KeysQuery)
     rows = await api_keys.page_of_everyone(request.app[appkeys.DB], query.user_id, _after(query.cursor),
@@ -166,7 +166,7 @@ async def list_keys(request: web.Request) -> web.Response:
 
 @endpoint("Revoke anyone's API key: it stops working at once, and what is open with it closes, everywhere",
           tag="admin", tokens_only=True, responses={204: None, 403: ADMINS_ONLY, 404: "no such key"})
-async def revoke_key(request: web.Request) -> web.Response:
+async def revoke_anyones_key(request: web.Request) -> web.Response:
     await admin_check(request)
     key_id = parse_id(request.match_info["key_id"], "API key")
     if not await api_keys.delete_any(request.app[appkeys.DB], key_id):
@@ -178,7 +178,7 @@ async def revoke_key(request: web.Request) -> web.Response:
 @endpoint("Everyone's answers, tokens and thumbs of the last `days` days, by user, model or UTC day",
           tag="admin", query=AdminUsageQuery, tokens_only=True,
           responses={200: AdminUsageReport, 403: ADMINS_ONLY, 422: "invalid days or by"})
-async def usage(request: web.Request) -> web.Response:
+async def admin_usage(request: web.Request) -> web.Response:
     await admin_check(request)
     query = read_query(request, AdminUsageQuery)
     rows = await messages.usage_of_everyone(request.app[appkeys.DB], query.days, query.by)

@@ -14,7 +14,7 @@ from chatserver.api.access import owned_message
 from chatserver.api.endpoint import endpoint, json_response, read_json
 from chatserver.api.message_shapes import Message, message_out
 from chatserver.data import messages
-from chatserver.errors import MessageUnfinished, NotAnAnswer
+from chatserver.errors import MessageUnfinished, NotAnAnswer, NotFound
 from chatserver.live.chat_events import CHAT_EVENTS
 
 MAX_COMMENT = 2000
@@ -45,8 +45,10 @@ async def _answer(request: web.Request) -> dict:
 
 async def _answered(request: web.Request, row: dict) -> web.Response:
     await request.app[CHAT_EVENTS].message_event("message_updated", [row["id"]])
-    (done,) = await messages.get_many(request.app[appkeys.DB], [row["id"]])
-    return json_response(message_out(done))
+    found = await messages.get_many(request.app[appkeys.DB], [row["id"]])
+    if not found:
+        raise NotFound("message")  # its chat was deleted meanwhile
+    return json_response(message_out(found[0]))
 
 
 @endpoint("Rate an answer: thumbs up (1) or down (-1), with an optional comment; a new rating replaces the old",

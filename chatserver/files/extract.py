@@ -166,9 +166,14 @@ def _is_xml(name: str) -> bool:
 
 def _docx(path: Path, budget: int) -> Preview:
     document = docx.Document(str(path))
-    # headings as Markdown's, so that passages know their section
-    blocks = [_heading_mark(p.style.name if p.style and p.text.strip() else "") + p.text
-              for p in document.paragraphs]
+    # headings as Markdown's, so that passages know their section; styles are
+    # looked up once by id (python-docx's paragraph.style searches them every time)
+    names = {style.style_id: style.name for style in document.styles}
+    blocks = []
+    for paragraph in document.paragraphs:
+        text = paragraph.text
+        style = names.get(paragraph._p.style, "") if text.strip() else ""
+        blocks.append(_heading_mark(style or "") + text)
     for table in document.tables:
         for row in table.rows:
             blocks.append("\t".join(cell.text for cell in row.cells))

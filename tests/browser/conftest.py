@@ -98,11 +98,13 @@ async def page(browser):
 
 
 @pytest.fixture
-async def client_only(aiohttp_server) -> str:
+async def client_only(aiohttp_server, settings) -> str:
     """The routes alone (no database behind them): for tests of the page's own code."""
+    from chatserver import appkeys
     from chatserver.app import add_routes
 
     app = web.Application()
+    app[appkeys.SETTINGS] = settings  # the page names the sign-in provider, if any
     add_routes(app.router)
     server = await aiohttp_server(app, host="127.0.0.1")
     return str(server.make_url("/"))

@@ -186,6 +186,9 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> web.Applica
     return app
 
 
+FILE = "/api/files/{file_id:(?!search$)[^{}/]+}"
+
+
 def add_routes(router: web.UrlDispatcher) -> None:
     """The route table: every route of the server, in the order of the API."""
     router.add_post("/api/auth/register", auth.register)
@@ -250,10 +253,11 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/api/files", file_routes.upload_file)
     router.add_get("/api/files", file_routes.list_files)
     router.add_get("/api/files/search", knowledge_routes.search_passages)
-    router.add_get("/api/files/{file_id}", file_routes.get_file)
+    # a file id is never "search": the search's path then allows GET alone (its Allow header says so)
+    router.add_get(FILE, file_routes.get_file)
     router.add_get("/api/files/{file_id}/content", file_routes.get_content)
     router.add_get("/api/files/{file_id}/preview", file_routes.get_preview)
-    router.add_delete("/api/files/{file_id}", file_routes.delete_file)
+    router.add_delete(FILE, file_routes.delete_file)
 
     router.add_get("/v1/models", v1.openai_models)
     router.add_post("/v1/chat/completions", v1.chat_completions)

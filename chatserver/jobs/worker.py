@@ -142,7 +142,13 @@ class Worker:
                 continue
             # one taken as the stop began stays in the active list: leave() puts it back
             if raw is not None and not self._stopping.is_set():
-                await self._handle(queue, raw)
+                try:
+                    await self._handle(queue, raw)
+                except REDIS_DOWN as exc:
+                    # the job's end could not be recorded: it stays in this process's active list
+                    # (leave() puts it back at the stop) and this loop goes on, not dies
+                    if not self._outage(exc):
+                        log.warning("queue %s: Redis unavailable while ending a job (%s)", queue, exc)
 
     async def _handle(self, queue: str, raw: str) -> None:
         try:

@@ -47,12 +47,14 @@ def vector_dsn():
 
 @pytest.fixture
 async def embeddings(fake_service):
-    """The fake server's state: requests seen, and how many to fail first."""
-    state = {"requests": [], "fail": 0}
+    """The fake server's state: requests seen, how many to fail first, and
+    how long each takes (a slow model)."""
+    state = {"requests": [], "fail": 0, "delay": 0.0}
 
     async def embed(request: web.Request) -> web.Response:
         body = await request.json()
         state["requests"].append(body)
+        await asyncio.sleep(state["delay"])
         if state["fail"] > 0:
             state["fail"] -= 1
             return web.json_response({"error": {"message": "busy"}}, status=503)
@@ -105,6 +107,27 @@ async def test_passages_are_embedded_in_batches_by_the_configured_model(vector_c
     assert count >= 3
     assert await passages.without_vectors(db, "fake-1", 10, file["id"]) == []
     assert all(r["model"] == "fake-1" and len(r["input"]) <= 2 for r in embeddings["requests"])
+
+
+async def test_a_long_file_is_embedded_in_runs_that_stay_within_the_job_time_limit(aiohttp_client, settings,
+                                                                                  vector_dsn, embeddings):
+    # one attempt of at most 2 s per job, and a model taking 0.2 s a batch of
+    # two passages: the file's 30-odd batches take longer than one job may
+    embeddings["delay"] = 0.2
+    app = create_app(settings.replace(DATABASE_URL=vector_dsn, EMBEDDINGS_BASE_URL=embeddings["url"],
+                                      EMBEDDINGS_MODEL="fake-1", EMBEDDINGS_BATCH_SIZE=2,
+                                      JOB_TIMEOUT_SECONDS=2.0, JOB_MAX_ATTEMPTS=1))
+    client = await aiohttp_client(ServedLikeRunPy(app))
+    account = await register(client)
+    text = " ".join(f"Sentence {n} says something about the loaf of bread number {n}." for n in range(800))
+    file = await processed(client, account, await uploaded(client, account, text.encode(), "longer.txt"))
+    db = app[appkeys.DB]
+    assert len(await passages.of_file(db, file["id"])) > 30
+
+    async def embedded_whole() -> bool:
+        return await passages.without_vectors(db, "fake-1", 10, file["id"]) == []
+
+    await until(embedded_whole, 120)
 
 
 async def test_a_failing_embeddings_server_is_retried_until_it_answers(vector_client, embeddings):

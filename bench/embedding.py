@@ -75,7 +75,7 @@ def main(count: int, rounds: int, revision: str) -> None:
                 totals[name][1] += time.process_time() - cpu
     done = len(texts) * rounds
     first = next(iter(totals.values()))
-    print(f"\nimplementation | passages/s | passages per CPU-second | wall time ratio to the first\n---|---|---|---")
+    print("\nimplementation | passages/s | passages per CPU-second | wall time ratio to the first\n---|---|---|---")
     for name, (wall, cpu) in totals.items():
         print(f"{name} | {done / wall:.2f} | {done / cpu:.2f} | {wall / first[0]:.3f}")
     reference = vectors[next(iter(vectors))]

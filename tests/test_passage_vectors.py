@@ -98,6 +98,24 @@ async def test_hybrid_search_finds_by_meaning_what_the_words_miss(vector_client)
     assert [i["file_id"] for i in items][0] == car["id"]
 
 
+async def test_a_users_passages_are_found_by_meaning_among_many_nearer_ones_of_another_user(vector_client):
+    other, account = await register(vector_client), await register(vector_client)
+    crowd = " ".join(f"Car {n} is a car like car {n + 1}, a car among cars." for n in range(400))
+    await embedded(vector_client, other, crowd.encode(), "cars.txt")
+    mine = await embedded(vector_client, account, b"A vehicle parked outside the station.", "parked.txt")
+    resp = await vector_client.get("/api/files/search", params={"q": "automobile"}, headers=account.headers)
+    assert [i["file_id"] for i in (await resp.json())["items"]] == [mine["id"]]
+
+
+async def test_the_models_vectors_get_an_approximate_nearest_neighbour_index(vector_client):
+    account = await register(vector_client)
+    await embedded(vector_client, account, b"Bread and butter.", "butter.txt")
+    definitions = [r["indexdef"] for r in await vector_client.server.app[appkeys.DB].fetch(
+        "SELECT indexdef FROM pg_indexes WHERE tablename = 'passage_vectors'")]
+    assert any("USING hnsw" in d and "vector_cosine_ops" in d and "vector(32)" in d and "'fake-1'" in d
+               for d in definitions), definitions
+
+
 async def test_passages_are_embedded_in_batches_by_the_configured_model(vector_client, embeddings):
     account = await register(vector_client)
     text = " ".join(f"Paragraph {n} talks about the {n}th loaf of bread at length." for n in range(120))

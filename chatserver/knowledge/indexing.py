@@ -66,6 +66,7 @@ async def embed_missing(db: Database, vectors: Vectors, batch: int, file_id: uui
     while rows := await passages.without_vectors(db, embedder.model, batch, file_id):
         found = await embedder.embed([r["text"] for r in rows])
         await passages.store_vectors(db, embedder.model, {r["id"]: v for r, v in zip(rows, found, strict=True)})
+        await vectors.index(db, len(found[0]))
         done += len(rows)
         if time.monotonic() >= until:
             break

@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from support.accounts import register
+from support.messages import get_message, idle, post_message
 from support.served_app import ServedLikeRunPy
 from support.uploads import processed, uploaded
 
@@ -125,6 +126,20 @@ async def test_passages_are_embedded_in_batches_by_the_configured_model(vector_c
     assert count >= 3
     assert await passages.without_vectors(db, "fake-1", 10, file["id"]) == []
     assert all(r["model"] == "fake-1" and len(r["input"]) <= 2 for r in embeddings["requests"])
+
+
+async def test_the_builtin_answer_quotes_a_knowledge_passage_found_by_meaning(vector_client):
+    account = await register(vector_client)
+    car = await embedded(vector_client, account, b"My car needs new tyres before winter.", "car.txt")
+    resp = await vector_client.post("/api/chats", json={"title": "Garage", "knowledge": [car["id"]]},
+                                    headers=account.headers)
+    chat = await resp.json()
+    posted = await post_message(vector_client, account, chat["id"], "Which automobile?")
+    await idle(vector_client)
+    answer = await get_message(vector_client, account, posted["assistant_message"]["id"])
+    assert "From \u201ccar.txt\u201d: My car needs new tyres before winter." in answer["content"]
+    assert [(s["file_id"], s["content"]) for s in answer["sources"]] == \
+        [(car["id"], "My car needs new tyres before winter.")]
 
 
 async def test_a_long_file_is_embedded_in_runs_that_stay_within_the_job_time_limit(aiohttp_client, settings,

@@ -169,6 +169,26 @@ async def test_a_chat_starts_from_a_preset(live, page):
     assert not unexpected_errors(page), page.errors
 
 
+async def test_a_dialog_taller_than_the_window_keeps_its_close_button_in_view(live, page):
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await register_in_browser(page, live)
+    rest = await rest_of(page, live)
+    for name in ("Code reviewer", "Translator", "Pirate"):
+        assert (await rest.call("POST", "/api/presets", json={"name": name, "system_prompt": "Be brief."}))[0] == 201
+    await page.reload()
+    await page.get_by_role("button", name="Show chats").click()
+    await page.get_by_role("button", name="Presets", exact=True).click()
+    dialog = page.locator("#presets-dialog")
+    await dialog.wait_for(state="visible")
+    assert await dialog.evaluate("(d) => d.scrollHeight > d.clientHeight")
+    close = dialog.get_by_role("button", name="Close")
+    box = await close.bounding_box()
+    assert box is not None and box["y"] + box["height"] <= 844
+    await close.click()
+    await dialog.wait_for(state="hidden")
+    assert not unexpected_errors(page), page.errors
+
+
 async def test_code_blocks_are_highlighted_and_copy_buttons_copy(live, page, fake_ai):
     answer_with(fake_ai, CODE_ANSWER)
     await page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live.url.rstrip("/"))

@@ -17,6 +17,19 @@ from chatserver.db import Database
 
 COLUMNS = ("id, chat_id, role, content, status, sources, file_ids, error, created_at, completed_at, parent_id, "
            "model, finish_reason, usage, reasoning, feedback, steps")
+
+
+def _text(column: str, kind: str) -> str:
+    """The expression reading a text column of `messages m`: an unfinished
+    answer's text so far is the pieces its checkpoints added (message_drafts,
+    migration 0310), its row's column only once it ended."""
+    return (f"CASE WHEN m.status IN ('pending', 'streaming') THEN m.{column} || message_draft(m.id, '{kind}') "
+            f"ELSE m.{column} END AS {column}")
+
+
+# COLUMNS as a SELECT from `messages m` reads them
+_READ = ", ".join({"content": _text("content", "c"), "reasoning": _text("reasoning", "r")}.get(c, "m." + c)
+                  for c in COLUMNS.split(", "))
 # every message with the same parent, oldest first; a chat's first messages
 # share the chat as their parent (the expression of the messages_siblings index)
 _SIBLINGS = """
@@ -33,26 +46,26 @@ _IS_UNFINISHED = "status IN ('pending', 'streaming')"
 async def get_owned(db: Database, message_id: uuid.UUID, user_id: uuid.UUID) -> dict | None:
     """The user's message, while their account is active."""
     return await db.fetchrow(
-        f"SELECT {COLUMNS}, reply_to FROM messages WHERE id = %s AND user_id = %s AND account_active(user_id)",
+        f"SELECT {_READ}, reply_to FROM messages m WHERE id = %s AND user_id = %s AND account_active(user_id)",
         (message_id, user_id))
 
 
 async def read_owned(db: Database, message_id: uuid.UUID, user_id: uuid.UUID) -> dict | None:
     """The user's whole message, with its siblings, while their account is active."""
     return await db.fetchrow(
-        f"SELECT {COLUMNS}, {_SIBLINGS} FROM messages m WHERE id = %s AND user_id = %s AND account_active(user_id)",
+        f"SELECT {_READ}, {_SIBLINGS} FROM messages m WHERE id = %s AND user_id = %s AND account_active(user_id)",
         (message_id, user_id))
 
 
 async def get_in_chat(db: Database, message_id: uuid.UUID, chat_id: uuid.UUID) -> dict | None:
     return await db.fetchrow(
-        "SELECT id, chat_id, status, content FROM messages WHERE id = %s AND chat_id = %s",
+        f"SELECT id, chat_id, status, {_text('content', 'c')} FROM messages m WHERE id = %s AND chat_id = %s",
         (message_id, chat_id))
 
 
 async def get_many(db: Database, ids: list[uuid.UUID]) -> list[dict]:
     """Whole messages, with their siblings, in the order of `ids`."""
-    rows = await db.fetch(f"SELECT {COLUMNS}, {_SIBLINGS} FROM messages m WHERE id = ANY(%s::uuid[])", (ids,))
+    rows = await db.fetch(f"SELECT {_READ}, {_SIBLINGS} FROM messages m WHERE id = ANY(%s::uuid[])", (ids,))
     by_id = {r["id"]: r for r in rows}
     return [by_id[i] for i in ids if i in by_id]
 
@@ -96,7 +109,7 @@ def _branch_page(start: str) -> str:
         SELECT p.id, p.parent_id, b.n + 1 FROM branch b JOIN messages p ON p.id = b.parent_id
         WHERE b.n < %(limit)s
     )
-    SELECT {", ".join("m." + c for c in COLUMNS.split(", "))}, {_SIBLINGS}
+    SELECT {_READ}, {_SIBLINGS}
     FROM branch b JOIN messages m ON m.id = b.id
     ORDER BY b.n
 """
@@ -135,13 +148,13 @@ async def newest_descendant(db: Database, chat_id: uuid.UUID, message_id: uuid.U
 
 async def unfinished_in_chat(db: Database, chat_id: uuid.UUID) -> list[dict]:
     return await db.fetch(
-        f"SELECT id, chat_id, status, content FROM messages WHERE chat_id = %s AND {_IS_UNFINISHED}",
+        f"SELECT id, chat_id, status, {_text('content', 'c')} FROM messages m WHERE chat_id = %s AND {_IS_UNFINISHED}",
         (chat_id,))
 
 
 async def get_unfinished(db: Database, message_id: uuid.UUID | str) -> dict | None:
     return await db.fetchrow(
-        f"SELECT id, chat_id, status, content FROM messages WHERE id = %s AND {_IS_UNFINISHED}",
+        f"SELECT id, chat_id, status, {_text('content', 'c')} FROM messages m WHERE id = %s AND {_IS_UNFINISHED}",
         (str(message_id),))
 
 
@@ -168,8 +181,8 @@ async def get_state(db: Database, message_id: uuid.UUID) -> dict | None:
     """What a watcher needs of a stored answer: content, reasoning, status, sources, error, the
     answer's model, finish_reason, usage and tool_calls, and its tool steps."""
     return await db.fetchrow(
-        "SELECT content, reasoning, status, sources, error, model, finish_reason, usage, tool_calls, steps "
-        "FROM messages WHERE id = %s",
+        f"SELECT {_text('content', 'c')}, {_text('reasoning', 'r')}, status, sources, error, model, finish_reason, "
+        "usage, tool_calls, steps FROM messages m WHERE id = %s",
         (message_id,))
 
 
@@ -179,39 +192,72 @@ async def mark_streaming(db: Database, message_id: uuid.UUID, model: str | None 
                      "WHERE id = %s AND status = 'pending'", (model, message_id))
 
 
-async def checkpoint(db: Database, message_id: uuid.UUID, content: str, reasoning: str = "") -> None:
-    """Store a streaming answer's text (and reasoning) so far."""
-    # the length guard keeps a slower writer from putting back an older text
-    await db.execute(
+async def checkpoint(db: Database, message_id: uuid.UUID, content_at: int, content: str, reasoning_at: int,
+                     reasoning: str) -> tuple[int, int] | None:
+    """Add to a streaming answer's stored text (and reasoning) what it gained
+    since the last checkpoint: each piece starts `*_at` UTF-8 bytes into its
+    text. A piece is kept only where the stored text ends, so a checkpoint
+    repeated or arriving late changes nothing. Where the stored texts end
+    (content, reasoning) after it; None once the answer has ended."""
+    # FOR SHARE: a checkpoint and the final write (which deletes the pieces) never interleave
+    rows = await db.fetch(
         f"""
-        UPDATE messages SET content = %(content)s, reasoning = %(reasoning)s, status = 'streaming'
-        WHERE id = %(id)s AND {_IS_UNFINISHED}
-          AND length(content) <= length(%(content)s) AND length(reasoning) <= length(%(reasoning)s)
+        WITH live AS (
+            SELECT id FROM messages WHERE id = %(id)s AND {_IS_UNFINISHED} FOR SHARE
+        ), given (kind, at, piece) AS (
+            VALUES ('c'::"char", %(content_at)s::integer, %(content)s::text),
+                   ('r'::"char", %(reasoning_at)s::integer, %(reasoning)s::text)
+        ), saved AS (
+            SELECT g.kind, g.at, g.piece,
+                   coalesce((SELECT d.at + octet_length(d.piece) FROM message_drafts d
+                             WHERE d.message_id = live.id AND d.kind = g.kind
+                             ORDER BY d.at DESC LIMIT 1), 0) AS upto
+            FROM live, given g
+        ), added AS (
+            INSERT INTO message_drafts (message_id, kind, at, piece)
+            SELECT %(id)s, kind, at, piece FROM saved WHERE piece <> '' AND at = upto
+            ON CONFLICT DO NOTHING
+            RETURNING kind, at + octet_length(piece) AS upto
+        )
+        SELECT s.kind, coalesce(a.upto, s.upto) AS upto FROM saved s LEFT JOIN added a USING (kind)
         """,
-        {"content": content, "reasoning": reasoning, "id": message_id},
+        {"id": message_id, "content_at": content_at, "content": content, "reasoning_at": reasoning_at,
+         "reasoning": reasoning},
     )
+    if not rows:
+        return None
+    upto = {row["kind"]: row["upto"] for row in rows}
+    return upto["c"], upto["r"]
 
 
 async def finish(db: Database, message_id: uuid.UUID, status: str, content: str, sources: list[dict],
                  error: str | None, *, reasoning: str = "", model: str | None = None,
                  finish_reason: str | None = None, usage: dict | None = None,
                  tool_calls: list[dict] | None = None, steps: list[dict] | None = None) -> dict | None:
-    """Store an answer's end (with its tool steps); the stored message, or None if it had already ended."""
-    return await db.fetchrow(
-        f"""
-        UPDATE messages
-        SET status = %(status)s, content = %(content)s, sources = %(sources)s, error = %(error)s,
-            reasoning = %(reasoning)s, model = coalesce(%(model)s, model), finish_reason = %(finish_reason)s,
-            usage = %(usage)s, tool_calls = %(tool_calls)s, steps = %(steps)s, completed_at = clock_timestamp()
-        WHERE id = %(id)s AND {_IS_UNFINISHED}
-        RETURNING {COLUMNS}
-        """,
-        {"status": status, "content": content, "sources": psycopg2.extras.Json(sources), "error": error,
-         "reasoning": reasoning, "model": model, "finish_reason": finish_reason,
-         "usage": None if usage is None else psycopg2.extras.Json(usage),
-         "tool_calls": None if tool_calls is None else psycopg2.extras.Json(tool_calls),
-         "steps": psycopg2.extras.Json(steps or []), "id": message_id},
-    )
+    """Store an answer's end (with its tool steps) and drop its checkpoints'
+    pieces; the stored message, or None if it had already ended."""
+    async with db.transaction() as cur:
+        await cur.execute(
+            f"""
+            UPDATE messages
+            SET status = %(status)s, content = %(content)s, sources = %(sources)s, error = %(error)s,
+                reasoning = %(reasoning)s, model = coalesce(%(model)s, model), finish_reason = %(finish_reason)s,
+                usage = %(usage)s, tool_calls = %(tool_calls)s, steps = %(steps)s, completed_at = clock_timestamp()
+            WHERE id = %(id)s AND {_IS_UNFINISHED}
+            RETURNING {COLUMNS}
+            """,
+            {"status": status, "content": content, "sources": psycopg2.extras.Json(sources), "error": error,
+             "reasoning": reasoning, "model": model, "finish_reason": finish_reason,
+             "usage": None if usage is None else psycopg2.extras.Json(usage),
+             "tool_calls": None if tool_calls is None else psycopg2.extras.Json(tool_calls),
+             "steps": psycopg2.extras.Json(steps or []), "id": message_id},
+        )
+        row = await cur.fetchone()
+        if row is None:
+            return None
+        # a statement of its own: it sees the pieces of a checkpoint that the UPDATE waited for
+        await cur.execute("DELETE FROM message_drafts WHERE message_id = %s", (message_id,))
+        return dict(row)
 
 
 async def usage_by_day(db: Database, user_id: uuid.UUID, days: int) -> list[dict]:
@@ -355,8 +401,8 @@ async def export_batch(db: Database, chat_id: uuid.UUID, after: int, limit: int)
     with the ids of its children (oldest first): an export reads a chat of
     any size a batch at a time."""
     return await db.fetch(
-        """
-        SELECT m.id, m.parent_id, m.role, m.content, m.created_at, m.position, m.feedback, m.steps,
+        f"""
+        SELECT m.id, m.parent_id, m.role, {_text('content', 'c')}, m.created_at, m.position, m.feedback, m.steps,
                ARRAY(SELECT c.id FROM messages c
                      WHERE c.chat_id = m.chat_id AND coalesce(c.parent_id, c.chat_id) = m.id
                      ORDER BY c.position) AS children,

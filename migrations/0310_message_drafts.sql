@@ -1,0 +1,22 @@
+-- A streaming answer's text so far, as the pieces its checkpoints added: each
+-- checkpoint inserts only what is new since the last one, where rewriting
+-- messages.content wrote the whole text each time (PostgreSQL writes a changed
+-- column whole, however little of it changed), so an answer's writes grew with
+-- the square of its length. The final write stores the text in messages and
+-- deletes its pieces.
+-- depends: 0301_oidc_accounts
+
+CREATE TABLE message_drafts (
+    message_id uuid NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+    kind       "char" NOT NULL,   -- 'c' the content, 'r' the reasoning
+    at         integer NOT NULL,  -- where the piece starts in the text, in UTF-8 bytes
+    piece      text NOT NULL,
+    PRIMARY KEY (message_id, kind, at)
+);
+
+-- the text so far of one kind of an unfinished answer: its pieces in order
+CREATE FUNCTION message_draft(message uuid, draft_kind "char") RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(string_agg(piece, '' ORDER BY at), '') FROM message_drafts
+    WHERE message_id = message AND kind = draft_kind
+$$;

@@ -110,6 +110,13 @@ class AnswerState:
         return Snapshot(content, int(pieces), json.loads(final) if state in messages.FINISHED else None, reasoning,
                         json.loads(steps))
 
+    async def status(self, message_id: object) -> str | None:
+        """The answer's live status ("streaming" or how it ended), None when
+        Redis holds none: what a periodic check needs, without the text a
+        snapshot copies (a check every few seconds of a long answer would
+        otherwise cost bytes growing with the square of its length)."""
+        return await self.redis.hget(self.keys.stream(message_id), "state")
+
     async def unsaved(self, message_id: uuid.UUID, content_at: int, reasoning_at: int) -> tuple[str, str] | None:
         """A streaming answer's text and reasoning from these UTF-8 byte offsets
         on; None once it ended."""

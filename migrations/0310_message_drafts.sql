@@ -20,3 +20,11 @@ LANGUAGE sql STABLE AS $$
     SELECT coalesce(string_agg(piece, '' ORDER BY at), '') FROM message_drafts
     WHERE message_id = message AND kind = draft_kind
 $$;
+
+-- true while the answer is unfinished, holding a share lock on its row until
+-- the transaction ends: its final write (which deletes the pieces) waits for a
+-- checkpoint adding one, and a checkpoint waiting for the final write adds none
+CREATE FUNCTION lock_unfinished_answer(message uuid) RETURNS boolean
+LANGUAGE sql VOLATILE AS $$
+    SELECT EXISTS (SELECT 1 FROM messages WHERE id = message AND status IN ('pending', 'streaming') FOR SHARE)
+$$;

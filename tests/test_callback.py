@@ -10,7 +10,7 @@ from support.messages import get_message, idle, post_message
 from support.served_app import app_of, db_of
 from support.ws_frames import follow, open_ws, read_to_end, receive, streamed_text
 
-from chatserver.data import messages
+from chatserver.data import message_drafts, messages
 from chatserver.live.answers import ANSWERS
 from chatserver.live.state import ANSWER_STATE
 from chatserver.live.wire import Event
@@ -246,9 +246,9 @@ async def test_a_repeated_or_late_checkpoint_changes_nothing(fake_service, make_
     await client.post(path, json={"type": "chunk", "content": "ünï ", "seq": 0})
     await client.post(path, json={"type": "chunk", "content": "two", "seq": 1})
     db, end = db_of(client), len("ünï two".encode())
-    assert await messages.checkpoint(db, answer["id"], len("ünï ".encode()), "two", 0, "") == (end, 0)
-    assert await messages.checkpoint(db, answer["id"], 0, "ünï ", 0, "") == (end, 0)
-    assert await messages.checkpoint(db, answer["id"], 0, "ünï two", 0, "") == (end, 0)
+    assert await message_drafts.add(db, answer["id"], len("ünï ".encode()), "two", 0, "") == (end, 0)
+    assert await message_drafts.add(db, answer["id"], 0, "ünï ", 0, "") == (end, 0)
+    assert await message_drafts.add(db, answer["id"], 0, "ünï two", 0, "") == (end, 0)
     assert await stored_text(client, answer["id"]) == ("streaming", "ünï two")
     assert await stored_pieces(client, answer["id"]) == ["ünï ", "two"]
 
@@ -265,7 +265,7 @@ async def test_a_checkpoint_that_never_reached_postgresql_is_made_good_by_the_ne
     await client.post(path, json={"type": "chunk", "content": "three", "seq": 2})
     assert await stored_text(client, answer["id"]) == ("streaming", "one lost three")
     # the lost one arriving after all changes nothing
-    await messages.checkpoint(db_of(client), answer["id"], lost[1], lost[2], lost[3], lost[4])
+    await message_drafts.add(db_of(client), answer["id"], lost[1], lost[2], lost[3], lost[4])
     assert await stored_text(client, answer["id"]) == ("streaming", "one lost three")
 
 

@@ -21,8 +21,8 @@ COLUMNS = ("id, chat_id, role, content, status, sources, file_ids, error, create
 
 def _text(column: str, kind: str) -> str:
     """The expression reading a text column of `messages m`: an unfinished
-    answer's text so far is the pieces its checkpoints added (message_drafts,
-    migration 0310), its row's column only once it ended."""
+    answer's text so far is the pieces its checkpoints added (data/message_drafts.py),
+    its row's column only once it ended."""
     return (f"CASE WHEN m.status IN ('pending', 'streaming') THEN m.{column} || message_draft(m.id, '{kind}') "
             f"ELSE m.{column} END AS {column}")
 
@@ -192,72 +192,29 @@ async def mark_streaming(db: Database, message_id: uuid.UUID, model: str | None 
                      "WHERE id = %s AND status = 'pending'", (model, message_id))
 
 
-async def checkpoint(db: Database, message_id: uuid.UUID, content_at: int, content: str, reasoning_at: int,
-                     reasoning: str) -> tuple[int, int] | None:
-    """Add to a streaming answer's stored text (and reasoning) what it gained
-    since the last checkpoint: each piece starts `*_at` UTF-8 bytes into its
-    text. A piece is kept only where the stored text ends, so a checkpoint
-    repeated or arriving late changes nothing. Where the stored texts end
-    (content, reasoning) after it; None once the answer has ended."""
-    # FOR SHARE: a checkpoint and the final write (which deletes the pieces) never interleave
-    rows = await db.fetch(
-        f"""
-        WITH live AS (
-            SELECT id FROM messages WHERE id = %(id)s AND {_IS_UNFINISHED} FOR SHARE
-        ), given (kind, at, piece) AS (
-            VALUES ('c'::"char", %(content_at)s::integer, %(content)s::text),
-                   ('r'::"char", %(reasoning_at)s::integer, %(reasoning)s::text)
-        ), saved AS (
-            SELECT g.kind, g.at, g.piece,
-                   coalesce((SELECT d.at + octet_length(d.piece) FROM message_drafts d
-                             WHERE d.message_id = live.id AND d.kind = g.kind
-                             ORDER BY d.at DESC LIMIT 1), 0) AS upto
-            FROM live, given g
-        ), added AS (
-            INSERT INTO message_drafts (message_id, kind, at, piece)
-            SELECT %(id)s, kind, at, piece FROM saved WHERE piece <> '' AND at = upto
-            ON CONFLICT DO NOTHING
-            RETURNING kind, at + octet_length(piece) AS upto
-        )
-        SELECT s.kind, coalesce(a.upto, s.upto) AS upto FROM saved s LEFT JOIN added a USING (kind)
-        """,
-        {"id": message_id, "content_at": content_at, "content": content, "reasoning_at": reasoning_at,
-         "reasoning": reasoning},
-    )
-    if not rows:
-        return None
-    upto = {row["kind"]: row["upto"] for row in rows}
-    return upto["c"], upto["r"]
-
-
-async def finish(db: Database, message_id: uuid.UUID, status: str, content: str, sources: list[dict],
+async def finish(cur, message_id: uuid.UUID, status: str, content: str, sources: list[dict],
                  error: str | None, *, reasoning: str = "", model: str | None = None,
                  finish_reason: str | None = None, usage: dict | None = None,
                  tool_calls: list[dict] | None = None, steps: list[dict] | None = None) -> dict | None:
-    """Store an answer's end (with its tool steps) and drop its checkpoints'
-    pieces; the stored message, or None if it had already ended."""
-    async with db.transaction() as cur:
-        await cur.execute(
-            f"""
-            UPDATE messages
-            SET status = %(status)s, content = %(content)s, sources = %(sources)s, error = %(error)s,
-                reasoning = %(reasoning)s, model = coalesce(%(model)s, model), finish_reason = %(finish_reason)s,
-                usage = %(usage)s, tool_calls = %(tool_calls)s, steps = %(steps)s, completed_at = clock_timestamp()
-            WHERE id = %(id)s AND {_IS_UNFINISHED}
-            RETURNING {COLUMNS}
-            """,
-            {"status": status, "content": content, "sources": psycopg2.extras.Json(sources), "error": error,
-             "reasoning": reasoning, "model": model, "finish_reason": finish_reason,
-             "usage": None if usage is None else psycopg2.extras.Json(usage),
-             "tool_calls": None if tool_calls is None else psycopg2.extras.Json(tool_calls),
-             "steps": psycopg2.extras.Json(steps or []), "id": message_id},
-        )
-        row = await cur.fetchone()
-        if row is None:
-            return None
-        # a statement of its own: it sees the pieces of a checkpoint that the UPDATE waited for
-        await cur.execute("DELETE FROM message_drafts WHERE message_id = %s", (message_id,))
-        return dict(row)
+    """Store an answer's end (its whole text, with its tool steps) inside the
+    caller's transaction; the stored message, or None if it had already ended."""
+    await cur.execute(
+        f"""
+        UPDATE messages
+        SET status = %(status)s, content = %(content)s, sources = %(sources)s, error = %(error)s,
+            reasoning = %(reasoning)s, model = coalesce(%(model)s, model), finish_reason = %(finish_reason)s,
+            usage = %(usage)s, tool_calls = %(tool_calls)s, steps = %(steps)s, completed_at = clock_timestamp()
+        WHERE id = %(id)s AND {_IS_UNFINISHED}
+        RETURNING {COLUMNS}
+        """,
+        {"status": status, "content": content, "sources": psycopg2.extras.Json(sources), "error": error,
+         "reasoning": reasoning, "model": model, "finish_reason": finish_reason,
+         "usage": None if usage is None else psycopg2.extras.Json(usage),
+         "tool_calls": None if tool_calls is None else psycopg2.extras.Json(tool_calls),
+         "steps": psycopg2.extras.Json(steps or []), "id": message_id},
+    )
+    row = await cur.fetchone()
+    return None if row is None else dict(row)
 
 
 async def usage_by_day(db: Database, user_id: uuid.UUID, days: int) -> list[dict]:

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from aiohttp import web
 
 from chatserver.config import Settings
-from chatserver.data import messages
+from chatserver.data import message_drafts, messages
 from chatserver.db import Database
 from chatserver.live.chat_events import ChatEvents
 from chatserver.live.state import AnswerState
@@ -69,14 +69,14 @@ class Answers:
         stored text ends before this piece (the checkpoint before it never
         reached PostgreSQL: its process died, or it is still on its way), what
         is missing is still in Redis, and goes with the rest."""
-        saved = await messages.checkpoint(self.db, message_id, content_at, content, reasoning_at, reasoning)
+        saved = await message_drafts.add(self.db, message_id, content_at, content, reasoning_at, reasoning)
         if saved is None:
             return
         content_upto, reasoning_upto = saved
         if content_upto < content_at + len(content.encode()) or reasoning_upto < reasoning_at + len(reasoning.encode()):
             rest = await self.state.unsaved(message_id, content_upto, reasoning_upto)
             if rest is not None:
-                await messages.checkpoint(self.db, message_id, content_upto, rest[0], reasoning_upto, rest[1])
+                await message_drafts.add(self.db, message_id, content_upto, rest[0], reasoning_upto, rest[1])
 
     async def add(self, message_id: uuid.UUID, chat_id: uuid.UUID, event: Event) -> bool:
         """Add one piece from a local backend; False once the answer was finished elsewhere."""
@@ -136,10 +136,15 @@ class Answers:
 
 async def _store_final(db: Database, message_id: uuid.UUID, final: dict, content: str,
                        reasoning: str, steps: list[dict]) -> dict | None:
-    return await messages.finish(db, message_id, final["status"], content, final["sources"], final["error"],
-                                 reasoning=reasoning, model=final.get("model"),
-                                 finish_reason=final.get("finish_reason"), usage=final.get("usage"),
-                                 tool_calls=final.get("tool_calls"), steps=steps)
+    async with db.transaction() as cur:
+        row = await messages.finish(cur, message_id, final["status"], content, final["sources"], final["error"],
+                                    reasoning=reasoning, model=final.get("model"),
+                                    finish_reason=final.get("finish_reason"), usage=final.get("usage"),
+                                    tool_calls=final.get("tool_calls"), steps=steps)
+        if row is not None:
+            # a statement of its own: it sees the pieces of a checkpoint the final write waited for
+            await message_drafts.delete(cur, message_id)
+        return row
 
 
 ANSWERS = web.AppKey("answers", Answers)

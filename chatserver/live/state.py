@@ -115,7 +115,7 @@ class AnswerState:
         Redis holds none: what a periodic check needs, without the text a
         snapshot copies (a check every few seconds of a long answer would
         otherwise cost bytes growing with the square of its length)."""
-        return await self.redis.hget(self.keys.stream(message_id), "state")
+        return cast(str | None, await self.redis.hget(self.keys.stream(message_id), "state"))
 
     async def unsaved(self, message_id: uuid.UUID, content_at: int, reasoning_at: int) -> tuple[str, str] | None:
         """A streaming answer's text and reasoning from these UTF-8 byte offsets

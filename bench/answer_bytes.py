@@ -9,10 +9,12 @@ DATA_DIR, so that nothing else writes to them. A mock OpenAI-compatible model
 server (a process of its own) streams each answer through the `openai`
 backend in chunks of 4-8 characters of English-like words. Production's
 pace, 20 chunks/s with a checkpoint each STREAM_CHECKPOINT_SECONDS = 1 s and a
-sweep each 10 s, is sped up by `--speed` (default 20x: 400 chunks/s,
-checkpoints each 0.05 s, sweeps each 0.5 s), so a checkpoint still covers
-about 20 chunks. Around each answer (from posting the question to its final
-write) the bench reads:
+sweep each 10 s, is sped up by `--speed` (default 5x: 100 chunks/s,
+checkpoints each 0.2 s, sweeps each 2 s), so a checkpoint still covers about
+20 chunks (the table says how many characters one covered: fewer when the
+server fell behind the model's pace); a 100k answer takes about 3 minutes.
+Around each answer (from posting the question to its final write) the bench
+reads:
 
 - PostgreSQL: WAL bytes, `pg_current_wal_insert_lsn()` before and after (a
   CHECKPOINT first, so that full-page images are alike for every size);
@@ -208,12 +210,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--baseline", type=Path, help="another checkout to measure first (e.g. a copy of main)")
     parser.add_argument("--sizes", default="1000,10000,100000")
-    parser.add_argument("--speed", type=float, default=20.0, help="how many times production's pace")
+    parser.add_argument("--speed", type=float, default=5.0, help="how many times production's pace")
     parser.add_argument("--serve-model", nargs=2, type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_model:
         serve_model(int(args.serve_model[0]), args.serve_model[1])
         return
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     sizes = [int(s) for s in args.sizes.split(",")]
     model_port = free_port()
     model = spawn([sys.executable, __file__, "--serve-model", str(model_port), str(CHUNKS_PER_SECOND * args.speed)],

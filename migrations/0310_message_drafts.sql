@@ -28,3 +28,18 @@ CREATE FUNCTION lock_unfinished_answer(message uuid) RETURNS boolean
 LANGUAGE sql VOLATILE AS $$
     SELECT EXISTS (SELECT 1 FROM messages WHERE id = message AND status IN ('pending', 'streaming') FOR SHARE)
 $$;
+
+-- an answer's pieces go with its final write (its text is then stored whole);
+-- a VOLATILE function's DELETE sees the pieces of a checkpoint that the final
+-- write's UPDATE waited for
+CREATE FUNCTION drop_message_drafts() RETURNS trigger
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    DELETE FROM message_drafts WHERE message_id = NEW.id;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER messages_drop_drafts AFTER UPDATE OF status ON messages FOR EACH ROW
+    WHEN (OLD.status IN ('pending', 'streaming') AND NEW.status NOT IN ('pending', 'streaming'))
+    EXECUTE FUNCTION drop_message_drafts();

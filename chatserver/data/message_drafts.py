@@ -2,7 +2,8 @@
 pieces its checkpoints added (migration 0310). Each piece is only what the
 answer gained since the checkpoint before it, so an answer costs PostgreSQL
 bytes in proportion to its length; reads of an unfinished answer join them
-(`message_draft()`, data/messages.py), its final write deletes them.
+(`message_draft()`, data/messages.py), and a trigger drops them with its final
+write (migration 0310).
 """
 
 from __future__ import annotations
@@ -50,9 +51,3 @@ async def add(db: Database, message_id: uuid.UUID, content_at: int, content: str
     upto = {row["kind"]: row["upto"] for row in rows}
     return upto[CONTENT], upto[REASONING]
 
-
-async def delete(cur, message_id: uuid.UUID) -> None:
-    """Drop an answer's pieces once its text is stored whole, inside the
-    caller's transaction (after the final write, which waited for any
-    checkpoint adding one)."""
-    await cur.execute("DELETE FROM message_drafts WHERE message_id = %s", (message_id,))

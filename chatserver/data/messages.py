@@ -192,13 +192,13 @@ async def mark_streaming(db: Database, message_id: uuid.UUID, model: str | None 
                      "WHERE id = %s AND status = 'pending'", (model, message_id))
 
 
-async def finish(cur, message_id: uuid.UUID, status: str, content: str, sources: list[dict],
+async def finish(db: Database, message_id: uuid.UUID, status: str, content: str, sources: list[dict],
                  error: str | None, *, reasoning: str = "", model: str | None = None,
                  finish_reason: str | None = None, usage: dict | None = None,
                  tool_calls: list[dict] | None = None, steps: list[dict] | None = None) -> dict | None:
-    """Store an answer's end (its whole text, with its tool steps) inside the
-    caller's transaction; the stored message, or None if it had already ended."""
-    await cur.execute(
+    """Store an answer's end (its whole text, with its tool steps; a trigger
+    drops its checkpoints' pieces); the stored message, or None if it had already ended."""
+    return await db.fetchrow(
         f"""
         UPDATE messages
         SET status = %(status)s, content = %(content)s, sources = %(sources)s, error = %(error)s,
@@ -213,8 +213,6 @@ async def finish(cur, message_id: uuid.UUID, status: str, content: str, sources:
          "tool_calls": None if tool_calls is None else psycopg2.extras.Json(tool_calls),
          "steps": psycopg2.extras.Json(steps or []), "id": message_id},
     )
-    row = await cur.fetchone()
-    return None if row is None else dict(row)
 
 
 async def usage_by_day(db: Database, user_id: uuid.UUID, days: int) -> list[dict]:

@@ -136,15 +136,10 @@ class Answers:
 
 async def _store_final(db: Database, message_id: uuid.UUID, final: dict, content: str,
                        reasoning: str, steps: list[dict]) -> dict | None:
-    async with db.transaction() as cur:
-        row = await messages.finish(cur, message_id, final["status"], content, final["sources"], final["error"],
-                                    reasoning=reasoning, model=final.get("model"),
-                                    finish_reason=final.get("finish_reason"), usage=final.get("usage"),
-                                    tool_calls=final.get("tool_calls"), steps=steps)
-        if row is not None:
-            # a statement of its own: it sees the pieces of a checkpoint the final write waited for
-            await message_drafts.delete(cur, message_id)
-        return row
+    return await messages.finish(db, message_id, final["status"], content, final["sources"], final["error"],
+                                 reasoning=reasoning, model=final.get("model"),
+                                 finish_reason=final.get("finish_reason"), usage=final.get("usage"),
+                                 tool_calls=final.get("tool_calls"), steps=steps)
 
 
 ANSWERS = web.AppKey("answers", Answers)

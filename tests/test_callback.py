@@ -269,6 +269,18 @@ async def test_a_checkpoint_that_never_reached_postgresql_is_made_good_by_the_ne
     assert await stored_text(client, answer["id"]) == ("streaming", "one lost three")
 
 
+async def test_a_checkpoint_arriving_after_the_end_adds_nothing(fake_service, make_client):
+    service, client, account, chat, answer, body = await started(fake_service, make_client,
+                                                                 STREAM_CHECKPOINT_SECONDS=0)
+    path = callback_path(body)
+    await client.post(path, json={"type": "chunk", "content": "done", "seq": 0})
+    await client.post(path, json={"type": "complete", "seq": 1})
+    await idle(client)
+    assert await message_drafts.add(db_of(client), answer["id"], len("done"), " late", 0, "") is None
+    assert await stored_text(client, answer["id"]) == ("complete", "done")
+    assert await stored_pieces(client, answer["id"]) == []
+
+
 async def test_checkpoints_store_the_reasoning_apart_piece_by_piece(make_client):
     client = await make_client(start_workers=False, STREAM_CHECKPOINT_SECONDS=0)
     account = await register(client)

@@ -37,6 +37,7 @@ import argparse
 import asyncio
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -175,8 +176,9 @@ def run_checkout(root: Path, model_url: str, sizes: list[int], speed: float) -> 
         counters = Counters(data)
         return uvloop.run(measure(f"http://127.0.0.1:{port}", counters, sizes))
     finally:
-        proc.terminate()
+        proc.terminate()  # its embedded servers stop with it
         proc.wait()
+        shutil.rmtree(data, ignore_errors=True)
 
 
 def spawn_wait(proc: subprocess.Popen, port: int, timeout: float = 120) -> None:

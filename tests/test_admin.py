@@ -225,6 +225,7 @@ async def test_admins_list_anyones_keys_and_revoke_them_everywhere(make_client):
     assert resp.status == 200, await resp.text()
     (listed,) = (await resp.json())["items"]
     assert listed["id"] == made["id"] and listed["user_id"] == other.id and listed["name"] == "laptop"
+    assert listed["user_email"] == other.email
     assert "key" not in listed
 
     key_headers = {"Authorization": f"Bearer {made['key']}"}

@@ -61,6 +61,7 @@ class KeysQuery(pydantic.BaseModel):
 class AdminApiKey(pydantic.BaseModel):
     id: uuid.UUID
     user_id: uuid.UUID
+    user_email: str = pydantic.Field(description="the email of the key's owner")
     name: str
     prefix: str
     created_at: dt.datetime

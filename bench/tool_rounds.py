@@ -39,7 +39,6 @@ from aiohttp import web
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import free_port, start_server  # noqa: E402
 
-
 # what the user asks -> the tool the model calls
 KINDS = {"my garden": "search_chats", "no tool": "no_such_tool"}
 

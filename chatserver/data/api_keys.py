@@ -58,15 +58,13 @@ async def delete(db: Database, key_id: uuid.UUID, user_id: uuid.UUID) -> bool:
 
 async def page_of_everyone(db: Database, user_id: uuid.UUID | None, after: tuple[dt.datetime, uuid.UUID] | None,
                            limit: int) -> list[dict]:
-    """Everyone's keys (or one user's), newest first, with their user and its
-    email; for administrators."""
+    """Everyone's keys (or one user's), newest first, with their user; for administrators."""
     return await db.fetch(
-        """
-        SELECT k.id, k.name, k.prefix, k.created_at, k.last_used_at, k.user_id, u.email AS user_email
-        FROM api_keys k JOIN users u ON u.id = k.user_id
-        WHERE (%(user)s::uuid IS NULL OR k.user_id = %(user)s::uuid)
-          AND (%(stamp)s::timestamptz IS NULL OR (k.created_at, k.id) < (%(stamp)s, %(id)s))
-        ORDER BY k.created_at DESC, k.id DESC
+        f"""
+        SELECT {COLUMNS}, user_id FROM api_keys
+        WHERE (%(user)s::uuid IS NULL OR user_id = %(user)s::uuid)
+          AND (%(stamp)s::timestamptz IS NULL OR (created_at, id) < (%(stamp)s, %(id)s))
+        ORDER BY created_at DESC, id DESC
         LIMIT %(limit)s
         """,
         {"user": user_id, "stamp": after and after[0], "id": after and after[1], "limit": limit},

@@ -71,6 +71,19 @@ async def test_a_server_repeating_the_name_in_every_piece_of_a_call_is_understoo
     assert (step["tool"], step["arguments"], step["status"]) == ("builtin:search_chats", {"query": "zanzibar"}, "done")
 
 
+async def test_a_call_the_model_made_without_text_goes_back_with_empty_text_not_null(fake_service, make_client):
+    def plan(body):
+        return calls(("search_chats", {"query": "zanzibar"})) if not tool_results(body) else say("Nothing.")
+
+    model, client = await start_tool_model(fake_service, make_client, plan)
+    account = await register(client)
+    chat = await tooled_chat(client, account, ["builtin:search_chats"])
+    await post_message(client, account, chat["id"], "Where did I go?")
+    await idle(client)
+    [asked] = [m for m in model.requests[-1]["messages"] if m.get("tool_calls")]
+    assert asked["content"] == ""
+
+
 async def test_a_chat_without_tools_sends_none(fake_service, make_client):
     model, client = await start_tool_model(fake_service, make_client, lambda body: say("Plain."))
     account = await register(client)

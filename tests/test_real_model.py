@@ -4,7 +4,9 @@ server running Gemma 3 270M (`--chat_format gemma`, 1024 tokens of context).
 The model server lives in a virtual environment of its own that
 `.ci/realmodel-env` builds (llama-cpp-python compiles from source); these
 tests skip, saying so, when it is absent. Answers are kept short with
-`max_tokens`, so each run is bounded."""
+`max_tokens`, so each run is bounded. The tool tests print what the model
+server was sent and answered (`pytest -s`): docs/tools.md, "Model servers",
+says what it did."""
 
 import asyncio
 import glob

@@ -4,7 +4,8 @@ between them; running them is worker.py's.
 
 Delivery is at-least-once. `take` moves a job with BLMOVE from its queue
 list into this process's active list; `finish`, `retry` and `bury` remove it
-from there in the same MULTI that puts it where it goes next. Each process
+from there in the same script that puts it where it goes next, and only if
+it is still there, so each may be tried again when its reply was lost. Each process
 keeps a heartbeat key alive (its lease); `sweep` puts back the active jobs of
 processes whose heartbeat expired, counting the interrupted run as an
 attempt, so a job that keeps killing its process is buried like one that
@@ -24,7 +25,7 @@ from typing import cast
 
 import redis.asyncio as redis_async
 
-from chatserver.jobs.queue_scripts import MOVE_DUE, REQUEUE_INTERRUPTED
+from chatserver.jobs.queue_scripts import BURY, MOVE_DUE, REQUEUE_INTERRUPTED, RETRY_LATER
 from chatserver.redis_keys import Keys
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,8 @@ class JobQueue:
         self.stats = {name: QueueStats() for name in self.queues}
         self._move_due = redis.register_script(MOVE_DUE)
         self._requeue_interrupted = redis.register_script(REQUEUE_INTERRUPTED)
+        self._retry_later = redis.register_script(RETRY_LATER)
+        self._bury = redis.register_script(BURY)
 
     async def enqueue(self, name: str, payload: dict) -> Job:
         job = Job(id=uuid.uuid4().hex, queue=self.routes[name], name=name, payload=payload)
@@ -119,20 +122,15 @@ class JobQueue:
 
     async def retry(self, queue: str, raw: str, job: Job, delay: float) -> None:
         """Put the job, as `job` says it is now, in the delayed set for `delay` seconds."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.lrem(self.keys.active(queue, self.instance), 1, raw)
-            pipe.zadd(self.keys.delayed, {job.dumps(): time.time() + delay})
-            await pipe.execute()
+        await self._retry_later(keys=[self.keys.active(queue, self.instance), self.keys.delayed],
+                                args=[raw, job.dumps(), time.time() + delay])
         self.stats[queue].failed += 1
         self.stats[queue].retried += 1
 
     async def bury(self, queue: str, raw: str, reason: str, *, failed: bool) -> None:
         """Move the job to the dead letters; `failed`: its last run failed."""
         entry = json.dumps({"job": raw, "error": reason, "failed_at": time.time()})
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.lrem(self.keys.active(queue, self.instance), 1, raw)
-            pipe.lpush(self.keys.dead, entry)
-            await pipe.execute()
+        await self._bury(keys=[self.keys.active(queue, self.instance), self.keys.dead], args=[raw, entry])
         self.stats[queue].failed += failed
         self.stats[queue].dead += 1
 

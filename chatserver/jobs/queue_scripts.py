@@ -36,3 +36,22 @@ while true do
 end
 return moved
 """
+
+# A job leaves this process's active list for where it goes next (the delayed
+# set, the dead letters) only if it is still there: a move tried again after
+# its reply was lost (Redis unreachable) never puts the job in twice.
+# KEYS[1] is the active list, KEYS[2] the delayed set; ARGV[1] the job as
+# taken, ARGV[2] as retried, ARGV[3] its due time.
+RETRY_LATER = """
+if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
+return 1
+"""
+
+# KEYS[1] is the active list, KEYS[2] the dead letters; ARGV[1] the job as
+# taken, ARGV[2] its dead-letter entry.
+BURY = """
+if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end
+redis.call('LPUSH', KEYS[2], ARGV[2])
+return 1
+"""

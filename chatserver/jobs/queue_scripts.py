@@ -1,5 +1,17 @@
 """The queue's Lua scripts: moves between its lists that must be atomic."""
 
+# Takes up to ARGV[1] jobs waiting now, in one round trip (as BLMOVE takes
+# one): KEYS[1] is the queue, KEYS[2] this process's active list.
+TAKE_WAITING = """
+local taken = {}
+for i = 1, tonumber(ARGV[1]) do
+  local raw = redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT')
+  if not raw then break end
+  taken[i] = raw
+end
+return taken
+"""
+
 # Moves due retries back to their queues; atomic so a job is never in both.
 # KEYS[1] is the delayed set, KEYS[i] (i >= 2) the queue named ARGV[i].
 MOVE_DUE = """

@@ -159,19 +159,26 @@ class Worker:
         """Take the queue's jobs while one of its slots is free, each to run in a task of its own."""
         running, freed = self._running[queue], self._freed[queue]
         while not self._stopping.is_set():
-            if len(running) >= self.concurrency[queue]:
+            free = self.concurrency[queue] - len(running)
+            if free <= 0:
                 freed.clear()
                 await freed.wait()
                 continue
             try:
-                raw = await self.queue.take(queue, self.poll_seconds)
+                # what waits now in one round trip (many arrive at once), else wait for the next one
+                taken = await self.queue.take_waiting(queue, free)
+                if not taken:
+                    raw = await self.queue.take(queue, self.poll_seconds)
+                    taken = [raw] if raw is not None else []
             except REDIS_DOWN as exc:
                 if not self._outage(exc):
                     log.warning("queue %s: Redis unavailable (%s); retrying", queue, exc)
                 await self._sleep(1)
                 continue
-            # one taken as the stop began stays in the active list: leave() puts it back
-            if raw is not None and not self._stopping.is_set():
+            # jobs taken as the stop began stay in the active list: leave() puts them back
+            if self._stopping.is_set():
+                return
+            for raw in taken:
                 job = asyncio.create_task(self._run(queue, raw))
                 running.add(job)
                 job.add_done_callback(functools.partial(self._ended, queue))

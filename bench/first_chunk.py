@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import time
@@ -97,10 +98,24 @@ async def first_chunk(session: aiohttp.ClientSession, url: str, key: str, chunks
     return first - started
 
 
-async def phase(session: aiohttp.ClientSession, url: str, key: str, clients: int, chunks: int) -> dict:
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of process `pid` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def phase(session: aiohttp.ClientSession, url: str, key: str, clients: int, chunks: int,
+                server: int | None = None) -> dict:
+    """First-chunk times of `clients` answers at once; with `server` (a pid), also that process's CPU time
+    per answer and its share of the phase's wall time."""
+    cpu, started = cpu_seconds(server) if server else 0.0, time.perf_counter()
     times = sorted(1000 * t for t in await asyncio.gather(
         *(first_chunk(session, url, key, chunks) for _ in range(clients))))
-    return {"p50": statistics.median(times), "p99": statistics.quantiles(times, n=100)[98], "max": times[-1]}
+    figures = {"p50": statistics.median(times), "p99": statistics.quantiles(times, n=100)[98], "max": times[-1]}
+    if server:
+        used = cpu_seconds(server) - cpu
+        figures |= {"cpu_ms": 1000 * used / clients, "busy": used / (time.perf_counter() - started)}
+    return figures
 
 
 async def api_key(session: aiohttp.ClientSession, base: str) -> str:
@@ -122,7 +137,7 @@ async def through_server(session, model_url: str, args, label: str, **settings: 
         rows = []
         for clients in args.clients:
             rows.append((label, clients, await phase(session, f"{base}/v1/chat/completions", key, clients,
-                                                     args.chunks)))
+                                                     args.chunks, proc.pid)))
         return rows
     finally:
         proc.terminate()
@@ -145,14 +160,17 @@ async def run(args) -> None:
             await runner.cleanup()
 
     print(f"first content chunk, {args.chunks} chunks per answer at {CHUNKS_PER_SECOND} chunks/s, openai backend")
-    print(f"{'path':<32} {'clients':>7} {'p50 ms':>9} {'p99 ms':>9} {'max ms':>9} {'p50 x':>8} {'p99 x':>8}")
+    print("(server CPU: the server process's CPU time per answer, and over the phase's wall time)")
+    print(f"{'path':<32} {'clients':>7} {'p50 ms':>9} {'p99 ms':>9} {'max ms':>9} {'p50 x':>8} {'p99 x':>8} "
+          f"{'CPU ms/answer':>14} {'CPU busy':>9}")
     for clients, r in baseline.items():
         print(f"{'mock model server, direct':<32} {clients:>7} {r['p50']:>9.1f} {r['p99']:>9.1f} {r['max']:>9.1f} "
               f"{1:>8.2f} {1:>8.2f}")
     for label, clients, r in rows:
         base = baseline[clients]
         print(f"{label:<32} {clients:>7} {r['p50']:>9.1f} {r['p99']:>9.1f} {r['max']:>9.1f} "
-              f"{r['p50'] / base['p50']:>8.2f} {r['p99'] / base['p99']:>8.2f}")
+              f"{r['p50'] / base['p50']:>8.2f} {r['p99'] / base['p99']:>8.2f} {r['cpu_ms']:>14.1f} "
+              f"{r['busy']:>9.0%}")
 
 
 def main() -> None:

@@ -130,17 +130,17 @@ class JobQueue:
 
     async def retry(self, queue: str, raw: str, job: Job, delay: float) -> None:
         """Put the job, as `job` says it is now, in the delayed set for `delay` seconds."""
-        await self._retry_later(keys=[self.keys.active(queue, self.instance), self.keys.delayed],
-                                args=[raw, job.dumps(), time.time() + delay])
-        self.stats[queue].failed += 1
-        self.stats[queue].retried += 1
+        if await self._retry_later(keys=[self.keys.active(queue, self.instance), self.keys.delayed],
+                                   args=[raw, job.dumps(), time.time() + delay]):
+            self.stats[queue].failed += 1
+            self.stats[queue].retried += 1
 
     async def bury(self, queue: str, raw: str, reason: str, *, failed: bool) -> None:
         """Move the job to the dead letters; `failed`: its last run failed."""
         entry = json.dumps({"job": raw, "error": reason, "failed_at": time.time()})
-        await self._bury(keys=[self.keys.active(queue, self.instance), self.keys.dead], args=[raw, entry])
-        self.stats[queue].failed += failed
-        self.stats[queue].dead += 1
+        if await self._bury(keys=[self.keys.active(queue, self.instance), self.keys.dead], args=[raw, entry]):
+            self.stats[queue].failed += failed
+            self.stats[queue].dead += 1
 
     async def move_due(self) -> int:
         """Put retries whose time has come back on their queues."""

@@ -125,8 +125,8 @@ class JobQueue:
         return cast(list[str], await self._take_waiting(keys=keys, args=[most]))
 
     async def finish(self, queue: str, raw: str) -> None:
-        await self.redis.lrem(self.keys.active(queue, self.instance), 1, raw)
-        self.stats[queue].processed += 1
+        if await self.redis.lrem(self.keys.active(queue, self.instance), 1, raw):
+            self.stats[queue].processed += 1
 
     async def retry(self, queue: str, raw: str, job: Job, delay: float) -> None:
         """Put the job, as `job` says it is now, in the delayed set for `delay` seconds."""

@@ -4,8 +4,8 @@ the same clients reading the model server directly.
 A mock OpenAI-compatible model server runs in this process (real HTTP, SSE):
 every request gets --chunks chunks at 20 chunks/s. The server is started with
 `run.py` on the `openai` backend and its default settings, and one answer is
-read through it first (a fresh process loads its tokenizer at its first
-answer). Then, for each client count, all clients at once stream one answer
+read through it first, so that the phases measure a process that has
+answered before (its pools opened). Then, for each client count, all clients at once stream one answer
 each straight from the mock (the baseline), and all at once stream one answer
 each through `POST /v1/chat/completions` with `"stream": true` and an API key.
 Printed for each: the time from sending the request to the first content
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import sys
 import time
@@ -98,23 +97,25 @@ async def first_chunk(session: aiohttp.ClientSession, url: str, key: str, chunks
     return first - started
 
 
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time of process `pid` so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """Seconds process `pid`'s main thread (the event loop) has run on a CPU so far, and has waited for one
+    while it could have run (a machine busy with other work)."""
+    ran, waited, _ = Path(f"/proc/{pid}/schedstat").read_text().split()
+    return int(ran) / 1e9, int(waited) / 1e9
 
 
 async def phase(session: aiohttp.ClientSession, url: str, key: str, clients: int, chunks: int,
                 server: int | None = None) -> dict:
     """First-chunk times of `clients` answers at once; with `server` (a pid), also that process's CPU time
-    per answer and its share of the phase's wall time."""
-    cpu, started = cpu_seconds(server) if server else 0.0, time.perf_counter()
+    per answer, and its time on a CPU and waiting for one as shares of the phase's wall time."""
+    before, started = cpu_seconds(server) if server else (0.0, 0.0), time.perf_counter()
     times = sorted(1000 * t for t in await asyncio.gather(
         *(first_chunk(session, url, key, chunks) for _ in range(clients))))
     figures = {"p50": statistics.median(times), "p99": statistics.quantiles(times, n=100)[98], "max": times[-1]}
     if server:
-        used = cpu_seconds(server) - cpu
-        figures |= {"cpu_ms": 1000 * used / clients, "busy": used / (time.perf_counter() - started)}
+        wall = time.perf_counter() - started
+        ran, waited = (after - earlier for after, earlier in zip(cpu_seconds(server), before, strict=True))
+        figures |= {"cpu_ms": 1000 * ran / clients, "busy": ran / wall, "waiting": waited / wall}
     return figures
 
 
@@ -132,7 +133,7 @@ async def through_server(session, model_url: str, args, label: str, **settings: 
     base = f"http://127.0.0.1:{port}"
     try:
         key = await api_key(session, base)
-        # one answer first: a fresh process loads the tokenizer at its first answer
+        # one answer first: the phases measure a process that has answered before
         await first_chunk(session, f"{base}/v1/chat/completions", key, args.chunks)
         rows = []
         for clients in args.clients:
@@ -160,9 +161,10 @@ async def run(args) -> None:
             await runner.cleanup()
 
     print(f"first content chunk, {args.chunks} chunks per answer at {CHUNKS_PER_SECOND} chunks/s, openai backend")
-    print("(server CPU: the server process's CPU time per answer, and over the phase's wall time)")
+    print("(server: its event loop's CPU time per answer; the shares of the phase it ran on a CPU and it was ready")
+    print(" to run but waited for one, the machine being busy with other work)")
     print(f"{'path':<32} {'clients':>7} {'p50 ms':>9} {'p99 ms':>9} {'max ms':>9} {'p50 x':>8} {'p99 x':>8} "
-          f"{'CPU ms/answer':>14} {'CPU busy':>9}")
+          f"{'CPU ms/answer':>14} {'on CPU':>7} {'waiting':>8}")
     for clients, r in baseline.items():
         print(f"{'mock model server, direct':<32} {clients:>7} {r['p50']:>9.1f} {r['p99']:>9.1f} {r['max']:>9.1f} "
               f"{1:>8.2f} {1:>8.2f}")
@@ -170,7 +172,7 @@ async def run(args) -> None:
         base = baseline[clients]
         print(f"{label:<32} {clients:>7} {r['p50']:>9.1f} {r['p99']:>9.1f} {r['max']:>9.1f} "
               f"{r['p50'] / base['p50']:>8.2f} {r['p99'] / base['p99']:>8.2f} {r['cpu_ms']:>14.1f} "
-              f"{r['busy']:>9.0%}")
+              f"{r['busy']:>7.0%} {r['waiting']:>8.0%}")
 
 
 def main() -> None:

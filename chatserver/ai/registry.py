@@ -15,6 +15,7 @@ import aiohttp
 from aiohttp import web
 
 from chatserver import appkeys
+from chatserver.ai import tokens
 from chatserver.ai.base import Backend
 from chatserver.ai.builtin import BuiltinBackend
 from chatserver.ai.callback import CallbackBackend
@@ -55,5 +56,8 @@ async def ai_ctx(app: web.Application):
     # the answers past it wait for whole answers before their request is even sent
     connector = aiohttp.TCPConnector(limit=answers_at_once(settings) + CONNECTIONS_BESIDES_ANSWERS)
     async with aiohttp.ClientSession(connector=connector) as session:
-        app[BACKEND] = chosen(settings)(settings, app[appkeys.DB], session)
+        backend = app[BACKEND] = chosen(settings)(settings, app[appkeys.DB], session)
+        if backend.token_budget() is not None:
+            # now, not at the first answers: many arriving together would all wait for it
+            await tokens.load()
         yield

@@ -5,14 +5,19 @@ A mock OpenAI-compatible model server runs in this process (real HTTP, SSE):
 every request gets --chunks chunks at 20 chunks/s. The server is started with
 `run.py` on the `openai` backend and its default settings, and one answer is
 read through it first, so that the phases measure a process that has
-answered before (its pools opened). Then, for each client count, all clients at once stream one answer
-each straight from the mock (the baseline), and all at once stream one answer
-each through `POST /v1/chat/completions` with `"stream": true` and an API key.
+answered before. Then, for each client count, all clients at once stream one
+answer each straight from the mock (the baseline), and all at once stream one
+answer each through `POST /v1/chat/completions` with `"stream": true` and an
+API key. Each client checks that it read the whole answer.
+
 Printed for each: the time from sending the request to the first content
-chunk (p50, p99, max), and the /v1 figures as a ratio to the baseline's. Each
-client checks that it read the whole answer. `--compare-concurrency N` runs
-the /v1 phases once more against a second server with QUEUE_AI_CONCURRENCY=N
-(8 was the default while every backend's answers waited for each other).
+chunk (p50, p99, max), the /v1 figures as a ratio to the baseline's, and the
+server's event loop: its CPU time per answer, and the shares of the phase it
+ran on a CPU and it was ready to run but waited for one (the machine busy
+with other work; /proc/PID/schedstat). Target (issue 25): 50 clients, p99
+under 300 ms. `--compare-concurrency N` runs the /v1 phases once more
+against a second server with QUEUE_AI_CONCURRENCY=N (8 was the default while
+every backend's answers waited for each other).
 
     .venv/bin/python bench/first_chunk.py [--clients 50 200] [--chunks 40] [--compare-concurrency 8]
 """

@@ -229,7 +229,7 @@ def _validate(s: Settings) -> None:
     positive = (
         "JWT_ACCESS_TOKEN_EXPIRE_MINUTES", "MAX_UPLOAD_SIZE", "MAX_REQUEST_BODY", "MAX_API_KEYS_PER_USER",
         "EXPORT_CONCURRENCY",
-        "QUEUE_AI_CONCURRENCY", "QUEUE_PREVIEW_CONCURRENCY", "QUEUE_IMPORT_CONCURRENCY", "JOB_MAX_ATTEMPTS",
+        "QUEUE_PREVIEW_CONCURRENCY", "QUEUE_IMPORT_CONCURRENCY", "JOB_MAX_ATTEMPTS",
         "JOB_LEASE_SECONDS", "SWEEP_INTERVAL_SECONDS", "QUEUE_POLL_SECONDS", "STREAM_TIMEOUT_SECONDS",
         "DB_POOL_MAX", "MAX_ANSWER_BYTES", "HISTORY_CHAR_BUDGET", "AI_CONTEXT_TOKENS", "FILE_CONTEXT_CHAR_BUDGET",
         "TEXT_EXTRACT_CHAR_BUDGET", "WS_HEARTBEAT_SECONDS", "SSE_KEEPALIVE_SECONDS",
@@ -243,6 +243,9 @@ def _validate(s: Settings) -> None:
     for key in ("QUOTA_TOKENS_PER_DAY", "QUOTA_MESSAGES_PER_DAY"):
         if getattr(s, key) < 0:
             raise ConfigError(f"{key}: must be 0 (no limit) or more, got {getattr(s, key)}")
+    if s.QUEUE_AI_CONCURRENCY < 0:
+        raise ConfigError(f"QUEUE_AI_CONCURRENCY: must be 0 (the AI backend's own limit) or more, "
+                          f"got {s.QUEUE_AI_CONCURRENCY}")
     if s.PREVIEW_MEMORY_MB < 64:
         raise ConfigError(f"PREVIEW_MEMORY_MB: must be at least 64 (MB), got {s.PREVIEW_MEMORY_MB}")
     if s.PREVIEW_RETRY_ROUNDS < 0:

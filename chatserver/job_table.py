@@ -11,6 +11,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from chatserver.ai.answer_job import GENERATE_TASK, generate
+from chatserver.ai.registry import answers_at_once
 from chatserver.ai.sweep import sweep_answers
 from chatserver.config import Settings
 from chatserver.files.housekeeping import housekeep
@@ -26,7 +27,7 @@ def job_table(settings: Settings) -> JobTable:
     # the extraction's own bounds, with room for reading and recording the file
     preview_timeout = max(settings.PREVIEW_TIMEOUT_SECONDS, settings.PREVIEW_SERVICE_TIMEOUT_SECONDS) + 30
     return JobTable(
-        concurrency={"ai": settings.QUEUE_AI_CONCURRENCY, "preview": settings.QUEUE_PREVIEW_CONCURRENCY,
+        concurrency={"ai": answers_at_once(settings), "preview": settings.QUEUE_PREVIEW_CONCURRENCY,
                      IMPORT_QUEUE: settings.QUEUE_IMPORT_CONCURRENCY},
         tasks=[
             Task(GENERATE_TASK, "ai", generate_answer, on_dead=answer_dead),

@@ -83,6 +83,8 @@ def test_a_backend_that_cannot_run_stops_the_app_being_built(environ, message):
     ({"RATE_LIMIT_MESSAGES": "ten/60"}, "RATE_LIMIT_MESSAGES"),
     ({"RATE_LIMIT_UPLOADS": "5/0"}, "RATE_LIMIT_UPLOADS"),
     ({"TRUSTED_PROXIES": "10.0.0.0/8, proxy.local"}, "TRUSTED_PROXIES"),
+    ({"QUEUE_AI_CONCURRENCY": "-1"}, "QUEUE_AI_CONCURRENCY"),
+    ({"QUEUE_PREVIEW_CONCURRENCY": "0"}, "QUEUE_PREVIEW_CONCURRENCY"),
 ])
 def test_bad_values_name_the_key(environ, key):
     with pytest.raises(ConfigError) as caught:

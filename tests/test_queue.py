@@ -378,3 +378,97 @@ async def test_a_job_that_keeps_killing_its_process_is_dead_lettered_not_run_aga
     assert seen == []
     assert buried == ["gave up after 3 attempts; the process running it stopped mid-run 3 time(s)"]
     assert await redis.llen(survivor.queue.keys.dead) == 1
+
+
+async def test_an_idle_queue_waits_on_one_redis_connection_however_many_jobs_it_may_run(servers, redis_prefix):
+    name = f"worker-{redis_prefix.rsplit(':', 1)[-1]}"
+    own = redis_async.Redis.from_url(servers["redis_url"], decode_responses=True, client_name=name)
+    queue = JobQueue(own, Keys(redis_prefix), {"work": "ai"}, lease_seconds=2)
+    worker = Worker(queue, JobTable({"ai": 50}, [Task("work", "ai", _idle)], []), web.Application(),
+                    poll_seconds=1)
+    await worker.start()
+    try:
+        async with asyncio.timeout(30):
+            while not (blocked := await _blocked_connections(own, name)):
+                await asyncio.sleep(0.02)
+        assert blocked == 1
+    finally:
+        await worker.stop()
+        await own.aclose()
+
+
+async def _blocked_connections(redis, name: str) -> int:
+    """Connections named `name` that wait in a blocking command now."""
+    return sum(1 for c in await redis.client_list() if c["name"] == name and "b" in c["flags"])
+
+
+async def test_jobs_waiting_together_all_start_at_once_up_to_the_concurrency(make_worker):
+    running, peak = 0, 0
+    everyone = asyncio.Event()
+
+    async def gathering(app, job):
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        if running == 30:
+            everyone.set()
+        await asyncio.wait_for(everyone.wait(), 30)
+        running -= 1
+
+    worker = make_worker(Task("gathering", "ai", gathering), ai=30)
+    for i in range(40):
+        await worker.queue.enqueue("gathering", {"i": i})
+    await worker.start()
+    await worker.queue.wait_idle()
+    await worker.stop()
+    assert peak == 30
+    assert worker.queue.stats["ai"].processed == 40
+
+
+async def test_a_retry_or_a_burial_tried_again_after_a_lost_reply_is_recorded_once(make_worker, redis):
+    queue = make_worker().queue
+    await queue.join()
+    for i in range(2):
+        await queue.enqueue("work", {"i": i})
+    retried, buried = await queue.take_waiting("ai", 2)
+    job = Job.loads(retried)
+    await queue.retry("ai", retried, job, 0)
+    await queue.bury("ai", buried, "broken", failed=True)
+    assert await queue.move_due() == 1  # the retry is back in its queue
+    await queue.retry("ai", retried, job, 0)
+    await queue.bury("ai", buried, "broken", failed=True)
+    assert [Job.loads(raw) for raw in await redis.lrange(queue.keys.queue("ai"), 0, -1)] == [job]
+    assert await redis.zcard(queue.keys.delayed) == 0
+    assert await redis.llen(queue.keys.dead) == 1
+    await queue.leave()
+
+
+async def test_a_job_that_ended_while_redis_was_down_is_recorded_once_redis_is_back(own_redis, redis_prefix,
+                                                                                      caplog):
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def held(app, job):
+        started.set()
+        await release.wait()
+
+    own = redis_async.Redis.from_url(own_redis.url, decode_responses=True)
+    queue = JobQueue(own, Keys(redis_prefix), {"held": "ai"}, lease_seconds=30)
+    worker = Worker(queue, JobTable({"ai": 2}, [Task("held", "ai", held)], []), web.Application(),
+                    poll_seconds=0.05)
+    await worker.start()
+    await queue.enqueue("held", {})
+    await started.wait()
+    own_redis.stop()
+    release.set()
+    async with asyncio.timeout(30):
+        while "Redis unavailable while ending a job" not in caplog.text:
+            await asyncio.sleep(0.02)
+    own_redis.start()
+    async with asyncio.timeout(30):
+        while queue.stats["ai"].processed == 0:
+            await asyncio.sleep(0.02)
+    assert await own.llen(queue.keys.active("ai", queue.instance)) == 0
+    await worker.stop()
+    # nothing was put back at the stop: the job had ended
+    assert await own.llen(queue.keys.queue("ai")) == 0
+    await own.aclose()

@@ -3,7 +3,8 @@
 A backend is a subclass of `Backend` declaring what makes it differ: its
 `name` (the AI_BACKEND value), the settings it `needs`, the line the start-up
 log gives it, the models a chat may name and the default, whether it is
-`remote`, its token budget, and `generate()`. registry.py lists them and
+`remote`, how many answers one process generates at once, its token budget,
+and `generate()`. registry.py lists them and
 picks one; nothing else knows their names.
 
 `generate(context, write)` either streams the answer itself, awaiting
@@ -79,6 +80,10 @@ class Backend(abc.ABC):
     remote: ClassVar[bool]
     # sends context.tool_specs to the model and returns its tool calls in Result.tool_calls
     calls_tools: ClassVar[bool] = False
+    # answers one process generates at once unless QUEUE_AI_CONCURRENCY says otherwise: a model
+    # server elsewhere bounds itself (its waiting answers cost this process a socket each), an
+    # in-process backend spends this process's own CPU and PostgreSQL connections
+    answers_at_once: ClassVar[int]
 
     def __init__(self, settings: Settings, db: Database, session: aiohttp.ClientSession):
         self.settings, self.db, self.session = settings, db, session

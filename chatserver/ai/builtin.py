@@ -81,6 +81,7 @@ class BuiltinBackend(Backend):
     name = "builtin"
     needs = ()
     remote = False
+    answers_at_once = 8
 
     @classmethod
     def startup_line(cls, settings: Settings) -> str:

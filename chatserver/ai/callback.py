@@ -38,6 +38,7 @@ class CallbackBackend(Backend):
     name = "callback"
     needs = ("AI_SERVICE_URL",)
     remote = True
+    answers_at_once = 256
 
     @classmethod
     def startup_line(cls, settings: Settings) -> str:

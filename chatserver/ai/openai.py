@@ -220,6 +220,7 @@ class OpenAIBackend(Backend):
     needs = ("OPENAI_BASE_URL",)
     remote = False
     calls_tools = True
+    answers_at_once = 256
 
     def __init__(self, settings: Settings, db: Database, session: aiohttp.ClientSession):
         super().__init__(settings, db, session)

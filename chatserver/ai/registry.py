@@ -4,6 +4,9 @@ AI_BACKEND names the backend; empty picks the first one in BACKENDS whose
 `needs` are all set (so the order below is the order of preference). A name
 no backend has, or a backend without the settings it needs, stops the app
 being built with a ConfigError naming the setting.
+
+The chosen backend also says how many answers one process generates at once
+(`answers_at_once`), unless QUEUE_AI_CONCURRENCY sets a number.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import aiohttp
 from aiohttp import web
 
 from chatserver import appkeys
+from chatserver.ai import tokens
 from chatserver.ai.base import Backend
 from chatserver.ai.builtin import BuiltinBackend
 from chatserver.ai.callback import CallbackBackend
@@ -20,6 +24,8 @@ from chatserver.config import ConfigError, Settings
 
 BACKENDS: tuple[type[Backend], ...] = (CallbackBackend, OpenAIBackend, BuiltinBackend)
 BACKEND = web.AppKey("ai_backend", Backend)
+# the backend's requests besides answers (the model list), which must not wait for answers' sockets
+CONNECTIONS_BESIDES_ANSWERS = 8
 
 
 def chosen(settings: Settings) -> type[Backend]:
@@ -38,8 +44,20 @@ def chosen(settings: Settings) -> type[Backend]:
     return backend
 
 
+def answers_at_once(settings: Settings) -> int:
+    """How many answers one process generates at once: QUEUE_AI_CONCURRENCY,
+    or with 0 there the chosen backend's own limit."""
+    return settings.QUEUE_AI_CONCURRENCY or chosen(settings).answers_at_once
+
+
 async def ai_ctx(app: web.Application):
     settings = app[appkeys.SETTINGS]
-    async with aiohttp.ClientSession() as session:
-        app[BACKEND] = chosen(settings)(settings, app[appkeys.DB], session)
+    # the job queue bounds the answers at once; aiohttp's own bound (100 connections) would make
+    # the answers past it wait for whole answers before their request is even sent
+    connector = aiohttp.TCPConnector(limit=answers_at_once(settings) + CONNECTIONS_BESIDES_ANSWERS)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        backend = app[BACKEND] = chosen(settings)(settings, app[appkeys.DB], session)
+        if backend.token_budget() is not None:
+            # now, not at the first answers: many arriving together would all wait for it
+            await tokens.load()
         yield

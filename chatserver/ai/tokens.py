@@ -27,7 +27,8 @@ def _encoding() -> tiktoken.Encoding:
 
 async def load() -> None:
     """Load the encoding (a second or two the first time) off the event loop."""
-    await asyncio.to_thread(_encoding)
+    if not _encoding.cache_info().currsize:
+        await asyncio.to_thread(_encoding)
 
 
 def count(text: str) -> int:

@@ -3,13 +3,16 @@ and lease, the delayed set of retries, and the dead letters. It moves jobs
 between them; running them is worker.py's.
 
 Delivery is at-least-once. `take` moves a job with BLMOVE from its queue
-list into this process's active list; `finish`, `retry` and `bury` remove it
-from there in the same MULTI that puts it where it goes next. Each process
-keeps a heartbeat key alive (its lease); `sweep` puts back the active jobs of
-processes whose heartbeat expired, counting the interrupted run as an
-attempt, so a job that keeps killing its process is buried like one that
-keeps failing. Retries wait in a sorted set scored by due time and are moved
-back to their queue by a small Lua script.
+list into this process's active list (`take_waiting` moves every job waiting
+now, up to a number, in one round trip and without blocking); `finish`,
+`retry` and `bury` remove it from there in the same script that puts it
+where it goes next, and only if it is still there, so each may be tried
+again when its reply was lost. Each process keeps a heartbeat key alive (its
+lease); `sweep` puts back the active jobs of processes whose heartbeat
+expired, counting the interrupted run as an attempt, so a job that keeps
+killing its process is buried like one that keeps failing. Retries wait in a
+sorted set scored by due time and are moved back to their queue by a small
+Lua script.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import cast
 
 import redis.asyncio as redis_async
 
-from chatserver.jobs.queue_scripts import MOVE_DUE, REQUEUE_INTERRUPTED
+from chatserver.jobs.queue_scripts import BURY, MOVE_DUE, REQUEUE_INTERRUPTED, RETRY_LATER, TAKE_WAITING
 from chatserver.redis_keys import Keys
 
 log = logging.getLogger(__name__)
@@ -71,8 +74,11 @@ class JobQueue:
         self.instance = uuid.uuid4().hex
         # what this process did with the jobs it took, per queue
         self.stats = {name: QueueStats() for name in self.queues}
+        self._take_waiting = redis.register_script(TAKE_WAITING)
         self._move_due = redis.register_script(MOVE_DUE)
         self._requeue_interrupted = redis.register_script(REQUEUE_INTERRUPTED)
+        self._retry_later = redis.register_script(RETRY_LATER)
+        self._bury = redis.register_script(BURY)
 
     async def enqueue(self, name: str, payload: dict) -> Job:
         job = Job(id=uuid.uuid4().hex, queue=self.routes[name], name=name, payload=payload)
@@ -113,28 +119,28 @@ class JobQueue:
         # the client decodes replies (decode_responses=True)
         return cast(str | None, raw)
 
+    async def take_waiting(self, queue: str, most: int) -> list[str]:
+        """Up to `most` jobs of `queue` waiting now, without waiting for more, moved like `take`'s."""
+        keys = [self.keys.queue(queue), self.keys.active(queue, self.instance)]
+        return cast(list[str], await self._take_waiting(keys=keys, args=[most]))
+
     async def finish(self, queue: str, raw: str) -> None:
-        await self.redis.lrem(self.keys.active(queue, self.instance), 1, raw)
-        self.stats[queue].processed += 1
+        if await self.redis.lrem(self.keys.active(queue, self.instance), 1, raw):
+            self.stats[queue].processed += 1
 
     async def retry(self, queue: str, raw: str, job: Job, delay: float) -> None:
         """Put the job, as `job` says it is now, in the delayed set for `delay` seconds."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.lrem(self.keys.active(queue, self.instance), 1, raw)
-            pipe.zadd(self.keys.delayed, {job.dumps(): time.time() + delay})
-            await pipe.execute()
-        self.stats[queue].failed += 1
-        self.stats[queue].retried += 1
+        if await self._retry_later(keys=[self.keys.active(queue, self.instance), self.keys.delayed],
+                                   args=[raw, job.dumps(), time.time() + delay]):
+            self.stats[queue].failed += 1
+            self.stats[queue].retried += 1
 
     async def bury(self, queue: str, raw: str, reason: str, *, failed: bool) -> None:
         """Move the job to the dead letters; `failed`: its last run failed."""
         entry = json.dumps({"job": raw, "error": reason, "failed_at": time.time()})
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.lrem(self.keys.active(queue, self.instance), 1, raw)
-            pipe.lpush(self.keys.dead, entry)
-            await pipe.execute()
-        self.stats[queue].failed += failed
-        self.stats[queue].dead += 1
+        if await self._bury(keys=[self.keys.active(queue, self.instance), self.keys.dead], args=[raw, entry]):
+            self.stats[queue].failed += failed
+            self.stats[queue].dead += 1
 
     async def move_due(self) -> int:
         """Put retries whose time has come back on their queues."""

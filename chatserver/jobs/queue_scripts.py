@@ -1,5 +1,17 @@
 """The queue's Lua scripts: moves between its lists that must be atomic."""
 
+# Takes up to ARGV[1] jobs waiting now, in one round trip (as BLMOVE takes
+# one): KEYS[1] is the queue, KEYS[2] this process's active list.
+TAKE_WAITING = """
+local taken = {}
+for i = 1, tonumber(ARGV[1]) do
+  local raw = redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT')
+  if not raw then break end
+  taken[i] = raw
+end
+return taken
+"""
+
 # Moves due retries back to their queues; atomic so a job is never in both.
 # KEYS[1] is the delayed set, KEYS[i] (i >= 2) the queue named ARGV[i].
 MOVE_DUE = """
@@ -35,4 +47,23 @@ while true do
   moved = moved + 1
 end
 return moved
+"""
+
+# A job leaves this process's active list for where it goes next (the delayed
+# set, the dead letters) only if it is still there: a move tried again after
+# its reply was lost (Redis unreachable) never puts the job in twice.
+# KEYS[1] is the active list, KEYS[2] the delayed set; ARGV[1] the job as
+# taken, ARGV[2] as retried, ARGV[3] its due time.
+RETRY_LATER = """
+if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
+return 1
+"""
+
+# KEYS[1] is the active list, KEYS[2] the dead letters; ARGV[1] the job as
+# taken, ARGV[2] its dead-letter entry.
+BURY = """
+if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end
+redis.call('LPUSH', KEYS[2], ARGV[2])
+return 1
 """

@@ -17,7 +17,7 @@ are left out), read from /proc before and after; and the latency per chunk,
 model written -> client read, p50/p99, with what it adds to the
 pass-through's. Ratios are to the pass-through measured in the same run.
 
-    .venv/bin/python bench/passthrough.py [--streams 50] [--chunks 200] [--rate 20]
+    .venv/bin/python bench/passthrough.py [--streams 50] [--chunks 200] [--rate 20] [--profile FILE]
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import asyncio
 import json
 import os
 import random
+import signal
 import statistics
 import subprocess
 import sys
@@ -271,14 +272,19 @@ async def measure_chatserver(args, session: aiohttp.ClientSession, model_url: st
     database = "chatserver_bench_passthrough"  # the one common.server_env empties for this script
     try:
         proc, port = start_server(OPENAI_BASE_URL=model_url.removesuffix("/chat/completions"), OPENAI_API_KEY="sk-bench",
-                                  OPENAI_MODEL=MODEL, AI_BACKEND="openai", REDIS_HOST="127.0.0.1",
-                                  REDIS_PORT=str(redis_port), QUEUE_AI_CONCURRENCY=str(4 * args.streams),
+                                  OPENAI_MODEL=MODEL, AI_BACKEND="openai",
+                                  # every answer at once (each idle worker holds a connection blocked on the queue)
+                                  REDIS_URL=f"redis://127.0.0.1:{redis_port}/0?max_connections=1000",
+                                  QUEUE_AI_CONCURRENCY=str(args.streams + 8),
                                   DB_POOL_MAX=str(max(10, args.streams // 2)))
     except BaseException:
         redis.terminate()
         raise
     cpu = Cpu({"server": proc.pid, "redis": redis.pid}, database)
     results = {}
+    # py-spy's own sampling costs the server nothing: it reads the process from outside
+    spy = subprocess.Popen([args.py_spy, "record", "-p", str(proc.pid), "-o", args.profile, "-f", "raw",
+                            "-r", "200", "--nonblocking"], stdout=subprocess.DEVNULL) if args.profile else None
     try:
         client = Client(session, f"http://127.0.0.1:{port}")
         await client.sign_up()
@@ -289,6 +295,9 @@ async def measure_chatserver(args, session: aiohttp.ClientSession, model_url: st
         chats = [await client.chat() for _ in range(args.streams)]
         results["sse"] = await phase(args.streams, cpu, lambda got: client.sse(chats.pop(), got))
     finally:
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait()
         proc.terminate()
         proc.wait()
         redis.terminate()
@@ -327,6 +336,9 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=50, help="answers at once (default 50)")
     parser.add_argument("--chunks", type=int, default=200, help="chunks per answer (default 200)")
     parser.add_argument("--rate", type=float, default=20, help="chunks/s per answer (default 20)")
+    parser.add_argument("--profile", metavar="FILE", help="record the server's stacks with py-spy into FILE "
+                        "(collapsed stacks: flamegraph.pl or speedscope read them)")
+    parser.add_argument("--py-spy", default="py-spy", help="the py-spy program (pip install py-spy)")
     parser.add_argument("--serve-model", nargs=3, metavar=("PORT", "CHUNKS", "RATE"), help=argparse.SUPPRESS)
     parser.add_argument("--serve-passthrough", nargs=2, metavar=("PORT", "MODEL_URL"), help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import signal
 import statistics
@@ -42,10 +41,9 @@ import uvloop
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import free_port, spawn, start_server  # noqa: E402
+from common import cpu_seconds, free_port, spawn, start_server  # noqa: E402
 
 MODEL = "bench-model"
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 # -- the mock model server ------------------------------------------------------
@@ -111,14 +109,6 @@ def serve_passthrough(port: int, model_url: str) -> None:
 
 
 # -- CPU from /proc -------------------------------------------------------------------
-
-def cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
-
 
 class Cpu:
     """CPU seconds of fixed processes plus the PostgreSQL backends connected to a database."""

@@ -261,8 +261,8 @@ async def measure_chatserver(args, session: aiohttp.ClientSession, model_url: st
                               "--appendonly", "no"], stdout=subprocess.DEVNULL)
     database = "chatserver_bench_passthrough"  # the one common.server_env empties for this script
     try:
-        proc, port = start_server(OPENAI_BASE_URL=model_url.removesuffix("/chat/completions"), OPENAI_API_KEY="sk-bench",
-                                  OPENAI_MODEL=MODEL, AI_BACKEND="openai",
+        proc, port = start_server(OPENAI_BASE_URL=model_url.removesuffix("/chat/completions"),
+                                  OPENAI_API_KEY="sk-bench", OPENAI_MODEL=MODEL, AI_BACKEND="openai",
                                   # every answer at once (each idle worker holds a connection blocked on the queue)
                                   REDIS_URL=f"redis://127.0.0.1:{redis_port}/0?max_connections=1000",
                                   QUEUE_AI_CONCURRENCY=str(args.streams + 8),

@@ -15,6 +15,7 @@ find it. Nothing here touches PostgreSQL (answers.py does).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import time
@@ -71,6 +72,7 @@ class AnswerState:
         self._apply = CoalescedScript(redis, scripts.APPLY, self._delivered if fanout is not None else None)
         self._snapshot = CoalescedScript(redis, scripts.SNAPSHOT)
         self._apply_keys: dict[uuid.UUID, list[str]] = {}
+        self._resyncing: set[asyncio.Task] = set()
 
     async def open(self, message_id: uuid.UUID, owner: str = "") -> Opened:
         """Start the live state of an answer, or tell what state it already has."""
@@ -113,11 +115,26 @@ class AnswerState:
         """An APPLY call replied: its pieces go to this process's followers; a
         call whose reply was lost may have made pieces none of them will hear of."""
         assert self.fanout is not None
-        if isinstance(reply, BaseException):
+        if isinstance(reply, asyncio.CancelledError):
             self.fanout.resync(args[0])
-            return
-        for data in cast(list, reply)[0]:
-            self.fanout.dispatch(data)
+        elif isinstance(reply, BaseException):
+            # once Redis answers again: a follower reading its snapshot now would fail with the outage
+            task = asyncio.create_task(self._resync_when_back(args[0]))
+            self._resyncing.add(task)
+            task.add_done_callback(self._resyncing.discard)
+        else:
+            for data in cast(list, reply)[0]:
+                self.fanout.dispatch(data)
+
+    async def _resync_when_back(self, message_id: str) -> None:
+        assert self.fanout is not None
+        while True:
+            try:
+                await self.redis.ping()
+                break
+            except (redis_async.ConnectionError, redis_async.TimeoutError, OSError):
+                await asyncio.sleep(1)
+        self.fanout.resync(message_id)
 
     async def snapshot(self, message_id: object, *, watch: bool = False) -> Snapshot | None:
         """The answer's live state, or None when Redis holds none. `watch`: this

@@ -284,6 +284,12 @@ async def measure_chatserver(args, session: aiohttp.ClientSession, model_url: st
         results["websocket"] = await phase(args.streams, cpu, lambda got: client.websocket(chats.pop(), got))
         chats = [await client.chat() for _ in range(args.streams)]
         results["sse"] = await phase(args.streams, cpu, lambda got: client.sse(chats.pop(), got))
+        if args.profile:
+            stats = subprocess.run(["redis-cli", "-p", str(redis_port), "info", "commandstats"],
+                                   capture_output=True, text=True).stdout.split()
+            busiest = sorted((line for line in stats if line.startswith("cmdstat_")),
+                             key=lambda line: -float(line.split("usec=")[1].split(",")[0]))
+            print("Redis, busiest commands over all three:", *busiest[:6], sep="\n  ")
     finally:
         if spy is not None:
             spy.send_signal(signal.SIGINT)

@@ -16,11 +16,14 @@ every call's reply (or the exception that took it), whoever still waits for it.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import redis.asyncio as redis_async
 from redis.exceptions import NoScriptError
+
+log = logging.getLogger(__name__)
 
 _Call = tuple[Sequence[Any], Sequence[Any], asyncio.Future]
 # called with a call's args and its reply, or the exception that took it
@@ -80,7 +83,11 @@ class CoalescedScript:
     def _tell(self, calls: list[_Call], results: list[Any]) -> None:
         if self.on_reply is not None:
             for (_, args, _), result in zip(calls, results, strict=True):
-                self.on_reply(args, result)
+                try:
+                    self.on_reply(args, result)
+                except Exception:
+                    # the callers still get their replies
+                    log.exception("a script's reply could not be handed over")
 
     async def _pipelined(self, calls: list[_Call]) -> list[Any]:
         results = await self._pipeline(calls)

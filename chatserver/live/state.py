@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import logging
 import time
 import uuid
 from collections.abc import Sequence
@@ -33,6 +34,8 @@ from chatserver.live.coalesce import CoalescedScript
 from chatserver.live.fanout import Fanout
 from chatserver.live.wire import Event
 from chatserver.redis_keys import Keys
+
+log = logging.getLogger(__name__)
 
 FINAL_GRACE_SECONDS = 60
 # how far ahead of the expected `seq` an early callback event may be parked
@@ -124,7 +127,10 @@ class AnswerState:
             task.add_done_callback(self._resyncing.discard)
         else:
             for data in cast(list, reply)[0]:
-                self.fanout.dispatch(data)
+                try:
+                    self.fanout.dispatch(data)
+                except ValueError:
+                    log.error("not handing over a malformed stream piece of %s", args[0])
 
     async def _resync_when_back(self, message_id: str) -> None:
         assert self.fanout is not None

@@ -9,8 +9,8 @@ of the revocation channel's name. Only `subscribe()` registers, and its
 block's end unregisters, whatever ends it.
 
 The pieces this process makes reach its own subscribers without the round
-trip through pub/sub: they are handed over as the script that made them
-replies (`dispatch`, called by state.py), and Redis publishes them only while another process may
+trip through pub/sub: state.py hands them to `dispatch` as the script that
+made them replies, and Redis publishes them only while another process may
 follow the answer (scripts.WATCH_LUA). A piece may then come twice (by reply
 and published) or ahead of one another process made; followers keep them in
 order by their numbers (follow.py).

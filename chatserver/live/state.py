@@ -6,11 +6,12 @@ small hash: `state`, `next` (the callback `seq` expected next), `n` (how
 many pieces were published), `ck` (last checkpoint), `owner` (the process
 driving a local backend), `sent` (a remote service accepted the request)
 and, once finished, `final`; and the tool steps (a hash of each step's
-latest JSON by id, and a list of the ids in call order). Each change makes its pieces (wire.py) in
-the same script, which hands them to this process's followers (fanout.dispatch) and publishes them
-on the chat's channel while the set of processes following the answer holds another. The state lingers for
-FINAL_GRACE_SECONDS after the end, so late readers and late callbacks still
-find it. Nothing here touches PostgreSQL (answers.py does).
+latest JSON by id, and a list of the ids in call order). Each change makes
+its pieces (wire.py) in the same script, which returns them for this
+process's followers (fanout.dispatch) and publishes them on the chat's
+channel while the set of processes following the answer holds another. The
+state lingers for FINAL_GRACE_SECONDS after the end, so late readers and late
+callbacks still find it. Nothing here touches PostgreSQL (answers.py does).
 """
 
 from __future__ import annotations

@@ -15,12 +15,13 @@ from chatserver import appkeys
 
 async def two_processes(fake_service, make_client):
     service, here = await start_callback_service(fake_service, make_client)
-    elsewhere = await make_client(AI_SERVICE_URL="http://127.0.0.1:9/unused")
     account = await register(here)
     chat = await create_chat(here, account)
     answer = (await post_message(here, account, chat["id"], "Tell me a story"))["assistant_message"]
     path = callback_path(await service.request_for(answer["id"]))
     await idle(here)
+    # started once the job ran here: its workers share the queue
+    elsewhere = await make_client(AI_SERVICE_URL="http://127.0.0.1:9/unused")
     return here, elsewhere, account, chat, answer, path
 
 

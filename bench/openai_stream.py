@@ -110,7 +110,7 @@ async def phase(clients: int, one) -> dict:
     ttft = sorted(r[0] * 1000 for r in results)
     chunks = sum(r[1] for r in results)
     return {"ttft_p50": statistics.median(ttft), "ttft_p99": statistics.quantiles(ttft, n=100)[98],
-            "chunks": chunks, "chunks_per_s": chunks / elapsed, "elapsed": elapsed}
+            "chunks": chunks, "chunks_per_s": chunks / elapsed, "elapsed": elapsed, "ttft": ttft}
 
 
 async def run(args) -> None:

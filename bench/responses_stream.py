@@ -11,10 +11,14 @@ those after the middle one sent) against shaping them once.
 Part 2: starts the server (`run.py`) with a fake AI service answering every
 request at once with --chunks callback events; N clients at once stream an
 answer over `POST /v1/chat/completions` (the baseline), then over
-`POST /v1/responses`, after a warm-up of both. Printed for each: time to first token (request sent to
-first text, p50/p99), chunks/s, and the Responses path against the baseline.
+`POST /v1/responses`, after a warm-up of both, --rounds times, the order
+swapped each round (on a shared machine the load drifts between two phases
+run one after the other). Printed for each path: time to first token
+(request sent to first text, p50/p99 of every client of every round),
+chunks/s (mean of the rounds), the Responses path against the baseline, and
+that ratio in each round.
 
-    .venv/bin/python bench/responses_stream.py [--clients 20] [--chunks 200]
+    .venv/bin/python bench/responses_stream.py [--clients 20] [--chunks 200] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -127,31 +131,43 @@ async def serving(args) -> None:
                 key = (await resp.json())["key"]
             async with session.get(f"{base}/v1/models", headers={"Authorization": f"Bearer {key}"}) as resp:
                 model = (await resp.json())["data"][0]["id"]
+            paths = {"/v1/chat/completions": lambda: over_v1(session, base, key, model),
+                     "/v1/responses": lambda: over_responses(session, base, key, model)}
             # warm up both paths first, so neither pays the server's first requests
-            await phase(5, lambda: over_v1(session, base, key, model))
-            await phase(5, lambda: over_responses(session, base, key, model))
-            results = {
-                "/v1/chat/completions": await phase(args.clients, lambda: over_v1(session, base, key, model)),
-                "/v1/responses": await phase(args.clients, lambda: over_responses(session, base, key, model)),
-            }
+            for one in paths.values():
+                await phase(5, one)
+            rounds: list[dict] = []
+            for n in range(args.rounds):
+                order = list(paths) if n % 2 == 0 else list(reversed(paths))
+                rounds.append({path: await phase(args.clients, paths[path]) for path in order})
         finally:
             await asyncio.gather(*service.tasks, return_exceptions=True)
             proc.terminate()
             proc.wait()
             await runner.cleanup()
-    print(f"{args.clients} concurrent clients x {args.chunks} chunks, callback backend")
+    results = {path: pooled([r[path] for r in rounds]) for path in paths}
+    print(f"{args.clients} concurrent clients x {args.chunks} chunks x {args.rounds} rounds, callback backend")
     print(f"{'path':<22} {'TTFT p50 ms':>12} {'TTFT p99 ms':>12} {'chunks/s':>10}")
     for path, r in results.items():
         print(f"{path:<22} {r['ttft_p50']:>12.1f} {r['ttft_p99']:>12.1f} {r['chunks_per_s']:>10.0f}")
     chat, responses = results["/v1/chat/completions"], results["/v1/responses"]
     print(f"/v1/responses: TTFT p50 {responses['ttft_p50'] / chat['ttft_p50']:.2f}x, "
           f"chunks/s {responses['chunks_per_s'] / chat['chunks_per_s']:.2f}x /v1/chat/completions")
+    each = (r["/v1/responses"]["ttft_p50"] / r["/v1/chat/completions"]["ttft_p50"] for r in rounds)
+    print("TTFT p50 ratio in each round:", ", ".join(f"{ratio:.2f}x" for ratio in each))
+
+
+def pooled(phases: list[dict]) -> dict:
+    ttft = sorted(t for p in phases for t in p["ttft"])
+    return {"ttft_p50": statistics.median(ttft), "ttft_p99": statistics.quantiles(ttft, n=100)[98],
+            "chunks_per_s": statistics.mean(p["chunks_per_s"] for p in phases)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=20, help="concurrent clients (default 20)")
     parser.add_argument("--chunks", type=int, default=200, help="chunks per answer (default 200)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of both paths, order swapped each (default 3)")
     args = parser.parse_args()
     shaping(args.chunks)
     uvloop.run(serving(args))

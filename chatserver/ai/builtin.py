@@ -3,7 +3,9 @@ the attached files, the user's other files, earlier answers and the passages
 of files a model would be given (context.py: the chat's knowledge, files too
 long to read whole; cited with file, page and passage) into sentences,
 ranks the sentences against the question (ts_rank, attached files weighted
-up), and quotes the best ones once each, saying plainly what it is: every
+up), and quotes the best ones once each. A passage the search found by
+meaning (vectors) holding none of the question's words is quoted from its
+start after those, where room is left. It says plainly what it is: every
 answer opens with one short sentence, and the first of a conversation also
 says how the search works.
 
@@ -117,6 +119,10 @@ class BuiltinBackend(Backend):
         matching = {c["text"] for c in ranked}
         matched_files = {c["file"] for c in candidates if c["text"] in matching}
         chosen = _choose(ranked, MAX_PASSAGES)
+        quoted = {c["source"]["passage_id"] for c in ranked if "source" in c}
+        chosen += [{"title": p["file_name"], "passage": _opening(p["text"]),
+                    "source": {k: p[k] for k in ("file_id", "page", "passage_id")}}
+                   for p in context.passages if p["passage_id"] not in quoted][:MAX_PASSAGES - len(chosen)]
 
         explained = any(turn["role"] == "assistant" and turn["content"].startswith(SIGNATURE)
                         for turn in context.history)
@@ -173,6 +179,16 @@ class BuiltinBackend(Backend):
         ranked = [{**kept[r["i"] - 1], "rank": r["rank"] * kept[r["i"] - 1]["weight"], "words": set(r["words"]),
                    "passage": r["passage"]} for r in rows]
         return sorted(ranked, key=lambda c: -c["rank"])
+
+
+def _opening(text: str) -> str:
+    """The passage's first sentences, up to LONG_SENTENCE characters (at least one, cut)."""
+    kept = ""
+    for sentence in sentences(text):
+        if kept and len(kept) + 1 + len(sentence) > LONG_SENTENCE:
+            break
+        kept = f"{kept} {sentence}".strip()
+    return kept if len(kept) <= LONG_SENTENCE else kept[:LONG_SENTENCE].rsplit(" ", 1)[0] + " ..."
 
 
 def _choose(ranked: list[dict], limit: int) -> list[dict]:

@@ -4,6 +4,7 @@ question (full-text and vector ranks fused by reciprocal rank fusion)."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 
 import psycopg2.errors
@@ -18,6 +19,9 @@ RRF_K = 60
 COLUMNS = "p.id, p.file_id, p.page, p.heading, p.ordinal, p.text"
 # any word of the question counts; the ranking rewards passages holding more of them
 ANY_WORD = "replace(plainto_tsquery('english', %(q)s)::text, '&', '|')::tsquery"
+# candidates an HNSW index scan looks at (pgvector's default, 40, would cut
+# the vector ranking short of DEPTH); the user's own are kept from them
+EF_SEARCH = 4 * DEPTH
 VECTOR_TABLE = """
     CREATE TABLE IF NOT EXISTS passage_vectors (
         passage_id uuid PRIMARY KEY REFERENCES passages (id) ON DELETE CASCADE,
@@ -58,13 +62,18 @@ async def search(db: Database, user_id: uuid.UUID, q: str, file_ids: list[uuid.U
             FROM passages p, (SELECT {ANY_WORD} AS q) q
             WHERE {mine} AND p.search @@ q.q ORDER BY r LIMIT %(depth)s""")
     if vector is not None:
+        # the shape index_vectors' index serves (ORDER BY its expression LIMIT), where
+        # the planner finds it cheaper than measuring all of the user's vectors
         rankings.append(f"""
-            SELECT p.id, row_number() OVER (ORDER BY v.embedding <=> %(vector)s::vector, p.id) AS r
-            FROM passages p JOIN passage_vectors v ON v.passage_id = p.id
-            WHERE {mine} AND v.model = %(model)s ORDER BY r LIMIT %(depth)s""")
+            SELECT id, row_number() OVER (ORDER BY d, id) AS r FROM (
+                SELECT p.id, v.embedding::vector({len(vector)}) <=> %(vector)s::vector({len(vector)}) AS d
+                FROM passage_vectors v JOIN passages p ON p.id = v.passage_id
+                WHERE {mine} AND v.model = %(model)s ORDER BY d LIMIT %(depth)s) nearest""")
     union = " UNION ALL ".join(f"({ranking})" for ranking in rankings)
+    # one statement string is one transaction: SET LOCAL holds for the query alone
+    setting = f"SET LOCAL hnsw.ef_search = {EF_SEARCH};" if vector is not None else ""
     return await db.fetch(
-        f"""
+        f"""{setting}
         WITH fused AS (SELECT id, sum(1.0 / (%(k)s + r))::float AS score FROM ({union}) ranks GROUP BY id)
         SELECT {COLUMNS}, fused.score FROM fused JOIN passages p ON p.id = fused.id
         ORDER BY fused.score DESC, p.file_id, p.ordinal
@@ -88,6 +97,23 @@ async def enable_vectors(db: Database) -> str | None:
     except psycopg2.Error:
         return None
     return await db.fetchval("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+
+
+async def index_vectors(db: Database, model: str, dimensions: int, timeout: float) -> None:
+    """An HNSW index (cosine distance) on `model`'s vectors, once, whoever asks
+    first. The column has no dimensions (models differ), an index needs them:
+    it indexes the vectors cast to `dimensions`, in the rows of `model` alone."""
+    name = "passage_vectors_hnsw_" + hashlib.sha256(f"{model}/{dimensions}".encode()).hexdigest()[:16]
+    async with db.transaction(timeout) as cur:
+        await cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (name,))
+        await cur.execute(f"""
+            CREATE INDEX IF NOT EXISTS {name} ON passage_vectors
+            USING hnsw ((embedding::vector({int(dimensions)})) vector_cosine_ops) WHERE model = %s""", (model,))
+
+
+async def vector_dimensions(db: Database, model: str) -> int | None:
+    """The dimensions of `model`'s stored vectors (None: none stored)."""
+    return await db.fetchval("SELECT vector_dims(embedding) FROM passage_vectors WHERE model = %s LIMIT 1", (model,))
 
 
 async def without_vectors(db: Database, model: str, limit: int, file_id: uuid.UUID | None = None) -> list[dict]:

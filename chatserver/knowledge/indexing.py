@@ -4,7 +4,8 @@ A file's passages are written when its text is extracted; where vectors are
 on, a `knowledge.embed` job then embeds them in batches of
 EMBEDDINGS_BATCH_SIZE on the preview queue (so embedding is bounded like
 extraction), retried with backoff by the queue when the model fails.
-A job that runs again embeds only what has no vector yet.
+A job that runs again embeds only what has no vector yet, and a run stops
+after EMBED_RUN_SECONDS, queueing the rest of the file as a job of its own.
 
 `python run.py reindex` cuts files extracted before passages existed, drops
 the vectors of any other model than the current one and embeds what is left,
@@ -14,6 +15,7 @@ in the foreground, saying how far it got.
 from __future__ import annotations
 
 import asyncio
+import math
 import sys
 import time
 import uuid
@@ -32,6 +34,12 @@ from chatserver.migrate import apply_migrations
 
 EMBED_TASK = "knowledge.embed"
 EMBED_QUEUE = "preview"
+# How long one run of the embed job embeds (or a quarter of JOB_TIMEOUT_SECONDS,
+# when that is less) before it queues the rest of its file as a new job: a
+# long file never runs into the job's time limit (a failed attempt, and after
+# JOB_MAX_ATTEMPTS a file never embedded whole), and the other files' jobs on
+# the queue take their turns between its runs.
+EMBED_RUN_SECONDS = 60.0
 
 
 async def store_passages(db: Database, file_id: uuid.UUID, user_id: uuid.UUID, text: str) -> bool:
@@ -45,9 +53,12 @@ async def index_file(app: web.Application, file_id: uuid.UUID, user_id: uuid.UUI
         await app[appkeys.QUEUE].enqueue(EMBED_TASK, {"file_id": str(file_id)})
 
 
-async def embed_missing(db: Database, vectors: Vectors, batch: int, file_id: uuid.UUID | None = None) -> int:
+async def embed_missing(db: Database, vectors: Vectors, batch: int, file_id: uuid.UUID | None = None,
+                        until: float = math.inf) -> int:
     """Embed the passages (of one file, or all) that have no vector of the
-    current model; how many were embedded."""
+    current model, a batch at a time, each stored as it comes, until none is
+    left or time.monotonic() passes `until` (at least one batch); how many
+    were embedded."""
     embedder = vectors.embedder
     if embedder is None:
         return 0
@@ -55,13 +66,20 @@ async def embed_missing(db: Database, vectors: Vectors, batch: int, file_id: uui
     while rows := await passages.without_vectors(db, embedder.model, batch, file_id):
         found = await embedder.embed([r["text"] for r in rows])
         await passages.store_vectors(db, embedder.model, {r["id"]: v for r, v in zip(rows, found, strict=True)})
+        await vectors.index(db, len(found[0]))
         done += len(rows)
+        if time.monotonic() >= until:
+            break
     return done
 
 
 async def embed_job(app: web.Application, file_id: str) -> None:
-    await embed_missing(app[appkeys.DB], app[VECTORS], app[appkeys.SETTINGS].EMBEDDINGS_BATCH_SIZE,
-                        uuid.UUID(file_id))
+    settings, db, vectors = app[appkeys.SETTINGS], app[appkeys.DB], app[VECTORS]
+    until = time.monotonic() + min(EMBED_RUN_SECONDS, settings.JOB_TIMEOUT_SECONDS / 4)
+    await embed_missing(db, vectors, settings.EMBEDDINGS_BATCH_SIZE, uuid.UUID(file_id), until)
+    if vectors.embedder is not None and time.monotonic() >= until \
+            and await passages.without_vectors(db, vectors.embedder.model, 1, uuid.UUID(file_id)):
+        await app[appkeys.QUEUE].enqueue(EMBED_TASK, {"file_id": file_id})
 
 
 async def reindex(db: Database, settings: Settings, vectors: Vectors, out: TextIO) -> None:

@@ -5,6 +5,9 @@ pgvector extension. The extension cannot be required by a migration (many
 PostgreSQL servers lack it, and one may gain it later), so every start tries
 `CREATE EXTENSION IF NOT EXISTS vector` and the vector table; where either
 is missing the log says vectors are off and retrieval is full-text alone.
+The current model's vectors get an approximate-nearest-neighbour index
+(HNSW) once their dimensions are known: at start-up from a stored vector, or
+when the first ones are stored.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import dataclasses
 import logging
 
 import aiohttp
+import psycopg2
 from aiohttp import web
 
 from chatserver import appkeys
@@ -24,11 +28,28 @@ from chatserver.knowledge.embedders import Embedder, EmbeddingsUnavailable, choo
 log = logging.getLogger(__name__)
 
 
+# Building the index over vectors stored before it existed may take minutes
+# (tens of thousands of vectors); on an empty table it takes no time.
+INDEX_BUILD_SECONDS = 3600.0
+
+
 @dataclasses.dataclass
 class Vectors:
     # None: full-text alone
     embedder: Embedder | None
     status: str  # the start-up log's words
+    indexed: bool = False
+
+    async def index(self, db: Database, dimensions: int) -> None:
+        """Make sure the current model's vectors have their index (once per process)."""
+        if self.indexed or self.embedder is None:
+            return
+        try:
+            await passages.index_vectors(db, self.embedder.model, dimensions, INDEX_BUILD_SECONDS)
+        except psycopg2.Error as exc:
+            # a pgvector older than 0.5 has no HNSW: search measures every vector
+            log.warning("vectors: no index for %s's vectors: %s", self.embedder.model, exc)
+        self.indexed = True
 
     async def of_query(self, q: str) -> list[float] | None:
         """The question's vector, or None (vectors off, or the model failing now:
@@ -54,7 +75,11 @@ async def decide_for(settings: Settings, db: Database, session: aiohttp.ClientSe
     if version is None:
         return Vectors(None, "off (this PostgreSQL has no pgvector extension; see docs/knowledge.md); "
                              "full-text search alone")
-    return Vectors(embedder, f"on (pgvector {version}), embedded by {embedder.describe()}")
+    vectors = Vectors(embedder, f"on (pgvector {version}), embedded by {embedder.describe()}")
+    dimensions = await passages.vector_dimensions(db, embedder.model)
+    if dimensions is not None:
+        await vectors.index(db, dimensions)
+    return vectors
 
 
 async def vectors_ctx(app: web.Application):

@@ -51,3 +51,38 @@ async def test_a_citation_opens_its_passage_with_file_and_page(start_live, fake_
     assert await cited.locator(".snippet").is_visible()
     assert PAGES[1] in await cited.locator(".snippet").inner_text()
     assert not unexpected_errors(page), page.errors
+
+
+async def test_a_chats_knowledge_files_are_picked_in_its_settings(live, page):
+    await register_in_browser(page, live)
+    await new_chat(page)
+    rest = await rest_of(page, live)
+    ids = {}
+    for name, data, kind in (("orchard.txt", b"Pear trees are pruned in February.", "text/plain"),
+                             ("cider.txt", b"The press is cleaned after each harvest.", "text/plain")):
+        form = aiohttp.FormData()
+        form.add_field("file", data, filename=name, content_type=kind)
+        status, file = await rest.call("POST", "/api/files", data=form)
+        assert status == 201
+        ids[name] = file["id"]
+    chat_id = page.url.rsplit("/", 1)[-1]
+    dialog = page.locator("#settings-dialog")
+    knowledge = dialog.get_by_role("group", name="Knowledge")
+    await page.get_by_role("button", name="Settings").click()
+    await dialog.wait_for(state="visible")
+    assert sorted(t.strip() for t in await knowledge.locator("label").all_inner_texts()) == ["cider.txt", "orchard.txt"]
+    await knowledge.get_by_label("orchard.txt").check()
+    await dialog.get_by_role("button", name="Save").click()
+    await dialog.wait_for(state="hidden")
+    status, chat = await rest.call("GET", f"/api/chats/{chat_id}")
+    assert chat["knowledge"] == [ids["orchard.txt"]]
+    # opened again, the dialog shows the chat's choice, which can be undone
+    await page.get_by_role("button", name="Settings").click()
+    assert await knowledge.get_by_label("orchard.txt").is_checked()
+    assert not await knowledge.get_by_label("cider.txt").is_checked()
+    await knowledge.get_by_label("orchard.txt").uncheck()
+    await dialog.get_by_role("button", name="Save").click()
+    await dialog.wait_for(state="hidden")
+    status, chat = await rest.call("GET", f"/api/chats/{chat_id}")
+    assert chat["knowledge"] == []
+    assert not unexpected_errors(page), page.errors

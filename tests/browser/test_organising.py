@@ -73,7 +73,7 @@ async def test_a_shared_link_opens_without_an_account_and_stops_when_revoked(liv
     await shared.locator(".question", has_text="What should I share?").wait_for()
     assert await shared.locator("strong", has_text="bold").count() == 1
     assert await shared.locator("script").count() == 0
-    await shared.screenshot(path="/tmp/shared-page-phone.png", full_page=True)
+    await screenshot(shared, "shared-page-phone.png")
 
     await dialog.get_by_role("button", name="Close").click()
     await page.get_by_role("button", name="Shared links").click()
@@ -103,14 +103,13 @@ async def test_folders_group_the_list_and_pins_come_first(live, page):
     status, chat = await (await rest_of(page, live)).call("GET", f"/api/chats/{ids['Work chat']}")
     assert chat["folder_id"] and chat["pinned"] is False
     await screenshot(page, "folders-desktop.png")
-    await page.screenshot(path="/tmp/folders-desktop.png")
     await page.set_viewport_size({"width": 390, "height": 844})
     await page.get_by_role("button", name="Show chats").click()
     await page.wait_for_function("() => document.getElementById('sidebar').getBoundingClientRect().left >= 0")
-    await page.screenshot(path="/tmp/folders-phone.png")
+    await screenshot(page, "folders-phone.png")
     await page.get_by_role("button", name="Close chat list").click()
     await page.get_by_role("button", name="Organise", exact=True).click()
-    await page.screenshot(path="/tmp/organise-phone.png")
+    await screenshot(page, "organise-phone.png")
     assert not unexpected_errors(page), page.errors
 
 
@@ -170,6 +169,26 @@ async def test_a_chat_starts_from_a_preset(live, page):
     assert not unexpected_errors(page), page.errors
 
 
+async def test_a_dialog_taller_than_the_window_keeps_its_close_button_in_view(live, page):
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await register_in_browser(page, live)
+    rest = await rest_of(page, live)
+    for name in ("Code reviewer", "Translator", "Pirate"):
+        assert (await rest.call("POST", "/api/presets", json={"name": name, "system_prompt": "Be brief."}))[0] == 201
+    await page.reload()
+    await page.get_by_role("button", name="Show chats").click()
+    await page.get_by_role("button", name="Presets", exact=True).click()
+    dialog = page.locator("#presets-dialog")
+    await dialog.wait_for(state="visible")
+    assert await dialog.evaluate("(d) => d.scrollHeight > d.clientHeight")
+    close = dialog.get_by_role("button", name="Close")
+    box = await close.bounding_box()
+    assert box is not None and box["y"] + box["height"] <= 844
+    await close.click()
+    await dialog.wait_for(state="hidden")
+    assert not unexpected_errors(page), page.errors
+
+
 async def test_code_blocks_are_highlighted_and_copy_buttons_copy(live, page, fake_ai):
     answer_with(fake_ai, CODE_ANSWER)
     await page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live.url.rstrip("/"))
@@ -190,9 +209,8 @@ async def test_code_blocks_are_highlighted_and_copy_buttons_copy(live, page, fak
     await assistant(page).locator(".message-actions").get_by_role("button", name="Copy", exact=True).click()
     await page.wait_for_function("async (t) => (await navigator.clipboard.readText()) === t", arg=CODE_ANSWER)
     await screenshot(page, "code-block-desktop.png")
-    await page.screenshot(path="/tmp/code-desktop.png")
     await page.set_viewport_size({"width": 390, "height": 844})
-    await page.screenshot(path="/tmp/code-phone.png")
+    await screenshot(page, "code-block-phone.png")
     assert not unexpected_errors(page), page.errors
 
 
@@ -211,13 +229,30 @@ async def test_search_shows_plain_text_with_the_match_marked(live, page, fake_ai
     assert not unexpected_errors(page), page.errors
 
 
+PLAIN = "async ([src, text]) => (await import(src)).plainText(text)"
+
+
+@pytest.mark.parametrize("snippet, plain", [
+    ("def top_words(path) -> list[tuple[str, int]]:", "def top_words(path) -> list[tuple[str, int]]:"),
+    ("in a file [1], and in the browser [2].", "in a file [1], and in the browser [2]."),
+    ("```python\nfrom x import y\n```", "from x import y"),
+    ("see [the docs](https://example.com/a) and ![a logo](x.png)", "see the docs and a logo"),
+    ("## Title\n- *one* and __two__, a * b and 2*3", "Title one and two, a * b and 2*3"),
+])
+async def test_search_snippets_lose_markdown_but_keep_identifiers_and_brackets(client_only, page, snippet, plain):
+    await page.goto(client_only)
+    src = await page.evaluate(
+        "() => document.querySelector('script[type=module]').src.replace('main.js', 'snippets.js')")
+    assert await page.evaluate(PLAIN, [src, snippet]) == plain
+
+
 async def test_question_mark_lists_the_shortcuts(live, page):
     await register_in_browser(page, live)
     await page.locator("body").press("?")
     dialog = page.locator("#shortcuts-dialog")
     await dialog.wait_for(state="visible")
     assert "New chat" in await dialog.text_content()
-    await page.screenshot(path="/tmp/shortcuts-desktop.png")
+    await screenshot(page, "shortcuts-desktop.png")
     await dialog.get_by_role("button", name="Close").click()
     await page.keyboard.press("Control+k")
     assert await page.evaluate("document.activeElement.id") == "search-input"

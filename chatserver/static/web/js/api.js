@@ -165,6 +165,7 @@ export class Api {
   importStatus(id) { return this.get(`/api/imports/${encodeURIComponent(id)}`); }
 
   // files
+  listFiles() { return this.get("/api/files"); }
   getFile(id) { return this.get(`/api/files/${encodeURIComponent(id)}`); }
   deleteFile(id) { return this.del(`/api/files/${encodeURIComponent(id)}`); }
   fileContent(id) { return this.blob(`/api/files/${encodeURIComponent(id)}/content`); }

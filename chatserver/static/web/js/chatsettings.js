@@ -1,11 +1,12 @@
 // The open chat's model settings: model (from /api/models), system prompt,
-// temperature and max tokens, in a dialog of their own.
+// temperature and max tokens, tools and knowledge files, in a dialog of their own.
 
 import { state, api } from "./state.js";
 import { ApiError } from "./api.js";
 import { reportError } from "./notices.js";
 import { h, clear, $ } from "./dom.js";
 import { fillTools, readTools } from "./toolpicker.js";
+import { fillKnowledge, readKnowledge } from "./knowledgepicker.js";
 
 function fill(chat, models) {
   const select = $("settings-model");
@@ -33,21 +34,23 @@ function read() {
     temperature: number("settings-temperature"),
     max_tokens: number("settings-max-tokens"),
     tools: readTools(),
+    knowledge: readKnowledge(),
   };
 }
 
 async function openSettings() {
   const conv = state.current;
   if (!conv || !conv.chat) return;
-  let models, tools;
+  let models, tools, files;
   try {
-    [models, tools] = await Promise.all([api.models(), api.tools()]);
+    [models, tools, files] = await Promise.all([api.models(), api.tools(), api.listFiles()]);
   } catch (err) {
-    reportError(err, "Could not load the lists of models and tools");
+    reportError(err, "Could not load the lists of models, tools and files");
     return;
   }
   fill(conv.chat, models);
   fillTools(conv.chat, tools);
+  fillKnowledge(conv.chat, files);
   $("settings-dialog").showModal();
 }
 

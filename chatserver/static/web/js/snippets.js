@@ -1,11 +1,26 @@
 // Search snippets as plain text: the Markdown marks of the stored message
 // taken out, and the words searched for marked. Linear in the snippet.
 
-// Markdown's markup characters at the start of a line or around words
-const MARKUP = /^\s{0,3}(?:#{1,6}\s+|>\s?|[-*+]\s+|\d{1,9}[.)]\s+)|[*_~`]+|!?\[|\]\([^()\s]*\)|\]/gm;
+// Markdown's markup at the start of a line, a code fence with its language,
+// a link's brackets and address, and runs of emphasis marks or backticks
+const MARKUP = /^\s{0,3}(?:#{1,6}\s+|>\s?|[-*+]\s+|\d{1,9}[.)]\s+)|`{3,}[\w+#-]*|!?\[([^[\]\n]*)\]\([^()\s]*\)|\]\([^()\s]*\)|[*_~`]+/gmu;
+const ALNUM = /[\p{L}\p{N}]/u;
+const SPACE = /^$|\s/u;
+
+// An emphasis run is a mark unless it sits inside a word (snake_case, 2*3)
+// or stands alone between spaces (a * b); backticks are always marks.
+function unmark(match, linkText, at, text) {
+  if (linkText !== undefined) return linkText;
+  if (!/^[*_~]+$/.test(match)) return "";
+  const before = text.charAt(at - 1);
+  const after = text.charAt(at + match.length);
+  const inWord = ALNUM.test(before) && ALNUM.test(after);
+  const alone = SPACE.test(before) && SPACE.test(after);
+  return inWord || alone ? match : "";
+}
 
 export function plainText(snippet) {
-  return snippet.replace(MARKUP, "").replace(/\s+/g, " ").trim();
+  return snippet.replace(MARKUP, unmark).replace(/\s+/g, " ").trim();
 }
 
 function words(q) {

@@ -26,6 +26,15 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+def cpu_seconds(pid: int) -> float:
+    """The CPU time (user and system) a process spent so far; 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
 def server_env(port: int, **extra: str) -> dict[str, str]:
     """Local PostgreSQL/Redis at their default ports when they answer, else embedded ones.
     Call it once per server: the database is emptied each time."""

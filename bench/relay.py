@@ -11,7 +11,10 @@ sending K chunks at --rate chunks/s as a model writing tokens would. Each
 stream's first callback, before the clock starts, warms it up. The baseline is a
 bare aiohttp process that only relays a POST body to a socket (no auth, no
 Redis, no database), driven the same way; our figures are also printed as a
-ratio of it.
+ratio of it. Beside the throughput, the CPU time the relaying process itself
+spent per chunk (from /proc; Redis, shared, is not counted): on a machine
+busy with other work the throughput follows the share of the cores each
+process gets, the CPU per chunk much less.
 
     .venv/bin/python bench/relay.py [--streams 50] [--chunks 200] [--rate 20]
 """
@@ -34,7 +37,7 @@ import uvloop
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import free_port, serve_fake_service, spawn, start_server  # noqa: E402
+from common import cpu_seconds, free_port, serve_fake_service, spawn, start_server  # noqa: E402
 
 BATCHES = (1, 20)
 WARM = 1  # the warm-up's chunks, before the measured ones (their seq numbers follow it)
@@ -126,8 +129,9 @@ async def warm_up(session, targets: list[tuple[str, aiohttp.ClientWebSocketRespo
 
 
 async def measure(session, targets: list[tuple[str, aiohttp.ClientWebSocketResponse]], chunks: int,
-                  batch: int, rate: float | None = None) -> tuple[float, list[float]]:
+                  batch: int, rate: float | None, pid: int) -> tuple[float, list[float], float]:
     await warm_up(session, targets)
+    cpu = cpu_seconds(pid)
     latencies: list[float] = []
     dones = [asyncio.Event() for _ in targets]
     readers = [asyncio.create_task(watcher(ws, chunks, latencies, done))
@@ -137,7 +141,7 @@ async def measure(session, targets: list[tuple[str, aiohttp.ClientWebSocketRespo
     await asyncio.wait_for(asyncio.gather(*(d.wait() for d in dones)), 120)
     elapsed = time.perf_counter() - started
     await asyncio.gather(*readers)
-    return len(latencies) / elapsed, latencies
+    return len(latencies) / elapsed, latencies, (cpu_seconds(pid) - cpu) / len(latencies)
 
 
 # -- the two servers -----------------------------------------------------------
@@ -195,9 +199,10 @@ def chunks_of(args, batch: int, paced: bool) -> int:
     return args.chunks if paced else args.chunks * batch
 
 
-def summary(rate: float, latencies: list[float]) -> dict:
+def summary(rate: float, latencies: list[float], cpu_per_chunk: float) -> dict:
     cuts = statistics.quantiles(latencies, n=100)
-    return {"chunks_per_s": rate, "p50_ms": statistics.median(latencies), "p99_ms": cuts[98]}
+    return {"chunks_per_s": rate, "p50_ms": statistics.median(latencies), "p99_ms": cuts[98],
+            "cpu_us": cpu_per_chunk * 1e6}
 
 
 async def run(args) -> None:
@@ -211,7 +216,7 @@ async def run(args) -> None:
                     targets = await baseline_targets(session, port, args.streams)
                     results["baseline", batch, paced] = summary(
                         *await measure(session, targets, chunks_of(args, batch, paced), batch,
-                                       args.rate if paced else None))
+                                       args.rate if paced else None, proc.pid))
                     for _, ws in targets:
                         await ws.close()
         finally:
@@ -228,7 +233,7 @@ async def run(args) -> None:
                     targets = await our_targets(session, f"http://127.0.0.1:{port}", service, args.streams)
                     results["chatserver", batch, paced] = summary(
                         *await measure(session, targets, chunks_of(args, batch, paced), batch,
-                                       args.rate if paced else None))
+                                       args.rate if paced else None, proc.pid))
                     for _, ws in targets:
                         await ws.close()
         finally:
@@ -239,12 +244,13 @@ async def run(args) -> None:
     print(f"{args.streams} concurrent streams, one watcher each; flat out {args.chunks} callbacks per stream, "
           f"paced {args.chunks} chunks per stream")
     print(f"{'server':<11} {'events/callback':>15} {'load':>14} {'chunks/s':>10} {'p50 ms':>8} {'p99 ms':>8} "
-          f"{'vs baseline':>12}")
+          f"{'vs baseline':>12} {'CPU us/chunk':>13} {'baseline/us':>12}")
     for (server, batch, paced), r in results.items():
-        ratio = r["chunks_per_s"] / results["baseline", batch, paced]["chunks_per_s"]
+        base = results["baseline", batch, paced]
+        ratio = r["chunks_per_s"] / base["chunks_per_s"]
         load = f"{args.rate:g}/s/stream" if paced else "flat out"
         print(f"{server:<11} {batch:>15} {load:>14} {r['chunks_per_s']:>10.0f} {r['p50_ms']:>8.1f} "
-              f"{r['p99_ms']:>8.1f} {ratio:>11.2f}x")
+              f"{r['p99_ms']:>8.1f} {ratio:>11.2f}x {r['cpu_us']:>13.0f} {base['cpu_us'] / r['cpu_us']:>11.2f}x")
     one, batched = results["chatserver", 1, False]["chunks_per_s"], results["chatserver", 20, False]["chunks_per_s"]
     print(f"chatserver: batches of 20 deliver {batched / one:.1f}x the chunks/s of one-event callbacks")
 

@@ -93,6 +93,11 @@ class Keys:
         """Callback events that arrived ahead of their turn (hash seq -> event)."""
         return self._k("stream", message_id, "pending")
 
+    def stream_watchers(self, message_id: object) -> str:
+        """The processes that followed a live answer (set of instance ids): the pieces a
+        process makes are published only when another process may be following."""
+        return self._k("stream", message_id, "watchers")
+
     @property
     def streams_active(self) -> str:
         """Live answers scored by their last activity (the stream-timeout sweep reads it)."""

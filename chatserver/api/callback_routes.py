@@ -35,6 +35,8 @@ GIVE_UP_SECONDS = 3.0
 _CLOCK_WARNED = False
 # message id -> chat id never changes, so callbacks need no database read after the first
 _CHAT_OF: dict[uuid.UUID, uuid.UUID] = {}
+# (message id, secret) -> the message's callback token, for the same reason
+_TOKENS: dict[tuple[uuid.UUID, str], bytes] = {}
 log = logging.getLogger(__name__)
 _CHAT_OF_LIMIT = 10_000
 
@@ -98,6 +100,20 @@ async def _chat_of(app: web.Application, message_id: uuid.UUID) -> uuid.UUID:
     return chat_id
 
 
+def _expected_token(app: web.Application, message_id: uuid.UUID) -> bytes:
+    """The message's callback token, derived once per message (an HMAC under a derived key costs a callback more
+    than its JSON)."""
+    settings = app[appkeys.SETTINGS]
+    # by secret too: processes (and tests' apps) of other secrets may share this module
+    key = (message_id, settings.JWT_SECRET)
+    token = _TOKENS.get(key)
+    if token is None:
+        if len(_TOKENS) >= _CHAT_OF_LIMIT:
+            _TOKENS.clear()
+        token = _TOKENS[key] = callback_token(settings, message_id).encode()
+    return token
+
+
 def _finished() -> MessageFinished:
     return MessageFinished("the message is already finished or cancelled; stop sending")
 
@@ -152,7 +168,7 @@ async def ai_callback(request: web.Request) -> web.Response:
     except ValueError:
         raise NotFound("message") from None
     token = read_query(request, CallbackQuery).token
-    if not hmac.compare_digest(token.encode(), callback_token(app[appkeys.SETTINGS], message_id).encode()):
+    if not hmac.compare_digest(token.encode(), _expected_token(app, message_id)):
         raise InvalidCallbackToken()
     raw = await request.read()
     try:

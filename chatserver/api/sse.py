@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import AsyncGenerator
 
 from aiohttp import web
 
@@ -71,6 +72,28 @@ def _events(item: Item, delivered: int, resume: int | None) -> tuple[list[bytes]
     return [_event("error", delivered, error)], delivered
 
 
+class _Sent:
+    """What one stream has written: the characters of the answer, and when it last wrote."""
+
+    def __init__(self, response: web.StreamResponse, resume: int | None):
+        self.response, self.resume = response, resume
+        self.delivered = 0
+        self.last = asyncio.get_running_loop().time()
+
+    async def write(self, data: bytes) -> None:
+        self.last = asyncio.get_running_loop().time()
+        await self.response.write(data)
+
+    async def pump(self, items: AsyncGenerator[Item, None]) -> None:
+        """Every item of `follow` as events, up to the end."""
+        async for item in items:
+            chunks, self.delivered = _events(item, self.delivered, self.resume)
+            for chunk in chunks:
+                await self.write(chunk)
+            if isinstance(item, End):
+                return
+
+
 @endpoint("Follow an answer as server-sent events (content, chunk..., then complete or error)",
           tag="messages",
           description="Resume with `Last-Event-ID: N` (a character count): only the text after "
@@ -83,35 +106,35 @@ async def stream_message(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8",
                                            "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
     await response.prepare(request)
-    delivered = 0
     items = request.app[FOLLOWERS].follow(row["id"])
-    step: asyncio.Future | None = None
+    sent = _Sent(response, resume)
+    # one task writes the answer; this one only wakes for a keep-alive or a revocation
+    pump = asyncio.ensure_future(sent.pump(items))
     revoked: asyncio.Future[str] = asyncio.get_running_loop().create_future()
     revocations = request.app[REVOCATIONS]
     hold = revocations.hold(credential_of(request), settle, revoked)
+    loop = asyncio.get_running_loop()
+    watched: set[asyncio.Future] = {pump, revoked}
     try:
-        while True:
-            step = asyncio.ensure_future(items.__anext__())
-            while not (await asyncio.wait({step, revoked}, timeout=keepalive,
-                                          return_when=asyncio.FIRST_COMPLETED))[0]:
-                await response.write(KEEPALIVE)
-            if revoked.done():
-                await response.write(_event("error", delivered, {"error": f"{revoked.result()}; sign in again",
-                                                                 "code": Unauthorized.code}))
-                break
-            item = step.result()
-            chunks, delivered = _events(item, delivered, resume)
-            for chunk in chunks:
-                await response.write(chunk)
-            if isinstance(item, End):
-                break
+        while not pump.done():
+            await asyncio.wait(watched, timeout=max(0.0, sent.last + keepalive - loop.time()),
+                               return_when=asyncio.FIRST_COMPLETED)
+            if pump.done():
+                pump.result()  # the client gone (ConnectionError), or an outage
+            elif revoked.done():
+                pump.cancel()
+                await asyncio.gather(pump, return_exceptions=True)
+                await response.write(_event("error", sent.delivered, {"error": f"{revoked.result()}; sign in again",
+                                                                      "code": Unauthorized.code}))
+            elif loop.time() - sent.last >= keepalive:
+                await sent.write(KEEPALIVE)
     except ConnectionError:
         pass  # the client went away: stop following, the answer goes on
     finally:
         revocations.release(hold)
-        if step is not None and not step.done():
-            step.cancel()
-            await asyncio.gather(step, return_exceptions=True)
+        if not pump.done():
+            pump.cancel()
+            await asyncio.gather(pump, return_exceptions=True)
         await items.aclose()
     with contextlib.suppress(ConnectionError):
         await response.write_eof()

@@ -9,25 +9,32 @@ callback costs beyond aiohttp itself.
 
 Redis runs the calls of a pipeline one after another, in the order they were
 made, each script as atomically as alone. A call whose caller was cancelled
-still runs, as a command already sent would.
+still runs, as a command already sent would; so `on_reply`, when given, hears
+every call's reply (or the exception that took it), whoever still waits for it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import redis.asyncio as redis_async
 from redis.exceptions import NoScriptError
 
+log = logging.getLogger(__name__)
+
 _Call = tuple[Sequence[Any], Sequence[Any], asyncio.Future]
+# called with a call's args and its reply, or the exception that took it
+OnReply = Callable[[Sequence[Any], Any], None]
 
 
 class CoalescedScript:
-    def __init__(self, redis: redis_async.Redis, source: str):
+    def __init__(self, redis: redis_async.Redis, source: str, on_reply: OnReply | None = None):
         self.redis = redis
         self.script = redis.register_script(source)
+        self.on_reply = on_reply
         self._waiting: list[_Call] = []
         self._sending: set[asyncio.Task] = set()
 
@@ -54,14 +61,17 @@ class CoalescedScript:
             else:
                 results = await self._pipelined(calls)
         except Exception as exc:
+            self._tell(calls, [exc] * len(calls))
             for *_, future in calls:
                 if not future.done():
                     future.set_exception(exc)
             return
         except BaseException:
+            self._tell(calls, [asyncio.CancelledError()] * len(calls))
             for *_, future in calls:
                 future.cancel()
             raise
+        self._tell(calls, results)
         for (*_, future), result in zip(calls, results, strict=True):
             if future.done():
                 continue
@@ -69,6 +79,15 @@ class CoalescedScript:
                 future.set_exception(result)
             else:
                 future.set_result(result)
+
+    def _tell(self, calls: list[_Call], results: list[Any]) -> None:
+        if self.on_reply is not None:
+            for (_, args, _), result in zip(calls, results, strict=True):
+                try:
+                    self.on_reply(args, result)
+                except Exception:
+                    # the callers still get their replies
+                    log.exception("a script's reply could not be handed over")
 
     async def _pipelined(self, calls: list[_Call]) -> list[Any]:
         results = await self._pipeline(calls)

@@ -8,6 +8,13 @@ answer's pieces go to the subscribers of the message id, a chat event
 of the revocation channel's name. Only `subscribe()` registers, and its
 block's end unregisters, whatever ends it.
 
+The pieces this process makes reach its own subscribers without the round
+trip through pub/sub: state.py hands them to `dispatch` as the script that
+made them replies, and Redis publishes them only while another process may
+follow the answer (scripts.WATCH_LUA). A piece may then come twice (by reply
+and published) or ahead of one another process made; followers keep them in
+order by their numbers (follow.py).
+
 When the connection is lost the listener subscribes again and puts RESYNC
 in every subscriber's queue: pieces may be missing. A finished answer also
 stops a generation this process may still be driving (`running`: cancel,
@@ -21,6 +28,7 @@ import collections
 import contextlib
 import json
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -78,6 +86,8 @@ class Fanout:
         # local generations by message id, stopped when their answer ends elsewhere
         self.running: dict[str, asyncio.Task] = {}
         self._pubsub: redis_async.client.PubSub | None = None
+        # this process among the watchers of an answer (scripts.SNAPSHOT)
+        self.instance = uuid.uuid4().hex
 
     @contextlib.asynccontextmanager
     async def subscribe(self, channel: str) -> AsyncIterator[Subscription]:
@@ -106,6 +116,11 @@ class Fanout:
             self.running[piece.message_id].cancel()
         for sub in self.subscribers.get(piece.message_id, ()):
             sub.put(piece)
+
+    def resync(self, channel: str) -> None:
+        """Pieces of `channel` (a message id) may be missing: its subscribers read a snapshot."""
+        for sub in self.subscribers.get(channel, ()):
+            sub.put(RESYNC)
 
     async def connect(self, client: redis_async.Redis) -> None:
         pubsub = client.pubsub()

@@ -1,9 +1,10 @@
 """`follow(message_id)`: one answer exactly, whenever the follower joins.
 
 It subscribes first (fanout.py), then reads the snapshot (text so far and
-its piece number), then yields only the pieces numbered above it; a gap in
-the numbers (the pub/sub connection was lost) is filled from a fresh
-snapshot. Every transport (WebSocket, server-sent events, /v1) reads
+its piece number; the read makes later pieces reach this process), then
+yields only the pieces numbered above it; a gap in the numbers (the pub/sub
+connection was lost, or a piece made here overtook one made elsewhere) is
+filled from a fresh snapshot. Every transport (WebSocket, server-sent events, /v1) reads
 answers only through it and shapes what it yields (wire.Item) its own way.
 """
 
@@ -47,7 +48,7 @@ class Followers:
 
     async def _current(self, message_id: uuid.UUID) -> Snapshot:
         """The answer's state from Redis, else from PostgreSQL (not started yet, or long finished)."""
-        snap = await self.state.snapshot(message_id)
+        snap = await self.state.snapshot(message_id, watch=True)
         if snap is not None:
             return snap
         row = await messages.get_state(self.db, message_id)
@@ -59,7 +60,7 @@ class Followers:
             return Snapshot(row["content"], 0, final, row["reasoning"], row["steps"])
         # the stream may have opened between the two reads; if not, the stored
         # text is all there is (a pending answer's is empty)
-        snap = await self.state.snapshot(message_id)
+        snap = await self.state.snapshot(message_id, watch=True)
         return snap if snap is not None else Snapshot(row["content"], 0, None, row["reasoning"], row["steps"])
 
     async def follow(self, message_id: uuid.UUID) -> AsyncGenerator[wire.Item, None]:

@@ -19,8 +19,8 @@ from chatserver.live.state import ANSWER_STATE, AnswerState
 
 async def live_ctx(app: web.Application):
     redis, keys, db = app[appkeys.REDIS], app[appkeys.KEYS], app[appkeys.DB]
-    state = AnswerState(redis, keys, app[appkeys.SETTINGS])
     fanout = Fanout(keys)
+    state = AnswerState(redis, keys, app[appkeys.SETTINGS], fanout)
     events = ChatEvents(redis, keys, db, state, fanout)
     # a client of its own: a subscribed connection that breaks must never be
     # handed back to the pool that runs ordinary commands

@@ -28,15 +28,32 @@ redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 return {'new', '0', ARGV[3], ''}
 """
 
-# KEYS: state hash, content, pending hash, chat channel, active set, reasoning, steps hash, step order
+# defines emit(piece): every piece a change makes goes into `out`, which the script returns first, for
+# the calling process to hand to its own followers; it is published on the chat's channel (KEYS[4])
+# unless the watchers set (KEYS[9]) holds the caller (ARGV[10]) alone: no other process follows then
+WATCH_LUA = """
+local out, loud = {}, nil
+local function emit(data)
+  out[#out + 1] = data
+  if loud == nil then
+    loud = not (redis.call('SCARD', KEYS[9]) == 1 and redis.call('SISMEMBER', KEYS[9], ARGV[10]) == 1)
+  end
+  if loud then redis.call('PUBLISH', KEYS[4], data) end
+end
+"""
+
+# KEYS: state hash, content, pending hash, chat channel, active set, reasoning, steps hash, step order,
+#       watchers set
 # ARGV: message id, now, checkpoint interval, max seq ahead, grace, create, initial content, max bytes,
-#       deadline (Unix seconds, or ''),
+#       deadline (Unix seconds, or ''), the calling process's instance id,
 #       then per event: kind (c = chunk, r = reasoning, t = tool step, f = final, F = final with
 #       authoritative content, any other a passing piece such as s = status), seq or '', text (a
 #       passing piece's or a step's body), final JSON
 # Past its deadline (by Redis's clock) the script changes nothing and says 'late': a call its
 # caller gave up on (and answered 503) may still reach a stalled Redis, and must not apply then.
-APPLY = PIECE_LUA + STEPS_LUA + """
+# The reply is the pieces made (emit), then the outcome and what it carries.
+APPLY = PIECE_LUA + STEPS_LUA + WATCH_LUA + """
+local function apply()
 if ARGV[9] ~= '' then
   local t = redis.call('TIME')
   if tonumber(t[1]) + tonumber(t[2]) / 1000000 > tonumber(ARGV[9]) then return {'late'} end
@@ -51,7 +68,7 @@ elseif st[1] ~= 'streaming' then
   return {'finished'}
 end
 local nxt, n = tonumber(st[2]), tonumber(st[3])
-for i = 10, #ARGV, 4 do
+for i = 11, #ARGV, 4 do
   if ARGV[i + 1] ~= '' and tonumber(ARGV[i + 1]) - nxt > tonumber(ARGV[4]) then return {'too_far'} end
 end
 local buf, rbuf, passing, final = {}, {}, {}, nil
@@ -62,7 +79,7 @@ local function take(kind, text, fin)
   elseif kind == 'f' or kind == 'F' then final = {kind, text, fin}
   else passing[#passing + 1] = {kind, text} end
 end
-for i = 10, #ARGV, 4 do
+for i = 11, #ARGV, 4 do
   if final then break end
   local kind, seq, text, fin = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   if seq == '' then
@@ -97,17 +114,17 @@ for _, p in ipairs(passing) do
     if redis.call('HSET', KEYS[7], step_id, p[2]) == 1 then redis.call('RPUSH', KEYS[8], step_id) end
   end
   n = n + 1
-  redis.call('PUBLISH', KEYS[4], piece(id, n, p[1], p[2]))
+  emit(piece(id, n, p[1], p[2]))
 end
 if #thought > 0 then
   redis.call('APPEND', KEYS[6], thought)
   n = n + 1
-  redis.call('PUBLISH', KEYS[4], piece(id, n, 'r', thought))
+  emit(piece(id, n, 'r', thought))
 end
 if #joined > 0 then
   redis.call('APPEND', KEYS[2], joined)
   n = n + 1
-  redis.call('PUBLISH', KEYS[4], piece(id, n, 'c', joined))
+  emit(piece(id, n, 'c', joined))
 end
 if final then
   if final[1] == 'F' then redis.call('SET', KEYS[2], final[2]) end
@@ -116,12 +133,13 @@ if final then
   n = n + 1
   redis.call('HSET', KEYS[1], 'state', cjson.decode(fin)['status'], 'next', nxt, 'n', n, 'final', fin)
   local ending = string.sub(fin, 1, -2) .. ',"content":' .. cjson.encode(body) .. '}'
-  redis.call('PUBLISH', KEYS[4], piece(id, n, 'f', ending))
+  emit(piece(id, n, 'f', ending))
   redis.call('EXPIRE', KEYS[1], ARGV[5])
   redis.call('EXPIRE', KEYS[2], ARGV[5])
   redis.call('EXPIRE', KEYS[6], ARGV[5])
   redis.call('EXPIRE', KEYS[7], ARGV[5])
   redis.call('EXPIRE', KEYS[8], ARGV[5])
+  redis.call('EXPIRE', KEYS[9], ARGV[5])
   redis.call('DEL', KEYS[3])
   redis.call('ZREM', KEYS[5], id)
   return {'final', body, fin, redis.call('GET', KEYS[6]) or '', steps_json(KEYS[7], KEYS[8])}
@@ -138,6 +156,10 @@ if #joined + #thought > 0 and now - tonumber(st[4]) >= tonumber(ARGV[3]) then
           redis.call('GETRANGE', KEYS[6], r0, r1 - 1)}
 end
 return {'ok'}
+end
+local reply = apply()
+table.insert(reply, 1, out)
+return reply
 """
 
 # KEYS: state hash, content, reasoning. ARGV: content offset, reasoning offset (UTF-8 bytes)
@@ -148,9 +170,18 @@ if redis.call('HGET', KEYS[1], 'state') ~= 'streaming' then return false end
 return {redis.call('GETRANGE', KEYS[2], ARGV[1], -1), redis.call('GETRANGE', KEYS[3], ARGV[2], -1)}
 """
 
-# KEYS: state hash, content, reasoning, steps hash, step order
+# KEYS: state hash, content, reasoning, steps hash, step order, watchers set
+# ARGV: the instance id of a process that follows the answer from now on, or ''
+# Whatever changes after this script is published to that process (WATCH_LUA), since it joined the
+# watchers here, and whatever changed before is in the reply. The set lasts WATCHERS_SECONDS at
+# most: once it is gone every change is published again, never none.
+WATCHERS_SECONDS = 3600
 SNAPSHOT = STEPS_LUA + """
 local s = redis.call('HMGET', KEYS[1], 'state', 'n', 'final')
+if ARGV[1] ~= '' and (not s[1] or s[1] == 'streaming') then
+  redis.call('SADD', KEYS[6], ARGV[1])
+  redis.call('EXPIRE', KEYS[6], """ + str(WATCHERS_SECONDS) + """)
+end
 if not s[1] then return false end
 return {s[1], s[2], s[3] or '', redis.call('GET', KEYS[2]) or '', redis.call('GET', KEYS[3]) or '',
         steps_json(KEYS[4], KEYS[5])}

@@ -7,18 +7,23 @@ many pieces were published), `ck` (last checkpoint), `ckc` and `ckr` (how
 many bytes of the text and of the reasoning it took), `owner` (the process
 driving a local backend), `sent` (a remote service accepted the request)
 and, once finished, `final`; and the tool steps (a hash of each step's
-latest JSON by id, and a list of the ids in call order). Each change publishes its pieces (wire.py) on
-the chat's channel in the same script. The state lingers for
-FINAL_GRACE_SECONDS after the end, so late readers and late callbacks still
-find it. Nothing here touches PostgreSQL (answers.py does).
+latest JSON by id, and a list of the ids in call order). Each change makes
+its pieces (wire.py) in the same script, which returns them for this
+process's followers (fanout.dispatch) and publishes them on the chat's
+channel while the set of processes following the answer holds another. The
+state lingers for FINAL_GRACE_SECONDS after the end, so late readers and late
+callbacks still find it. Nothing here touches PostgreSQL (answers.py does).
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
+import logging
 import time
 import uuid
+from collections.abc import Sequence
 from typing import cast
 
 import redis.asyncio as redis_async
@@ -28,12 +33,17 @@ from chatserver.config import Settings
 from chatserver.data import messages
 from chatserver.live import scripts
 from chatserver.live.coalesce import CoalescedScript
+from chatserver.live.fanout import Fanout
 from chatserver.live.wire import Event
 from chatserver.redis_keys import Keys
+
+log = logging.getLogger(__name__)
 
 FINAL_GRACE_SECONDS = 60
 # how far ahead of the expected `seq` an early callback event may be parked
 MAX_SEQ_AHEAD = 1000
+# answers whose key lists are kept (a callback or a chunk then builds none)
+_KEYS_KEPT = 10_000
 
 
 @dataclasses.dataclass
@@ -54,13 +64,20 @@ class Snapshot:
 
 
 class AnswerState:
-    def __init__(self, redis: redis_async.Redis, keys: Keys, settings: Settings):
+    """`fanout` gets the pieces this process makes as they are made; without
+    one (tools, tests) they are all published."""
+
+    def __init__(self, redis: redis_async.Redis, keys: Keys, settings: Settings, fanout: Fanout | None = None):
         self.redis = redis
         self.keys = keys
         self.settings = settings
+        self.fanout = fanout
+        self.instance = fanout.instance if fanout is not None else ""
         self._open = redis.register_script(scripts.OPEN)
-        self._apply = CoalescedScript(redis, scripts.APPLY)
+        self._apply = CoalescedScript(redis, scripts.APPLY, self._delivered if fanout is not None else None)
         self._snapshot = CoalescedScript(redis, scripts.SNAPSHOT)
+        self._apply_keys: dict[uuid.UUID, list[str]] = {}
+        self._resyncing: set[asyncio.Task] = set()
         self._unsaved = redis.register_script(scripts.UNSAVED)
 
     async def open(self, message_id: uuid.UUID, owner: str = "") -> Opened:
@@ -86,24 +103,58 @@ class AnswerState:
         ["final", text, final JSON, reasoning, steps JSON].
         `create_with` starts a state holding that text when none exists; past
         `deadline` (Unix seconds, by Redis's clock) nothing is applied."""
+        keys = self._apply_keys.get(message_id)
+        if keys is None:
+            if len(self._apply_keys) >= _KEYS_KEPT:
+                self._apply_keys.clear()
+            k = self.keys
+            keys = self._apply_keys[message_id] = [
+                k.stream(message_id), k.stream_content(message_id), k.stream_pending(message_id),
+                k.chat_channel(chat_id), k.streams_active, k.stream_reasoning(message_id),
+                k.stream_steps(message_id), k.stream_step_order(message_id), k.stream_watchers(message_id)]
         args: list = [str(message_id), time.time(), self.settings.STREAM_CHECKPOINT_SECONDS, MAX_SEQ_AHEAD,
                       FINAL_GRACE_SECONDS, "1" if create_with is not None else "", create_with or "",
-                      self.settings.MAX_ANSWER_BYTES, "" if deadline is None else repr(deadline)]
+                      self.settings.MAX_ANSWER_BYTES, "" if deadline is None else repr(deadline), self.instance]
         for event in events:
             args += [event.kind, "" if event.seq is None else event.seq, event.text, event.final]
-        k = self.keys
-        return await self._apply(keys=[k.stream(message_id), k.stream_content(message_id),
-                                       k.stream_pending(message_id), k.chat_channel(chat_id), k.streams_active,
-                                       k.stream_reasoning(message_id), k.stream_steps(message_id),
-                                       k.stream_step_order(message_id)],
-                                 args=args)
+        return (await self._apply(keys=keys, args=args))[1:]
 
-    async def snapshot(self, message_id: object) -> Snapshot | None:
-        """The answer's live state, or None when Redis holds none."""
+    def _delivered(self, args: Sequence, reply: object) -> None:
+        """An APPLY call replied: its pieces go to this process's followers; a
+        call whose reply was lost may have made pieces none of them will hear of."""
+        assert self.fanout is not None
+        if isinstance(reply, asyncio.CancelledError):
+            self.fanout.resync(args[0])
+        elif isinstance(reply, BaseException):
+            # once Redis answers again: a follower reading its snapshot now would fail with the outage
+            task = asyncio.create_task(self._resync_when_back(args[0]))
+            self._resyncing.add(task)
+            task.add_done_callback(self._resyncing.discard)
+        else:
+            for data in cast(list, reply)[0]:
+                try:
+                    self.fanout.dispatch(data)
+                except ValueError:
+                    log.error("not handing over a malformed stream piece of %s", args[0])
+
+    async def _resync_when_back(self, message_id: str) -> None:
+        assert self.fanout is not None
+        while True:
+            try:
+                await self.redis.ping()
+                break
+            except (redis_async.ConnectionError, redis_async.TimeoutError, OSError):
+                await asyncio.sleep(1)
+        self.fanout.resync(message_id)
+
+    async def snapshot(self, message_id: object, *, watch: bool = False) -> Snapshot | None:
+        """The answer's live state, or None when Redis holds none. `watch`: this
+        process follows the answer, so every later piece made elsewhere is published."""
         k = self.keys
         found = await self._snapshot(keys=[k.stream(message_id), k.stream_content(message_id),
                                            k.stream_reasoning(message_id), k.stream_steps(message_id),
-                                           k.stream_step_order(message_id)])
+                                           k.stream_step_order(message_id), k.stream_watchers(message_id)],
+                                     args=[self.instance if watch else ""])
         if not found:
             return None
         state, pieces, final, content, reasoning, steps = found

@@ -25,7 +25,7 @@ import pytest
 from support.nginx_proxy import NGINX, NginxProxy
 from support.paced_model import PacedModel
 from support.run_process import start_run_py
-from support.stream_readers import Reading, read_by_sse, read_by_v1, read_by_websocket
+from support.stream_readers import Reading, post_json, read_by_sse, read_by_v1, read_by_websocket
 
 from chatserver.ai.answer_job import INTERRUPTED
 
@@ -44,7 +44,7 @@ SETTINGS = {"OPENAI_MODEL": "test-model", "OPENAI_API_KEY": "sk-test",
             # every client comes from nginx's address and posts far faster than a person
             "RATE_LIMIT_MESSAGES": "0", "RATE_LIMIT_REGISTER": "0",
             # three processes share the session's PostgreSQL with the other tests
-            "DB_POOL_MAX": "8"}
+            "DB_POOL_MAX": "12"}
 
 
 async def _start_processes(tmp_path, servers, redis_prefix, model_url: str) -> list[tuple]:
@@ -101,11 +101,9 @@ async def test_a_process_killed_mid_stream_behind_nginx_leaves_every_client_an_e
                 reading = readings[question][1]
                 if surface == "v1":
                     return await read_by_v1(http, base, key, question, reading)
-                async with http.post(f"{base}/api/chats", json={"title": question}, headers=headers) as resp:
-                    chat_id = (await resp.json())["id"]
-                async with http.post(f"{base}/api/chats/{chat_id}/messages", json={"content": question},
-                                     headers=headers) as resp:
-                    answer_ids[question] = (await resp.json())["assistant_message"]["id"]
+                chat_id = (await post_json(http, f"{base}/api/chats", {"title": question}, headers))["id"]
+                posted = await post_json(http, f"{base}/api/chats/{chat_id}/messages", {"content": question}, headers)
+                answer_ids[question] = posted["assistant_message"]["id"]
                 if surface == "websocket":
                     return await read_by_websocket(http, base, token, chat_id, answer_ids[question], reading)
                 return await read_by_sse(http, base, headers, answer_ids[question], reading)

@@ -42,6 +42,22 @@ class Reading:
             self.text = frame["content"]
 
 
+async def _patient_post(http: aiohttp.ClientSession, url: str, body: dict, headers: dict) -> aiohttp.ClientResponse:
+    """POST as a patient client: a `503` (a server swamped for a moment) is tried again after its Retry-After."""
+    while True:
+        resp = await http.post(url, json=body, headers=headers)
+        if resp.status != 503:
+            return resp
+        resp.release()
+        await asyncio.sleep(min(float(resp.headers.get("Retry-After", 1)), 1.0))
+
+
+async def post_json(http: aiohttp.ClientSession, url: str, body: dict, headers: dict) -> dict:
+    async with await _patient_post(http, url, body, headers) as resp:
+        assert resp.status in (200, 201), await resp.text()
+        return await resp.json()
+
+
 async def _again(reading: Reading) -> None:
     reading.reconnects += 1
     await asyncio.sleep(0.1)  # a client's pause before it reconnects, not a wait for a condition
@@ -108,8 +124,8 @@ async def read_by_v1(http: aiohttp.ClientSession, base: str, key: str, question:
                      model: str = "test-model") -> Reading:
     body = {"model": model, "messages": [{"role": "user", "content": question}], "stream": True}
     try:
-        async with http.post(f"{base}/v1/chat/completions", json=body,
-                             headers={"Authorization": f"Bearer {key}"}) as resp:
+        async with await _patient_post(http, f"{base}/v1/chat/completions", body,
+                                       {"Authorization": f"Bearer {key}"}) as resp:
             assert resp.status == 200, await resp.text()
             async for raw in resp.content:
                 line = raw.decode().strip()

@@ -31,12 +31,21 @@ WARM = 200  # sockets opened before the first reading, so that one-off allocatio
 
 def hold(url: str, count: int) -> None:
     """Open `count` sockets to `url`, say so on stdout, and keep them until stdin closes."""
+    async def connect(session: aiohttp.ClientSession) -> aiohttp.ClientWebSocketResponse:
+        while True:
+            try:
+                return await session.ws_connect(url, heartbeat=None, autoping=True)
+            except aiohttp.WSServerHandshakeError as exc:
+                # a server swamped for a moment (on a busy machine) answers 503: try again
+                if exc.status != 503:
+                    raise
+                await asyncio.sleep(0.5)
+
     async def run() -> None:
         session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
         sockets = []
         for start in range(0, count, 200):
-            sockets += await asyncio.gather(*(session.ws_connect(url, heartbeat=None, autoping=True)
-                                              for _ in range(start, min(count, start + 200))))
+            sockets += await asyncio.gather(*(connect(session) for _ in range(start, min(count, start + 200))))
         print("ready", flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
         for ws in sockets:

@@ -63,6 +63,10 @@ from chatserver.secret import with_jwt_secret
 from chatserver.startup import log_summary
 from chatserver.tools.tool_sources import toolbox_ctx
 
+# commands in flight at once per process, and how long one waits for a connection before
+# Redis counts as unreachable (its socket timeouts are no longer either)
+REDIS_POOL_MAX = 500
+REDIS_POOL_WAIT_SECONDS = 5.0
 
 async def servers_ctx(app: web.Application):
     """Use the configured servers, or start embedded ones under DATA_DIR."""
@@ -94,8 +98,12 @@ async def database_ctx(app: web.Application):
 
 
 async def redis_ctx(app: web.Application):
-    client = redis_async.Redis.from_url(app[appkeys.REDIS_URL], decode_responses=True,
-                                     health_check_interval=30)
+    # a command waits for a free connection rather than failing at once: redis-py's own pool
+    # refuses the 101st concurrent command, which a burst of handshakes reaches
+    pool = redis_async.BlockingConnectionPool.from_url(
+        app[appkeys.REDIS_URL], decode_responses=True, health_check_interval=30,
+        max_connections=REDIS_POOL_MAX, timeout=REDIS_POOL_WAIT_SECONDS)
+    client = redis_async.Redis.from_pool(pool)
     app[appkeys.REDIS] = client
     yield
     await client.aclose()

@@ -1,5 +1,6 @@
 """Operations: health, readiness, metrics, docs, OpenAPI, CORS, error shape."""
 
+import asyncio
 import contextlib
 
 import pytest
@@ -153,3 +154,14 @@ async def test_control_characters_in_a_request_cannot_forge_a_log_line(client, c
     assert line.count(" status=") == 2 and line.split(" status=")[-1].startswith("404 ms=")
     assert not any(ch in line for ch in "\n\r\x1b\x7f\x85\u2028")
     assert "\\r\\x1b[2J\\x7f\\x85\\u2028" in line
+
+
+async def test_a_burst_of_requests_past_a_hundred_at_once_waits_for_redis_connections_not_503(client, user):
+    # every authenticated request asks Redis whether its token was revoked; redis-py's
+    # own pool refused the 101st command in flight at once (MaxConnectionsError: a 503)
+    async def me() -> int:
+        resp = await client.get("/api/users/me", headers=user.headers)
+        return resp.status
+
+    statuses = await asyncio.gather(*(me() for _ in range(300)))
+    assert set(statuses) == {200}

@@ -2,10 +2,11 @@
 
 When the chat names tools that can be called now, the backend
 `calls_tools` and the request brought no tools of its own (a /v1 client's),
-the model is sent them; each time it asks for calls, they run (in parallel, each bounded by the toolbox), every call is a step watchers
-see start and end, the results go back as `tool` messages, and the model is
-asked again: until it answers with text, or TOOL_MAX_STEPS rounds are spent
-(then the answer says so and ends). A cancel cancels the task running this,
+the model is sent them; each time it asks for calls, they run (in parallel,
+each bounded by the toolbox), every call is a step watchers see start and
+end, the results go back as `tool` messages, and the model is asked again:
+until it answers with text, or TOOL_MAX_STEPS rounds are spent (then the
+answer says so and ends). A cancel cancels the task running this,
 and with it the calls in flight.
 """
 

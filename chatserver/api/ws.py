@@ -99,7 +99,7 @@ async def _forward(ws: web.WebSocketResponse, app: web.Application, message_id: 
         await send(ws, {"error": UNAVAILABLE, "code": ServiceUnavailable.code, "message_id": key})
 
 
-def _close_revoked(ws: web.WebSocketResponse, reason: str) -> None:
+def close_revoked(ws: web.WebSocketResponse, reason: str) -> None:
     # a task of its own: close() wakes the socket's loop, which then ends
     task = asyncio.create_task(ws.close(code=4401, message=f"{reason}; sign in again".encode()))
     _CLOSING.add(task)
@@ -238,7 +238,7 @@ async def chat_socket(request: web.Request) -> web.WebSocketResponse:
     gauge = app[appkeys.METRICS].websockets
     gauge.inc()
     revocations = app[REVOCATIONS]
-    hold = revocations.hold(credential_of(request), _close_revoked, ws)
+    hold = revocations.hold(credential_of(request), close_revoked, ws)
     app[OPEN_SOCKETS].add(ws)
     try:
         async for message in ws:

@@ -3,6 +3,7 @@ buttons, search highlighting and the shortcut list, in headless Chromium."""
 
 import json
 
+import aiohttp
 import pytest
 from support.fake_ai_service import Script, split_pieces
 
@@ -231,6 +232,33 @@ async def test_a_chat_starts_from_a_preset(live, page):
     chat_id = page.url.rsplit("/", 1)[-1]
     status, chat = await (await rest_of(page, live)).call("GET", f"/api/chats/{chat_id}")
     assert chat["system_prompt"] == "Answer like a pirate." and chat["temperature"] == 0.4
+    assert not unexpected_errors(page), page.errors
+
+
+async def test_a_preset_with_a_tool_and_a_knowledge_file_starts_a_chat_with_both(live, page):
+    await register_in_browser(page, live)
+    form = aiohttp.FormData()
+    form.add_field("file", b"Pears are pruned in February.", filename="orchard.txt", content_type="text/plain")
+    status, file = await (await rest_of(page, live)).call("POST", "/api/files", data=form)
+    assert status == 201
+    await page.get_by_role("button", name="Presets", exact=True).click()
+    dialog = page.locator("#presets-dialog")
+    await dialog.get_by_label("Name").fill("Gardener")
+    await dialog.get_by_role("group", name="Tools").get_by_label("builtin:search_chats").check()
+    await dialog.get_by_role("group", name="Knowledge").get_by_label("orchard.txt").check()
+    await dialog.get_by_role("button", name="Save preset").click()
+    row = dialog.locator("#preset-list li", has_text="Gardener")
+    await row.get_by_text("tools: builtin:search_chats, 1 knowledge file").wait_for()
+    before = page.url
+    await row.get_by_role("button", name="Start chat").click()
+    await page.wait_for_function("(u) => location.href !== u && location.hash.startsWith('#/chat/')", arg=before)
+    chat_id = page.url.rsplit("/", 1)[-1]
+    status, chat = await (await rest_of(page, live)).call("GET", f"/api/chats/{chat_id}")
+    assert (chat["tools"], chat["knowledge"]) == (["builtin:search_chats"], [file["id"]])
+    await page.locator("#chat-settings").click()
+    settings = page.locator("#settings-dialog")
+    assert await settings.get_by_role("group", name="Tools").get_by_label("builtin:search_chats").is_checked()
+    assert await settings.get_by_role("group", name="Knowledge").get_by_label("orchard.txt").is_checked()
     assert not unexpected_errors(page), page.errors
 
 

@@ -3,12 +3,20 @@ asking for a tool call and its next request to the model (parse the call,
 mark the step started, run it, mark it ended, build the next request).
 
 Starts the server (`run.py`, own process) on the openai backend against an
-OpenAI-compatible fake in this process. Each answer's model asks for
-`builtin:search_chats` --rounds times, then answers; the fake notes when it
-finished sending each tool-call answer and when the next request arrived.
-Answers run one after the other, so the gaps are one answer's alone. The
-tool is the real built-in search over a small database: its query is part
-of the figure.
+OpenAI-compatible fake in this process. Each answer's model asks for a tool
+--rounds times, then answers; the fake notes when it finished sending each
+tool-call answer and when the next request arrived. Answers run one after
+the other, so the gaps are one answer's alone. Two kinds of rounds:
+
+- `search_chats`: the real built-in search over a small database (its query
+  is part of the figure);
+- a tool the chat does not have: the loop alone (the step started and
+  ended, the error the model is sent), no tool run.
+
+The baseline, measured in the same run against the same server, is an
+authenticated REST read (`GET /api/messages/{id}`: a token check and one
+PostgreSQL query, as a client sees it); each figure is also printed as a
+ratio of the baseline's p50, so runs on a busy machine compare.
 
     .venv/bin/python bench/tool_rounds.py [--answers 30] [--rounds 5]
 """
@@ -31,24 +39,28 @@ from aiohttp import web
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import free_port, start_server  # noqa: E402
 
+# what the user asks -> the tool the model calls
+KINDS = {"my garden": "search_chats", "no tool": "no_such_tool"}
+
 
 class ToolModel:
     def __init__(self, rounds: int):
         self.rounds = rounds
         self.sent_at: float | None = None
-        self.gaps: list[float] = []
+        self.gaps: dict[str, list[float]] = {tool: [] for tool in KINDS.values()}
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         arrived = time.perf_counter()
         body = await request.json()
+        tool = KINDS[[m["content"] for m in body["messages"] if m["role"] == "user"][-1]]
         done = sum(1 for m in body["messages"] if m["role"] == "tool")
         if done and self.sent_at is not None:
-            self.gaps.append(arrived - self.sent_at)
+            self.gaps[tool].append(arrived - self.sent_at)
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
         if done < self.rounds:
             delta = {"tool_calls": [{"index": 0, "id": f"call_{uuid.uuid4().hex[:8]}", "type": "function",
-                                     "function": {"name": "search_chats", "arguments": '{"query": "garden"}'}}]}
+                                     "function": {"name": tool, "arguments": '{"query": "garden"}'}}]}
             finish = "tool_calls"
         else:
             delta, finish = {"content": "Done."}, "stop"
@@ -78,26 +90,36 @@ async def main(answers: int, rounds: int) -> None:
             async with session.post(f"{base}/api/chats", json={"title": "bench", "tools": ["builtin:search_chats"]},
                                     headers=headers) as resp:
                 chat_id = (await resp.json())["id"]
+            reads: list[float] = []
+            # the kinds take turns, so that both see the same moments of a busy machine
             for _ in range(answers):
-                async with session.post(f"{base}/api/chats/{chat_id}/messages", json={"content": "my garden"},
-                                        headers=headers) as resp:
-                    answer_id = (await resp.json())["assistant_message"]["id"]
-                while True:
-                    async with session.get(f"{base}/api/messages/{answer_id}", headers=headers) as resp:
-                        message = await resp.json()
-                    if message["status"] not in ("pending", "streaming"):
-                        break
-                    await asyncio.sleep(0.02)
-                assert message["status"] == "complete" and len(message["steps"]) == rounds, message
+                for question in KINDS:
+                    async with session.post(f"{base}/api/chats/{chat_id}/messages", json={"content": question},
+                                            headers=headers) as resp:
+                        answer_id = (await resp.json())["assistant_message"]["id"]
+                    while True:
+                        started = time.perf_counter()
+                        async with session.get(f"{base}/api/messages/{answer_id}", headers=headers) as resp:
+                            message = await resp.json()
+                        reads.append(time.perf_counter() - started)
+                        if message["status"] not in ("pending", "streaming"):
+                            break
+                        await asyncio.sleep(0.02)
+                    assert message["status"] == "complete" and len(message["steps"]) == rounds, message
     finally:
         proc.terminate()
         proc.wait()
         await runner.cleanup()
-    gaps = sorted(g * 1000 for g in model.gaps)
-    p99 = gaps[min(len(gaps) - 1, int(len(gaps) * 0.99))]
-    print(f"tool rounds: {len(gaps)} ({answers} answers x {rounds} rounds)")
-    print(f"added latency per round (model's tool call sent -> next model request): "
-          f"p50 {statistics.median(gaps):.1f} ms, p99 {p99:.1f} ms, max {gaps[-1]:.1f} ms")
+    base_p50 = statistics.median(reads) * 1000
+    print(f"tool rounds: {answers} answers x {rounds} rounds of each kind; "
+          f"added latency per round = the model's tool call sent -> the server's next model request")
+    print(f"{'':<44}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}{'p50/base':>10}{'p99/base':>10}")
+    rows = [("baseline: GET /api/messages/{id}", reads), ("round calling search_chats", model.gaps["search_chats"]),
+            ("round calling a tool the chat lacks (loop)", model.gaps["no_such_tool"])]
+    for name, took in rows:
+        ms = sorted(t * 1000 for t in took)
+        p50, p99 = statistics.median(ms), ms[min(len(ms) - 1, int(len(ms) * 0.99))]
+        print(f"{name:<44}{p50:>8.1f}{p99:>8.1f}{ms[-1]:>8.1f}{p50 / base_p50:>9.1f}x{p99 / base_p50:>9.1f}x")
 
 
 if __name__ == "__main__":

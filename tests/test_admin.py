@@ -12,14 +12,18 @@ import uuid
 
 import aiohttp
 import pytest
-from support.accounts import register
+from support.accounts import create_chat, register
 from support.error_shape import assert_error
 from support.message_tree import setup, turn
+from support.messages import post_message
 from support.paths import TESTS_DIR
-from support.served_app import db_of
+from support.served_app import app_of, db_of
 from support.ws_frames import subscribed
 
 from chatserver.data import users
+from chatserver.live.answers import ANSWERS
+from chatserver.live.state import ANSWER_STATE
+from chatserver.live.wire import Event
 
 
 async def closed_with(ws, seconds: float = 10) -> int | None:
@@ -178,6 +182,22 @@ async def test_disabling_an_account_closes_its_sockets_in_every_process(make_cli
     assert (await second.get("/api/users/me", headers=other.headers)).status == 200
 
 
+async def test_disabling_an_account_ends_its_streams_in_every_process(make_client):
+    first, second = await make_client(start_workers=False), await make_client(start_workers=False)
+    boss, other = await admin(first), await register(first)
+    chat = await create_chat(first, other)
+    answer = (await post_message(first, other, chat["id"], "q"))["assistant_message"]
+    await app_of(second)[ANSWER_STATE].open(uuid.UUID(answer["id"]), "test")
+    resp = await second.get(f"/api/messages/{answer['id']}/stream", headers=other.headers)
+    assert resp.status == 200
+    await app_of(second)[ANSWERS].add(uuid.UUID(answer["id"]), uuid.UUID(answer["chat_id"]), Event.chunk("Hel"))
+    assert (await resp.content.readuntil(b"\n\n")).startswith(b"event: content")
+
+    assert (await patch(first, boss, other.id, {"disabled": True})).status == 200
+    rest = (await asyncio.wait_for(resp.content.read(), 10)).decode()
+    assert "event: error" in rest and '"unauthorized"' in rest
+
+
 async def test_usage_by_user_model_and_day_with_thumbs(fake_service, make_client):
     service, client, account, chat = await setup(fake_service, make_client)
     posted = await turn(client, service, account, chat["id"], "q", "a")
@@ -225,6 +245,7 @@ async def test_admins_list_anyones_keys_and_revoke_them_everywhere(make_client):
     assert resp.status == 200, await resp.text()
     (listed,) = (await resp.json())["items"]
     assert listed["id"] == made["id"] and listed["user_id"] == other.id and listed["name"] == "laptop"
+    assert listed["user_email"] == other.email
     assert "key" not in listed
 
     key_headers = {"Authorization": f"Bearer {made['key']}"}

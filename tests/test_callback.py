@@ -10,7 +10,10 @@ from support.messages import get_message, idle, post_message
 from support.served_app import app_of, db_of
 from support.ws_frames import follow, open_ws, read_to_end, receive, streamed_text
 
+from chatserver.data import message_drafts, messages
+from chatserver.live.answers import ANSWERS
 from chatserver.live.state import ANSWER_STATE
+from chatserver.live.wire import Event
 
 
 async def started(fake_service, make_client, **settings):
@@ -191,14 +194,25 @@ async def test_malformed_events_are_422_and_store_nothing(fake_service, make_cli
     assert (await client.post(path, json={"type": "chunk", "content": "still fine"})).status == 200
 
 
+async def stored_text(client, message_id) -> tuple[str, str]:
+    """What PostgreSQL holds of an answer: its status and text."""
+    state = await messages.get_state(db_of(client), message_id)
+    return state["status"], state["content"]
+
+
+async def stored_pieces(client, message_id, kind="c") -> list[str]:
+    rows = await db_of(client).fetch("SELECT piece FROM message_drafts WHERE message_id = %s AND kind = %s "
+                                     "ORDER BY at", (message_id, kind))
+    return [row["piece"] for row in rows]
+
+
 async def test_chunks_reach_postgresql_only_at_checkpoints(fake_service, make_client):
     service, client, account, chat, answer, body = await started(fake_service, make_client,
                                                                  STREAM_CHECKPOINT_SECONDS=3600)
     path = callback_path(body)
     for seq in range(5):
         assert (await client.post(path, json={"type": "chunk", "content": f"{seq} ", "seq": seq})).status == 200
-    stored = await db_of(client).fetchrow("SELECT status, content FROM messages WHERE id = %s", (answer["id"],))
-    assert (stored["status"], stored["content"]) == ("streaming", "")
+    assert await stored_text(client, answer["id"]) == ("streaming", "")
     listed = (await (await client.get(f"/api/chats/{chat['id']}/messages", headers=account.headers)).json())["items"]
     assert listed[-1]["content"] == "0 1 2 3 4 " and listed[-1]["status"] == "streaming"
 
@@ -208,8 +222,78 @@ async def test_a_due_checkpoint_saves_the_partial_text(fake_service, make_client
                                                                  STREAM_CHECKPOINT_SECONDS=0)
     path = callback_path(body)
     await client.post(path, json=[{"type": "chunk", "content": "saved", "seq": 0}])
-    stored = await db_of(client).fetchrow("SELECT status, content FROM messages WHERE id = %s", (answer["id"],))
-    assert (stored["status"], stored["content"]) == ("streaming", "saved")
+    assert await stored_text(client, answer["id"]) == ("streaming", "saved")
+
+
+async def test_each_checkpoint_stores_only_what_is_new_since_the_last(fake_service, make_client):
+    service, client, account, chat, answer, body = await started(fake_service, make_client,
+                                                                 STREAM_CHECKPOINT_SECONDS=0)
+    path = callback_path(body)
+    for seq, piece in enumerate(["héllo ", "wörld ", "🌍"]):
+        await client.post(path, json={"type": "chunk", "content": piece, "seq": seq})
+    assert await stored_pieces(client, answer["id"]) == ["héllo ", "wörld ", "🌍"]
+    assert await stored_text(client, answer["id"]) == ("streaming", "héllo wörld 🌍")
+    await client.post(path, json={"type": "complete", "seq": 3})
+    await idle(client)
+    assert await stored_text(client, answer["id"]) == ("complete", "héllo wörld 🌍")
+    assert await stored_pieces(client, answer["id"]) == []
+
+
+async def test_a_repeated_or_late_checkpoint_changes_nothing(fake_service, make_client):
+    service, client, account, chat, answer, body = await started(fake_service, make_client,
+                                                                 STREAM_CHECKPOINT_SECONDS=0)
+    path = callback_path(body)
+    await client.post(path, json={"type": "chunk", "content": "ünï ", "seq": 0})
+    await client.post(path, json={"type": "chunk", "content": "two", "seq": 1})
+    db, end = db_of(client), len("ünï two".encode())
+    assert await message_drafts.add(db, answer["id"], len("ünï ".encode()), "two", 0, "") == (end, 0)
+    assert await message_drafts.add(db, answer["id"], 0, "ünï ", 0, "") == (end, 0)
+    assert await message_drafts.add(db, answer["id"], 0, "ünï two", 0, "") == (end, 0)
+    assert await stored_text(client, answer["id"]) == ("streaming", "ünï two")
+    assert await stored_pieces(client, answer["id"]) == ["ünï ", "two"]
+
+
+async def test_a_checkpoint_that_never_reached_postgresql_is_made_good_by_the_next(fake_service, make_client):
+    service, client, account, chat, answer, body = await started(fake_service, make_client,
+                                                                 STREAM_CHECKPOINT_SECONDS=0)
+    path = callback_path(body)
+    await client.post(path, json={"type": "chunk", "content": "one ", "seq": 0})
+    # the live state took a checkpoint whose process died before writing it to PostgreSQL
+    lost = await app_of(client)[ANSWER_STATE].apply(answer["id"], chat["id"], [Event.chunk("lost ", seq=1)])
+    assert lost == ["checkpoint", len("one "), "lost ", 0, ""]
+    assert await stored_text(client, answer["id"]) == ("streaming", "one ")
+    await client.post(path, json={"type": "chunk", "content": "three", "seq": 2})
+    assert await stored_text(client, answer["id"]) == ("streaming", "one lost three")
+    # the lost one arriving after all changes nothing
+    await message_drafts.add(db_of(client), answer["id"], lost[1], lost[2], lost[3], lost[4])
+    assert await stored_text(client, answer["id"]) == ("streaming", "one lost three")
+
+
+async def test_a_checkpoint_arriving_after_the_end_adds_nothing(fake_service, make_client):
+    service, client, account, chat, answer, body = await started(fake_service, make_client,
+                                                                 STREAM_CHECKPOINT_SECONDS=0)
+    path = callback_path(body)
+    await client.post(path, json={"type": "chunk", "content": "done", "seq": 0})
+    await client.post(path, json={"type": "complete", "seq": 1})
+    await idle(client)
+    assert await message_drafts.add(db_of(client), answer["id"], len("done"), " late", 0, "") is None
+    assert await stored_text(client, answer["id"]) == ("complete", "done")
+    assert await stored_pieces(client, answer["id"]) == []
+
+
+async def test_checkpoints_store_the_reasoning_apart_piece_by_piece(make_client):
+    client = await make_client(start_workers=False, STREAM_CHECKPOINT_SECONDS=0)
+    account = await register(client)
+    chat = await create_chat(client, account)
+    answer = (await post_message(client, account, chat["id"], "hi"))["assistant_message"]
+    app = app_of(client)
+    await app[ANSWER_STATE].open(answer["id"])
+    for event in [Event.reasoning("Think"), Event.chunk("Say"), Event.reasoning("ing."), Event.chunk(" so.")]:
+        assert await app[ANSWERS].add(answer["id"], chat["id"], event)
+    state = await messages.get_state(db_of(client), answer["id"])
+    assert (state["reasoning"], state["content"]) == ("Thinking.", "Say so.")
+    assert await stored_pieces(client, answer["id"], "r") == ["Think", "ing."]
+    assert await stored_pieces(client, answer["id"], "c") == ["Say", " so."]
 
 
 async def test_an_answer_is_searchable_once_finished_not_at_its_checkpoints(fake_service, make_client):
@@ -217,8 +301,9 @@ async def test_an_answer_is_searchable_once_finished_not_at_its_checkpoints(fake
                                                                  STREAM_CHECKPOINT_SECONDS=0)
     path = callback_path(body)
     await client.post(path, json={"type": "chunk", "content": "the okapi ", "seq": 0})
-    stored = await db_of(client).fetchrow("SELECT content, search FROM messages WHERE id = %s", (answer["id"],))
-    assert stored == {"content": "the okapi ", "search": None}
+    assert await stored_text(client, answer["id"]) == ("streaming", "the okapi ")
+    search = await db_of(client).fetchval("SELECT search FROM messages WHERE id = %s", (answer["id"],))
+    assert search is None
     search = {"q": "okapi"}
     assert (await (await client.get("/api/search", params=search, headers=account.headers)).json())["items"] == []
     await client.post(path, json={"type": "complete", "seq": 1})

@@ -237,6 +237,33 @@ async def test_the_model_calls_an_mcp_tool_in_an_answer(fake_service, make_clien
         "The sum is 42.", "mcp:calc:add", "42")
 
 
+async def test_the_worked_example_of_docs_tools_md_runs_as_written(fake_service, make_client, tmp_path):
+    doc = (TESTS_DIR.parent / "docs" / "tools.md").read_text()
+    example = doc.split("### A worked example", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "calc.py").write_text(example)
+
+    def plan(body):
+        if not tool_results(body):
+            return calls(("calc_add", {"a": 19, "b": 23}))
+        return say(f"It is {tool_results(body)[0]['content']}.")
+
+    config = json.dumps([{"name": "calc", "command": sys.executable, "args": [str(tmp_path / "calc.py")]}])
+    model, client = await start_tool_model(fake_service, make_client, plan, MCP_SERVERS=config)
+    items = await tools_when(client, available("mcp:calc:add"))
+    assert items["mcp:calc:add"]["name"] == "calc_add"
+    account = await register(client)
+    chat = await create_chat(client, account)
+    resp = await client.patch(f"/api/chats/{chat['id']}", json={"tools": ["mcp:calc:add"]}, headers=account.headers)
+    assert resp.status == 200
+    answer = (await post_message(client, account, chat["id"], "What is 19 + 23? Use the tool."))["assistant_message"]
+    await idle(client)
+    stored = await get_message(client, account, answer["id"])
+    [step] = stored["steps"]
+    assert (step["tool"], step["arguments"], step["status"], step["output"]) == (
+        "mcp:calc:add", {"a": 19, "b": 23}, "done", "42")
+    assert stored["content"] == "It is 42."
+
+
 def test_tool_names_follow_openais_rule_and_hold_the_tools_own_name():
     assert model_name("calc", "add") == "calc_add"
     long = model_name("a-server-with-a-rather-long-name", "a.tool/with:odd chars and a long long name")

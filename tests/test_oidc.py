@@ -5,6 +5,7 @@ what must be refused."""
 
 from __future__ import annotations
 
+import time
 import urllib.parse
 import uuid
 import warnings
@@ -13,6 +14,7 @@ import aiohttp
 import pytest
 from support.accounts import register
 from support.error_shape import assert_error
+from support.oidc_issuer import OidcIssuer
 from support.served_app import db_of
 
 # the provider (not chatserver) still calls Authlib's deprecated server API, in its own thread
@@ -203,3 +205,59 @@ async def test_a_provider_without_a_usable_email_makes_no_account(sso, provider)
     resp = await sign_in(client, provider, uuid.uuid4().hex, {"email": "not an address", "email_verified": True})
     assert resp.status == 400
     assert_error(await resp.json(), "oidc_failed")
+
+
+async def test_an_error_from_the_provider_is_refused_and_uses_the_state_up(sso):
+    client = await sso()
+    state = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(await begin(client)).query))["state"]
+    query = {"state": state, "error": "access_denied"}
+    resp = await client.get("/api/auth/oidc/callback", params=query, allow_redirects=False)
+    assert resp.status == 400
+    body = await resp.json()
+    assert_error(body, "oidc_failed")
+    assert "access_denied" in body["error"]
+    again = await client.get("/api/auth/oidc/callback", params=query, allow_redirects=False)
+    assert_error(await again.json(), "invalid_oidc_state")
+
+
+@pytest.fixture
+async def strict(make_client, fake_service):
+    """A chatserver signing in through OidcIssuer, and that issuer."""
+    issuer = OidcIssuer()
+    url = str((await fake_service(issuer.app)).make_url("")).rstrip("/")
+    client = await make_client(OIDC_ISSUER=url, OIDC_CLIENT_ID="chatserver", OIDC_CLIENT_SECRET="s3cret",
+                               start_workers=False)
+    return client, issuer
+
+
+async def through_issuer(client) -> aiohttp.ClientResponse:
+    async with aiohttp.ClientSession() as session:
+        resp = await session.get(await begin(client), allow_redirects=False)
+        assert resp.status == 302, await resp.text()
+        return await come_back(client, resp.headers["Location"])
+
+
+async def test_an_id_token_that_checks_out_signs_in(strict):
+    client, issuer = strict
+    headers = signed_in(await through_issuer(client))
+    assert (await (await client.get("/api/users/me", headers=headers)).json())["email"] == issuer.email
+
+
+@pytest.mark.parametrize("wrong", [
+    pytest.param({"foreign_key": True}, id="signed-by-a-key-not-in-the-jwks"),
+    pytest.param({"claims": {"iss": "https://elsewhere.example"}}, id="another-issuer"),
+    pytest.param({"claims": {"aud": "another-client"}}, id="another-audience"),
+    pytest.param({"claims": {"exp": int(time.time()) - 60}}, id="expired"),
+    pytest.param({"claims": {"exp": None}}, id="no-expiry"),
+    pytest.param({"claims": {"nonce": None}}, id="no-nonce"),
+])
+async def test_an_id_token_that_does_not_check_out_signs_nobody_in(strict, wrong):
+    client, issuer = strict
+    issuer.foreign_key = wrong.get("foreign_key", False)
+    issuer.claims = wrong.get("claims", {})
+    resp = await through_issuer(client)
+    assert resp.status == 400
+    body = await resp.json()
+    assert_error(body, "oidc_failed")
+    assert "ID token" in body["error"]
+    assert await db_of(client).fetchval("SELECT count(*) FROM users WHERE email = %s", (issuer.email,)) == 0

@@ -4,9 +4,14 @@ server running Gemma 3 270M (`--chat_format gemma`, 1024 tokens of context).
 The model server lives in a virtual environment of its own that
 `.ci/realmodel-env` builds (llama-cpp-python compiles from source); these
 tests skip, saying so, when it is absent. Answers are kept short with
-`max_tokens`, so each run is bounded."""
+`max_tokens`, so each run is bounded. The tool tests print what the model
+server was sent and answered (`pytest -s`): docs/tools.md, "Model servers",
+says what it did."""
 
+import asyncio
 import glob
+import itertools
+import json
 import os
 import subprocess
 import time
@@ -16,9 +21,10 @@ from pathlib import Path
 import openai
 import pytest
 import requests
-from support.accounts import register
+from support.accounts import create_chat, register
 from support.messages import get_message, idle, post_message
 from support.net import free_port
+from support.recording_proxy import RecordingProxy, summary
 from support.served_app import db_of
 from support.uploads import processed, uploaded
 from support.ws_frames import open_ws, read_to_end, receive, streamed_text
@@ -175,3 +181,104 @@ async def test_a_long_attached_file_reaches_the_model_as_the_passage_that_answer
     assert any("BISCUIT" in s["content"] for s in stored["sources"])
     # what a 270M model makes of the passage is its own affair: the test holds what the server
     # controls (the right passage went, and the answer completed), not the model's reading
+
+
+async def finished(client, account, message_id: str, seconds: float = 300) -> dict:
+    """The answer once it ended, however long a busy machine takes to generate it."""
+    deadline = time.monotonic() + seconds
+    while (stored := await get_message(client, account, message_id))["status"] in ("pending", "streaming"):
+        assert time.monotonic() < deadline, stored
+        await asyncio.sleep(0.2)
+    return stored
+
+
+def _seen_steps(frames: list[dict]) -> dict[str, str]:
+    """The last state of each step a socket was told of (late-join snapshot, then frames)."""
+    states: dict[str, str] = {}
+    for frame in frames:
+        steps = frame.get("steps", []) if frame.get("type") == "stream_content" else (
+            [frame["step"]] if frame.get("type") == "tool_call" else [])
+        for step in steps:
+            states[step["id"]] = step["status"]
+    return states
+
+
+@pytest.mark.timeout(600)
+async def test_a_question_for_a_chat_tool_ends_and_any_call_is_run_recorded_and_streamed(
+        make_client, model_server, fake_service):
+    # what the model server is sent and answers is kept by a proxy, and printed (pytest -s) for the record
+    proxy = RecordingProxy(model_server)
+    client, account, chat = await start(make_client, str((await fake_service(proxy.app)).make_url("/v1")),
+                                        TOOL_MAX_STEPS=3)
+    earlier = await create_chat(client, account)
+    said = await post_message(client, account, earlier["id"], "Remember: my zanzibar trip starts on 3 May.")
+    await finished(client, account, said["assistant_message"]["id"])
+    resp = await client.patch(f"/api/chats/{chat['id']}", json={"tools": ["builtin:search_chats"], "max_tokens": 64},
+                              headers=account.headers)
+    assert resp.status == 200, await resp.text()
+    ws = await open_ws(client, account, chat["id"])
+    question = "Use the search_chats tool to find when my zanzibar trip starts."
+    answer = (await post_message(client, account, chat["id"], question))["assistant_message"]
+    await ws.send_json({"type": "stream_request", "message_id": answer["id"]})
+    frames = await read_to_end(ws, timeout=500)
+    stored = await finished(client, account, answer["id"])
+    exchanges = [summary(e) for e in proxy.exchanges if e["request"].get("tools")]
+    print("\nreal model and a chat tool:", json.dumps(
+        {"model_requests": exchanges, "steps": stored["steps"], "status": stored["status"],
+         "content": stored["content"]}, indent=1, default=str))
+
+    assert stored["status"] == "complete" and frames[-1]["type"] == "complete"
+    assert streamed_text(frames) == stored["content"]
+    assert exchanges[0]["tools"] == ["search_chats"]
+    # every call the model asked for is a step that ran to an end, told to the socket as it ended
+    asked = [call for exchange in exchanges for call in exchange["tool_calls"]]
+    assert len(stored["steps"]) == len(asked)
+    for step, call in zip(stored["steps"], asked, strict=True):
+        assert step["tool"] == ("builtin:search_chats" if call["name"] == "search_chats" else call["name"])
+        assert step["status"] in ("done", "failed")
+    assert _seen_steps(frames) == {step["id"]: step["status"] for step in stored["steps"]}
+    # each round of calls but a last one cut by TOOL_MAX_STEPS went back to the model with its results
+    for number, (before, after) in enumerate(itertools.pairwise(exchanges), start=1):
+        assert before["tool_calls"]
+        results = [m for m in after["messages"] if m[0] == "tool"]
+        assert len(results) == sum(len(e["tool_calls"]) for e in exchanges[:number])
+
+
+@pytest.mark.timeout(300)
+async def test_v1_a_tool_the_client_forces_comes_back_from_the_real_model_as_a_call(make_client, model_server):
+    client, account, _ = await start(make_client, model_server)
+    key = (await (await client.post("/api/keys", json={"name": "k"}, headers=account.headers)).json())["key"]
+    api = openai.AsyncOpenAI(base_url=str(client.make_url("/v1")), api_key=key, max_retries=0)
+    weather = {"type": "function", "function": {
+        "name": "get_weather", "description": "The weather in a city.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string", "maxLength": 24}},
+                       "required": ["city"]}}}
+    asked = [{"role": "user", "content": "What is the weather in Paris?"}]
+    options = {"model": "gemma3-270m", "tools": [weather], "max_tokens": 64, "temperature": 0,
+               "tool_choice": {"type": "function", "function": {"name": "get_weather"}}}
+    try:
+        whole = await api.chat.completions.create(messages=asked, **options)
+        [call] = whole.choices[0].message.tool_calls
+        chunks = [c async for c in await api.chat.completions.create(messages=asked, stream=True, **options)]
+        pieces = [d for c in chunks for choice in c.choices for d in choice.delta.tool_calls or []]
+        finish = [choice.finish_reason for c in chunks for choice in c.choices if choice.finish_reason]
+        # the client runs its tool and sends the result back; the model answers in text
+        answered = await api.chat.completions.create(model="gemma3-270m", max_tokens=24, temperature=0, messages=[
+            # content "", not null: llama-cpp-python's server refuses a null content
+            *asked, {"role": "assistant", "content": "", "tool_calls": [call.model_dump()]},
+            {"role": "tool", "tool_call_id": call.id, "content": "Sunny, 21 degrees."}])
+    finally:
+        await api.close()
+    print("\nreal model and a forced client tool on /v1:", json.dumps({
+        "whole": whole.choices[0].model_dump(), "streamed_calls": [p.model_dump() for p in pieces],
+        "streamed_finish": finish, "after_the_result": answered.choices[0].model_dump()}, indent=1))
+
+    assert whole.choices[0].finish_reason == "tool_calls"
+    assert call.function.name == "get_weather" and call.id
+    assert isinstance(json.loads(call.function.arguments)["city"], str)
+    assert finish == ["tool_calls"]
+    assert {p.function.name for p in pieces if p.function and p.function.name} == {"get_weather"}
+    assert json.loads("".join(p.function.arguments or "" for p in pieces if p.function)) == json.loads(
+        call.function.arguments)
+    assert answered.choices[0].finish_reason in ("stop", "length")
+    assert not answered.choices[0].message.tool_calls

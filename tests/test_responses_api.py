@@ -180,6 +180,34 @@ async def test_previous_response_id_chains_turns_in_one_chat(fake_service, make_
     assert len({r["chat_id"] for r in rows}) == 1 and await chat_count(client, account) == 1
 
 
+async def test_a_response_continues_one_that_ended_before_its_final_write_landed(fake_service, make_client, sdk):
+    # Redis hears of an answer's end a moment before PostgreSQL stores it; a client that
+    # continues at once must not be told the response is still in progress. The window is
+    # held open here by a lock on the answer's row, released while the continuation waits.
+    hold = asyncio.Event()
+    _, client = await start_openai_service(fake_service, make_client, FakeOpenAI(hold=hold),
+                                           STREAM_CHECKPOINT_SECONDS=3600)
+    api = await sdk(client)
+    first = await api.responses.create(model="test-model", input="First about basil", background=True)
+    message_id = first.id.removeprefix("resp_")
+    db = db_of(client)
+    status = "SELECT status FROM messages WHERE id = %s"
+    async with asyncio.timeout(30):
+        while await db.fetchval(status, (message_id,)) != "streaming":
+            await asyncio.sleep(0.05)
+    async with db.transaction() as cur:
+        await cur.execute("SELECT 1 FROM messages WHERE id = %s FOR UPDATE", (message_id,))
+        hold.set()
+        async with asyncio.timeout(30):
+            while (await api.responses.retrieve(first.id)).status != "completed":
+                await asyncio.sleep(0.05)
+        assert await db.fetchval(status, (message_id,)) == "streaming"
+        second = asyncio.create_task(api.responses.create(model="test-model", input="Second about parsley",
+                                                          previous_response_id=first.id))
+        await asyncio.sleep(0.5)
+    assert (await second).previous_response_id == first.id
+
+
 async def test_store_false_leaves_nothing_once_over(client, sdk):
     account = await register(client)
     api = await sdk(client, account)

@@ -59,6 +59,31 @@ async def test_a_tool_call_runs_and_its_result_goes_back_to_the_model(fake_servi
     assert stored["usage"] == {"prompt_tokens": 20, "completion_tokens": 10}
 
 
+async def test_a_server_repeating_the_name_in_every_piece_of_a_call_is_understood(fake_service, make_client):
+    model, client = await start_tool_model(fake_service, make_client, one_call_then_answer, repeat_name=True)
+    account = await register(client)
+    chat = await tooled_chat(client, account, ["builtin:search_chats"])
+    answer = (await post_message(client, account, chat["id"], "Where did I go?"))["assistant_message"]
+    await idle(client)
+    [asked] = [m for m in model.requests[-1]["messages"] if m.get("tool_calls")]
+    assert asked["tool_calls"][0]["function"] == {"name": "search_chats", "arguments": '{"query": "zanzibar"}'}
+    [step] = (await get_message(client, account, answer["id"]))["steps"]
+    assert (step["tool"], step["arguments"], step["status"]) == ("builtin:search_chats", {"query": "zanzibar"}, "done")
+
+
+async def test_a_call_the_model_made_without_text_goes_back_with_empty_text_not_null(fake_service, make_client):
+    def plan(body):
+        return calls(("search_chats", {"query": "zanzibar"})) if not tool_results(body) else say("Nothing.")
+
+    model, client = await start_tool_model(fake_service, make_client, plan)
+    account = await register(client)
+    chat = await tooled_chat(client, account, ["builtin:search_chats"])
+    await post_message(client, account, chat["id"], "Where did I go?")
+    await idle(client)
+    [asked] = [m for m in model.requests[-1]["messages"] if m.get("tool_calls")]
+    assert asked["content"] == ""
+
+
 async def test_a_chat_without_tools_sends_none(fake_service, make_client):
     model, client = await start_tool_model(fake_service, make_client, lambda body: say("Plain."))
     account = await register(client)

@@ -200,7 +200,9 @@ class _Stream:
                 function = {}
             if isinstance(delta.get("id"), str):
                 call["id"] = delta["id"]
-            if isinstance(function.get("name"), str):
+            # OpenAI sends the name once (some servers in pieces); llama-cpp-python
+            # sends it whole again in every piece of the call
+            if isinstance(function.get("name"), str) and function["name"] != call["name"]:
                 call["name"] += function["name"]
             if isinstance(function.get("arguments"), str):
                 call["arguments"] += function["arguments"]

@@ -52,9 +52,9 @@ async def _reconcile(app: web.Application) -> None:
     rows = await messages.unfinished_answers(app[appkeys.DB], app[appkeys.SETTINGS].SWEEP_INTERVAL_SECONDS)
     queued = None
     for row in rows:
-        snap = await state.snapshot(row["id"])
-        if snap is not None:
-            if snap.final is not None:
+        status = await state.status(row["id"])
+        if status is not None:
+            if status in messages.FINISHED:
                 await answers.store_final_from_redis(row["id"])
         elif row["status"] == "streaming":
             await answers.fail(row["id"], LOST)

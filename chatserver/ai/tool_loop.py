@@ -65,7 +65,8 @@ async def _run_round(app: web.Application, context: Context, by_name: dict[str, 
                      write: StepWrite) -> None:
     calls = [{**call, "id": call["id"] or f"call_{uuid.uuid4().hex[:24]}"} for call in result.tool_calls]
     context.tool_turns.append({
-        "role": "assistant", "content": result.text or None,
+        # a string even when the model wrote nothing: llama-cpp-python's server refuses a null content
+        "role": "assistant", "content": result.text,
         "tool_calls": [{"id": c["id"], "type": "function",
                         "function": {"name": c["name"], "arguments": c["arguments"]}} for c in calls]})
     outcomes = await asyncio.gather(*(_call(app, context, by_name, call, write) for call in calls))

@@ -61,6 +61,7 @@ class KeysQuery(pydantic.BaseModel):
 class AdminApiKey(pydantic.BaseModel):
     id: uuid.UUID
     user_id: uuid.UUID
+    user_email: str = pydantic.Field(description="the email of the key's owner")
     name: str
     prefix: str
     created_at: dt.datetime
@@ -161,7 +162,11 @@ async def list_everyones_keys(request: web.Request) -> web.Response:
     more = len(rows) > query.limit
     rows = rows[: query.limit]
     cursor = encode_cursor(rows[-1]["created_at"].isoformat(), rows[-1]["id"]) if more else None
-    return json_response(AdminApiKeyList(items=[AdminApiKey(**r) for r in rows], next_cursor=cursor))
+    emails = await users.emails_of(request.app[appkeys.DB], list({r["user_id"] for r in rows}))
+    # an account deleted in between took its keys with it
+    return json_response(AdminApiKeyList(
+        items=[AdminApiKey(**r, user_email=emails[r["user_id"]]) for r in rows if r["user_id"] in emails],
+        next_cursor=cursor))
 
 
 @endpoint("Revoke anyone's API key: it stops working at once, and what is open with it closes, everywhere",

@@ -33,6 +33,10 @@ from chatserver.live.reads import live_content
 from chatserver.live.state import ANSWER_STATE
 from chatserver.live.wire import End, Text
 
+# how long a continuation waits for an ended answer's final write to land (10 s at most)
+FINAL_WRITE_POLLS = 200
+FINAL_WRITE_POLL_SECONDS = 0.05
+
 DISCONNECTED = "the API client disconnected"
 CANCELLED = "cancelled through the API"
 MAX_ITEMS_PAGE = 100
@@ -163,10 +167,28 @@ async def _previous(app: web.Application, user_id: uuid.UUID, value: str | None)
     state = None if row is None else await messages.get_state(db, row["message_id"])
     if row is None or state is None:
         raise ResponseNotFound(param="previous_response_id")
-    if state["status"] in messages.UNFINISHED:
+    if state["status"] in messages.UNFINISHED and not await _stored_soon(app, row["message_id"]):
         raise InvalidValue("previous_response_id: that response is still in progress",
                            param="previous_response_id")
     return row
+
+
+async def _stored_soon(app: web.Application, message_id: uuid.UUID) -> bool:
+    """Whether an answer PostgreSQL calls unfinished has in fact ended, and its
+    final write has landed. Redis hears of the end a moment before PostgreSQL,
+    and a client continues as soon as it has read the end: that moment must not
+    be "still in progress", nor may the next turn be built from a text whose
+    end is not stored yet."""
+    db = app[appkeys.DB]
+    (live,) = await live_content(app[ANSWER_STATE], [{"id": message_id, "status": "streaming"}])
+    if live["status"] in messages.UNFINISHED:
+        return False
+    for _ in range(FINAL_WRITE_POLLS):
+        state = await messages.get_state(db, message_id)
+        if state is not None and state["status"] not in messages.UNFINISHED:
+            return True
+        await asyncio.sleep(FINAL_WRITE_POLL_SECONDS)
+    return False
 
 
 async def _start(app: web.Application, user_id: uuid.UUID, body: shapes.ResponseRequest, given: shapes.Input,

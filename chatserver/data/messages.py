@@ -17,6 +17,19 @@ from chatserver.db import Database
 
 COLUMNS = ("id, chat_id, role, content, status, sources, file_ids, error, created_at, completed_at, parent_id, "
            "model, finish_reason, usage, reasoning, feedback, steps")
+
+
+def _text(column: str, kind: str) -> str:
+    """The expression reading a text column of `messages m`: an unfinished
+    answer's text so far is the pieces its checkpoints added (data/message_drafts.py),
+    its row's column only once it ended."""
+    return (f"CASE WHEN m.status IN ('pending', 'streaming') THEN m.{column} || message_draft(m.id, '{kind}') "
+            f"ELSE m.{column} END AS {column}")
+
+
+# COLUMNS as a SELECT from `messages m` reads them
+_READ = ", ".join({"content": _text("content", "c"), "reasoning": _text("reasoning", "r")}.get(c, "m." + c)
+                  for c in COLUMNS.split(", "))
 # every message with the same parent, oldest first; a chat's first messages
 # share the chat as their parent (the expression of the messages_siblings index)
 _SIBLINGS = """
@@ -33,26 +46,26 @@ _IS_UNFINISHED = "status IN ('pending', 'streaming')"
 async def get_owned(db: Database, message_id: uuid.UUID, user_id: uuid.UUID) -> dict | None:
     """The user's message, while their account is active."""
     return await db.fetchrow(
-        f"SELECT {COLUMNS}, reply_to FROM messages WHERE id = %s AND user_id = %s AND account_active(user_id)",
+        f"SELECT {_READ}, reply_to FROM messages m WHERE id = %s AND user_id = %s AND account_active(user_id)",
         (message_id, user_id))
 
 
 async def read_owned(db: Database, message_id: uuid.UUID, user_id: uuid.UUID) -> dict | None:
     """The user's whole message, with its siblings, while their account is active."""
     return await db.fetchrow(
-        f"SELECT {COLUMNS}, {_SIBLINGS} FROM messages m WHERE id = %s AND user_id = %s AND account_active(user_id)",
+        f"SELECT {_READ}, {_SIBLINGS} FROM messages m WHERE id = %s AND user_id = %s AND account_active(user_id)",
         (message_id, user_id))
 
 
 async def get_in_chat(db: Database, message_id: uuid.UUID, chat_id: uuid.UUID) -> dict | None:
     return await db.fetchrow(
-        "SELECT id, chat_id, status, content FROM messages WHERE id = %s AND chat_id = %s",
+        f"SELECT id, chat_id, status, {_text('content', 'c')} FROM messages m WHERE id = %s AND chat_id = %s",
         (message_id, chat_id))
 
 
 async def get_many(db: Database, ids: list[uuid.UUID]) -> list[dict]:
     """Whole messages, with their siblings, in the order of `ids`."""
-    rows = await db.fetch(f"SELECT {COLUMNS}, {_SIBLINGS} FROM messages m WHERE id = ANY(%s::uuid[])", (ids,))
+    rows = await db.fetch(f"SELECT {_READ}, {_SIBLINGS} FROM messages m WHERE id = ANY(%s::uuid[])", (ids,))
     by_id = {r["id"]: r for r in rows}
     return [by_id[i] for i in ids if i in by_id]
 
@@ -96,7 +109,7 @@ def _branch_page(start: str) -> str:
         SELECT p.id, p.parent_id, b.n + 1 FROM branch b JOIN messages p ON p.id = b.parent_id
         WHERE b.n < %(limit)s
     )
-    SELECT {", ".join("m." + c for c in COLUMNS.split(", "))}, {_SIBLINGS}
+    SELECT {_READ}, {_SIBLINGS}
     FROM branch b JOIN messages m ON m.id = b.id
     ORDER BY b.n
 """
@@ -135,13 +148,13 @@ async def newest_descendant(db: Database, chat_id: uuid.UUID, message_id: uuid.U
 
 async def unfinished_in_chat(db: Database, chat_id: uuid.UUID) -> list[dict]:
     return await db.fetch(
-        f"SELECT id, chat_id, status, content FROM messages WHERE chat_id = %s AND {_IS_UNFINISHED}",
+        f"SELECT id, chat_id, status, {_text('content', 'c')} FROM messages m WHERE chat_id = %s AND {_IS_UNFINISHED}",
         (chat_id,))
 
 
 async def get_unfinished(db: Database, message_id: uuid.UUID | str) -> dict | None:
     return await db.fetchrow(
-        f"SELECT id, chat_id, status, content FROM messages WHERE id = %s AND {_IS_UNFINISHED}",
+        f"SELECT id, chat_id, status, {_text('content', 'c')} FROM messages m WHERE id = %s AND {_IS_UNFINISHED}",
         (str(message_id),))
 
 
@@ -168,8 +181,8 @@ async def get_state(db: Database, message_id: uuid.UUID) -> dict | None:
     """What a watcher needs of a stored answer: content, reasoning, status, sources, error, the
     answer's model, finish_reason, usage and tool_calls, and its tool steps."""
     return await db.fetchrow(
-        "SELECT content, reasoning, status, sources, error, model, finish_reason, usage, tool_calls, steps "
-        "FROM messages WHERE id = %s",
+        f"SELECT {_text('content', 'c')}, {_text('reasoning', 'r')}, status, sources, error, model, finish_reason, "
+        "usage, tool_calls, steps FROM messages m WHERE id = %s",
         (message_id,))
 
 
@@ -179,24 +192,12 @@ async def mark_streaming(db: Database, message_id: uuid.UUID, model: str | None 
                      "WHERE id = %s AND status = 'pending'", (model, message_id))
 
 
-async def checkpoint(db: Database, message_id: uuid.UUID, content: str, reasoning: str = "") -> None:
-    """Store a streaming answer's text (and reasoning) so far."""
-    # the length guard keeps a slower writer from putting back an older text
-    await db.execute(
-        f"""
-        UPDATE messages SET content = %(content)s, reasoning = %(reasoning)s, status = 'streaming'
-        WHERE id = %(id)s AND {_IS_UNFINISHED}
-          AND length(content) <= length(%(content)s) AND length(reasoning) <= length(%(reasoning)s)
-        """,
-        {"content": content, "reasoning": reasoning, "id": message_id},
-    )
-
-
 async def finish(db: Database, message_id: uuid.UUID, status: str, content: str, sources: list[dict],
                  error: str | None, *, reasoning: str = "", model: str | None = None,
                  finish_reason: str | None = None, usage: dict | None = None,
                  tool_calls: list[dict] | None = None, steps: list[dict] | None = None) -> dict | None:
-    """Store an answer's end (with its tool steps); the stored message, or None if it had already ended."""
+    """Store an answer's end (its whole text, with its tool steps; a trigger
+    drops its checkpoints' pieces); the stored message, or None if it had already ended."""
     return await db.fetchrow(
         f"""
         UPDATE messages
@@ -355,8 +356,8 @@ async def export_batch(db: Database, chat_id: uuid.UUID, after: int, limit: int)
     with the ids of its children (oldest first): an export reads a chat of
     any size a batch at a time."""
     return await db.fetch(
-        """
-        SELECT m.id, m.parent_id, m.role, m.content, m.created_at, m.position, m.feedback, m.steps,
+        f"""
+        SELECT m.id, m.parent_id, m.role, {_text('content', 'c')}, m.created_at, m.position, m.feedback, m.steps,
                ARRAY(SELECT c.id FROM messages c
                      WHERE c.chat_id = m.chat_id AND coalesce(c.parent_id, c.chat_id) = m.id
                      ORDER BY c.position) AS children,

@@ -61,6 +61,12 @@ async def inactive_among(db: Database, user_ids: list[uuid.UUID]) -> list[uuid.U
     return [row["id"] for row in rows]
 
 
+async def emails_of(db: Database, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The email of each of these accounts (those that exist), by id."""
+    rows = await db.fetch("SELECT id, email FROM users WHERE id = ANY(%s::uuid[])", (user_ids,))
+    return {row["id"]: row["email"] for row in rows}
+
+
 async def by_oidc_subject(db: Database, issuer: str, sub: str) -> dict | None:
     """The account the provider's subject signed in before (disabled ones too: the caller refuses them)."""
     return await db.fetchrow(f"SELECT {COLUMNS}, disabled_at FROM users WHERE oidc_issuer = %s AND oidc_sub = %s",

@@ -2,8 +2,9 @@
 cancels, the sweep) call, and the PostgreSQL side of a live answer.
 
 Each call applies events to the live state (state.py), which publishes
-them; PostgreSQL sees a partial answer at most once per
-STREAM_CHECKPOINT_SECONDS and the final one once, followed by a
+them; PostgreSQL gets what a partial answer gained at most once per
+STREAM_CHECKPOINT_SECONDS (only the new text, so an answer costs it bytes in
+proportion to its length) and the final one once, followed by a
 `message_updated` chat event.
 """
 
@@ -16,7 +17,7 @@ from collections.abc import Iterable
 from aiohttp import web
 
 from chatserver.config import Settings
-from chatserver.data import messages
+from chatserver.data import message_drafts, messages
 from chatserver.db import Database
 from chatserver.live.chat_events import ChatEvents
 from chatserver.live.state import AnswerState
@@ -52,7 +53,7 @@ class Answers:
                               error=f"the answer exceeded {self.settings.MAX_ANSWER_BYTES} bytes")
             return "finished", None
         if outcome == "checkpoint":
-            await messages.checkpoint(self.db, message_id, result[1], result[2])
+            await self._checkpoint(message_id, *result[1:])
             return "ok", None
         if outcome == "final":
             row = await _store_final(self.db, message_id, json.loads(result[2]), result[1], result[3],
@@ -61,6 +62,21 @@ class Answers:
                 await self.events.message_event("message_updated", [row["id"]])
             return "final", row
         return outcome, None
+
+    async def _checkpoint(self, message_id: uuid.UUID, content_at: int, content: str, reasoning_at: int,
+                          reasoning: str) -> None:
+        """Store what the answer gained since the last checkpoint. When the
+        stored text ends before this piece (the checkpoint before it never
+        reached PostgreSQL: its process died, or it is still on its way), what
+        is missing is still in Redis, and goes with the rest."""
+        saved = await message_drafts.add(self.db, message_id, content_at, content, reasoning_at, reasoning)
+        if saved is None:
+            return
+        content_upto, reasoning_upto = saved
+        if content_upto < content_at + len(content.encode()) or reasoning_upto < reasoning_at + len(reasoning.encode()):
+            rest = await self.state.unsaved(message_id, content_upto, reasoning_upto)
+            if rest is not None:
+                await message_drafts.add(self.db, message_id, content_upto, rest[0], reasoning_upto, rest[1])
 
     async def add(self, message_id: uuid.UUID, chat_id: uuid.UUID, event: Event) -> bool:
         """Add one piece from a local backend; False once the answer was finished elsewhere."""

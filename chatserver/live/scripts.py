@@ -42,7 +42,7 @@ if ARGV[9] ~= '' then
   if tonumber(t[1]) + tonumber(t[2]) / 1000000 > tonumber(ARGV[9]) then return {'late'} end
 end
 local id, now = ARGV[1], tonumber(ARGV[2])
-local st = redis.call('HMGET', KEYS[1], 'state', 'next', 'n', 'ck')
+local st = redis.call('HMGET', KEYS[1], 'state', 'next', 'n', 'ck', 'ckc', 'ckr')
 if not st[1] then
   if ARGV[6] ~= '1' then return {'missing'} end
   redis.call('SET', KEYS[2], ARGV[7])
@@ -129,11 +129,23 @@ end
 redis.call('HSET', KEYS[1], 'state', 'streaming', 'next', nxt, 'n', n)
 redis.call('ZADD', KEYS[5], now, id)
 if #joined + #thought > 0 and now - tonumber(st[4]) >= tonumber(ARGV[3]) then
-  redis.call('HSET', KEYS[1], 'ck', now)
-  local text, thinking = redis.call('GET', KEYS[2]) or '', redis.call('GET', KEYS[6]) or ''
-  return {'checkpoint', text, thinking}
+  -- only what is new since the last checkpoint: sending the whole text each time made an
+  -- answer's checkpoints cost time and bytes growing with the square of its length
+  local c0, r0 = tonumber(st[5] or '0'), tonumber(st[6] or '0')
+  local c1, r1 = redis.call('STRLEN', KEYS[2]), redis.call('STRLEN', KEYS[6])
+  redis.call('HSET', KEYS[1], 'ck', now, 'ckc', c1, 'ckr', r1)
+  return {'checkpoint', c0, redis.call('GETRANGE', KEYS[2], c0, c1 - 1), r0,
+          redis.call('GETRANGE', KEYS[6], r0, r1 - 1)}
 end
 return {'ok'}
+"""
+
+# KEYS: state hash, content, reasoning. ARGV: content offset, reasoning offset (UTF-8 bytes)
+# The text of a streaming answer from the offsets on; false once it ended (a final
+# event may have replaced the text, so an offset into it means nothing).
+UNSAVED = """
+if redis.call('HGET', KEYS[1], 'state') ~= 'streaming' then return false end
+return {redis.call('GETRANGE', KEYS[2], ARGV[1], -1), redis.call('GETRANGE', KEYS[3], ARGV[2], -1)}
 """
 
 # KEYS: state hash, content, reasoning, steps hash, step order

@@ -3,7 +3,8 @@
 While an answer streams, Redis holds its text so far (a string grown with
 APPEND), the model's reasoning so far (another string, kept apart) and a
 small hash: `state`, `next` (the callback `seq` expected next), `n` (how
-many pieces were published), `ck` (last checkpoint), `owner` (the process
+many pieces were published), `ck` (last checkpoint), `ckc` and `ckr` (how
+many bytes of the text and of the reasoning it took), `owner` (the process
 driving a local backend), `sent` (a remote service accepted the request)
 and, once finished, `final`; and the tool steps (a hash of each step's
 latest JSON by id, and a list of the ids in call order). Each change publishes its pieces (wire.py) on
@@ -60,6 +61,7 @@ class AnswerState:
         self._open = redis.register_script(scripts.OPEN)
         self._apply = CoalescedScript(redis, scripts.APPLY)
         self._snapshot = CoalescedScript(redis, scripts.SNAPSHOT)
+        self._unsaved = redis.register_script(scripts.UNSAVED)
 
     async def open(self, message_id: uuid.UUID, owner: str = "") -> Opened:
         """Start the live state of an answer, or tell what state it already has."""
@@ -79,7 +81,9 @@ class AnswerState:
                     create_with: str | None = None, deadline: float | None = None) -> list:
         """Apply events and publish their pieces in one script; its reply:
         ["ok"], ["missing"], ["finished"], ["too_far"], ["too_long"], ["late"],
-        ["checkpoint", text, reasoning] or ["final", text, final JSON, reasoning, steps JSON].
+        ["checkpoint", text at, new text, reasoning at, new reasoning] (what is new since
+        the last checkpoint, starting `at` UTF-8 bytes in) or
+        ["final", text, final JSON, reasoning, steps JSON].
         `create_with` starts a state holding that text when none exists; past
         `deadline` (Unix seconds, by Redis's clock) nothing is applied."""
         args: list = [str(message_id), time.time(), self.settings.STREAM_CHECKPOINT_SECONDS, MAX_SEQ_AHEAD,
@@ -105,6 +109,21 @@ class AnswerState:
         state, pieces, final, content, reasoning, steps = found
         return Snapshot(content, int(pieces), json.loads(final) if state in messages.FINISHED else None, reasoning,
                         json.loads(steps))
+
+    async def status(self, message_id: object) -> str | None:
+        """The answer's live status ("streaming" or how it ended), None when
+        Redis holds none: what a periodic check needs, without the text a
+        snapshot copies (a check every few seconds of a long answer would
+        otherwise cost bytes growing with the square of its length)."""
+        return cast(str | None, await self.redis.hget(self.keys.stream(message_id), "state"))
+
+    async def unsaved(self, message_id: uuid.UUID, content_at: int, reasoning_at: int) -> tuple[str, str] | None:
+        """A streaming answer's text and reasoning from these UTF-8 byte offsets
+        on; None once it ended."""
+        k = self.keys
+        found = await self._unsaved(keys=[k.stream(message_id), k.stream_content(message_id),
+                                          k.stream_reasoning(message_id)], args=[content_at, reasoning_at])
+        return None if not found else (found[0], found[1])
 
     async def active(self) -> list[tuple[str, float, str]]:
         """Every live answer: its id, last activity (Unix time) and owner."""

@@ -1,7 +1,13 @@
 """Tools in the web client, in headless Chromium: the tool picker of the
-chat's settings, and an answer's tool call shown live as a collapsible step."""
+chat's settings, an answer's tool call shown live as a collapsible step, and
+an MCP server's tool picked and called from the web client."""
+
+import asyncio
+import json
+import sys
 
 import pytest
+from support.paths import TESTS_DIR
 from support.tool_models import FakeToolModel, add_test_tools_to_app, calls, say, tool_results
 
 from .pages import assistant, new_chat, register_in_browser, send, unexpected_errors
@@ -67,3 +73,37 @@ async def test_a_tool_call_shows_live_as_a_step_and_stays_after_a_reload(start_l
     assert "test:hang" in await reloaded.locator("summary").inner_text()
     assert not unexpected_errors(page), page.errors
 
+
+def add_then_answer(body: dict) -> dict:
+    if not tool_results(body):
+        return calls(("calc_add", {"a": 19, "b": 23}))
+    return say(f"It is {tool_results(body)[0]['content']}.")
+
+
+async def test_an_mcp_servers_tool_is_picked_and_called_from_the_web_client(start_live, fake_service, page):
+    model = FakeToolModel(add_then_answer)
+    server = await fake_service(model.app)
+    calc = str(TESTS_DIR / "mcp_fixtures" / "calc_server.py")
+    live = await start_live(AI_BACKEND="openai", OPENAI_BASE_URL=str(server.make_url("/v1")), OPENAI_MODEL="tool-model",
+                            MCP_SERVERS=json.dumps([{"name": "calc", "command": sys.executable,
+                                                     "args": [calc, "stdio"]}]))
+    await register_in_browser(page, live)
+    rest = await rest_of(page, live)
+    async with asyncio.timeout(30):
+        while not any(t["id"] == "mcp:calc:add" and t["available"]
+                      for t in (await rest.call("GET", "/api/tools"))[1]["items"]):
+            await asyncio.sleep(0.1)
+    await new_chat(page)
+    await page.get_by_role("button", name="Settings").click()
+    dialog = page.locator("#settings-dialog")
+    await dialog.get_by_label("mcp:calc:add").check()
+    await dialog.get_by_role("button", name="Save").click()
+    await dialog.wait_for(state="hidden")
+    await send(page, "What is 19 + 23? Use the tool.")
+    step = assistant(page).locator(".step")
+    await step.and_(page.locator("[data-status=done]")).wait_for()
+    await step.locator("summary").click()
+    assert json.loads(await step.locator(".step-arguments").inner_text()) == {"a": 19, "b": 23}
+    assert await step.locator(".step-output").inner_text() == "42"
+    await assistant(page).get_by_text("It is 42.").wait_for()
+    assert not unexpected_errors(page), page.errors

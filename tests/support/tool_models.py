@@ -36,10 +36,13 @@ def say(text: str) -> dict:
 
 class FakeToolModel:
     """A /v1/chat/completions server whose `plan(request)` says what to answer:
-    `say(text)` or `calls((name, arguments), ..., text=...)`."""
+    `say(text)` or `calls((name, arguments), ..., text=...)`. With
+    `repeat_name`, every piece of a call carries its id and whole name again,
+    as llama-cpp-python's server sends them (OpenAI sends them once)."""
 
-    def __init__(self, plan: Plan):
+    def __init__(self, plan: Plan, repeat_name: bool = False):
         self.plan = plan
+        self.repeat_name = repeat_name
         self.requests: list[dict] = []
         self.app = web.Application()
         self.app.router.add_post("/v1/chat/completions", self.handle)
@@ -59,11 +62,13 @@ class FakeToolModel:
             for word in answer["text"].split(" "):
                 await send({"content": word + " " if word != answer["text"].split(" ")[-1] else word})
         for index, (name, arguments) in enumerate(answer.get("calls", [])):
-            raw = json.dumps(arguments)
-            await send({"tool_calls": [{"index": index, "id": f"call_{uuid.uuid4().hex[:8]}", "type": "function",
+            raw, call_id = json.dumps(arguments), f"call_{uuid.uuid4().hex[:8]}"
+            await send({"tool_calls": [{"index": index, "id": call_id, "type": "function",
                                         "function": {"name": name, "arguments": ""}}]})
             for part in (raw[: len(raw) // 2], raw[len(raw) // 2:]):
-                await send({"tool_calls": [{"index": index, "function": {"arguments": part}}]})
+                again = {"id": call_id, "type": "function"} if self.repeat_name else {}
+                function = {"name": name, "arguments": part} if self.repeat_name else {"arguments": part}
+                await send({"tool_calls": [{"index": index, **again, "function": function}]})
         await send({}, "tool_calls" if answer.get("calls") else "stop")
         usage = {"choices": [], "usage": {"prompt_tokens": 10, "completion_tokens": 5}}
         await resp.write(f"data: {json.dumps(usage)}\n\ndata: [DONE]\n\n".encode())
@@ -129,8 +134,8 @@ def add_test_tools_to_app(app) -> TestTools:
     return tools
 
 
-async def start_tool_model(fake_service, make_client, plan: Plan, **settings):
-    model = FakeToolModel(plan)
+async def start_tool_model(fake_service, make_client, plan: Plan, repeat_name: bool = False, **settings):
+    model = FakeToolModel(plan, repeat_name)
     server = await fake_service(model.app)
     client = await make_client(OPENAI_BASE_URL=str(server.make_url("/v1")), OPENAI_API_KEY="sk-test",
                                OPENAI_MODEL="test-model", **settings)

@@ -38,8 +38,9 @@ def raw_multipart(parts: list[tuple[bytes, bytes]], boundary: str = "b0undary") 
 
 
 async def processed(client, account, file: dict) -> dict:
-    """The file once its preview job has run."""
-    await app_of(client)[appkeys.QUEUE].wait_idle()
+    """The file once its preview job (and its embedding, when a model is on) has run;
+    a long file's embedding on a loaded machine may take minutes."""
+    await app_of(client)[appkeys.QUEUE].wait_idle(timeout=300)
     resp = await client.get(f"/api/files/{file['id']}", headers=account.headers)
     assert resp.status == 200
     return await resp.json()

@@ -1,9 +1,11 @@
 // The administration page (administrators only; the server refuses everyone
-// else): accounts with their role, state and quotas, and usage by model.
+// else): accounts with their role, state and quotas, their API keys
+// (adminkeys.js), and usage by model.
 
 import { api, state } from "./state.js";
 import { reportError } from "./notices.js";
 import { h, clear, $ } from "./dom.js";
+import { loadKeys, showKeysOf, wireAdminKeys } from "./adminkeys.js";
 
 const DAYS = 30;
 let cursor = null;
@@ -54,7 +56,9 @@ function userRow(user) {
       h("button", { type: "button", class: "link-button", text: "Messages quota",
         "aria-label": `Messages quota of ${user.email}`, onclick: () => askQuota(user, "messages_per_day", "Messages") }),
       h("button", { type: "button", class: "link-button", text: "Tokens quota",
-        "aria-label": `Tokens quota of ${user.email}`, onclick: () => askQuota(user, "tokens_per_day", "Tokens") })));
+        "aria-label": `Tokens quota of ${user.email}`, onclick: () => askQuota(user, "tokens_per_day", "Tokens") }),
+      h("button", { type: "button", class: "link-button", text: "API keys",
+        "aria-label": `API keys of ${user.email}`, onclick: () => showKeysOf(user) })));
 }
 
 async function loadUsers(more) {
@@ -79,7 +83,7 @@ async function loadUsage() {
 async function showAdmin() {
   $("admin-error").hidden = true;
   try {
-    await Promise.all([loadUsers(false), loadUsage()]);
+    await Promise.all([loadUsers(false), loadKeys(false), loadUsage()]);
   } catch (err) {
     reportError(err, "Could not load the administration page");
     return;
@@ -88,6 +92,7 @@ async function showAdmin() {
 }
 
 export function wireAdmin() {
+  wireAdminKeys();
   $("open-admin").addEventListener("click", showAdmin);
   $("admin-close").addEventListener("click", () => $("admin-dialog").close());
   $("admin-more").addEventListener("click", () => loadUsers(true).catch((err) => reportError(err, "Could not load more accounts")));

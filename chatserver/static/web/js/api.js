@@ -86,6 +86,13 @@ export class Api {
     return this.get(`/api/admin/users?${query}`);
   }
   adminUpdate(id, changes) { return this.patch(`/api/admin/users/${encodeURIComponent(id)}`, changes); }
+  adminKeys(userId, cursor) {
+    const query = new URLSearchParams({ limit: "50" });
+    if (userId) query.set("user_id", userId);
+    if (cursor) query.set("cursor", cursor);
+    return this.get(`/api/admin/keys?${query}`);
+  }
+  adminRevokeKey(id) { return this.del(`/api/admin/keys/${encodeURIComponent(id)}`); }
   adminUsage(by, days) { return this.get(`/api/admin/usage?by=${encodeURIComponent(by)}&days=${encodeURIComponent(days)}`); }
   register(email, password, displayName) {
     const body = { email, password };

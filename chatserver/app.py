@@ -256,6 +256,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/api/shared/{token}", share_routes.get_shared)
 
     router.add_get("/ws/chat/{chat_id}", ws.chat_socket)
+    router.add_get("/ws/chats", ws.chat_list_socket)
     router.add_post("/api/ai/callback/{message_id}", callback_routes.ai_callback)
 
     router.add_post("/api/files", file_routes.upload_file)

@@ -107,6 +107,11 @@ class Keys:
         """Pub/sub channel carrying one chat's stream events to every process."""
         return self._k("chat", chat_id)
 
+    def user_channel(self, user_id: object) -> str:
+        """Pub/sub channel of one user's chat-list events (chats and folders);
+        named under the chat pattern, so the listener every process has hears it."""
+        return self._k("chat", "user", user_id)
+
     @property
     def chat_channel_pattern(self) -> str:
         return self._k("chat", "*")

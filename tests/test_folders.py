@@ -208,3 +208,74 @@ async def test_an_archived_chat_keeps_its_folder_and_comes_back_into_it(client, 
 async def test_a_filter_without_a_value_is_422_as_the_schema_says(client, user, query):
     resp = await client.get(f"/api/chats?{query}", headers=user.headers)
     assert resp.status == 422
+
+
+# ---- the chat list's socket: every tab's list follows (docs/websocket.md, The chat list)
+
+
+async def list_socket(client, account):
+    """A /ws/chats socket that has subscribed to the user's list events."""
+    ws = await client.ws_connect(f"/ws/chats?token={account.token}")
+    await ws.send_json({"type": "subscribe"})
+    assert await receive(ws) == {"type": "subscribed"}
+    return ws
+
+
+async def test_placing_a_chat_tells_every_list_socket_of_its_owner(client, user, chat):
+    ws = await list_socket(client, user)
+    folder = await make_folder(client, user)
+    assert await receive(ws) == {"type": "folder_created", "folder": folder}
+    for changes in ({"pinned": True}, {"folder_id": folder["id"]}, {"archived": True}, {"archived": False},
+                    {"folder_id": None}, {"pinned": False}):
+        await patch_chat(client, user, chat["id"], **changes)
+        event = await receive(ws)
+        assert event["type"] == "chat_updated" and event["chat"]["id"] == chat["id"]
+        assert {k: event["chat"][k] for k in changes} == changes
+    await ws.close()
+
+
+async def test_folder_changes_tell_every_list_socket(client, user, chat):
+    ws = await list_socket(client, user)
+    folder = await make_folder(client, user, "Old")
+    await receive(ws)
+    await patch_chat(client, user, chat["id"], folder_id=folder["id"])
+    await receive(ws)
+    resp = await client.patch(f"/api/folders/{folder['id']}", json={"name": "New"}, headers=user.headers)
+    renamed = await resp.json()
+    assert await receive(ws) == {"type": "folder_updated", "folder": renamed}
+    assert (await client.delete(f"/api/folders/{folder['id']}", headers=user.headers)).status == 204
+    assert await receive(ws) == {"type": "folder_deleted", "folder_id": folder["id"]}
+    moved_out = await receive(ws)
+    assert moved_out["type"] == "chat_updated" and moved_out["chat"]["folder_id"] is None
+    assert (await client.delete(f"/api/chats/{chat['id']}", headers=user.headers)).status == 204
+    assert await receive(ws) == {"type": "chat_deleted", "chat_id": chat["id"]}
+    await ws.close()
+
+
+async def test_a_list_socket_hears_nothing_of_another_user(client, user, other_user):
+    theirs = await create_chat(client, other_user)
+    ws = await list_socket(client, user)
+    await patch_chat(client, other_user, theirs["id"], pinned=True)
+    await make_folder(client, other_user)
+    mine = await make_folder(client, user, "Mine")
+    # events come in order: the first one heard is my own, published after theirs
+    assert await receive(ws) == {"type": "folder_created", "folder": mine}
+    await ws.close()
+
+
+async def test_a_list_socket_answers_ping_and_refuses_other_frames(client, user):
+    ws = await client.ws_connect(f"/ws/chats?token={user.token}")
+    await ws.send_json({"type": "ping", "timestamp": 7})
+    assert await receive(ws) == {"type": "pong", "timestamp": 7}
+    await ws.send_str("not json")
+    assert "error" in await receive(ws)
+    await ws.send_json({"type": "stream_request", "message_id": "x"})
+    assert "error" in await receive(ws)
+    await ws.close()
+
+
+async def test_a_list_socket_needs_a_good_token(client):
+    resp = await client.get("/ws/chats?token=nope", headers={"Upgrade": "websocket", "Connection": "Upgrade",
+                                                             "Sec-WebSocket-Version": "13",
+                                                             "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+    assert resp.status == 401

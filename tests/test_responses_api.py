@@ -17,6 +17,7 @@ from support.fake_ai_service import FakeAIService, callback_path
 from support.fake_openai import FakeOpenAI, start_openai_service
 from support.run_process import start_run_py
 from support.served_app import db_of
+from support.tool_models import calls, say, start_tool_model, tool_results
 
 from chatserver.ai.builtin import LEAD
 
@@ -571,6 +572,32 @@ async def test_function_calls_are_kept_and_resumed_exactly(fake_service, make_cl
         resumed = await events_of(api, done.id, after)
         assert [(e.type, e.sequence_number) for e in resumed] == [
             (e.type, e.sequence_number) for e in whole if e.sequence_number > after]
+
+
+async def test_a_response_in_a_chat_with_server_tools_runs_them_and_streams_the_answer(
+        fake_service, make_client, sdk):
+    def plan(body: dict) -> dict:
+        if not body.get("tools"):
+            return say("Noted.")
+        if not tool_results(body):
+            return calls(("search_chats", {"query": "zanzibar"}))
+        return say("You went to Zanzibar.")
+
+    model, client = await start_tool_model(fake_service, make_client, plan)
+    account = await register(client)
+    api = await sdk(client, account)
+    first = await api.responses.create(model="test-model", input="My zanzibar itinerary")
+    [chat] = (await (await client.get("/api/chats", headers=account.headers)).json())["items"]
+    resp = await client.patch(f"/api/chats/{chat['id']}", json={"tools": ["builtin:search_chats"]},
+                              headers=account.headers)
+    assert resp.status == 200
+    events = [e async for e in await api.responses.create(
+        model="test-model", previous_response_id=first.id, input="Where did I go?", stream=True)]
+    assert streamed(events) == "You went to Zanzibar."
+    assert events[-1].type == "response.completed"
+    assert [t["function"]["name"] for t in model.requests[1]["tools"]] == ["search_chats"]
+    [result] = tool_results(model.requests[2])
+    assert json.loads(result["content"])[0]["chat_id"] == chat["id"]
 
 
 async def test_only_function_tools_are_accepted(client, sdk):

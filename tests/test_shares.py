@@ -163,6 +163,15 @@ async def test_the_page_is_readable_without_an_account_and_noindex(client, user,
     assert json_resp.headers["X-Robots-Tag"].startswith("noindex")
 
 
+async def test_the_page_labels_the_roles_for_whoever_reads_it(client, user, chat):
+    await post_message(client, user, chat["id"], "Who asked this?")
+    await idle(client)
+    link = await share(client, user, chat["id"])
+    page = await (await client.get(f"/s/{link['token']}")).text()
+    # the reader is not the one who asked: no "You"
+    assert re.findall(r'<h2 class="who">([^<]*)</h2>', page) == ["User", "Assistant"]
+
+
 async def test_the_page_never_shows_the_owners_email(client, chat, user):
     await post_message(client, user, chat["id"], "q")
     link = await share(client, user, chat["id"])

@@ -5,11 +5,13 @@ runs them."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import openai
 import pytest
-from support.tool_models import calls, say, start_tool_model, tool_results
+from support.accounts import register
+from support.tool_models import FakeToolModel, calls, say, start_tool_model, tool_results
 
 WEATHER = {"type": "function", "function": {
     "name": "get_weather", "description": "The weather in a city.",
@@ -89,3 +91,74 @@ async def test_malformed_tools_are_400(fake_service, make_client, sdk, tools, ch
         await api.chat.completions.create(model="test-model", messages=QUESTION, tools=tools, **extra)
     assert caught.value.body["param"] == param
     assert model.requests == []
+
+
+# ---- a client's tools in a chat that also names server tools (docs/openai.md, Tools)
+
+SERVER_TOOLS = ["builtin:search_chats"]
+
+
+def weather_when_offered(body: dict) -> dict:
+    return weather_plan(body) if body.get("tools") else say("Hello.")
+
+
+async def the_only_chat(client, account) -> dict:
+    async with asyncio.timeout(10):
+        while True:
+            resp = await client.get("/api/chats", headers=account.headers)
+            items = (await resp.json())["items"]
+            if items:
+                [chat] = items
+                return chat
+            await asyncio.sleep(0.02)
+
+
+async def give_server_tools(client, account, chat_id: str) -> None:
+    resp = await client.patch(f"/api/chats/{chat_id}", json={"tools": SERVER_TOOLS}, headers=account.headers)
+    assert resp.status == 200, await resp.text()
+
+
+async def stored_answer(client, account, chat_id: str) -> dict:
+    resp = await client.get(f"/api/chats/{chat_id}/messages", headers=account.headers)
+    return (await resp.json())["items"][-1]
+
+
+async def test_a_completion_with_its_own_tools_in_a_chat_with_server_tools_returns_the_call(
+        fake_service, make_client, sdk):  # noqa: F811
+    model = FakeToolModel(weather_when_offered)
+    server = await fake_service(model.app)
+    settings = {"OPENAI_BASE_URL": str(server.make_url("/v1")), "OPENAI_API_KEY": "sk-test",
+                "OPENAI_MODEL": "test-model"}
+    # the call's chat is made by a process that runs no answers, so that it can
+    # be given server tools before another process (same database and queue) answers
+    front = await make_client(start_workers=False, **settings)
+    account = await register(front)
+    api = await sdk(front, account)
+    call = asyncio.create_task(api.chat.completions.create(model="test-model", messages=QUESTION, tools=[WEATHER]))
+    chat = await the_only_chat(front, account)
+    await give_server_tools(front, account, chat["id"])
+    await make_client(**settings)
+    done = await asyncio.wait_for(call, 30)
+    assert done.choices[0].finish_reason == "tool_calls"
+    assert [c.function.name for c in done.choices[0].message.tool_calls] == ["get_weather"]
+    [request] = model.requests
+    assert [t["function"]["name"] for t in request["tools"]] == ["get_weather"]
+    assert (await stored_answer(front, account, chat["id"]))["steps"] == []
+
+
+async def test_a_response_with_its_own_tools_in_a_chat_with_server_tools_returns_the_call(
+        fake_service, make_client, sdk):  # noqa: F811
+    model, client = await start_tool_model(fake_service, make_client, weather_when_offered)
+    account = await register(client)
+    api = await sdk(client, account)
+    first = await api.responses.create(model="test-model", input="Hello")
+    chat = await the_only_chat(client, account)
+    await give_server_tools(client, account, chat["id"])
+    weather = {"type": "function", **WEATHER["function"]}
+    second = await api.responses.create(model="test-model", previous_response_id=first.id,
+                                        input="Weather in Oslo?", tools=[weather])
+    assert [(item.type, item.name, json.loads(item.arguments)) for item in second.output] == [
+        ("function_call", "get_weather", {"city": "Oslo"})]
+    assert len(model.requests) == 2
+    assert [t["function"]["name"] for t in model.requests[1]["tools"]] == ["get_weather"]
+    assert (await stored_answer(client, account, chat["id"]))["steps"] == []

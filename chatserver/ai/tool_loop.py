@@ -1,11 +1,12 @@
 """The answer loop with tools: the job's, not a backend's.
 
-When the chat names tools that can be called now and the backend
-`calls_tools`, the model is sent them; each time it asks for calls, they run
-(in parallel, each bounded by the toolbox), every call is a step watchers
-see start and end, the results go back as `tool` messages, and the model is
-asked again: until it answers with text, or TOOL_MAX_STEPS rounds are spent
-(then the answer says so and ends). A cancel cancels the task running this,
+When the chat names tools that can be called now, the backend
+`calls_tools` and the request brought no tools of its own (a /v1 client's),
+the model is sent them; each time it asks for calls, they run (in parallel,
+each bounded by the toolbox), every call is a step watchers see start and
+end, the results go back as `tool` messages, and the model is asked again:
+until it answers with text, or TOOL_MAX_STEPS rounds are spent (then the
+answer says so and ends). A cancel cancels the task running this,
 and with it the calls in flight.
 """
 
@@ -34,7 +35,11 @@ class StepWrite(Write, Protocol):
 async def answer(app: web.Application, backend: Backend, context: Context,
                  write: StepWrite) -> list[dict] | Result | None:
     """What `backend.generate` returns, after as many rounds of tool calls as the model asked for."""
-    tools = app[TOOLBOX].for_chat(context.tools or []) if backend.calls_tools else []
+    # A /v1 request with its own tools is answered with those alone: any call
+    # the model makes then goes back to the client, never run here by mistake
+    # (and the client's messages, sent as they came, have no room for our rounds).
+    offered = backend.calls_tools and not context.client_tools
+    tools = app[TOOLBOX].for_chat(context.tools or []) if offered else []
     if not tools:
         return await backend.generate(context, write)
     by_name = {t.name: t for t in tools}

@@ -175,7 +175,9 @@ async def delete_chat(request: web.Request) -> web.Response:
     await app[ANSWERS].cancel_chat(chat["id"], "the chat was deleted")
     await remove_chat_files(app, chat["id"])
     await chats.delete(app[appkeys.DB], chat["id"])
-    await app[CHAT_EVENTS].publish(chat["id"], {"type": "chat_deleted", "chat_id": str(chat["id"])})
+    event = {"type": "chat_deleted", "chat_id": str(chat["id"])}
+    await app[CHAT_EVENTS].publish(chat["id"], event)
+    await app[CHAT_EVENTS].publish_to_user(current_user_id(request), event)
     return web.Response(status=204)
 
 

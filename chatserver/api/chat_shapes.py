@@ -1,5 +1,6 @@
 """A chat as clients see it: the Chat schema of answers and of the
-`chat_updated` event, and the title a chat takes from its first question."""
+`chat_updated` event (to the chat's sockets and its owner's list sockets),
+and the title a chat takes from its first question."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Annotated
 import pydantic
 from aiohttp import web
 
+from chatserver.api.endpoint import current_user_id
 from chatserver.live.chat_events import CHAT_EVENTS
 
 DEFAULT_TITLE = "New chat"
@@ -68,7 +70,10 @@ def title_from(text: str, limit: int = TITLE_WORDS_CHARS) -> str:
 
 
 async def chat_updated(request: web.Request, row: dict) -> dict:
-    """Tell the chat's subscribed sockets its new state; `row` passes through."""
-    chat = Chat(**row).model_dump(mode="json")
-    await request.app[CHAT_EVENTS].publish(row["id"], {"type": "chat_updated", "chat": chat})
+    """Tell the chat's subscribed sockets, and its owner's list sockets (every
+    tab's chat list), its new state; `row` passes through."""
+    event = {"type": "chat_updated", "chat": Chat(**row).model_dump(mode="json")}
+    events = request.app[CHAT_EVENTS]
+    await events.publish(row["id"], event)
+    await events.publish_to_user(current_user_id(request), event)
     return row

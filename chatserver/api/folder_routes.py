@@ -1,5 +1,6 @@
 """Folders of a user's chats: create, list, rename, delete (its chats move
-out of it, and each sends chat_updated to the sockets watching it)."""
+out of it, and each sends chat_updated to the sockets watching it). Each
+change is a chat-list event on the user's list sockets, so every tab's list follows."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from chatserver.api.chat_shapes import chat_updated
 from chatserver.api.endpoint import current_user_id, endpoint, json_response, read_json, shaped
 from chatserver.data import chats, folders
 from chatserver.errors import FolderExists, NotFound
+from chatserver.live.chat_events import CHAT_EVENTS
 
 FolderName = Annotated[str, pydantic.StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
@@ -48,7 +50,9 @@ async def create_folder(request: web.Request) -> web.Response:
         row = await folders.insert(request.app[appkeys.DB], current_user_id(request), body.name)
     except folders.NameTaken:
         raise _name_taken(body.name) from None
-    return json_response(shaped(Folder, row), 201)
+    folder = shaped(Folder, row)
+    await _tell_lists(request, {"type": "folder_created", "folder": folder})
+    return json_response(folder, 201)
 
 
 @endpoint("List your folders by name", tag="folders", responses={200: FolderList})
@@ -69,7 +73,9 @@ async def rename_folder(request: web.Request) -> web.Response:
         raise _name_taken(body.name) from None
     if row is None:
         raise NotFound("folder")
-    return json_response(shaped(Folder, row))
+    folder = shaped(Folder, row)
+    await _tell_lists(request, {"type": "folder_updated", "folder": folder})
+    return json_response(folder)
 
 
 @endpoint("Delete a folder; its chats move out of it (they are not deleted)", tag="folders",
@@ -81,6 +87,11 @@ async def delete_folder(request: web.Request) -> web.Response:
         moved = await chats.leave_folder(cur, folder_id, user_id)
         if not await folders.delete(cur, folder_id, user_id):
             raise NotFound("folder")
+    await _tell_lists(request, {"type": "folder_deleted", "folder_id": str(folder_id)})
     for row in moved:
         await chat_updated(request, row)
     return web.Response(status=204)
+
+
+async def _tell_lists(request: web.Request, event: dict) -> None:
+    await request.app[CHAT_EVENTS].publish_to_user(current_user_id(request), event)

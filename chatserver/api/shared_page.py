@@ -56,7 +56,8 @@ def _message(message: dict) -> str:
     sources = message.get("sources") or []
     listed = (f'<details class="sources"><summary>Sources ({len(sources)})</summary><ol>'
               + "".join(_source(s) for s in sources) + "</ol></details>") if sources else ""
-    who = "Assistant" if assistant else "You"
+    # read by whoever holds the link, not by the one who asked: no "You"
+    who = "Assistant" if assistant else "User"
     return (f'<article class="message {message["role"]}"><h2 class="who">{who}</h2>'
             f'<div class="content">{body}</div>{listed}</article>')
 

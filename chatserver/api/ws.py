@@ -1,10 +1,15 @@
-"""The WebSocket `/ws/chat/{chat_id}?token=...` (docs/websocket.md).
+"""The WebSockets `/ws/chat/{chat_id}?token=...` and `/ws/chats?token=...` (docs/websocket.md).
 
 Each `stream_request` starts a task that turns what `Followers.follow` yields
 into frames; the exactness of resume is follow's (live/follow.py). A
 `subscribe` starts one task forwarding the chat's events (`ChatEvents.watch`).
 The socket closes with 4401 when its credential stops being good (disabled
 account, deleted API key, expired token: live/revocation.py).
+
+The chat list's socket, one per tab whichever chat it shows (or none),
+forwards after `subscribe` the user's chat-list events (`ChatEvents.watch_user`:
+every chat's `chat_updated` and `chat_deleted`, folder changes), so every
+tab's list follows what the others do.
 """
 
 from __future__ import annotations
@@ -262,3 +267,55 @@ async def chat_socket(request: web.Request) -> web.WebSocketResponse:
         gauge.dec()
         await socket.close()
     return ws
+
+
+# the chat list's socket is sent only ping and subscribe
+MAX_LIST_FRAME = 4 * 1024
+
+
+@endpoint("WebSocket of your chat list: changes to your chats and folders, from any tab or device",
+          tag="websocket", description="Upgrade with `?token=<jwt>`. See docs/websocket.md, The chat list.",
+          responses={101: "switching protocols"})
+async def chat_list_socket(request: web.Request) -> web.WebSocketResponse:
+    app = request.app
+    user_id = current_user_id(request)
+    ws = web.WebSocketResponse(max_msg_size=MAX_LIST_FRAME, heartbeat=app[appkeys.SETTINGS].WS_HEARTBEAT_SECONDS)
+    await ws.prepare(request)
+    hold = app[REVOCATIONS].hold(credential_of(request), _close_revoked, ws)
+    app[OPEN_SOCKETS].add(ws)
+    forwarding: asyncio.Task | None = None
+    try:
+        async for message in ws:
+            frame = _list_frame(message.data) if message.type == WSMsgType.TEXT else {}
+            kind = frame.get("type")
+            if kind == "ping":
+                await send(ws, {"type": "pong", "timestamp": frame.get("timestamp")})
+            elif kind == "subscribe" and forwarding is None:
+                forwarding = asyncio.create_task(_forward_list_events(app, ws, user_id))
+            elif kind == "subscribe":
+                await send(ws, {"type": "subscribed"})
+            else:
+                await send(ws, {"error": "this socket takes only ping and subscribe frames (JSON text)"})
+    finally:
+        app[OPEN_SOCKETS].discard(ws)
+        app[REVOCATIONS].release(hold)
+        if forwarding is not None:
+            forwarding.cancel()
+            await asyncio.gather(forwarding, return_exceptions=True)
+    return ws
+
+
+def _list_frame(raw: str) -> dict:
+    """The frame as a dict; {} for anything else (answered with an error, never a close)."""
+    try:
+        frame = parse_json(raw)
+    except BadJson:
+        return {}
+    return frame if isinstance(frame, dict) else {}
+
+
+async def _forward_list_events(app: web.Application, ws: web.WebSocketResponse, user_id: uuid.UUID) -> None:
+    async with app[CHAT_EVENTS].watch_user(user_id) as events:
+        await send(ws, {"type": "subscribed"})
+        async for event in events:
+            await send(ws, event)

@@ -1,6 +1,9 @@
 """Sharing, folders, pins, archive, feedback, presets, code blocks and copy
 buttons, search highlighting and the shortcut list, in headless Chromium."""
 
+import json
+
+import aiohttp
 import pytest
 from support.fake_ai_service import Script, split_pieces
 
@@ -113,6 +116,69 @@ async def test_folders_group_the_list_and_pins_come_first(live, page):
     assert not unexpected_errors(page), page.errors
 
 
+# the chat list as groups: [heading or null, sorted titles]
+LIST_GROUPS = """() => {
+  const out = [];
+  for (const li of document.querySelectorAll('#chat-list > li')) {
+    if (li.classList.contains('chat-group')) {
+      out.push([li.querySelector('.group-title').textContent,
+                [...li.querySelectorAll('button')].map((b) => b.textContent).sort()]);
+    } else {
+      if (!out.length || out[out.length - 1][0] !== null) out.push([null, []]);
+      out[out.length - 1][1].push(li.textContent);
+      out[out.length - 1][1].sort();
+    }
+  }
+  return JSON.stringify(out);
+}"""
+
+
+async def list_shows(page, *groups) -> None:
+    want = json.dumps([[heading, sorted(titles)] for heading, titles in groups], separators=(",", ":"))
+    try:
+        await page.wait_for_function(f"(want) => ({LIST_GROUPS})() === want", arg=want)
+    except Exception:
+        raise AssertionError(f"the list shows {await page.evaluate(LIST_GROUPS)}, not {want}") from None
+
+
+async def test_every_tab_follows_pins_folders_and_archive(live, page):
+    await register_in_browser(page, live)
+    ids = await make_chats(page, live, "Plain one", "Moving chat", "Shown elsewhere")
+    # a second tab of the same user, showing another chat
+    other = await page.context.new_page()
+    other.set_default_timeout(15000)
+    other.errors = []
+    other.on("pageerror", lambda exc: other.errors.append(str(exc)))
+    await other.goto(f"{live.url}#/chat/{ids['Shown elsewhere']}")
+    rest_two = ["Plain one", "Shown elsewhere"]
+    await list_shows(other, (None, ["Moving chat", *rest_two]))
+
+    await page.locator(f'#chat-list button[data-chat-id="{ids["Moving chat"]}"]').click()
+    await organise(page, new_folder="Work", folder="Work")
+    await list_shows(other, ("Work", ["Moving chat"]), ("Chats", rest_two))
+    await organise(page, pinned=True)
+    await list_shows(other, ("Pinned", ["Moving chat"]), ("Chats", rest_two))
+    await organise(page, archived=True)
+    await list_shows(other, (None, rest_two))
+
+    rest = await rest_of(page, live)
+    moving = f"/api/chats/{ids['Moving chat']}"
+    assert (await rest.call("PATCH", moving, json={"archived": False}))[0] == 200
+    await list_shows(other, ("Pinned", ["Moving chat"]), ("Chats", rest_two))
+    assert (await rest.call("PATCH", moving, json={"pinned": False}))[0] == 200
+    await list_shows(other, ("Work", ["Moving chat"]), ("Chats", rest_two))
+    status, folders = await rest.call("GET", "/api/folders")
+    [work] = folders["items"]
+    assert (await rest.call("PATCH", f"/api/folders/{work['id']}", json={"name": "Projects"}))[0] == 200
+    await list_shows(other, ("Projects", ["Moving chat"]), ("Chats", rest_two))
+    assert (await rest.call("DELETE", f"/api/folders/{work['id']}"))[0] == 204
+    await list_shows(other, (None, ["Moving chat", *rest_two]))
+    assert (await rest.call("DELETE", moving))[0] == 204
+    await list_shows(other, (None, rest_two))
+    assert other.url.endswith(ids["Shown elsewhere"])
+    assert not other.errors and not unexpected_errors(page), (other.errors, page.errors)
+
+
 async def test_archived_chats_have_a_view_of_their_own(live, page):
     await register_in_browser(page, live)
     ids = await make_chats(page, live, "Keep", "Old news")
@@ -166,6 +232,33 @@ async def test_a_chat_starts_from_a_preset(live, page):
     chat_id = page.url.rsplit("/", 1)[-1]
     status, chat = await (await rest_of(page, live)).call("GET", f"/api/chats/{chat_id}")
     assert chat["system_prompt"] == "Answer like a pirate." and chat["temperature"] == 0.4
+    assert not unexpected_errors(page), page.errors
+
+
+async def test_a_preset_with_a_tool_and_a_knowledge_file_starts_a_chat_with_both(live, page):
+    await register_in_browser(page, live)
+    form = aiohttp.FormData()
+    form.add_field("file", b"Pears are pruned in February.", filename="orchard.txt", content_type="text/plain")
+    status, file = await (await rest_of(page, live)).call("POST", "/api/files", data=form)
+    assert status == 201
+    await page.get_by_role("button", name="Presets", exact=True).click()
+    dialog = page.locator("#presets-dialog")
+    await dialog.get_by_label("Name").fill("Gardener")
+    await dialog.get_by_role("group", name="Tools").get_by_label("builtin:search_chats").check()
+    await dialog.get_by_role("group", name="Knowledge").get_by_label("orchard.txt").check()
+    await dialog.get_by_role("button", name="Save preset").click()
+    row = dialog.locator("#preset-list li", has_text="Gardener")
+    await row.get_by_text("tools: builtin:search_chats, 1 knowledge file").wait_for()
+    before = page.url
+    await row.get_by_role("button", name="Start chat").click()
+    await page.wait_for_function("(u) => location.href !== u && location.hash.startsWith('#/chat/')", arg=before)
+    chat_id = page.url.rsplit("/", 1)[-1]
+    status, chat = await (await rest_of(page, live)).call("GET", f"/api/chats/{chat_id}")
+    assert (chat["tools"], chat["knowledge"]) == (["builtin:search_chats"], [file["id"]])
+    await page.locator("#chat-settings").click()
+    settings = page.locator("#settings-dialog")
+    assert await settings.get_by_role("group", name="Tools").get_by_label("builtin:search_chats").is_checked()
+    assert await settings.get_by_role("group", name="Knowledge").get_by_label("orchard.txt").is_checked()
     assert not unexpected_errors(page), page.errors
 
 

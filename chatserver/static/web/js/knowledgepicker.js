@@ -1,11 +1,12 @@
 // The files a chat's answers search, whether attached or not (the chat's
-// `knowledge`, docs/knowledge.md), picked in the chat's settings dialog from
-// the user's files (GET /api/files).
+// `knowledge`, docs/knowledge.md), picked from the user's files
+// (GET /api/files) in the chat's settings dialog (elements
+// "settings-knowledge...") and in the new-preset form ("preset-knowledge...").
 
 import { h, clear, $ } from "./dom.js";
 
-export function fillKnowledge(chat, files) {
-  const box = $("settings-knowledge");
+export function fillKnowledge(chat, files, form = "settings") {
+  const box = $(`${form}-knowledge`);
   clear(box);
   const chosen = new Set(chat.knowledge || []);
   // an image has no passages to search; one already chosen stays listed so it can be removed
@@ -16,9 +17,9 @@ export function fillKnowledge(chat, files) {
     const note = file.status === "failed" ? " (its text could not be read)" : "";
     box.append(h("label", { class: "knowledge-option" }, input, ` ${file.name}${note}`));
   }
-  $("settings-knowledge-none").hidden = items.length > 0;
+  $(`${form}-knowledge-none`).hidden = items.length > 0;
 }
 
-export function readKnowledge() {
-  return [...$("settings-knowledge").querySelectorAll("input.knowledge-choice:checked")].map((input) => input.value);
+export function readKnowledge(form = "settings") {
+  return [...$(`${form}-knowledge`).querySelectorAll("input.knowledge-choice:checked")].map((input) => input.value);
 }

@@ -1,15 +1,20 @@
-// Presets: named sets of chat settings; a new chat can start from one.
+// Presets: named sets of chat settings (model, system prompt, temperature,
+// max tokens, tools, knowledge files); a new chat can start from one.
 
 import { api } from "./state.js";
 import { reportError } from "./notices.js";
 import { startChat, closeSidebar } from "./chatlist.js";
 import { h, clear, $ } from "./dom.js";
+import { fillTools, readTools } from "./toolpicker.js";
+import { fillKnowledge, readKnowledge } from "./knowledgepicker.js";
 
 function summary(preset) {
   const parts = [preset.model || "default model"];
   if (preset.temperature !== null) parts.push(`temperature ${preset.temperature}`);
   if (preset.max_tokens !== null) parts.push(`${preset.max_tokens} tokens at most`);
   if (preset.system_prompt) parts.push("own system prompt");
+  if (preset.tools.length) parts.push(`tools: ${preset.tools.join(", ")}`);
+  if (preset.knowledge.length) parts.push(`${preset.knowledge.length} knowledge file${preset.knowledge.length > 1 ? "s" : ""}`);
   return parts.join(", ");
 }
 
@@ -49,10 +54,12 @@ async function renderPresets() {
 async function openPresets() {
   $("preset-error").hidden = true;
   try {
-    const [models] = await Promise.all([api.models(), renderPresets()]);
+    const [models, tools, files] = await Promise.all([api.models(), api.tools(), api.listFiles(), renderPresets()]);
     const select = clear($("preset-model"));
     select.append(h("option", { value: "" }, `Server default (${models.default})`));
     for (const m of models.items) select.append(h("option", { value: m.id, text: m.id }));
+    fillTools({}, tools, "preset");
+    fillKnowledge({}, files, "preset");
   } catch (err) {
     reportError(err, "Could not load your presets");
     return;
@@ -69,6 +76,7 @@ async function save(ev) {
       name: $("preset-name").value.trim(), model: $("preset-model").value || null,
       system_prompt: prompt.trim() ? prompt : null,
       temperature: number("preset-temperature"), max_tokens: number("preset-max-tokens"),
+      tools: readTools("preset"), knowledge: readKnowledge("preset"),
     });
     $("preset-form").reset();
     $("preset-error").hidden = true;

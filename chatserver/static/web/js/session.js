@@ -5,6 +5,7 @@
 
 import { state, api, files } from "./state.js";
 import { loadChats, resetChats } from "./chatlist.js";
+import { startListSocket, stopListSocket } from "./listsocket.js";
 import { closeConversation } from "./conversation.js";
 import { clearUploads } from "./composer.js";
 import { route } from "./router.js";
@@ -50,6 +51,7 @@ export function takeSignInToken() {
 
 function logout(message) {
   clearTimeout(state.expiryTimer);
+  stopListSocket();
   closeConversation();
   clearUploads();
   // only the token this tab used: another tab may have logged in since
@@ -151,5 +153,6 @@ export async function startSession(token, user) {
   $("app-view").hidden = false;
   resetChats();
   await loadChats();
+  startListSocket();
   await route();
 }

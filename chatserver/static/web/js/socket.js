@@ -1,4 +1,5 @@
-// The WebSocket half of the contract: one socket per open chat.
+// The WebSocket half of the contract: one socket per open chat (and, with
+// `path`, the chat list's socket: listsocket.js).
 //
 // Every assistant message that is pending or streaming is "watched": a
 // stream_request is sent for it whenever a socket opens, so a reconnect
@@ -12,8 +13,9 @@ const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 15000;
 
 export class ChatSocket {
-  constructor({ chatId, token, onFrame, onState, onConnectFailed }) {
+  constructor({ chatId, path, token, onFrame, onState, onConnectFailed }) {
     this.chatId = chatId;
+    this.path = path || `/ws/chat/${encodeURIComponent(chatId)}`;
     this.token = token;             // () => current token
     this.onFrame = onFrame;
     this.onState = onState || (() => {});
@@ -47,7 +49,7 @@ export class ChatSocket {
 
   url() {
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
-    return `${proto}//${location.host}/ws/chat/${encodeURIComponent(this.chatId)}?token=${encodeURIComponent(this.token() || "")}`;
+    return `${proto}//${location.host}${this.path}?token=${encodeURIComponent(this.token() || "")}`;
   }
 
   connect() {

@@ -1,10 +1,11 @@
-// The tools a chat's answers may call, picked in the chat's settings dialog
-// from GET /api/tools (docs/tools.md).
+// The tools a chat's answers may call, picked from GET /api/tools
+// (docs/tools.md) in the chat's settings dialog (elements "settings-tools...")
+// and in the new-preset form ("preset-tools...").
 
 import { h, clear, $ } from "./dom.js";
 
-export function fillTools(chat, tools) {
-  const box = $("settings-tools");
+export function fillTools(chat, tools, form = "settings") {
+  const box = $(`${form}-tools`);
   clear(box);
   const chosen = new Set(chat.tools || []);
   const items = tools.items.slice();
@@ -19,9 +20,9 @@ export function fillTools(chat, tools) {
     box.append(h("label", { class: "tool-option", title: tool.description || "" },
       input, ` ${tool.id}${note}`));
   }
-  $("settings-tools-none").hidden = items.length > 0;
+  $(`${form}-tools-none`).hidden = items.length > 0;
 }
 
-export function readTools() {
-  return [...$("settings-tools").querySelectorAll("input.tool-choice:checked")].map((input) => input.value);
+export function readTools(form = "settings") {
+  return [...$(`${form}-tools`).querySelectorAll("input.tool-choice:checked")].map((input) => input.value);
 }

@@ -10,8 +10,11 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
+import orjson
 from aiohttp import web
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,3 +110,21 @@ async def serve_fake_service(handle) -> tuple[web.AppRunner, str]:
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     return runner, f"http://127.0.0.1:{port}/generate"
+
+
+async def stream_contents(resp: aiohttp.ClientResponse) -> AsyncIterator[str]:
+    """The content deltas of an OpenAI-style stream (`data:` lines up to [DONE]), each as it
+    arrives; an error chunk raises."""
+    async for line in resp.content:
+        if not line.startswith(b"data: "):
+            continue
+        data = line[6:].strip()
+        if data == b"[DONE]":
+            return
+        chunk = orjson.loads(data)
+        if "error" in chunk:
+            raise RuntimeError(chunk["error"]["message"])
+        for choice in chunk["choices"]:
+            content = choice["delta"].get("content")
+            if content:
+                yield content

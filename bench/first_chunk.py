@@ -38,7 +38,7 @@ import uvloop
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import free_port, start_server  # noqa: E402
+from common import free_port, start_server, stream_contents  # noqa: E402
 
 CHUNKS_PER_SECOND = 20
 MODEL = "bench-model"
@@ -84,19 +84,9 @@ async def first_chunk(session: aiohttp.ClientSession, url: str, key: str, chunks
     async with session.post(url, json=body, headers={"Authorization": f"Bearer {key}"}) as resp:
         if resp.status != 200:
             raise RuntimeError(f"{url} answered {resp.status}: {await resp.text()}")
-        async for line in resp.content:
-            if not line.startswith(b"data: "):
-                continue
-            data = line[6:].strip()
-            if data == b"[DONE]":
-                break
-            chunk = orjson.loads(data)
-            if "error" in chunk:
-                raise RuntimeError(chunk["error"]["message"])
-            content = chunk["choices"][0]["delta"].get("content") if chunk["choices"] else None
-            if content:
-                first = first or time.perf_counter()
-                text += content
+        async for content in stream_contents(resp):
+            first = first or time.perf_counter()
+            text += content
     if first is None or text != PIECE * chunks:
         raise RuntimeError(f"{url}: {len(text) // len(PIECE)} of {chunks} chunks arrived")
     return first - started

@@ -30,7 +30,7 @@ import uvloop
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import serve_fake_service, start_server  # noqa: E402
+from common import serve_fake_service, start_server, stream_contents  # noqa: E402
 
 PIECE = "tok "
 
@@ -87,19 +87,9 @@ async def over_v1(session, base: str, key: str, model: str) -> tuple[float, int]
                             headers={"Authorization": f"Bearer {key}"}) as resp:
         if resp.status != 200:
             raise RuntimeError(f"/v1 answered {resp.status}: {await resp.text()}")
-        async for line in resp.content:
-            if not line.startswith(b"data: "):
-                continue
-            data = line[6:].strip()
-            if data == b"[DONE]":
-                break
-            chunk = json.loads(data)
-            if "error" in chunk:
-                raise RuntimeError(chunk["error"]["message"])
-            content = chunk["choices"][0]["delta"].get("content") if chunk["choices"] else None
-            if content:
-                first = first or time.perf_counter()
-                text += content
+        async for content in stream_contents(resp):
+            first = first or time.perf_counter()
+            text += content
     return first - started, len(text) // len(PIECE)
 
 

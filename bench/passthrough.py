@@ -41,7 +41,7 @@ import uvloop
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import cpu_seconds, free_port, spawn, start_server  # noqa: E402
+from common import cpu_seconds, free_port, spawn, start_server, stream_contents  # noqa: E402
 
 MODEL = "bench-model"
 
@@ -154,17 +154,8 @@ def stamps(text: str, latencies: list[float]) -> int:
 async def read_sse_deltas(resp: aiohttp.ClientResponse, latencies: list[float]) -> int:
     """An OpenAI-style stream: `data:` lines up to [DONE]."""
     seen = 0
-    async for line in resp.content:
-        if not line.startswith(b"data: "):
-            continue
-        data = line[6:].strip()
-        if data == b"[DONE]":
-            break
-        event = orjson.loads(data)
-        if "error" in event:
-            raise RuntimeError(event["error"])
-        for choice in event["choices"]:
-            seen += stamps(choice["delta"].get("content") or "", latencies)
+    async for content in stream_contents(resp):
+        seen += stamps(content, latencies)
     return seen
 
 

@@ -99,7 +99,8 @@ def test_fresh_run_uses_embedded_servers_and_keeps_data_across_restarts(tmp_path
     port = free_port()
     server = Server(tmp_path, port)
     try:
-        status, body = call(port, "POST", "/api/auth/register", {"email": "keep@example.com", "password": "password123"})
+        status, body = call(port, "POST", "/api/auth/register",
+                            {"email": "keep@example.com", "password": "password123"})
         assert status == 201
     finally:
         code = server.stop()

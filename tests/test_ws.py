@@ -101,7 +101,8 @@ async def test_request_before_the_first_chunk_gets_everything(fake_service, make
 
 async def test_request_mid_stream_gets_the_text_so_far_then_only_later_chunks(fake_service, make_client):
     client, account, chat, answer, path = await streaming_answer(fake_service, make_client)
-    await client.post(path, json=[{"type": "chunk", "content": "a", "seq": 0}, {"type": "chunk", "content": "b", "seq": 1}])
+    await client.post(path, json=[{"type": "chunk", "content": "a", "seq": 0},
+                                  {"type": "chunk", "content": "b", "seq": 1}])
     ws = await open_ws(client, account, chat["id"])
     await ws.send_json({"type": "stream_request", "message_id": answer["id"]})
     assert await receive(ws) == {"type": "stream_content", "message_id": answer["id"], "content": "ab"}

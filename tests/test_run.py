@@ -193,6 +193,7 @@ async def test_ctrl_c_during_an_answer_says_at_once_how_many_jobs_it_waits_for_a
                                     OPENAI_BASE_URL=str(model_server.make_url("/v1")), OPENAI_API_KEY="sk-test",
                                     OPENAI_MODEL="test-model")
     log = tmp_path / f"server-{base.rsplit(':', 1)[1]}.log"
+    interrupted = False
     try:
         async with aiohttp.ClientSession() as http:
             async with http.post(f"{base}/api/auth/register", json={
@@ -205,6 +206,7 @@ async def test_ctrl_c_during_an_answer_says_at_once_how_many_jobs_it_waits_for_a
                 assert resp.status == 201
         await _until(lambda: model.requests_about("hold on"))
         proc.send_signal(signal.SIGINT)
+        interrupted = True
         # the model holds the answer until released: the queue cannot have stopped yet
         await _until(lambda: "job queue stopping" in log.read_text())
         console = log.read_text()
@@ -212,6 +214,8 @@ async def test_ctrl_c_during_an_answer_says_at_once_how_many_jobs_it_waits_for_a
         assert "job queue stopped" not in console
     finally:
         held.set()
+        if not interrupted:  # a failure before the Ctrl-C must not leave the server running
+            proc.kill()
         code = await asyncio.to_thread(proc.wait, 60)
     assert code == 0
     assert "job queue stopped" in log.read_text()

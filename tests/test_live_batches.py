@@ -1,5 +1,6 @@
 """Pieces of many answers written in the same turn of the event loop (one
-write to Redis for them all, chatserver/script_pipe.py) stay each answer's own."""
+write to Redis for them all, chatserver/script_pipe.py) stay each answer's own;
+a local generation's in-order pieces (scripts.APPEND) keep APPLY's rules."""
 
 import asyncio
 import uuid
@@ -89,3 +90,26 @@ async def test_a_piece_for_an_answer_redis_does_not_hold_is_refused(make_client,
     app = app_of(await make_client(start_workers=False))
     event = Event.chunk("x") if kind == "chunk" else Event.reasoning("x")
     assert await app[ANSWERS].add(uuid.uuid4(), uuid.uuid4(), event) is False
+
+
+async def test_a_local_answer_past_its_size_limit_fails_with_what_it_had(make_client):
+    app = app_of(await make_client(start_workers=False, MAX_ANSWER_BYTES=10))
+    ((message_id, chat_id),) = await open_answers(app, 1)
+    assert await app[ANSWERS].add(message_id, chat_id, Event.chunk("12345")) is True
+    assert await app[ANSWERS].add(message_id, chat_id, Event.chunk("678901")) is False
+    snap = await app[ANSWER_STATE].snapshot(message_id)
+    assert snap is not None and snap.final is not None
+    assert (snap.content, snap.final["status"]) == ("12345", "failed")
+    assert "10 bytes" in snap.final["error"]
+
+
+async def test_a_piece_after_the_end_is_refused_and_changes_nothing(make_client):
+    app = app_of(await make_client(start_workers=False))
+    ((message_id, chat_id),) = await open_answers(app, 1)
+    assert await app[ANSWERS].add(message_id, chat_id, Event.reasoning("hm")) is True
+    assert await app[ANSWERS].add(message_id, chat_id, Event.chunk("done")) is True
+    await app[ANSWERS].finish(message_id, chat_id, "complete")
+    assert await app[ANSWERS].add(message_id, chat_id, Event.chunk(" more")) is False
+    snap = await app[ANSWER_STATE].snapshot(message_id)
+    assert snap is not None
+    assert (snap.content, snap.reasoning, snap.pieces) == ("done", "hm", 3)

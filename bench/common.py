@@ -62,9 +62,10 @@ def server_env(port: int, **extra: str) -> dict[str, str]:
     return env | extra
 
 
-def spawn(argv: list[str], port: int, env: dict[str, str] | None = None, timeout: float = 90) -> subprocess.Popen:
+def spawn(argv: list[str], port: int, env: dict[str, str] | None = None, timeout: float = 90,
+          cwd: Path = ROOT) -> subprocess.Popen:
     """Start a server process and wait until its /ready answers."""
-    proc = subprocess.Popen(argv, env=env, cwd=ROOT)
+    proc = subprocess.Popen(argv, env=env, cwd=cwd)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -76,9 +77,10 @@ def spawn(argv: list[str], port: int, env: dict[str, str] | None = None, timeout
     raise RuntimeError(f"{' '.join(argv)} did not start")
 
 
-def start_server(**extra: str) -> tuple[subprocess.Popen, int]:
+def start_server(root: Path = ROOT, **extra: str) -> tuple[subprocess.Popen, int]:
+    """`run.py` of the checkout at `root` (this one unless told)."""
     port = free_port()
-    return spawn([sys.executable, str(ROOT / "run.py")], port, server_env(port, **extra)), port
+    return spawn([sys.executable, str(root / "run.py")], port, server_env(port, **extra), cwd=root), port
 
 
 def _answers(port: int) -> bool:

@@ -228,6 +228,7 @@ async def test_a_piece_lost_on_the_way_is_filled_in_from_the_snapshot(fake_servi
     # "B" is published where nobody listens, as if the pub/sub connection had dropped it
     deaf = AnswerState(state.redis, _DeafKeys(state.keys.prefix), state.settings)
     await deaf.apply(answer["id"], chat["id"], [Event.chunk("B", 1)])
+    await deaf.close()
     await client.post(path, json={"type": "chunk", "content": "C", "seq": 2})
     await client.post(path, json={"type": "complete", "seq": 3})
     assert await read_to_end(ws) == [{"type": "chunk", "message_id": answer["id"], "content": "BC"},

@@ -60,8 +60,9 @@ async def test_chunks_of_many_answers_in_one_turn_reach_each_its_own_followers_i
     assert shown == expected + expected
 
 
-async def test_a_batch_redis_drops_fails_each_call_and_its_followers_catch_up(make_client):
-    app = app_of(await make_client(start_workers=False))
+async def test_a_batch_redis_drops_fails_each_call_and_its_followers_catch_up(make_client, own_redis):
+    # its own redis-server: a pause and a kill of every script's connection would hit everyone's on the shared one
+    app = app_of(await make_client(start_workers=False, REDIS_URL=own_redis.url))
     redis = app[appkeys.REDIS]
     ids = await open_answers(app, ANSWERS_AT_ONCE)
     followers = [asyncio.create_task(follow_to_end(app, m)) for m, _ in ids]

@@ -17,8 +17,10 @@ APPEND = "-- {}\nreturn redis.call('APPEND', KEYS[1], ARGV[1])"
 
 
 @pytest.fixture
-async def redis(servers):
-    client = redis_async.Redis.from_url(servers["redis_url"], decode_responses=True)
+async def redis(own_redis):
+    """A redis-server of the test's own: the tests list, kill and flush its
+    clients and scripts, which on the shared server would hit everyone's."""
+    client = redis_async.Redis.from_url(own_redis.url, decode_responses=True)
     yield client
     await client.aclose()
 

@@ -51,42 +51,50 @@ BATCH = 200
 # -- the clients ---------------------------------------------------------------
 
 def hold(url: str, count: int, expect_pong: bool) -> None:
-    """Open `count` sockets to `url`; print `ready <opened> <retries>` once each
+    """Open `count` sockets to `url`; print `ready <opened> <503s> <resets> <pongs>` once each
     has sent a ping (and, with expect_pong, got its pong); then answer each
     `check` line on stdin with `open <n>`; close them all when stdin closes."""
-    retries = 0
+    retries = resets = 0
     pongs = 0
+    readers: list[asyncio.Task] = []
     closed = 0
     all_answered = asyncio.Event()
 
     async def connect(session: aiohttp.ClientSession) -> aiohttp.ClientWebSocketResponse:
-        nonlocal retries
+        nonlocal retries, resets
         while True:
             try:
-                return await session.ws_connect(url, heartbeat=None, autoping=True)
+                ws = await session.ws_connect(url, heartbeat=None, autoping=True)
             except aiohttp.WSServerHandshakeError as exc:
                 # a server swamped for a moment answers 503: tried again, and counted
                 if exc.status != 503:
                     raise
                 retries += 1
-                await asyncio.sleep(0.5)
+            except aiohttp.ClientConnectionError:
+                resets += 1
+            else:
+                # read at once: a socket not read answers no ping, and the server drops it
+                readers.append(asyncio.create_task(read(ws)))
+                return ws
+            await asyncio.sleep(0.5)
 
     async def read(ws: aiohttp.ClientWebSocketResponse) -> None:
         # receive() answers the server's protocol pings while it waits
         nonlocal pongs, closed
-        async for message in ws:
-            if message.type == aiohttp.WSMsgType.TEXT and orjson.loads(message.data).get("type") == "pong":
-                pongs += 1
-                if pongs == count:
-                    all_answered.set()
-        closed += 1
+        try:
+            async for message in ws:
+                if message.type == aiohttp.WSMsgType.TEXT and orjson.loads(message.data).get("type") == "pong":
+                    pongs += 1
+                    if pongs == count:
+                        all_answered.set()
+        finally:
+            closed += 1
 
     async def run() -> None:
         session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
         sockets: list[aiohttp.ClientWebSocketResponse] = []
         for start in range(0, count, BATCH):
             sockets += await asyncio.gather(*(connect(session) for _ in range(start, min(count, start + BATCH))))
-        readers = [asyncio.create_task(read(ws)) for ws in sockets]
         for number, ws in enumerate(sockets):
             await ws.send_str(orjson.dumps({"type": "ping", "timestamp": number}).decode())
         if expect_pong:
@@ -94,7 +102,7 @@ def hold(url: str, count: int, expect_pong: bool) -> None:
                 await asyncio.wait_for(all_answered.wait(), 120)
             except TimeoutError:
                 pass
-        print(f"ready {len(sockets)} {retries} {pongs if expect_pong else '-'}", flush=True)
+        print(f"ready {len(sockets)} {retries} {resets} {pongs if expect_pong else '-'}", flush=True)
         loop = asyncio.get_running_loop()
         while await loop.run_in_executor(None, sys.stdin.readline):
             print(f"open {len(sockets) - closed}", flush=True)
@@ -112,15 +120,16 @@ class Holders:
             [sys.executable, __file__, "--hold", url, str(count // procs + (i < count % procs)),
              "pong" if expect_pong else "-"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for i in range(procs)]
-        self.opened = self.retries = 0
+        self.opened = self.retries = self.resets = 0
         self.unanswered = 0 if expect_pong else None
         for proc, share in zip(self.procs, self.shares(), strict=True):
             line = proc.stdout.readline().split()
             assert line and line[0] == "ready", "a holder failed to open its sockets"
             self.opened += int(line[1])
             self.retries += int(line[2])
+            self.resets += int(line[3])
             if expect_pong:
-                self.unanswered += share - int(line[3])
+                self.unanswered += share - int(line[4])
 
     def shares(self) -> list[int]:
         n = len(self.procs)
@@ -157,6 +166,8 @@ class Measured:
             found.append(f"{h.count - h.opened} sockets not opened")
         if h.retries:
             found.append(f"{h.retries} handshakes answered 503 and tried again")
+        if h.resets:
+            found.append(f"{h.resets} connections reset during the handshake and tried again")
         if h.unanswered:
             found.append(f"{h.unanswered} sockets never answered the ping")
         if self.still_open != h.count:

@@ -14,11 +14,15 @@ loop), and every socket was still open when the RSS was read.
 Every socket needs a descriptor in the server, so N is capped by the hard
 RLIMIT_NOFILE (the bench raises the soft limit to it).
 
+--compress 15 has the clients offer permessage-deflate, as browsers do: a
+socket that has sent or received a frame then holds zlib's state for it.
+
 --trace runs each chatserver under tracemalloc (bench-only: a wrapper
 process starts tracemalloc and then run.py's main) and prints, instead of
 the RSS, the live Python allocations per socket by the line that made them.
 
     .venv/bin/python bench/sockets.py [--sockets 19500] [--procs 4] [--kinds bare,chat,list] [--trace]
+                                      [--compress 15]
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ BATCH = 200
 
 # -- the clients ---------------------------------------------------------------
 
-def hold(url: str, count: int, expect_pong: bool) -> None:
+def hold(url: str, count: int, expect_pong: bool, compress: int) -> None:
     """Open `count` sockets to `url`; print `ready <opened> <503s> <resets> <pongs>` once each
     has sent a ping (and, with expect_pong, got its pong); then answer each
     `check` line on stdin with `open <n>`; close them all when stdin closes."""
@@ -64,7 +68,7 @@ def hold(url: str, count: int, expect_pong: bool) -> None:
         nonlocal retries, resets
         while True:
             try:
-                ws = await session.ws_connect(url, heartbeat=None, autoping=True)
+                ws = await session.ws_connect(url, heartbeat=None, autoping=True, compress=compress)
             except aiohttp.WSServerHandshakeError as exc:
                 # a server swamped for a moment answers 503: tried again, and counted
                 if exc.status != 503:
@@ -114,11 +118,11 @@ def hold(url: str, count: int, expect_pong: bool) -> None:
 
 
 class Holders:
-    def __init__(self, url: str, count: int, procs: int, expect_pong: bool):
+    def __init__(self, url: str, count: int, procs: int, expect_pong: bool, compress: int):
         self.count = count
         self.procs = [subprocess.Popen(
             [sys.executable, __file__, "--hold", url, str(count // procs + (i < count % procs)),
-             "pong" if expect_pong else "-"],
+             "pong" if expect_pong else "-", str(compress)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for i in range(procs)]
         self.opened = self.retries = self.resets = 0
         self.unanswered = 0 if expect_pong else None
@@ -175,13 +179,14 @@ class Measured:
         return found
 
 
-def per_socket(pid: int, url: str, count: int, procs: int, expect_pong: bool,
+def per_socket(pid: int, url: str, args: argparse.Namespace, expect_pong: bool,
                snapshot: Path | None = None) -> Measured:
-    warm = Holders(url, WARM, 1, expect_pong)
+    count = args.sockets
+    warm = Holders(url, WARM, 1, expect_pong, args.compress)
     time.sleep(1)
     before = take_snapshot(pid, snapshot) if snapshot else None
     rss_before = rss_kib(pid)
-    holders = Holders(url, count, procs, expect_pong)
+    holders = Holders(url, count, args.procs, expect_pong, args.compress)
     time.sleep(2)
     rss_after = rss_kib(pid)
     after = take_snapshot(pid, snapshot) if snapshot else None
@@ -259,7 +264,7 @@ def measure_chatserver(kind: str, args: argparse.Namespace) -> Measured:
         base = f"http://127.0.0.1:{port}"
         token, chat_id = uvloop.run(account(base))
         url = f"{base}/ws/chat/{chat_id}?token={token}" if kind == "chat" else f"{base}/ws/chats?token={token}"
-        return per_socket(proc.pid, url, args.sockets, args.procs, True, snapshot)
+        return per_socket(proc.pid, url, args, True, snapshot)
     finally:
         proc.terminate()
         proc.wait()
@@ -268,7 +273,7 @@ def measure_chatserver(kind: str, args: argparse.Namespace) -> Measured:
 def measure_bare(args: argparse.Namespace) -> Measured:
     proc, port = start_baseline()
     try:
-        return per_socket(proc.pid, f"http://127.0.0.1:{port}/ws/idle", args.sockets, args.procs, False)
+        return per_socket(proc.pid, f"http://127.0.0.1:{port}/ws/idle", args, False)
     finally:
         proc.terminate()
         proc.wait()
@@ -283,20 +288,24 @@ def main() -> None:
     parser.add_argument("--procs", type=int, default=4)
     parser.add_argument("--kinds", default="bare,chat,list")
     parser.add_argument("--trace", action="store_true")
-    parser.add_argument("--hold", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--compress", type=int, default=0, help="the clients offer permessage-deflate with this "
+                        "window (bits, 9-15; browsers offer 15), as browsers do; 0: they do not")
+    parser.add_argument("--hold", nargs=4, help=argparse.SUPPRESS)
     parser.add_argument("--serve-traced", help=argparse.SUPPRESS)
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if args.hold:
-        hold(args.hold[0], int(args.hold[1]), args.hold[2] == "pong")
+        hold(args.hold[0], int(args.hold[1]), args.hold[2] == "pong", int(args.hold[3]))
         return
     if args.serve_traced:
         serve_traced(args.serve_traced)
         return
     kinds = args.kinds.split(",")
     results = {kind: measure_bare(args) if kind == "bare" else measure_chatserver(kind, args) for kind in kinds}
-    print(f"{args.sockets} idle WebSockets (descriptor limit {hard}){', under tracemalloc' if args.trace else ''}:")
+    print(f"{args.sockets} idle WebSockets (descriptor limit {hard})"
+          f"{f', permessage-deflate offered ({args.compress} bits)' if args.compress else ''}"
+          f"{', under tracemalloc' if args.trace else ''}:")
     bare = results.get("bare")
     for kind, measured in results.items():
         ratio = f"  ({measured.kib / bare.kib:.2f}x bare)" if bare and bare.kib > 0 else ""

@@ -48,8 +48,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, free_port, rss_kib, server_env, spawn, start_server  # noqa: E402
 from relay import start_baseline  # noqa: E402
 
-WARM = 200  # sockets opened before the first reading, so that one-off allocations are not counted
-BATCH = 200
+# sockets opened before the first reading, so that one-off allocations are not
+# counted: opened as the others are, --procs holders at once, so that the pools
+# behind the handshakes (Redis, PostgreSQL) have grown to what they need already
+WARM = 200
+# handshakes under way at once in each holder: a burst of handshakes opens as
+# many pooled Redis connections (up to 500), each a descriptor the sockets need
+BATCH = 50
+ATTEMPTS = 20
 
 
 # -- the clients ---------------------------------------------------------------
@@ -66,7 +72,7 @@ def hold(url: str, count: int, expect_pong: bool, compress: int) -> None:
 
     async def connect(session: aiohttp.ClientSession) -> aiohttp.ClientWebSocketResponse:
         nonlocal retries, resets
-        while True:
+        for _ in range(ATTEMPTS):
             try:
                 ws = await session.ws_connect(url, heartbeat=None, autoping=True, compress=compress)
             except aiohttp.WSServerHandshakeError as exc:
@@ -81,6 +87,7 @@ def hold(url: str, count: int, expect_pong: bool, compress: int) -> None:
                 readers.append(asyncio.create_task(read(ws)))
                 return ws
             await asyncio.sleep(0.5)
+        raise RuntimeError(f"no socket after {ATTEMPTS} attempts")
 
     async def read(ws: aiohttp.ClientWebSocketResponse) -> None:
         # receive() answers the server's protocol pings while it waits
@@ -157,8 +164,10 @@ class Holders:
 # -- measuring -------------------------------------------------------------------
 
 class Measured:
-    def __init__(self, kib: float, holders: Holders, still_open: int, trace: list[str] | None = None):
+    def __init__(self, kib: float, holders: Holders, still_open: int, descriptors: int,
+                 trace: list[str] | None = None):
         self.kib = kib
+        self.descriptors = descriptors
         self.holders = holders
         self.still_open = still_open
         self.trace = trace or []
@@ -182,13 +191,14 @@ class Measured:
 def per_socket(pid: int, url: str, args: argparse.Namespace, expect_pong: bool,
                snapshot: Path | None = None) -> Measured:
     count = args.sockets
-    warm = Holders(url, WARM, 1, expect_pong, args.compress)
+    warm = Holders(url, WARM, args.procs, expect_pong, args.compress)
     time.sleep(1)
     before = take_snapshot(pid, snapshot) if snapshot else None
     rss_before = rss_kib(pid)
     holders = Holders(url, count, args.procs, expect_pong, args.compress)
     time.sleep(2)
     rss_after = rss_kib(pid)
+    descriptors = len(os.listdir(f"/proc/{pid}/fd"))
     after = take_snapshot(pid, snapshot) if snapshot else None
     still_open = holders.still_open()
     warm.close()
@@ -196,7 +206,7 @@ def per_socket(pid: int, url: str, args: argparse.Namespace, expect_pong: bool,
     trace = None
     if before is not None and after is not None:
         trace = allocations_per_socket(before, after, count)
-    return Measured((rss_after - rss_before) / count, holders, still_open, trace)
+    return Measured((rss_after - rss_before) / count, holders, still_open, descriptors, trace)
 
 
 # -- tracemalloc (bench only: the wrapper below stands in for run.py) --------------
@@ -311,6 +321,7 @@ def main() -> None:
         ratio = f"  ({measured.kib / bare.kib:.2f}x bare)" if bare and bare.kib > 0 else ""
         problems = measured.problems()
         verdict = "; ".join(problems) if problems else "all opened, answered and still open; no retries"
+        verdict += f"; {measured.descriptors} server descriptors"
         print(f"  {NAMES[kind]:<14} {measured.kib:6.1f} KiB per socket{ratio}  [{verdict}]")
         for line in measured.trace:
             print(line)

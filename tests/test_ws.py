@@ -322,6 +322,16 @@ async def test_a_peer_that_answers_pings_stays_open_through_many_of_them(make_cl
     await reader
 
 
+@pytest.mark.parametrize("socket", ["chat", "chat list"])
+async def test_permessage_deflate_is_declined(client, user, chat, socket):
+    """Browsers offer it; it would hold zlib's state (about 106 KiB) for as long as the socket is open."""
+    path = f"/ws/chat/{chat['id']}" if socket == "chat" else "/ws/chats"
+    ws = await client.ws_connect(f"{path}?token={user.token}", compress=15)
+    assert ws.compress == 0
+    await ws.send_json({"type": "ping", "timestamp": 1})
+    assert await receive(ws) == {"type": "pong", "timestamp": 1}
+
+
 async def test_a_client_ping_is_answered_with_a_pong_of_its_data(client, user, chat):
     ws = await client.ws_connect(f"/ws/chat/{chat['id']}?token={user.token}", autoping=False)
     await ws.ping(b"are you there")

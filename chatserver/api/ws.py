@@ -39,6 +39,17 @@ MAX_FRAME = 64 * 1024
 UNAVAILABLE = ServiceUnavailable.message
 # answers one socket may follow at once; each costs a task and a queue
 MAX_FOLLOWED = 100
+
+
+def _socket(max_frame: int) -> web.WebSocketResponse:
+    """autoping off: pings and pongs come to the receive loops, for the process's
+    one heartbeat (ws_sockets.py). compress off: a socket that has sent and
+    received a frame with permessage-deflate (every browser offers it) holds
+    zlib's state for both directions, about 106 KiB, for as long as it is open,
+    six times all the rest of an idle socket; frames are small JSON, sent as they are."""
+    return web.WebSocketResponse(max_msg_size=max_frame, autoping=False, compress=False)
+
+
 # closes of sockets whose credential was revoked, held until done (the loop keeps only weak references)
 _CLOSING: set[asyncio.Task] = set()
 
@@ -222,8 +233,7 @@ async def chat_socket(request: web.Request) -> web.WebSocketResponse:
     app = request.app
     # only the id is kept: an idle socket's every byte counts, times thousands
     chat_id = (await owned_chat(request))["id"]
-    # pings and pongs come to the loop: the process's one heartbeat (ws_sockets.py) needs them
-    ws = web.WebSocketResponse(max_msg_size=MAX_FRAME, autoping=False)
+    ws = _socket(MAX_FRAME)
     await ws.prepare(request)
     socket = ChatSocket(request, chat_id, ws)
     gauge = app[appkeys.METRICS].websockets
@@ -268,7 +278,7 @@ MAX_LIST_FRAME = 4 * 1024
 async def chat_list_socket(request: web.Request) -> web.WebSocketResponse:
     app = request.app
     user_id = current_user_id(request)
-    ws = web.WebSocketResponse(max_msg_size=MAX_LIST_FRAME, autoping=False)
+    ws = _socket(MAX_LIST_FRAME)
     await ws.prepare(request)
     hold = app[REVOCATIONS].hold(credential_of(request), _close_revoked, ws)
     open_sockets = app[OPEN_SOCKETS]

@@ -1,9 +1,10 @@
 """Every open WebSocket of the process, and the one heartbeat that finds dead peers.
 
-aiohttp's per-socket `heartbeat=` keeps two timers (and, between ping and
-pong, a callback) for each socket: about 1 KB each, times thousands of idle
-sockets. Here one task does the same for all of them: every
-`WS_HEARTBEAT_SECONDS` it sends each open socket a protocol-level ping, and
+aiohttp's per-socket `heartbeat=` keeps a timer for the next ping and,
+between ping and pong, another for the pong, each with its callback: about
+1 KB per socket, times thousands of idle sockets. Here one task does the
+same for all of them: every `WS_HEARTBEAT_SECONDS` it sends each open
+socket a protocol-level ping, and
 half an interval later closes (code 1011) each socket that has sent nothing
 since, neither the pong nor any other frame. So the answer to a ping is due
 within half an interval, as with aiohttp's heartbeat, and a peer that went
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 
 from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 
@@ -86,7 +87,7 @@ class OpenSockets:
             await asyncio.gather(*(_close(ws, WSCloseCode.GOING_AWAY, b"server shutdown") for ws in sockets),
                                  return_exceptions=True)
 
-    def _hold(self, tasks) -> None:
+    def _hold(self, tasks: Iterable[asyncio.Task]) -> None:
         for task in tasks:
             self.pending.add(task)
             task.add_done_callback(self.pending.discard)

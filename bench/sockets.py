@@ -322,7 +322,9 @@ def main() -> None:
         problems = measured.problems()
         verdict = "; ".join(problems) if problems else "all opened, answered and still open; no retries"
         verdict += f"; {measured.descriptors} server descriptors"
-        print(f"  {NAMES[kind]:<14} {measured.kib:6.1f} KiB per socket{ratio}  [{verdict}]")
+        # tracemalloc's own bookkeeping makes the RSS meaningless
+        figure = "" if args.trace else f" {measured.kib:6.1f} KiB per socket{ratio}"
+        print(f"  {NAMES[kind]:<14}{figure}  [{verdict}]")
         for line in measured.trace:
             print(line)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import weakref
 
 import aiopg
 import redis.asyncio as redis_async
@@ -41,6 +40,7 @@ from chatserver.api import (
     v1,
     webclient,
     ws,
+    ws_sockets,
 )
 from chatserver.api.middleware import request_middleware
 from chatserver.api.oidc_client import OIDC, OidcClient
@@ -185,11 +185,11 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> web.Applica
     if settings.OIDC_ISSUER:
         app[OIDC] = OidcClient(settings.OIDC_ISSUER, settings.OIDC_CLIENT_ID, settings.OIDC_CLIENT_SECRET)
     app.cleanup_ctx.extend([servers_ctx, database_ctx, redis_ctx, outages_ctx, rate_limits_ctx, storage_ctx,
-                           preview_service_ctx, live_ctx, toolbox_ctx, ai_ctx, vectors_ctx, jobs_ctx])
+                           preview_service_ctx, live_ctx, ws_sockets.open_sockets_ctx, toolbox_ctx, ai_ctx,
+                           vectors_ctx, jobs_ctx])
 
     app.on_startup.extend([ops.build_openapi_document, log_summary])
-    app[ws.OPEN_SOCKETS] = weakref.WeakSet()
-    app.on_shutdown.extend([stop_taking_jobs, ws.close_sockets])
+    app.on_shutdown.extend([stop_taking_jobs, ws_sockets.close_sockets])
     add_routes(app.router)
     return app
 

@@ -194,6 +194,52 @@ async def test_malformed_events_are_422_and_store_nothing(fake_service, make_cli
     assert (await client.post(path, json={"type": "chunk", "content": "still fine"})).status == 200
 
 
+async def test_each_malformed_event_gets_its_own_error_code(fake_service, make_client):
+    service, client, account, chat, answer, body = await started(fake_service, make_client)
+    path = callback_path(body)
+    cases = [
+        (b'{"type": "chunk", "content": "a", "seq": true}', "validation_error"),
+        (b'{"type": "chunk", "content": "a", "seq": 1.0}', "validation_error"),
+        (b'{"type": "chunk", "content": "a", "seq": 1e400}', "invalid_json"),
+        (b'{"type": "chunk", "content": "a", "seq": NaN}', "invalid_json"),
+        (b'{"type": "chunk", "content": "a\\ud800"}', "invalid_input"),
+        (b'{"type": "chunk", "content": "a", "note": "x\\u0000"}', "invalid_input"),
+        (b'{"type": "chunk", "content": "a", "note": ' + b"[" * 100 + b"]" * 100 + b"}", "invalid_json"),
+        (b"[" + b",".join([b'{"type": "chunk", "content": "a"}'] * 1001) + b"]", "validation_error"),
+        (b'{"type": "chunk", "content": "a", "seq": 18446744073709551616}', "seq_too_far"),
+    ]
+    for raw, code in cases:
+        resp = await client.post(path, data=raw, headers={"Content-Type": "application/json"})
+        assert resp.status == 422, raw
+        assert_error(await resp.json(), code)
+    stored = await get_message(client, account, answer["id"])
+    assert (stored["status"], stored["content"]) == ("streaming", "")
+
+
+async def test_fields_an_event_does_not_name_are_ignored(fake_service, make_client):
+    service, client, account, chat, answer, body = await started(fake_service, make_client)
+    path = callback_path(body)
+    events = [{"type": "chunk", "content": "one ", "seq": 0, "model": "m", "usage": {"tokens": [1, 2]}},
+              {"type": "chunk", "content": "two", "seq": None, "at": 1.5}]
+    assert (await client.post(path, json=events)).status == 200
+    assert (await get_message(client, account, answer["id"]))["content"] == "one two"
+
+
+async def test_the_token_counts_wherever_it_stands_in_the_query(fake_service, make_client):
+    service, client, account, chat, answer, body = await started(fake_service, make_client)
+    token = callback_path(body).split("token=")[1]
+    escaped = "".join(f"%{ord(c):02X}" for c in token)
+    base = f"/api/ai/callback/{answer['id']}"
+    for n, path in enumerate((f"{base}?attempt=2&token={token}", f"{base}?token={escaped}",
+                              f"{base}?token={token}&token=forged",
+                              f"/api/ai/callback/{answer['id'].upper()}?token={token}")):
+        resp = await client.post(path, json={"type": "chunk", "content": str(n)})
+        assert resp.status == 200, (path, await resp.text())
+    resp = await client.post(f"{base}?token=forged&token={token}", json={"type": "chunk", "content": "x"})
+    assert resp.status == 403
+    assert (await get_message(client, account, answer["id"]))["content"] == "0123"
+
+
 async def stored_text(client, message_id) -> tuple[str, str]:
     """What PostgreSQL holds of an answer: its status and text."""
     state = await messages.get_state(db_of(client), message_id)

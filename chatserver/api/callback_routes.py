@@ -14,18 +14,19 @@ import time
 import uuid
 from typing import Annotated, Literal
 
+import orjson
 import pydantic
 import redis.asyncio as redis_async
 from aiohttp import web
 
 from chatserver import appkeys
 from chatserver.ai.callback import callback_token
-from chatserver.api.endpoint import BadJson, endpoint, json_response, parse_json, read_query, validate
+from chatserver.api.endpoint import BadJson, endpoint, parse_json, read_query, validate
 from chatserver.api.message_shapes import Source
 from chatserver.data import messages
 from chatserver.errors import InvalidCallbackToken, InvalidJson, MessageFinished, NotFound, SeqTooFar
 from chatserver.live.answers import ANSWERS
-from chatserver.live.wire import Event
+from chatserver.live.wire import CHUNK, Event
 
 MAX_EVENTS = 1000
 # a callback's events are applied within this many seconds of being sent, or not at all ...
@@ -35,8 +36,9 @@ GIVE_UP_SECONDS = 3.0
 _CLOCK_WARNED = False
 # message id -> chat id never changes, so callbacks need no database read after the first
 _CHAT_OF: dict[uuid.UUID, uuid.UUID] = {}
-# (message id, secret) -> the message's callback token, for the same reason
-_TOKENS: dict[tuple[uuid.UUID, str], bytes] = {}
+# (message id as the path has it, secret) -> the message id and the query string
+# of its callback URL (`token=...`), for the same reason
+_CALLERS: dict[tuple[str, str], tuple[uuid.UUID, bytes]] = {}
 log = logging.getLogger(__name__)
 _CHAT_OF_LIMIT = 10_000
 
@@ -79,6 +81,9 @@ class CallbackOk(pydantic.BaseModel):
     ok: bool = True
 
 
+_OK = CallbackOk().model_dump_json().encode()
+
+
 def _stream_event(event: ChunkEvent | CompleteEvent | ErrorEvent) -> Event:
     if isinstance(event, ChunkEvent):
         return Event.chunk(event.content, event.seq)
@@ -100,18 +105,72 @@ async def _chat_of(app: web.Application, message_id: uuid.UUID) -> uuid.UUID:
     return chat_id
 
 
-def _expected_token(app: web.Application, message_id: uuid.UUID) -> bytes:
-    """The message's callback token, derived once per message (an HMAC under a derived key costs a callback more
-    than its JSON)."""
+def _caller(app: web.Application, path_id: str) -> tuple[uuid.UUID, bytes]:
+    """The message id in the path, and the query string of the message's
+    callback URL (`token=...`), worked out once per message (an HMAC under a
+    derived key costs a callback more than its JSON); 404 for a path that
+    names no message id."""
     settings = app[appkeys.SETTINGS]
     # by secret too: processes (and tests' apps) of other secrets may share this module
-    key = (message_id, settings.JWT_SECRET)
-    token = _TOKENS.get(key)
-    if token is None:
-        if len(_TOKENS) >= _CHAT_OF_LIMIT:
-            _TOKENS.clear()
-        token = _TOKENS[key] = callback_token(settings, message_id).encode()
-    return token
+    key = (path_id, settings.JWT_SECRET)
+    known = _CALLERS.get(key)
+    if known is None:
+        try:
+            message_id = uuid.UUID(path_id)
+        except ValueError:
+            raise NotFound("message") from None
+        if len(_CALLERS) >= _CHAT_OF_LIMIT:
+            _CALLERS.clear()
+        known = _CALLERS[key] = message_id, f"token={callback_token(settings, message_id)}".encode()
+    return known
+
+
+def _check_token(request: web.Request, expected_query: bytes) -> None:
+    """403 unless the `token` parameter is the message's. The service uses
+    the callback URL as given, so its query string is compared whole first;
+    any other (more parameters, escapes) is read parameter by parameter."""
+    query = request.rel_url.raw_query_string
+    if query.isascii() and hmac.compare_digest(query.encode(), expected_query):
+        return
+    token = read_query(request, CallbackQuery).token
+    if not hmac.compare_digest(token.encode(), expected_query.removeprefix(b"token=")):
+        raise InvalidCallbackToken()
+
+
+def _plain_chunks(raw: bytes) -> list[Event] | None:
+    """The events of a body of chunk events with no other fields (what a
+    model's stream sends), read without the models: the same events they
+    would give. None for any other body, which the models read and, when it
+    is malformed, answer with their error."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    items = data if type(data) is list else [data]
+    if not 0 < len(items) <= MAX_EVENTS:
+        return None
+    events = []
+    for item in items:
+        # a large integer is a float to orjson, and a float is no seq: the models decide
+        if type(item) is not dict or item.get("type") != "chunk" or len(item) != 2 + ("seq" in item):
+            return None
+        content, seq = item.get("content"), item.get("seq")
+        if type(content) is not str or "\x00" in content or not (seq is None or type(seq) is int and seq >= 0):
+            return None
+        events.append(Event(CHUNK, content, seq))
+    return events
+
+
+def _read_events(raw: bytes) -> list[Event]:
+    events = _plain_chunks(raw)
+    if events is not None:
+        return events
+    try:
+        data = parse_json(raw)
+    except BadJson as exc:
+        raise InvalidJson(f"request body: {exc}") from None
+    body = validate(CallbackBody, data).root
+    return [_stream_event(e) for e in (body if isinstance(body, list) else [body])]
 
 
 def _finished() -> MessageFinished:
@@ -163,20 +222,9 @@ def _clock_warning(elapsed: float) -> None:
                           "Retry-After seconds"})
 async def ai_callback(request: web.Request) -> web.Response:
     app = request.app
-    try:
-        message_id = uuid.UUID(request.match_info["message_id"])
-    except ValueError:
-        raise NotFound("message") from None
-    token = read_query(request, CallbackQuery).token
-    if not hmac.compare_digest(token.encode(), _expected_token(app, message_id)):
-        raise InvalidCallbackToken()
-    raw = await request.read()
-    try:
-        data = parse_json(raw)
-    except BadJson as exc:
-        raise InvalidJson(f"request body: {exc}") from None
-    body = validate(CallbackBody, data).root
-    events = [_stream_event(e) for e in (body if isinstance(body, list) else [body])]
+    message_id, expected_query = _caller(app, request.match_info["message_id"])
+    _check_token(request, expected_query)
+    events = _read_events(await request.read())
     chat_id = await _chat_of(app, message_id)
     outcome = await _apply_in_time(app, message_id, chat_id, events)
     if outcome == "too_far":
@@ -188,4 +236,4 @@ async def ai_callback(request: web.Request) -> web.Response:
             _CHAT_OF.pop(message_id, None)
             raise NotFound("message")
         raise _finished()
-    return json_response(CallbackOk())
+    return web.Response(body=_OK, content_type="application/json", charset="utf-8")

@@ -26,7 +26,7 @@ from chatserver.api.patience import Patience
 from chatserver.data import messages
 from chatserver.errors import InvalidCallbackToken, InvalidJson, MessageFinished, NotFound, SeqTooFar
 from chatserver.live.answers import ANSWERS
-from chatserver.live.wire import CHUNK, Event
+from chatserver.live.wire import Event
 
 MAX_EVENTS = 1000
 # a callback's events are applied within this many seconds of being sent, or not at all ...
@@ -161,7 +161,7 @@ def _plain_chunks(raw: bytes) -> list[Event] | None:
         content, seq = item.get("content"), item.get("seq")
         if type(content) is not str or "\x00" in content or not (seq is None or type(seq) is int and seq >= 0):
             return None
-        events.append(Event(CHUNK, content, seq))
+        events.append(Event.chunk(content, seq))
     return events
 
 

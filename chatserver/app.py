@@ -43,7 +43,6 @@ from chatserver.api import (
 )
 from chatserver.api.middleware import request_middleware
 from chatserver.api.oidc_client import OIDC, OidcClient
-from chatserver.api.patience import Patience
 from chatserver.api.ratelimit import RATE_LIMITS, rate_limits_ctx
 from chatserver.api.ws_sockets import close_sockets, open_sockets_ctx
 from chatserver.config import Settings
@@ -182,7 +181,6 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> web.Applica
     app[appkeys.KEYS] = Keys(settings.REDIS_KEY_PREFIX)
     app[appkeys.METRICS] = metrics
     app[START_WORKERS] = start_workers
-    app[callback_routes.PATIENCE] = Patience(callback_routes.GIVE_UP_SECONDS, callback_routes.GIVE_UP_TICK)
     app[portable_routes.EXPORTS] = portable_routes.ExportSlots(settings.EXPORT_CONCURRENCY)
     if settings.OIDC_ISSUER:
         app[OIDC] = OidcClient(settings.OIDC_ISSUER, settings.OIDC_CLIENT_ID, settings.OIDC_CLIENT_SECRET)

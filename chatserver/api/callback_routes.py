@@ -7,6 +7,7 @@ out (STREAM_TIMEOUT_SECONDS without activity) every callback gets `409`.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import time
@@ -22,7 +23,6 @@ from chatserver import appkeys
 from chatserver.ai.callback import callback_token
 from chatserver.api.endpoint import BadJson, endpoint, parse_json, read_query, validate
 from chatserver.api.message_shapes import Source
-from chatserver.api.patience import Patience
 from chatserver.data import messages
 from chatserver.errors import InvalidCallbackToken, InvalidJson, MessageFinished, NotFound, SeqTooFar
 from chatserver.live.answers import ANSWERS
@@ -31,12 +31,8 @@ from chatserver.live.wire import Event
 MAX_EVENTS = 1000
 # a callback's events are applied within this many seconds of being sent, or not at all ...
 APPLY_SECONDS = 2.0
-# ... and the callback waits this long for Redis before it answers 503 (Redis unreachable),
-# give or take GIVE_UP_TICK (api/patience.py)
+# ... and the callback waits this long for Redis before it answers 503 (Redis unreachable)
 GIVE_UP_SECONDS = 3.0
-GIVE_UP_TICK = 0.25
-# the app's callbacks waiting for Redis
-PATIENCE = web.AppKey("callback_patience", Patience)
 _CLOCK_WARNED = False
 # message id -> chat id never changes, so callbacks need no database read after the first
 _CHAT_OF: dict[uuid.UUID, uuid.UUID] = {}
@@ -191,7 +187,7 @@ async def _apply_in_time(app: web.Application, message_id: uuid.UUID, chat_id: u
     up after its socket timeout, 5 s) finds itself late and does nothing."""
     started = time.monotonic()
     try:
-        with app[PATIENCE].wait():
+        async with asyncio.timeout(GIVE_UP_SECONDS):
             outcome, _ = await app[ANSWERS].apply(message_id, chat_id, events,
                                                   deadline=time.time() + APPLY_SECONDS)
     except TimeoutError:

@@ -62,9 +62,12 @@ def server_env(port: int, **extra: str) -> dict[str, str]:
     return env | extra
 
 
-def spawn(argv: list[str], port: int, env: dict[str, str] | None = None, timeout: float = 90) -> subprocess.Popen:
-    """Start a server process and wait until its /ready answers."""
-    proc = subprocess.Popen(argv, env=env, cwd=ROOT)
+def spawn(argv: list[str], port: int, env: dict[str, str] | None = None, timeout: float = 90,
+          cpus: set[int] | None = None) -> subprocess.Popen:
+    """Start a server process (on `cpus` alone, when given: every thread it starts inherits them) and wait
+    until its /ready answers."""
+    pin = None if cpus is None else (lambda: os.sched_setaffinity(0, cpus))
+    proc = subprocess.Popen(argv, env=env, cwd=ROOT, preexec_fn=pin)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -76,9 +79,9 @@ def spawn(argv: list[str], port: int, env: dict[str, str] | None = None, timeout
     raise RuntimeError(f"{' '.join(argv)} did not start")
 
 
-def start_server(**extra: str) -> tuple[subprocess.Popen, int]:
+def start_server(*, cpus: set[int] | None = None, **extra: str) -> tuple[subprocess.Popen, int]:
     port = free_port()
-    return spawn([sys.executable, str(ROOT / "run.py")], port, server_env(port, **extra)), port
+    return spawn([sys.executable, str(ROOT / "run.py")], port, server_env(port, **extra), cpus=cpus), port
 
 
 def _answers(port: int) -> bool:

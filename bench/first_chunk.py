@@ -17,15 +17,19 @@ ran on a CPU and it was ready to run but waited for one (the machine busy
 with other work; /proc/PID/schedstat). Target (issue 25): 50 clients, p99
 under 300 ms. `--compare-concurrency N` runs the /v1 phases once more
 against a second server with QUEUE_AI_CONCURRENCY=N (8 was the default while
-every backend's answers waited for each other).
+every backend's answers waited for each other). `--pin` keeps the
+server on CPU 0 and this process (the clients and the mock) on CPU 1, as the
+issue's reference figures were taken (PostgreSQL, Redis and anything else on
+the machine stay where the system puts them).
 
-    .venv/bin/python bench/first_chunk.py [--clients 50 200] [--chunks 40] [--compare-concurrency 8]
+    .venv/bin/python bench/first_chunk.py [--clients 50 200] [--chunks 40] [--compare-concurrency 8] [--pin]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import time
@@ -41,6 +45,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import free_port, start_server, stream_contents  # noqa: E402
 
 CHUNKS_PER_SECOND = 20
+# with --pin: the server's CPU, and the one of this process (clients and mock)
+SERVER_CPU, LOAD_CPU = 0, 1
 MODEL = "bench-model"
 PIECE = "tok "
 
@@ -124,7 +130,8 @@ async def api_key(session: aiohttp.ClientSession, base: str) -> str:
 
 
 async def through_server(session, model_url: str, args, label: str, **settings: str) -> list[tuple[str, int, dict]]:
-    proc, port = start_server(OPENAI_BASE_URL=model_url, OPENAI_API_KEY="sk-bench", OPENAI_MODEL=MODEL, **settings)
+    proc, port = start_server(cpus={SERVER_CPU} if args.pin else None, OPENAI_BASE_URL=model_url,
+                              OPENAI_API_KEY="sk-bench", OPENAI_MODEL=MODEL, **settings)
     base = f"http://127.0.0.1:{port}"
     try:
         key = await api_key(session, base)
@@ -155,7 +162,8 @@ async def run(args) -> None:
         finally:
             await runner.cleanup()
 
-    print(f"first content chunk, {args.chunks} chunks per answer at {CHUNKS_PER_SECOND} chunks/s, openai backend")
+    print(f"first content chunk, {args.chunks} chunks per answer at {CHUNKS_PER_SECOND} chunks/s, openai backend, "
+          + (f"server on CPU {SERVER_CPU}, clients and mock on CPU {LOAD_CPU}" if args.pin else "no CPU pinned"))
     print("(server: its event loop's CPU time per answer; the shares of the phase it ran on a CPU and it was ready")
     print(" to run but waited for one, the machine being busy with other work)")
     print(f"{'path':<32} {'clients':>7} {'p50 ms':>9} {'p99 ms':>9} {'max ms':>9} {'p50 x':>8} {'p99 x':>8} "
@@ -176,7 +184,12 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=40, help="chunks per answer (default 40: 2 s)")
     parser.add_argument("--compare-concurrency", type=int, default=0,
                         help="also run the /v1 phases with QUEUE_AI_CONCURRENCY set to this")
-    uvloop.run(run(parser.parse_args()))
+    parser.add_argument("--pin", action="store_true",
+                        help=f"the server on CPU {SERVER_CPU}, the clients and the mock on CPU {LOAD_CPU}")
+    args = parser.parse_args()
+    if args.pin:
+        os.sched_setaffinity(0, {LOAD_CPU})
+    uvloop.run(run(args))
 
 
 if __name__ == "__main__":

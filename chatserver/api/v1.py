@@ -73,7 +73,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     if not await is_known_model(request.app, body.model):
         raise ModelNotFound(body.model)
     await check_message_limit(request)
-    await check_quota(request, user_id, openai=True)
+    await check_quota(request, openai=True)
     answer = await _start(request.app, user_id, body, talk)
     call = Completion(request, answer, body, talk)
     try:

@@ -92,23 +92,15 @@ async def _start(app: web.Application, user_id: uuid.UUID, body: shapes.Completi
         raise InvalidImageUrl(str(exc)) from None
     settings = {"model": body.model, "system_prompt": talk.system_prompt, "temperature": body.temperature,
                 "max_tokens": body.max_completion_tokens or body.max_tokens}
-    chat = await chats.insert(db, user_id, talk.title, settings)
-    try:
-        file_ids = [await keep_image(app, user_id, chat["id"], data, n) for n, data in enumerate(images, 1)]
-        async with db.transaction() as cur:
-            # the turns as one branch, each following the one before
-            parent = None
-            for role, text in talk.turns:
-                if role == "user":
-                    parent = (await messages.insert_question(cur, chat["id"], user_id, text, [], parent))["id"]
-                else:
-                    parent = (await messages.insert_past_answer(cur, chat["id"], user_id, parent, text))["id"]
-            question = await messages.insert_question(cur, chat["id"], user_id, talk.question, file_ids, parent)
-            answer = await messages.insert_answer(cur, chat["id"], user_id, question["id"])
-            await chats.show(cur, chat["id"], answer["id"])
-    except BaseException:
-        await chats.delete(db, chat["id"])
-        raise
+    asked = await chats.insert_asked(db, user_id, talk.title, settings, talk.turns, talk.question)
+    if images:
+        try:
+            file_ids = [await keep_image(app, user_id, asked["chat_id"], data, n) for n, data in enumerate(images, 1)]
+            await messages.set_files(db, asked["question_id"], file_ids)
+        except BaseException:
+            await chats.delete(db, asked["chat_id"])
+            raise
+    answer = {"id": asked["answer_id"], "chat_id": asked["chat_id"]}
     await queue_answer(app, answer["id"], {"stop": body.stops, "user": body.user, "client_tools": talk.passed})
     return answer
 

@@ -97,6 +97,11 @@ async def insert_answer(cur, chat_id: uuid.UUID, user_id: uuid.UUID, reply_to: u
     return dict(await cur.fetchone())
 
 
+async def set_files(db: Database, message_id: uuid.UUID, file_ids: list[uuid.UUID]) -> None:
+    """The files a question carries, once they are stored (the /v1 API's images)."""
+    await db.execute("UPDATE messages SET file_ids = %s::uuid[] WHERE id = %s", (file_ids, message_id))
+
+
 def _branch_page(start: str) -> str:
     """The statement reading `start` and up to `limit - 1` of its ancestors,
     newest first: one walk up the tree by primary key, however many messages

@@ -149,18 +149,6 @@ async def update(db: Database, chat_id: uuid.UUID, changes: dict) -> dict | None
         raise _folder_gone(exc) from None
 
 
-async def answer_settings(db: Database, chat_id: uuid.UUID) -> dict:
-    """The chat's SETTINGS (all None when the chat is gone)."""
-    row = await db.fetchrow("SELECT model, system_prompt, temperature, max_tokens, tools FROM chats WHERE id = %s",
-                            (chat_id,))
-    return dict(row) if row else dict.fromkeys(SETTINGS)
-
-
-async def knowledge(db: Database, chat_id: uuid.UUID) -> list[uuid.UUID]:
-    """The files searched for every answer of the chat."""
-    return await db.fetchval("SELECT knowledge FROM chats WHERE id = %s", (chat_id,)) or []
-
-
 async def take_auto_title(cur, chat_id: uuid.UUID, title: str) -> dict | None:
     """Title a chat created without one; the chat, or None when it has its title already."""
     await cur.execute(

@@ -273,11 +273,15 @@ async def usage_of_everyone(db: Database, days: int, by: str) -> list[dict]:
 
 
 async def get_question(db: Database, answer_id: str) -> dict | None:
-    """An unfinished answer with the question it answers, or None if it is gone or finished."""
+    """An unfinished answer with the question it answers (`question_parent`:
+    the turn before it, None for a chat's first), and its chat's answer
+    settings (chats.SETTINGS) and knowledge; None if it is gone or finished."""
     return await db.fetchrow(
         f"""
-        SELECT a.id, a.chat_id, a.user_id, q.id AS question_id, q.content AS question, q.file_ids
-        FROM messages a JOIN messages q ON q.id = a.reply_to
+        SELECT a.id, a.chat_id, a.user_id, q.id AS question_id, q.content AS question, q.file_ids,
+               q.parent_id AS question_parent,
+               c.model, c.system_prompt, c.temperature, c.max_tokens, c.tools, c.knowledge
+        FROM messages a JOIN messages q ON q.id = a.reply_to JOIN chats c ON c.id = a.chat_id
         WHERE a.id = %s AND a.role = 'assistant' AND a.{_IS_UNFINISHED}
         """,
         (answer_id,),

@@ -139,7 +139,7 @@ class Completion:
         return self.text[before:]
 
     async def _follow(self, on_text: Callable[[str], Awaitable[None]]) -> End:
-        async for item in self.app[FOLLOWERS].follow(self.answer["id"]):
+        async for item in self.app[FOLLOWERS].follow(self.answer["id"], fresh=True):
             if isinstance(item, End):
                 return item
             # the answer's text only: reasoning and passing statuses have no place in OpenAI's shape

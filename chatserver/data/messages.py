@@ -202,15 +202,16 @@ async def finish(db: Database, message_id: uuid.UUID, status: str, content: str,
                  finish_reason: str | None = None, usage: dict | None = None,
                  tool_calls: list[dict] | None = None, steps: list[dict] | None = None) -> dict | None:
     """Store an answer's end (its whole text, with its tool steps; a trigger
-    drops its checkpoints' pieces); the stored message, or None if it had already ended."""
+    drops its checkpoints' pieces); the stored message with its siblings (as
+    get_many reads it), or None if it had already ended."""
     return await db.fetchrow(
         f"""
-        UPDATE messages
+        UPDATE messages m
         SET status = %(status)s, content = %(content)s, sources = %(sources)s, error = %(error)s,
             reasoning = %(reasoning)s, model = coalesce(%(model)s, model), finish_reason = %(finish_reason)s,
             usage = %(usage)s, tool_calls = %(tool_calls)s, steps = %(steps)s, completed_at = clock_timestamp()
         WHERE id = %(id)s AND {_IS_UNFINISHED}
-        RETURNING {COLUMNS}
+        RETURNING {COLUMNS}, {_SIBLINGS}
         """,
         {"status": status, "content": content, "sources": psycopg2.extras.Json(sources), "error": error,
          "reasoning": reasoning, "model": model, "finish_reason": finish_reason,

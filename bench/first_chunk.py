@@ -17,12 +17,15 @@ ran on a CPU and it was ready to run but waited for one (the machine busy
 with other work; /proc/PID/schedstat). Target (issue 25): 50 clients, p99
 under 300 ms. `--compare-concurrency N` runs the /v1 phases once more
 against a second server with QUEUE_AI_CONCURRENCY=N (8 was the default while
-every backend's answers waited for each other). `--pin` keeps the
+every backend's answers waited for each other); `--compare-checkout DIR`
+against run.py of another checkout (the code before a change: `git worktree
+add DIR main`), alternately with this one's `--rounds` times. `--pin` keeps the
 server on CPU 0 and this process (the clients and the mock) on CPU 1, as the
 issue's reference figures were taken (PostgreSQL, Redis and anything else on
 the machine stay where the system puts them).
 
-    .venv/bin/python bench/first_chunk.py [--clients 50 200] [--chunks 40] [--compare-concurrency 8] [--pin]
+    .venv/bin/python bench/first_chunk.py [--clients 50 200] [--chunks 40] [--compare-concurrency 8]
+        [--compare-checkout DIR] [--rounds 1] [--pin]
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ import uvloop
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import free_port, start_server, stream_contents  # noqa: E402
+from common import ROOT, free_port, start_server, stream_contents  # noqa: E402
 
 CHUNKS_PER_SECOND = 20
 # with --pin: the server's CPU, and the one of this process (clients and mock)
@@ -129,8 +132,9 @@ async def api_key(session: aiohttp.ClientSession, base: str) -> str:
         return (await resp.json())["key"]
 
 
-async def through_server(session, model_url: str, args, label: str, **settings: str) -> list[tuple[str, int, dict]]:
-    proc, port = start_server(cpus={SERVER_CPU} if args.pin else None, OPENAI_BASE_URL=model_url,
+async def through_server(session, model_url: str, args, label: str, checkout: Path = ROOT,
+                         **settings: str) -> list[tuple[str, int, dict]]:
+    proc, port = start_server(cpus={SERVER_CPU} if args.pin else None, checkout=checkout, OPENAI_BASE_URL=model_url,
                               OPENAI_API_KEY="sk-bench", OPENAI_MODEL=MODEL, **settings)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -154,7 +158,12 @@ async def run(args) -> None:
         try:
             baseline = {clients: await phase(session, f"{model_url}/chat/completions", "sk-bench", clients,
                                              args.chunks) for clients in args.clients}
-            rows = await through_server(session, model_url, args, "/v1, defaults")
+            rows = []
+            for _ in range(args.rounds):
+                if args.compare_checkout:
+                    rows += await through_server(session, model_url, args, f"/v1, {args.compare_checkout.name}",
+                                                 args.compare_checkout.resolve())
+                rows += await through_server(session, model_url, args, "/v1, defaults")
             if args.compare_concurrency:
                 rows += await through_server(session, model_url, args,
                                              f"/v1, QUEUE_AI_CONCURRENCY={args.compare_concurrency}",
@@ -184,6 +193,10 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=40, help="chunks per answer (default 40: 2 s)")
     parser.add_argument("--compare-concurrency", type=int, default=0,
                         help="also run the /v1 phases with QUEUE_AI_CONCURRENCY set to this")
+    parser.add_argument("--compare-checkout", type=Path, metavar="DIR",
+                        help="also run the /v1 phases against run.py of another checkout (before a change)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run the /v1 phases this many times (with --compare-checkout: alternately)")
     parser.add_argument("--pin", action="store_true",
                         help=f"the server on CPU {SERVER_CPU}, the clients and the mock on CPU {LOAD_CPU}")
     args = parser.parse_args()

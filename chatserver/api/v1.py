@@ -115,9 +115,20 @@ class Completion:
         self.answer = answer
         self.body = body
         self.prompt = "\n".join([talk.system_prompt or "", *(t for _, t in talk.turns), talk.question])
-        self.text = ""
         self.stopped = False  # a stop sequence was reached: the rest is not the client's
         self.unwanted = body.store is False  # the chat goes once the answer has ended
+        # the client's text as pieces, joined only when read (growing one string
+        # would copy it whole with every piece), and its end where a stop
+        # sequence may begin: as long as the longest one, less a character
+        self.parts: list[str] = []
+        self.tail = ""
+        self.reach = max((len(s) for s in body.stops), default=1) - 1
+
+    @property
+    def text(self) -> str:
+        joined = "".join(self.parts)
+        self.parts = [joined]
+        return joined
 
     async def forget(self) -> None:
         """With `"store": false`, delete the call's chat (the first call does)."""
@@ -129,14 +140,21 @@ class Completion:
         """The part of `piece` the client gets, honouring `stop`."""
         if self.stopped or not piece:
             return ""
-        before = len(self.text)
-        self.text += piece
-        cut = min((i for i in (self.text.find(s, max(0, before - len(s) + 1)) for s in self.body.stops)
-                   if i >= 0), default=-1)
-        if cut >= 0:
-            self.stopped = True
-            self.text = self.text[:cut]
-        return self.text[before:]
+        window, before = self.tail + piece, len(self.tail)
+        cut = min((i for i in (window.find(s, max(0, before - len(s) + 1)) for s in self.body.stops) if i >= 0),
+                  default=-1)
+        if cut < 0:
+            self.parts.append(piece)
+            self.tail = window[max(0, len(window) - self.reach):]
+            return piece
+        self.stopped = True
+        if cut >= before:
+            self.parts.append(piece[:cut - before])
+            return piece[:cut - before]
+        # the stop sequence began in text already given: the answer ends before it
+        text = self.text
+        self.parts = [text[:len(text) - (before - cut)]]
+        return ""
 
     async def _follow(self, on_text: Callable[[str], Awaitable[None]]) -> End:
         async for item in self.app[FOLLOWERS].follow(self.answer["id"], fresh=True):
@@ -188,7 +206,7 @@ class Completion:
         if end.status != "complete":
             raise self.failure(end)
         if end.content is not None and not self.stopped:
-            self.text = ""
+            self.parts, self.tail = [], ""
             self.add(end.content)
         reason, counts = await self._ending(end)
         return web.json_response(shapes.completion(self.answer["id"], self.body.model, self.text, reason, counts,

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import statistics
 import sys
@@ -110,12 +111,16 @@ def cpu_seconds(pid: int) -> tuple[float, float]:
 
 async def phase(session: aiohttp.ClientSession, url: str, key: str, clients: int, chunks: int,
                 server: int | None = None) -> dict:
-    """First-chunk times of `clients` answers at once; with `server` (a pid), also that process's CPU time
-    per answer, and its time on a CPU and waiting for one as shares of the phase's wall time."""
+    """First-chunk times of `clients` answers at once (and the calls that failed, which have none); with
+    `server` (a pid), also that process's CPU time per answer, and its time on a CPU and waiting for one as
+    shares of the phase's wall time."""
     before, started = cpu_seconds(server) if server else (0.0, 0.0), time.perf_counter()
-    times = sorted(1000 * t for t in await asyncio.gather(
-        *(first_chunk(session, url, key, chunks) for _ in range(clients))))
-    figures = {"p50": statistics.median(times), "p99": statistics.quantiles(times, n=100)[98], "max": times[-1]}
+    results = await asyncio.gather(*(first_chunk(session, url, key, chunks) for _ in range(clients)),
+                                   return_exceptions=True)
+    failed = [str(r) for r in results if isinstance(r, Exception)]
+    times = sorted(1000 * t for t in results if isinstance(t, float)) or [math.nan]
+    p99 = statistics.quantiles(times, n=100)[98] if len(times) > 1 else times[0]
+    figures = {"p50": statistics.median(times), "p99": p99, "max": times[-1], "failed": failed}
     if server:
         wall = time.perf_counter() - started
         ran, waited = (after - earlier for after, earlier in zip(cpu_seconds(server), before, strict=True))
@@ -176,7 +181,7 @@ async def run(args) -> None:
     print("(server: its event loop's CPU time per answer; the shares of the phase it ran on a CPU and it was ready")
     print(" to run but waited for one, the machine being busy with other work)")
     print(f"{'path':<32} {'clients':>7} {'p50 ms':>9} {'p99 ms':>9} {'max ms':>9} {'p50 x':>8} {'p99 x':>8} "
-          f"{'CPU ms/answer':>14} {'on CPU':>7} {'waiting':>8}")
+          f"{'CPU ms/answer':>14} {'on CPU':>7} {'waiting':>8} {'failed':>7}")
     for clients, r in baseline.items():
         print(f"{'mock model server, direct':<32} {clients:>7} {r['p50']:>9.1f} {r['p99']:>9.1f} {r['max']:>9.1f} "
               f"{1:>8.2f} {1:>8.2f}")
@@ -184,7 +189,10 @@ async def run(args) -> None:
         base = baseline[clients]
         print(f"{label:<32} {clients:>7} {r['p50']:>9.1f} {r['p99']:>9.1f} {r['max']:>9.1f} "
               f"{r['p50'] / base['p50']:>8.2f} {r['p99'] / base['p99']:>8.2f} {r['cpu_ms']:>14.1f} "
-              f"{r['busy']:>7.0%} {r['waiting']:>8.0%}")
+              f"{r['busy']:>7.0%} {r['waiting']:>8.0%} {len(r['failed']):>7}")
+    for label, clients, r in rows:
+        if r["failed"]:
+            print(f"{label}, {clients} clients: {len(r['failed'])} failed, the first: {r['failed'][0][:300]}")
 
 
 def main() -> None:

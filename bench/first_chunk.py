@@ -139,7 +139,7 @@ async def api_key(session: aiohttp.ClientSession, base: str) -> str:
 
 async def through_server(session, model_url: str, args, label: str, checkout: Path = ROOT,
                          **settings: str) -> list[tuple[str, int, dict]]:
-    proc, port = start_server(cpus={SERVER_CPU} if args.pin else None, checkout=checkout, OPENAI_BASE_URL=model_url,
+    proc, port = start_server(checkout, cpus={SERVER_CPU} if args.pin else None, OPENAI_BASE_URL=model_url,
                               OPENAI_API_KEY="sk-bench", OPENAI_MODEL=MODEL, **settings)
     base = f"http://127.0.0.1:{port}"
     try:

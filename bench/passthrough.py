@@ -17,7 +17,12 @@ are left out), read from /proc before and after; and the latency per chunk,
 model written -> client read, p50/p99, with what it adds to the
 pass-through's. Ratios are to the pass-through measured in the same run.
 
+With --baseline DIR, chatserver's checkout at DIR (a worktree of main, say)
+is measured the same three ways in the same run, before this one: a change's
+before and after against the same pass-through.
+
     .venv/bin/python bench/passthrough.py [--streams 50] [--chunks 200] [--rate 20] [--profile FILE]
+                                          [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ import uvloop
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import cpu_seconds, free_port, spawn, start_server, stream_contents  # noqa: E402
+from common import ROOT, cpu_seconds, free_port, spawn, start_server, stream_contents  # noqa: E402
 
 MODEL = "bench-model"
 
@@ -246,13 +251,15 @@ async def measure_passthrough(args, session: aiohttp.ClientSession, model_url: s
         proc.wait()
 
 
-async def measure_chatserver(args, session: aiohttp.ClientSession, model_url: str) -> dict[str, dict]:
+async def measure_chatserver(args, session: aiohttp.ClientSession, model_url: str,
+                             root: Path | None = None) -> dict[str, dict]:
+    """This checkout's server, or the one at `root`."""
     redis_port = free_port()
     redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
                               "--appendonly", "no"], stdout=subprocess.DEVNULL)
     database = "chatserver_bench_passthrough"  # the one common.server_env empties for this script
     try:
-        proc, port = start_server(OPENAI_BASE_URL=model_url.removesuffix("/chat/completions"),
+        proc, port = start_server(root or ROOT, OPENAI_BASE_URL=model_url.removesuffix("/chat/completions"),
                                   OPENAI_API_KEY="sk-bench", OPENAI_MODEL=MODEL, AI_BACKEND="openai",
                                   # every answer at once (each idle worker holds a connection blocked on the queue)
                                   REDIS_URL=f"redis://127.0.0.1:{redis_port}/0?max_connections=1000",
@@ -264,8 +271,9 @@ async def measure_chatserver(args, session: aiohttp.ClientSession, model_url: st
     cpu = Cpu({"server": proc.pid, "redis": redis.pid}, database)
     results = {}
     # py-spy's own sampling costs the server nothing: it reads the process from outside
+    profile = args.profile and root is None
     spy = subprocess.Popen([args.py_spy, "record", "-p", str(proc.pid), "-o", args.profile, "-f", "raw",
-                            "-r", "200", "--nonblocking"], stdout=subprocess.DEVNULL) if args.profile else None
+                            "-r", "200", "--nonblocking"], stdout=subprocess.DEVNULL) if profile else None
     try:
         client = Client(session, f"http://127.0.0.1:{port}")
         await client.sign_up()
@@ -275,7 +283,7 @@ async def measure_chatserver(args, session: aiohttp.ClientSession, model_url: st
         results["websocket"] = await phase(args.streams, cpu, lambda got: client.websocket(chats.pop(), got))
         chats = [await client.chat() for _ in range(args.streams)]
         results["sse"] = await phase(args.streams, cpu, lambda got: client.sse(chats.pop(), got))
-        if args.profile:
+        if profile:
             stats = subprocess.run(["redis-cli", "-p", str(redis_port), "info", "commandstats"],
                                    capture_output=True, text=True).stdout.split()
             busiest = sorted((line for line in stats if line.startswith("cmdstat_")),
@@ -295,7 +303,7 @@ async def measure_chatserver(args, session: aiohttp.ClientSession, model_url: st
 def report(args, base: dict, ours: dict[str, dict]) -> None:
     print(f"{args.streams} streams at {args.rate:g} chunks/s, {args.chunks} chunks each; CPU s per 1,000 chunks "
           f"(server + its Redis + its PostgreSQL backends); latency model written -> client read")
-    print(f"{'relay':<13} {'chunks':>7} {'server':>7} {'redis':>7} {'pg':>7} {'total':>7} {'vs pass':>8} "
+    print(f"{'relay':<18} {'chunks':>7} {'server':>7} {'redis':>7} {'pg':>7} {'total':>7} {'vs pass':>8} "
           f"{'p50 ms':>7} {'p99 ms':>7} {'+p50':>6} {'+p99':>6}")
 
     def per_k(r: dict, name: str) -> float:
@@ -305,7 +313,7 @@ def report(args, base: dict, ours: dict[str, dict]) -> None:
         return sum(r["cpu"].values()) * 1000 / r["chunks"]
 
     for name, r in [("pass-through", base), *ours.items()]:
-        print(f"{name:<13} {r['chunks']:>7} {per_k(r, 'server'):>7.3f} {per_k(r, 'redis'):>7.3f} "
+        print(f"{name:<18} {r['chunks']:>7} {per_k(r, 'server'):>7.3f} {per_k(r, 'redis'):>7.3f} "
               f"{per_k(r, 'postgres'):>7.3f} {total(r):>7.3f} {total(r) / total(base):>7.2f}x "
               f"{r['p50']:>7.2f} {r['p99']:>7.2f} {r['p50'] - base['p50']:>6.2f} {r['p99'] - base['p99']:>6.2f}")
 
@@ -314,7 +322,11 @@ async def run(args, model_url: str) -> None:
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
                                      timeout=aiohttp.ClientTimeout(total=600)) as session:
         base = await measure_passthrough(args, session, model_url)
-        ours = await measure_chatserver(args, session, model_url)
+        ours = {}
+        if args.baseline:
+            before = await measure_chatserver(args, session, model_url, Path(args.baseline).resolve())
+            ours = {f"base {name}": result for name, result in before.items()}
+        ours |= await measure_chatserver(args, session, model_url)
     report(args, base, ours)
 
 
@@ -325,6 +337,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=20, help="chunks/s per answer (default 20)")
     parser.add_argument("--profile", metavar="FILE", help="record the server's stacks with py-spy into FILE "
                         "(collapsed stacks: flamegraph.pl or speedscope read them)")
+    parser.add_argument("--baseline", metavar="DIR", help="also measure the chatserver checkout at DIR "
+                        "(rows 'base ...'; --profile records this checkout only)")
     parser.add_argument("--py-spy", default="py-spy", help="the py-spy program (pip install py-spy)")
     parser.add_argument("--serve-model", nargs=3, metavar=("PORT", "CHUNKS", "RATE"), help=argparse.SUPPRESS)
     parser.add_argument("--serve-passthrough", nargs=2, metavar=("PORT", "MODEL_URL"), help=argparse.SUPPRESS)

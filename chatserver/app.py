@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import weakref
 
 import aiopg
 import redis.asyncio as redis_async
@@ -45,6 +44,7 @@ from chatserver.api import (
 from chatserver.api.middleware import request_middleware
 from chatserver.api.oidc_client import OIDC, OidcClient
 from chatserver.api.ratelimit import RATE_LIMITS, rate_limits_ctx
+from chatserver.api.ws_sockets import close_sockets, open_sockets_ctx
 from chatserver.config import Settings
 from chatserver.db import create_database_if_missing, open_database, settings_dsn
 from chatserver.embedded import embedded_postgres, embedded_redis
@@ -185,11 +185,11 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> web.Applica
     if settings.OIDC_ISSUER:
         app[OIDC] = OidcClient(settings.OIDC_ISSUER, settings.OIDC_CLIENT_ID, settings.OIDC_CLIENT_SECRET)
     app.cleanup_ctx.extend([servers_ctx, database_ctx, redis_ctx, outages_ctx, rate_limits_ctx, storage_ctx,
-                           preview_service_ctx, live_ctx, toolbox_ctx, ai_ctx, vectors_ctx, jobs_ctx])
+                           preview_service_ctx, live_ctx, open_sockets_ctx, toolbox_ctx, ai_ctx,
+                           vectors_ctx, jobs_ctx])
 
     app.on_startup.extend([ops.build_openapi_document, log_summary])
-    app[ws.OPEN_SOCKETS] = weakref.WeakSet()
-    app.on_shutdown.extend([stop_taking_jobs, ws.close_sockets])
+    app.on_shutdown.extend([stop_taking_jobs, close_sockets])
     add_routes(app.router)
     return app
 

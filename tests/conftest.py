@@ -13,7 +13,8 @@ from __future__ import annotations
 import contextlib
 import socket
 import uuid
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import openai
 import pytest

@@ -90,7 +90,8 @@ async def test_history_is_oldest_first_without_failed_cancelled_or_superseded_an
 async def test_history_is_bounded_by_its_budget_keeping_the_newest(fake_service, make_client):
     service, client, account, chat = await setup(fake_service, make_client, HISTORY_CHAR_BUDGET=25)
     for question in ("first question", "second q", "third q"):
-        await service.request_for((await post_message(client, account, chat["id"], question))["assistant_message"]["id"])
+        posted = await post_message(client, account, chat["id"], question)
+        await service.request_for(posted["assistant_message"]["id"])
     last = (await post_message(client, account, chat["id"], "now"))["assistant_message"]
     history = (await service.request_for(last["id"]))["conversation_history"]
     assert history == [{"role": "user", "content": "second q"}, {"role": "user", "content": "third q"}]
@@ -127,7 +128,8 @@ async def test_a_service_that_keeps_failing_fails_the_message_and_tells_watchers
     await idle(client)
     assert len(service.requests_for(answer["id"])) == 3
     assert frames[0] == {"type": "stream_content", "message_id": answer["id"], "content": ""}
-    assert frames[-1] == {"error": "the AI service answered HTTP 500: Internal Server Error", "message_id": answer["id"], "status": "failed"}
+    assert frames[-1] == {"error": "the AI service answered HTTP 500: Internal Server Error",
+                          "message_id": answer["id"], "status": "failed"}
     stored = await get_message(client, account, answer["id"])
     assert (stored["status"], stored["error"]) == ("failed", "the AI service answered HTTP 500: Internal Server Error")
 

@@ -19,7 +19,8 @@ async def test_a_socket_on_one_process_gets_chunks_posted_to_another_even_after_
     try:
         async with aiohttp.ClientSession() as http:
             async with http.post(f"{a_url}/api/auth/register",
-                                 json={"email": f"two-{redis_prefix[-8:]}@example.com", "password": "password123"}) as r:
+                                 json={"email": f"two-{redis_prefix[-8:]}@example.com",
+                                       "password": "password123"}) as r:
                 token = (await r.json())["access_token"]
             headers = {"Authorization": f"Bearer {token}"}
             async with http.post(f"{a_url}/api/chats", json={"title": "two"}, headers=headers) as r:

@@ -100,7 +100,7 @@ async def test_me_returns_the_user_without_password(client, user):
 
 
 def _token(settings, **claims):
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     base = {"sub": "00000000-0000-0000-0000-000000000000", "iat": now, "exp": now + dt.timedelta(minutes=5)}
     base.update(claims)
     return jwt.encode(base, settings.JWT_SECRET, algorithm="HS256")
@@ -122,7 +122,7 @@ async def test_missing_or_malformed_tokens_are_401(client, header):
 
 
 async def test_expired_token_is_401(client, settings, user):
-    past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=2)
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
     token = _token(settings, sub=user.id, iat=past, exp=past + dt.timedelta(minutes=1))
     resp = await client.get("/api/users/me", headers={"Authorization": f"Bearer {token}"})
     assert resp.status == 401

@@ -127,7 +127,8 @@ async def test_one_bad_answer_is_retried_then_the_file_is_ready(with_service, fi
     (reply("{garbage"), "preview service answered invalid JSON"),
     (reply(["content"]), "preview service answer has no 'content' string"),
     (reply({"content": "x", "preview": 7}), "preview service answer has a 'preview' that is not a string"),
-    (reply({"content": "x", "preview_image": "%%%"}), "preview service answer has a 'preview_image' that is not base64"),
+    (reply({"content": "x", "preview_image": "%%%"}),
+     "preview service answer has a 'preview_image' that is not base64"),
     (reply({"content": "x", "preview_image": base64.b64encode(b"GIF89a...").decode()}),
      "preview service answer has a 'preview_image' that is neither PNG nor JPEG"),
 ])

@@ -22,6 +22,7 @@ import openai
 import pytest
 import requests
 from support.accounts import create_chat, register
+from support.databases import admin_sql, with_database
 from support.messages import get_message, idle, post_message
 from support.net import free_port
 from support.recording_proxy import RecordingProxy, summary
@@ -29,7 +30,28 @@ from support.served_app import db_of
 from support.uploads import processed, uploaded
 from support.ws_frames import open_ws, read_to_end, receive, streamed_text
 
+from chatserver.migrate import apply_migrations
+
 pytestmark = pytest.mark.realmodel
+
+
+@pytest.fixture(scope="module")
+def own_database(servers):
+    """A database of this module's own. In the session's shared one, an app's
+    sweep queues again every unfinished answer of an earlier test, whose job
+    lived under another Redis prefix; here each would wait its turn at a model
+    server that generates one answer at a time (found by a shuffled run)."""
+    name = f"chatserver_realmodel_{uuid.uuid4().hex[:8]}"
+    admin_sql(servers["admin_dsn"], f'CREATE DATABASE "{name}"')
+    dsn = with_database(servers["admin_dsn"], name)
+    apply_migrations(dsn)
+    yield dsn
+    admin_sql(servers["admin_dsn"], f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def settings(settings, own_database):
+    return settings.replace(DATABASE_URL=own_database)
 
 
 def _environment() -> Path | None:

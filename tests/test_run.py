@@ -99,7 +99,8 @@ def test_fresh_run_uses_embedded_servers_and_keeps_data_across_restarts(tmp_path
     port = free_port()
     server = Server(tmp_path, port)
     try:
-        status, body = call(port, "POST", "/api/auth/register", {"email": "keep@example.com", "password": "password123"})
+        status, body = call(port, "POST", "/api/auth/register",
+                            {"email": "keep@example.com", "password": "password123"})
         assert status == 201
     finally:
         code = server.stop()
@@ -192,6 +193,7 @@ async def test_ctrl_c_during_an_answer_says_at_once_how_many_jobs_it_waits_for_a
                                     OPENAI_BASE_URL=str(model_server.make_url("/v1")), OPENAI_API_KEY="sk-test",
                                     OPENAI_MODEL="test-model")
     log = tmp_path / f"server-{base.rsplit(':', 1)[1]}.log"
+    interrupted = False
     try:
         async with aiohttp.ClientSession() as http:
             async with http.post(f"{base}/api/auth/register", json={
@@ -204,6 +206,7 @@ async def test_ctrl_c_during_an_answer_says_at_once_how_many_jobs_it_waits_for_a
                 assert resp.status == 201
         await _until(lambda: model.requests_about("hold on"))
         proc.send_signal(signal.SIGINT)
+        interrupted = True
         # the model holds the answer until released: the queue cannot have stopped yet
         await _until(lambda: "job queue stopping" in log.read_text())
         console = log.read_text()
@@ -211,6 +214,8 @@ async def test_ctrl_c_during_an_answer_says_at_once_how_many_jobs_it_waits_for_a
         assert "job queue stopped" not in console
     finally:
         held.set()
+        if not interrupted:  # a failure before the Ctrl-C must not leave the server running
+            proc.kill()
         code = await asyncio.to_thread(proc.wait, 60)
     assert code == 0
     assert "job queue stopped" in log.read_text()

@@ -35,7 +35,7 @@ OLD_EXAMPLE_SECRET = "change-me-to-a-long-random-secret"
 
 
 def _token(secret: str, sub: str, *, exp: bool = True, algorithm: str = "HS256") -> str:
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     claims = {"sub": sub, "iat": now}
     if exp:
         claims["exp"] = now + dt.timedelta(minutes=5)

@@ -35,7 +35,8 @@ async def test_a_kill_mid_loop_ends_the_answer_and_keeps_the_step(tmp_path, serv
     try:
         async with aiohttp.ClientSession() as http:
             async with http.post(f"{a_url}/api/auth/register",
-                                 json={"email": f"kill-{redis_prefix[-8:]}@example.com", "password": "password123"}) as r:
+                                 json={"email": f"kill-{redis_prefix[-8:]}@example.com",
+                                       "password": "password123"}) as r:
                 headers = {"Authorization": f"Bearer {(await r.json())['access_token']}"}
             async with http.post(f"{a_url}/api/chats", json={"tools": ["builtin:search_chats"]}, headers=headers) as r:
                 chat = await r.json()

@@ -101,7 +101,8 @@ async def test_request_before_the_first_chunk_gets_everything(fake_service, make
 
 async def test_request_mid_stream_gets_the_text_so_far_then_only_later_chunks(fake_service, make_client):
     client, account, chat, answer, path = await streaming_answer(fake_service, make_client)
-    await client.post(path, json=[{"type": "chunk", "content": "a", "seq": 0}, {"type": "chunk", "content": "b", "seq": 1}])
+    await client.post(path, json=[{"type": "chunk", "content": "a", "seq": 0},
+                                  {"type": "chunk", "content": "b", "seq": 1}])
     ws = await open_ws(client, account, chat["id"])
     await ws.send_json({"type": "stream_request", "message_id": answer["id"]})
     assert await receive(ws) == {"type": "stream_content", "message_id": answer["id"], "content": "ab"}
@@ -227,6 +228,7 @@ async def test_a_piece_lost_on_the_way_is_filled_in_from_the_snapshot(fake_servi
     # "B" is published where nobody listens, as if the pub/sub connection had dropped it
     deaf = AnswerState(state.redis, _DeafKeys(state.keys.prefix), state.settings)
     await deaf.apply(answer["id"], chat["id"], [Event.chunk("B", 1)])
+    await deaf.close()
     await client.post(path, json={"type": "chunk", "content": "C", "seq": 2})
     await client.post(path, json={"type": "complete", "seq": 3})
     assert await read_to_end(ws) == [{"type": "chunk", "message_id": answer["id"], "content": "BC"},
@@ -285,6 +287,57 @@ async def test_a_client_that_stops_answering_pings_is_dropped(make_client):
     await live.send_json({"type": "ping", "timestamp": 3})
     assert await receive(live) == {"type": "pong", "timestamp": 3}
     assert await sockets_counted(client, 1)
+
+
+@pytest.mark.parametrize("socket", ["chat", "chat list"])
+async def test_a_peer_silent_after_a_ping_is_closed_with_1011(make_client, socket):
+    client = await make_client(WS_HEARTBEAT_SECONDS=0.4)
+    account = await register(client)
+    chat = await create_chat(client, account)
+    path = f"/ws/chat/{chat['id']}" if socket == "chat" else "/ws/chats"
+    ws = await client.ws_connect(f"{path}?token={account.token}", autoping=False)
+    assert (await ws.receive(timeout=30)).type == aiohttp.WSMsgType.PING
+    closing = await ws.receive(timeout=30)
+    assert (closing.type, closing.data, closing.extra) == (aiohttp.WSMsgType.CLOSE, 1011, "no answer to the ping")
+
+
+async def test_a_peer_that_answers_pings_stays_open_through_many_of_them(make_client):
+    client = await make_client(WS_HEARTBEAT_SECONDS=0.2)
+    account = await register(client)
+    chat = await create_chat(client, account)
+    ws = await open_ws(client, account, chat["id"])
+    frames = []
+
+    async def read():  # receive() answers each ping
+        async for message in ws:
+            frames.append(message.json())
+
+    reader = asyncio.create_task(read())
+    await asyncio.sleep(1.6)  # 8 pings
+    await ws.send_json({"type": "ping", "timestamp": "still"})
+    async with asyncio.timeout(30):
+        while not frames:
+            await asyncio.sleep(0.01)
+    assert frames == [{"type": "pong", "timestamp": "still"}]
+    assert await sockets_counted(client, 1)
+    await ws.close()
+    await reader
+
+
+@pytest.mark.parametrize("socket", ["chat", "chat list"])
+async def test_permessage_deflate_is_declined(client, user, chat, socket):
+    """Browsers offer it; it would hold zlib's state (about 106 KiB) for as long as the socket is open."""
+    path = f"/ws/chat/{chat['id']}" if socket == "chat" else "/ws/chats"
+    ws = await client.ws_connect(f"{path}?token={user.token}", compress=15)
+    assert ws.compress == 0
+    await ws.send_json({"type": "ping", "timestamp": 1})
+    assert await receive(ws) == {"type": "pong", "timestamp": 1}
+
+
+async def test_a_client_ping_is_answered_with_a_pong_of_its_data(client, user, chat):
+    ws = await client.ws_connect(f"/ws/chat/{chat['id']}?token={user.token}", autoping=False)
+    await ws.ping(b"are you there")
+    assert (await ws.receive(timeout=30)).data == b"are you there"
 
 
 async def test_garbage_on_a_chat_channel_does_not_stop_the_fan_out(fake_service, make_client):

@@ -5,7 +5,8 @@ answered in the one JSON error shape.
 Those answers are made by aiohttp's RequestHandler.handle_error before any
 middleware runs, and aiohttp offers no setting for them, so the server
 builds its connections with a RequestHandler whose handle_error answers
-JSON. `JsonErrorsRunner` is an AppRunner doing that; `serve` runs it until
+JSON (and which lets go of the HTTP parser once a WebSocket takes the
+connection over). `JsonErrorsRunner` is an AppRunner doing that; `serve` runs it until
 SIGINT or SIGTERM, on uvloop: its event loop and transports, written in C,
 take less CPU for every request and frame (bench/relay.py, bench/fanout.py).
 """
@@ -30,6 +31,17 @@ log = logging.getLogger(__name__)
 
 
 class _JsonErrorsHandler(RequestHandler):
+    # one per connection, thousands of them idle WebSockets: no instance dict
+    __slots__ = ()
+
+    def set_parser(self, parser, data_received_cb=None) -> None:
+        """After a WebSocket upgrade the HTTP parser (about 760 bytes) is not
+        used again, but aiohttp keeps it until the connection ends: every use
+        of it is behind `not self._upgraded` or a None check."""
+        super().set_parser(parser, data_received_cb)
+        if self._upgraded:
+            self._parser = None
+
     def handle_error(self, request, status: int = 500, exc: BaseException | None = None,
                      message: str | None = None) -> web.StreamResponse:
         # a client gone mid-request (mid-handshake, mid-body) is nobody's error

@@ -17,14 +17,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-import weakref
 
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WSMsgType, web
 
 from chatserver import appkeys, outage
 from chatserver.api.access import owned_chat
 from chatserver.api.authentication import credential_of
 from chatserver.api.endpoint import BadJson, current_user_id, dumps, endpoint, parse_json
+from chatserver.api.ws_sockets import OPEN_SOCKETS
 from chatserver.data import messages
 from chatserver.errors import MessageFinished, ServiceUnavailable
 from chatserver.live.answers import ANSWERS, AlreadyFinished
@@ -39,6 +39,17 @@ MAX_FRAME = 64 * 1024
 UNAVAILABLE = ServiceUnavailable.message
 # answers one socket may follow at once; each costs a task and a queue
 MAX_FOLLOWED = 100
+
+
+def _socket(max_frame: int) -> web.WebSocketResponse:
+    """autoping off: pings and pongs come to the receive loops, for the process's
+    one heartbeat (ws_sockets.py). compress off: a socket that has sent and
+    received a frame with permessage-deflate (every browser offers it) holds
+    zlib's state for both directions, about 106 KiB, for as long as it is open,
+    six times all the rest of an idle socket; frames are small JSON, sent as they are."""
+    return web.WebSocketResponse(max_msg_size=max_frame, autoping=False, compress=False)
+
+
 # closes of sockets whose credential was revoked, held until done (the loop keeps only weak references)
 _CLOSING: set[asyncio.Task] = set()
 
@@ -215,21 +226,6 @@ class ChatSocket:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-# every open socket of this process, for the shutdown to tell them at once
-OPEN_SOCKETS: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey("open_sockets")
-
-
-async def close_sockets(app: web.Application) -> None:
-    """At the signal (on_shutdown): open sockets would hold the shutdown until
-    the grace period ends; they are told to go (1001) and reconnect elsewhere."""
-    open_sockets = app[OPEN_SOCKETS]
-    sockets = list(open_sockets)
-    if sockets:
-        log.info("closing %d open WebSocket(s)", len(sockets))
-        await asyncio.gather(*(ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
-                               for ws in sockets), return_exceptions=True)
-
-
 @endpoint("WebSocket of one chat: live answers, cancel, ping, chat events", tag="websocket",
           description="Upgrade with `?token=<jwt>`. Frames are JSON text; see docs/websocket.md.",
           responses={101: "switching protocols", 404: "no such chat"})
@@ -237,16 +233,19 @@ async def chat_socket(request: web.Request) -> web.WebSocketResponse:
     app = request.app
     # only the id is kept: an idle socket's every byte counts, times thousands
     chat_id = (await owned_chat(request))["id"]
-    ws = web.WebSocketResponse(max_msg_size=MAX_FRAME, heartbeat=app[appkeys.SETTINGS].WS_HEARTBEAT_SECONDS)
+    ws = _socket(MAX_FRAME)
     await ws.prepare(request)
     socket = ChatSocket(request, chat_id, ws)
     gauge = app[appkeys.METRICS].websockets
     gauge.inc()
     revocations = app[REVOCATIONS]
     hold = revocations.hold(credential_of(request), _close_revoked, ws)
-    app[OPEN_SOCKETS].add(ws)
+    open_sockets = app[OPEN_SOCKETS]
+    open_sockets.add(ws)
     try:
         async for message in ws:
+            if await open_sockets.heard(ws, message):
+                continue
             if message.type == WSMsgType.TEXT:
                 try:
                     await socket.handle(message.data)
@@ -262,7 +261,7 @@ async def chat_socket(request: web.Request) -> web.WebSocketResponse:
             elif message.type == WSMsgType.BINARY:
                 await socket.error("frames must be JSON text")
     finally:
-        app[OPEN_SOCKETS].discard(ws)
+        open_sockets.discard(ws)
         revocations.release(hold)
         gauge.dec()
         await socket.close()
@@ -279,13 +278,16 @@ MAX_LIST_FRAME = 4 * 1024
 async def chat_list_socket(request: web.Request) -> web.WebSocketResponse:
     app = request.app
     user_id = current_user_id(request)
-    ws = web.WebSocketResponse(max_msg_size=MAX_LIST_FRAME, heartbeat=app[appkeys.SETTINGS].WS_HEARTBEAT_SECONDS)
+    ws = _socket(MAX_LIST_FRAME)
     await ws.prepare(request)
     hold = app[REVOCATIONS].hold(credential_of(request), _close_revoked, ws)
-    app[OPEN_SOCKETS].add(ws)
+    open_sockets = app[OPEN_SOCKETS]
+    open_sockets.add(ws)
     forwarding: asyncio.Task | None = None
     try:
         async for message in ws:
+            if await open_sockets.heard(ws, message):
+                continue
             frame = _list_frame(message.data) if message.type == WSMsgType.TEXT else {}
             kind = frame.get("type")
             if kind == "ping":
@@ -297,7 +299,7 @@ async def chat_list_socket(request: web.Request) -> web.WebSocketResponse:
             else:
                 await send(ws, {"error": "this socket takes only ping and subscribe frames (JSON text)"})
     finally:
-        app[OPEN_SOCKETS].discard(ws)
+        open_sockets.discard(ws)
         app[REVOCATIONS].release(hold)
         if forwarding is not None:
             forwarding.cancel()

@@ -42,3 +42,4 @@ async def live_ctx(app: web.Application):
         await asyncio.gather(*tasks, return_exceptions=True)
     await fanout.close()
     await client.aclose()
+    await state.close()

@@ -42,6 +42,14 @@ local function emit(data)
 end
 """
 
+# The active set's score of an answer is its last activity, which the sweep compares with
+# STREAM_TIMEOUT_SECONDS: written at most once a second (the hash's `za`), not per piece, as
+# rewriting a score costs Redis more than the rest of an in-order chunk.
+ACTIVITY_SECONDS = 1
+ACTIVITY_LUA = f"""
+local ACTIVITY_SECONDS = {ACTIVITY_SECONDS}
+"""
+
 # KEYS: state hash, content, pending hash, chat channel, active set, reasoning, steps hash, step order,
 #       watchers set
 # ARGV: message id, now, checkpoint interval, max seq ahead, grace, create, initial content, max bytes,
@@ -52,14 +60,14 @@ end
 # Past its deadline (by Redis's clock) the script changes nothing and says 'late': a call its
 # caller gave up on (and answered 503) may still reach a stalled Redis, and must not apply then.
 # The reply is the pieces made (emit), then the outcome and what it carries.
-APPLY = PIECE_LUA + STEPS_LUA + WATCH_LUA + """
+APPLY = PIECE_LUA + STEPS_LUA + WATCH_LUA + ACTIVITY_LUA + """
 local function apply()
 if ARGV[9] ~= '' then
   local t = redis.call('TIME')
   if tonumber(t[1]) + tonumber(t[2]) / 1000000 > tonumber(ARGV[9]) then return {'late'} end
 end
 local id, now = ARGV[1], tonumber(ARGV[2])
-local st = redis.call('HMGET', KEYS[1], 'state', 'next', 'n', 'ck', 'ckc', 'ckr')
+local st = redis.call('HMGET', KEYS[1], 'state', 'next', 'n', 'ck', 'ckc', 'ckr', 'za')
 if not st[1] then
   if ARGV[6] ~= '1' then return {'missing'} end
   redis.call('SET', KEYS[2], ARGV[7])
@@ -145,7 +153,10 @@ if final then
   return {'final', body, fin, redis.call('GET', KEYS[6]) or '', steps_json(KEYS[7], KEYS[8])}
 end
 redis.call('HSET', KEYS[1], 'state', 'streaming', 'next', nxt, 'n', n)
-redis.call('ZADD', KEYS[5], now, id)
+if now - tonumber(st[7] or '0') >= ACTIVITY_SECONDS then
+  redis.call('HSET', KEYS[1], 'za', now)
+  redis.call('ZADD', KEYS[5], now, id)
+end
 if #joined + #thought > 0 and now - tonumber(st[4]) >= tonumber(ARGV[3]) then
   -- only what is new since the last checkpoint: sending the whole text each time made an
   -- answer's checkpoints cost time and bytes growing with the square of its length
@@ -160,6 +171,42 @@ end
 local reply = apply()
 table.insert(reply, 1, out)
 return reply
+"""
+
+# The one piece a local generation adds most often, in fewer keys and arguments than APPLY
+# takes and with its steps alone: text or reasoning, in order, no `seq`, no deadline.
+# KEYS: state hash, content, chat channel, active set, reasoning, watchers set
+# ARGV: message id, now, checkpoint interval, max bytes, the calling process's instance id,
+#       kind (c or r), text (not empty)
+# The reply is APPLY's: the piece made, then 'ok', 'missing', 'finished', 'too_long' or a
+# checkpoint as APPLY's.
+APPEND = ACTIVITY_LUA + """
+local st = redis.call('HMGET', KEYS[1], 'state', 'n', 'ck', 'ckc', 'ckr', 'za')
+if not st[1] then return {{}, 'missing'} end
+if st[1] ~= 'streaming' then return {{}, 'finished'} end
+local id, now, kind, text = ARGV[1], tonumber(ARGV[2]), ARGV[6], ARGV[7]
+local into = KEYS[2]
+if kind == 'r' then into = KEYS[5] end
+if redis.call('STRLEN', into) + #text > tonumber(ARGV[4]) then return {{}, 'too_long'} end
+redis.call('APPEND', into, text)
+local n = tonumber(st[2]) + 1
+local data = id .. '|' .. n .. '|' .. kind .. '|' .. text
+if not (redis.call('SCARD', KEYS[6]) == 1 and redis.call('SISMEMBER', KEYS[6], ARGV[5]) == 1) then
+  redis.call('PUBLISH', KEYS[3], data)
+end
+if now - tonumber(st[6] or '0') >= ACTIVITY_SECONDS then
+  redis.call('HSET', KEYS[1], 'za', now)
+  redis.call('ZADD', KEYS[4], now, id)
+end
+if now - tonumber(st[3]) >= tonumber(ARGV[3]) then
+  local c0, r0 = tonumber(st[4] or '0'), tonumber(st[5] or '0')
+  local c1, r1 = redis.call('STRLEN', KEYS[2]), redis.call('STRLEN', KEYS[5])
+  redis.call('HSET', KEYS[1], 'n', n, 'ck', now, 'ckc', c1, 'ckr', r1)
+  return {{data}, 'checkpoint', c0, redis.call('GETRANGE', KEYS[2], c0, c1 - 1), r0,
+          redis.call('GETRANGE', KEYS[5], r0, r1 - 1)}
+end
+redis.call('HSET', KEYS[1], 'n', n)
+return {{data}, 'ok'}
 """
 
 # KEYS: state hash, content, reasoning. ARGV: content offset, reasoning offset (UTF-8 bytes)

@@ -31,11 +31,11 @@ from aiohttp import web
 
 from chatserver.config import Settings
 from chatserver.data import messages
-from chatserver.live import scripts
-from chatserver.live.coalesce import CoalescedScript
+from chatserver.live import scripts, wire
 from chatserver.live.fanout import Fanout
 from chatserver.live.wire import Event
 from chatserver.redis_keys import Keys
+from chatserver.script_pipe import ScriptPipe
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,20 @@ FINAL_GRACE_SECONDS = 60
 MAX_SEQ_AHEAD = 1000
 # answers whose key lists are kept (a callback or a chunk then builds none)
 _KEYS_KEPT = 10_000
+
+
+# the pieces scripts.APPEND adds (anything else goes through APPLY)
+_APPENDED = (wire.CHUNK, wire.REASONING)
+
+
+class _ScriptKeys:
+    """An answer's id and keys as its scripts take them, made once."""
+    __slots__ = ("id", "apply", "append")
+
+    def __init__(self, message_id: str, apply: list[str]):
+        self.id, self.apply = message_id, apply
+        # state hash, content, chat channel, active set, reasoning, watchers set
+        self.append = [apply[0], apply[1], apply[3], apply[4], apply[5], apply[8]]
 
 
 @dataclasses.dataclass
@@ -65,7 +79,8 @@ class Snapshot:
 
 class AnswerState:
     """`fanout` gets the pieces this process makes as they are made; without
-    one (tools, tests) they are all published."""
+    one (tools, tests) they are all published. The scripts run per piece go
+    through a pipelined connection of their own (chatserver/script_pipe.py); `close` ends it."""
 
     def __init__(self, redis: redis_async.Redis, keys: Keys, settings: Settings, fanout: Fanout | None = None):
         self.redis = redis
@@ -73,12 +88,17 @@ class AnswerState:
         self.settings = settings
         self.fanout = fanout
         self.instance = fanout.instance if fanout is not None else ""
+        self.pipe = ScriptPipe(redis)
         self._open = redis.register_script(scripts.OPEN)
-        self._apply = CoalescedScript(redis, scripts.APPLY, self._delivered if fanout is not None else None)
-        self._snapshot = CoalescedScript(redis, scripts.SNAPSHOT)
-        self._apply_keys: dict[uuid.UUID, list[str]] = {}
+        self._apply = self.pipe.script(scripts.APPLY, self._delivered if fanout is not None else None)
+        self._snapshot = self.pipe.script(scripts.SNAPSHOT)
+        self._append = self.pipe.script(scripts.APPEND, self._delivered if fanout is not None else None)
+        self._apply_keys: dict[uuid.UUID, _ScriptKeys] = {}
         self._resyncing: set[asyncio.Task] = set()
         self._unsaved = redis.register_script(scripts.UNSAVED)
+
+    async def close(self) -> None:
+        await self.pipe.close()
 
     async def open(self, message_id: uuid.UUID, owner: str = "") -> Opened:
         """Start the live state of an answer, or tell what state it already has."""
@@ -103,29 +123,35 @@ class AnswerState:
         ["final", text, final JSON, reasoning, steps JSON].
         `create_with` starts a state holding that text when none exists; past
         `deadline` (Unix seconds, by Redis's clock) nothing is applied."""
-        keys = self._apply_keys.get(message_id)
-        if keys is None:
+        known = self._apply_keys.get(message_id)
+        if known is None:
             if len(self._apply_keys) >= _KEYS_KEPT:
                 self._apply_keys.clear()
             k = self.keys
-            keys = self._apply_keys[message_id] = [
-                k.stream(message_id), k.stream_content(message_id), k.stream_pending(message_id),
-                k.chat_channel(chat_id), k.streams_active, k.stream_reasoning(message_id),
-                k.stream_steps(message_id), k.stream_step_order(message_id), k.stream_watchers(message_id)]
-        args: list = [str(message_id), time.time(), self.settings.STREAM_CHECKPOINT_SECONDS, MAX_SEQ_AHEAD,
-                      FINAL_GRACE_SECONDS, "1" if create_with is not None else "", create_with or "",
-                      self.settings.MAX_ANSWER_BYTES, "" if deadline is None else repr(deadline), self.instance]
+            known = self._apply_keys[message_id] = _ScriptKeys(
+                str(message_id),
+                [k.stream(message_id), k.stream_content(message_id), k.stream_pending(message_id),
+                 k.chat_channel(chat_id), k.streams_active, k.stream_reasoning(message_id),
+                 k.stream_steps(message_id), k.stream_step_order(message_id), k.stream_watchers(message_id)])
+        if len(events) == 1 and create_with is None and deadline is None:
+            event = events[0]
+            if event.seq is None and event.text and event.kind in _APPENDED:
+                args: list = [known.id, time.time(), self.settings.STREAM_CHECKPOINT_SECONDS,
+                              self.settings.MAX_ANSWER_BYTES, self.instance, event.kind, event.text]
+                return (await self._append(keys=known.append, args=args))[1:]
+        args = [known.id, time.time(), self.settings.STREAM_CHECKPOINT_SECONDS, MAX_SEQ_AHEAD,
+                FINAL_GRACE_SECONDS, "1" if create_with is not None else "", create_with or "",
+                self.settings.MAX_ANSWER_BYTES, "" if deadline is None else repr(deadline), self.instance]
         for event in events:
             args += [event.kind, "" if event.seq is None else event.seq, event.text, event.final]
+        keys = known.apply
         return (await self._apply(keys=keys, args=args))[1:]
 
     def _delivered(self, args: Sequence, reply: object) -> None:
         """An APPLY call replied: its pieces go to this process's followers; a
         call whose reply was lost may have made pieces none of them will hear of."""
         assert self.fanout is not None
-        if isinstance(reply, asyncio.CancelledError):
-            self.fanout.resync(args[0])
-        elif isinstance(reply, BaseException):
+        if isinstance(reply, BaseException):
             # once Redis answers again: a follower reading its snapshot now would fail with the outage
             task = asyncio.create_task(self._resync_when_back(args[0]))
             self._resyncing.add(task)

@@ -87,7 +87,8 @@ async def page(browser):
     """A fresh page; the console errors it logs are kept in page.errors."""
     context = await browser.new_context(viewport={"width": 1200, "height": 850})
     page = await context.new_page()
-    page.set_default_timeout(15000)
+    # a deadline only bounds how long a broken test takes to fail; a loaded machine may need long
+    page.set_default_timeout(30000)
     page.errors = []
     page.on("console", lambda msg: page.errors.append(msg.text) if msg.type == "error" else None)
     page.on("pageerror", lambda exc: page.errors.append(str(exc)))

@@ -98,13 +98,13 @@ async def test_expired_token_sends_the_user_back_to_login(live, page):
     await register_in_browser(page, live)
     rest = await rest_of(page, live)
     _, me = await rest.call("GET", "/api/users/me")
-    past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=2)
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
     expired = jwt.encode({"sub": me["id"], "iat": past, "exp": past + dt.timedelta(minutes=5)},
                          live.settings.JWT_SECRET, algorithm="HS256")
 
     # a token that runs out while the page is open: the client notices by itself. The page's clock
     # is moved past the expiry once the page shows the app, however long that took.
-    soon = jwt.encode({"sub": me["id"], "exp": dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=10)},
+    soon = jwt.encode({"sub": me["id"], "exp": dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10)},
                       live.settings.JWT_SECRET, algorithm="HS256")
     await page.clock.install()
     await page.evaluate("(t) => localStorage.setItem('chatserver.token', t)", soon)
@@ -127,7 +127,7 @@ async def test_expired_token_sends_the_user_back_to_login(live, page):
 
     # a token the server rejects although the client cannot tell (wrong signature)
     await register_in_browser(page, live)
-    forged = jwt.encode({"sub": me["id"], "exp": dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)},
+    forged = jwt.encode({"sub": me["id"], "exp": dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)},
                         "some-other-secret-of-enough-length-here", algorithm="HS256")
     await page.evaluate("(t) => localStorage.setItem('chatserver.token', t)", forged)
     await page.reload()

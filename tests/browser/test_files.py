@@ -114,7 +114,8 @@ async def test_drag_and_drop_and_over_size_refusal(start_live, page):
     chips = page.locator("#attachments > li.attachment")
     small = chips.filter(has_text="small.txt")
     big = chips.filter(has_text="big.txt")
-    await page.wait_for_function("() => document.querySelector('#attachments > li:nth-child(1)').dataset.state === 'ready'")
+    await page.wait_for_function(
+        "() => document.querySelector('#attachments > li:nth-child(1)').dataset.state === 'ready'")
     await big.get_by_role("alert").filter(has_text="larger than the limit of 2000 bytes").wait_for()
     assert await big.get_attribute("data-state") == "failed"
     assert await page.locator("#drop-overlay").is_hidden()

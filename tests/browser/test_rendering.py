@@ -19,7 +19,8 @@ RENDER = """async ([src, text]) => {
 
 
 async def markdown(page, text: str) -> str:
-    src = await page.evaluate("() => document.querySelector('script[type=module]').src.replace('main.js', 'markdown.js')")
+    src = await page.evaluate(
+        "() => document.querySelector('script[type=module]').src.replace('main.js', 'markdown.js')")
     return await page.evaluate(RENDER, [src, text])
 
 
@@ -59,7 +60,8 @@ async def test_markdown_never_creates_active_content(client_only, page):
     await page.goto(client_only)
     nasty = "\n".join([
         "<iframe src=javascript:alert(1)></iframe>", "<svg onload=alert(1)>", "`<b>`", "[<img src=x>](https://ok.example)",
-        "<a href='javascript:alert(1)'>x</a>", "![img](https://example.com/x.png)", "```\n</code></pre><script>x</script>\n```",
+        "<a href='javascript:alert(1)'>x</a>", "![img](https://example.com/x.png)",
+        "```\n</code></pre><script>x</script>\n```",
     ])
     html = await markdown(page, nasty)
     for tag in ("<iframe", "<svg", "<img", "<script", "<b>"):
@@ -132,7 +134,8 @@ async def test_every_control_is_labelled_and_reachable(live, page):
     await page.evaluate("() => document.activeElement.blur()")
     for _ in range(30):
         await page.keyboard.press("Tab")
-        focusable.append(await page.evaluate("() => document.activeElement.id || document.activeElement.textContent.trim()"))
+        focusable.append(
+            await page.evaluate("() => document.activeElement.id || document.activeElement.textContent.trim()"))
     for expected in ("new-chat", "search-input", "logout", "rename-chat", "delete-chat", "attach", "composer-input"):
         assert expected in focusable, (expected, focusable)
     assert not unexpected_errors(page), page.errors

@@ -15,7 +15,8 @@ from support.net import free_port
 RUN_PY = Path(__file__).resolve().parents[2] / "run.py"
 
 
-async def start_run_py(tmp_path: Path, servers: dict, redis_prefix: str, **settings: str) -> tuple[subprocess.Popen, str]:
+async def start_run_py(tmp_path: Path, servers: dict, redis_prefix: str,
+                       **settings: str) -> tuple[subprocess.Popen, str]:
     """A started `run.py` and its base URL; the caller stops it."""
     port = free_port()
     env = {"PATH": os.environ["PATH"], "APP_HOST": "127.0.0.1", "APP_PORT": str(port),

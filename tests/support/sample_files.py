@@ -58,7 +58,8 @@ def hostile_pdf(pages: int = 3000, operators: int = 1_000_000) -> bytes:
         f"<< /Type /Pages /Kids [{kids}] /Count {pages} >>".encode(),
         b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(stream) + stream + b"\nendstream",
     ]
-    objects += [b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /ProcSet [/PDF /Text] >> /Contents 3 0 R >>"] * pages
+    objects += [b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792]"
+                b" /Resources << /ProcSet [/PDF /Text] >> /Contents 3 0 R >>"] * pages
     out, offsets = io.BytesIO(), []
     out.write(b"%PDF-1.4\n")
     for number, body in enumerate(objects, start=1):

@@ -17,7 +17,7 @@ ran on a CPU and it was ready to run but waited for one (the machine busy
 with other work; /proc/PID/schedstat). Target (issue 25): 50 clients, p99
 under 300 ms. `--compare-concurrency N` runs the /v1 phases once more
 against a second server with QUEUE_AI_CONCURRENCY=N (8 was the default while
-every backend's answers waited for each other); `--compare-checkout DIR`
+every backend's answers waited for each other); `--baseline DIR`
 against run.py of another checkout (the code before a change: `git worktree
 add DIR main`), alternately with this one's `--rounds` times. `--pin` keeps the
 server on CPU 0 and this process (the clients and the mock) on CPU 1, as the
@@ -25,7 +25,7 @@ issue's reference figures were taken (PostgreSQL, Redis and anything else on
 the machine stay where the system puts them).
 
     .venv/bin/python bench/first_chunk.py [--clients 50 200] [--chunks 40] [--compare-concurrency 8]
-        [--compare-checkout DIR] [--rounds 1] [--pin]
+        [--baseline DIR] [--rounds 1] [--pin]
 """
 
 from __future__ import annotations
@@ -165,9 +165,9 @@ async def run(args) -> None:
                                              args.chunks) for clients in args.clients}
             rows = []
             for _ in range(args.rounds):
-                if args.compare_checkout:
-                    rows += await through_server(session, model_url, args, f"/v1, {args.compare_checkout.name}",
-                                                 args.compare_checkout.resolve())
+                if args.baseline:
+                    rows += await through_server(session, model_url, args, f"/v1, {args.baseline.name}",
+                                                 args.baseline.resolve())
                 rows += await through_server(session, model_url, args, "/v1, defaults")
             if args.compare_concurrency:
                 rows += await through_server(session, model_url, args,
@@ -201,10 +201,10 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=40, help="chunks per answer (default 40: 2 s)")
     parser.add_argument("--compare-concurrency", type=int, default=0,
                         help="also run the /v1 phases with QUEUE_AI_CONCURRENCY set to this")
-    parser.add_argument("--compare-checkout", type=Path, metavar="DIR",
+    parser.add_argument("--baseline", type=Path, metavar="DIR",
                         help="also run the /v1 phases against run.py of another checkout (before a change)")
     parser.add_argument("--rounds", type=int, default=1,
-                        help="run the /v1 phases this many times (with --compare-checkout: alternately)")
+                        help="run the /v1 phases this many times (with --baseline: alternately)")
     parser.add_argument("--pin", action="store_true",
                         help=f"the server on CPU {SERVER_CPU}, the clients and the mock on CPU {LOAD_CPU}")
     args = parser.parse_args()

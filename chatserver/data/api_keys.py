@@ -86,8 +86,8 @@ async def find(db: Database, key_hash: bytes) -> dict | None:
         SELECT k.id, k.user_id,
                k.last_used_at IS NULL
                OR k.last_used_at < clock_timestamp() - make_interval(secs => %s) AS stale,
-               u.disabled_at IS NULL AS active, u.quota_tokens_per_day, u.quota_messages_per_day
-        FROM api_keys k JOIN users u ON u.id = k.user_id
+               coalesce(a.active, false) AS active, a.quota_tokens_per_day, a.quota_messages_per_day
+        FROM api_keys k, account_of(k.user_id) a
         WHERE k.key_hash = %s
         """,
         (LAST_USED_RESOLUTION_SECONDS, key_hash),

@@ -282,7 +282,7 @@ async def get_question(db: Database, answer_id: str) -> dict | None:
         SELECT a.id, a.chat_id, a.user_id, q.id AS question_id, q.content AS question, q.file_ids,
                q.parent_id AS question_parent,
                c.model, c.system_prompt, c.temperature, c.max_tokens, c.tools, c.knowledge
-        FROM messages a JOIN messages q ON q.id = a.reply_to JOIN chats c ON c.id = a.chat_id
+        FROM messages a JOIN messages q ON q.id = a.reply_to, chat_answer_settings(a.chat_id) c
         WHERE a.id = %s AND a.role = 'assistant' AND a.{_IS_UNFINISHED}
         """,
         (answer_id,),

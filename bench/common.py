@@ -63,9 +63,11 @@ def server_env(port: int, **extra: str) -> dict[str, str]:
 
 
 def spawn(argv: list[str], port: int, env: dict[str, str] | None = None, timeout: float = 90,
-          cwd: Path = ROOT) -> subprocess.Popen:
-    """Start a server process and wait until its /ready answers."""
-    proc = subprocess.Popen(argv, env=env, cwd=cwd)
+          cwd: Path = ROOT, cpus: set[int] | None = None) -> subprocess.Popen:
+    """Start a server process (on `cpus` alone, when given: every thread it starts inherits them) and wait
+    until its /ready answers."""
+    pin = None if cpus is None else (lambda: os.sched_setaffinity(0, cpus))
+    proc = subprocess.Popen(argv, env=env, cwd=cwd, preexec_fn=pin)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -77,10 +79,11 @@ def spawn(argv: list[str], port: int, env: dict[str, str] | None = None, timeout
     raise RuntimeError(f"{' '.join(argv)} did not start")
 
 
-def start_server(root: Path = ROOT, **extra: str) -> tuple[subprocess.Popen, int]:
-    """`run.py` of the checkout at `root` (this one unless told)."""
+def start_server(root: Path = ROOT, *, cpus: set[int] | None = None, **extra: str) -> tuple[subprocess.Popen, int]:
+    """`run.py` of the checkout at `root` (this one unless told, importing its own chatserver), on `cpus`
+    when given."""
     port = free_port()
-    return spawn([sys.executable, str(root / "run.py")], port, server_env(port, **extra), cwd=root), port
+    return spawn([sys.executable, str(root / "run.py")], port, server_env(port, **extra), cwd=root, cpus=cpus), port
 
 
 def _answers(port: int) -> bool:

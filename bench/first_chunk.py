@@ -17,15 +17,23 @@ ran on a CPU and it was ready to run but waited for one (the machine busy
 with other work; /proc/PID/schedstat). Target (issue 25): 50 clients, p99
 under 300 ms. `--compare-concurrency N` runs the /v1 phases once more
 against a second server with QUEUE_AI_CONCURRENCY=N (8 was the default while
-every backend's answers waited for each other).
+every backend's answers waited for each other); `--baseline DIR`
+against run.py of another checkout (the code before a change: `git worktree
+add DIR main`), alternately with this one's `--rounds` times. `--pin` keeps the
+server on CPU 0 and this process (the clients and the mock) on CPU 1, as the
+issue's reference figures were taken (PostgreSQL, Redis and anything else on
+the machine stay where the system puts them).
 
     .venv/bin/python bench/first_chunk.py [--clients 50 200] [--chunks 40] [--compare-concurrency 8]
+        [--baseline DIR] [--rounds 1] [--pin]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import math
+import os
 import statistics
 import sys
 import time
@@ -38,9 +46,11 @@ import uvloop
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import free_port, start_server, stream_contents  # noqa: E402
+from common import ROOT, free_port, start_server, stream_contents  # noqa: E402
 
 CHUNKS_PER_SECOND = 20
+# with --pin: the server's CPU, and the one of this process (clients and mock)
+SERVER_CPU, LOAD_CPU = 0, 1
 MODEL = "bench-model"
 PIECE = "tok "
 
@@ -101,12 +111,16 @@ def cpu_seconds(pid: int) -> tuple[float, float]:
 
 async def phase(session: aiohttp.ClientSession, url: str, key: str, clients: int, chunks: int,
                 server: int | None = None) -> dict:
-    """First-chunk times of `clients` answers at once; with `server` (a pid), also that process's CPU time
-    per answer, and its time on a CPU and waiting for one as shares of the phase's wall time."""
+    """First-chunk times of `clients` answers at once (and the calls that failed, which have none); with
+    `server` (a pid), also that process's CPU time per answer, and its time on a CPU and waiting for one as
+    shares of the phase's wall time."""
     before, started = cpu_seconds(server) if server else (0.0, 0.0), time.perf_counter()
-    times = sorted(1000 * t for t in await asyncio.gather(
-        *(first_chunk(session, url, key, chunks) for _ in range(clients))))
-    figures = {"p50": statistics.median(times), "p99": statistics.quantiles(times, n=100)[98], "max": times[-1]}
+    results = await asyncio.gather(*(first_chunk(session, url, key, chunks) for _ in range(clients)),
+                                   return_exceptions=True)
+    failed = [str(r) for r in results if isinstance(r, Exception)]
+    times = sorted(1000 * t for t in results if isinstance(t, float)) or [math.nan]
+    p99 = statistics.quantiles(times, n=100)[98] if len(times) > 1 else times[0]
+    figures = {"p50": statistics.median(times), "p99": p99, "max": times[-1], "failed": failed}
     if server:
         wall = time.perf_counter() - started
         ran, waited = (after - earlier for after, earlier in zip(cpu_seconds(server), before, strict=True))
@@ -123,8 +137,10 @@ async def api_key(session: aiohttp.ClientSession, base: str) -> str:
         return (await resp.json())["key"]
 
 
-async def through_server(session, model_url: str, args, label: str, **settings: str) -> list[tuple[str, int, dict]]:
-    proc, port = start_server(OPENAI_BASE_URL=model_url, OPENAI_API_KEY="sk-bench", OPENAI_MODEL=MODEL, **settings)
+async def through_server(session, model_url: str, args, label: str, checkout: Path = ROOT,
+                         **settings: str) -> list[tuple[str, int, dict]]:
+    proc, port = start_server(checkout, cpus={SERVER_CPU} if args.pin else None, OPENAI_BASE_URL=model_url,
+                              OPENAI_API_KEY="sk-bench", OPENAI_MODEL=MODEL, **settings)
     base = f"http://127.0.0.1:{port}"
     try:
         key = await api_key(session, base)
@@ -147,7 +163,12 @@ async def run(args) -> None:
         try:
             baseline = {clients: await phase(session, f"{model_url}/chat/completions", "sk-bench", clients,
                                              args.chunks) for clients in args.clients}
-            rows = await through_server(session, model_url, args, "/v1, defaults")
+            rows = []
+            for _ in range(args.rounds):
+                if args.baseline:
+                    rows += await through_server(session, model_url, args, f"/v1, {args.baseline.name}",
+                                                 args.baseline.resolve())
+                rows += await through_server(session, model_url, args, "/v1, defaults")
             if args.compare_concurrency:
                 rows += await through_server(session, model_url, args,
                                              f"/v1, QUEUE_AI_CONCURRENCY={args.compare_concurrency}",
@@ -155,11 +176,12 @@ async def run(args) -> None:
         finally:
             await runner.cleanup()
 
-    print(f"first content chunk, {args.chunks} chunks per answer at {CHUNKS_PER_SECOND} chunks/s, openai backend")
+    print(f"first content chunk, {args.chunks} chunks per answer at {CHUNKS_PER_SECOND} chunks/s, openai backend, "
+          + (f"server on CPU {SERVER_CPU}, clients and mock on CPU {LOAD_CPU}" if args.pin else "no CPU pinned"))
     print("(server: its event loop's CPU time per answer; the shares of the phase it ran on a CPU and it was ready")
     print(" to run but waited for one, the machine being busy with other work)")
     print(f"{'path':<32} {'clients':>7} {'p50 ms':>9} {'p99 ms':>9} {'max ms':>9} {'p50 x':>8} {'p99 x':>8} "
-          f"{'CPU ms/answer':>14} {'on CPU':>7} {'waiting':>8}")
+          f"{'CPU ms/answer':>14} {'on CPU':>7} {'waiting':>8} {'failed':>7}")
     for clients, r in baseline.items():
         print(f"{'mock model server, direct':<32} {clients:>7} {r['p50']:>9.1f} {r['p99']:>9.1f} {r['max']:>9.1f} "
               f"{1:>8.2f} {1:>8.2f}")
@@ -167,7 +189,10 @@ async def run(args) -> None:
         base = baseline[clients]
         print(f"{label:<32} {clients:>7} {r['p50']:>9.1f} {r['p99']:>9.1f} {r['max']:>9.1f} "
               f"{r['p50'] / base['p50']:>8.2f} {r['p99'] / base['p99']:>8.2f} {r['cpu_ms']:>14.1f} "
-              f"{r['busy']:>7.0%} {r['waiting']:>8.0%}")
+              f"{r['busy']:>7.0%} {r['waiting']:>8.0%} {len(r['failed']):>7}")
+    for label, clients, r in rows:
+        if r["failed"]:
+            print(f"{label}, {clients} clients: {len(r['failed'])} failed, the first: {r['failed'][0][:300]}")
 
 
 def main() -> None:
@@ -176,7 +201,16 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=40, help="chunks per answer (default 40: 2 s)")
     parser.add_argument("--compare-concurrency", type=int, default=0,
                         help="also run the /v1 phases with QUEUE_AI_CONCURRENCY set to this")
-    uvloop.run(run(parser.parse_args()))
+    parser.add_argument("--baseline", type=Path, metavar="DIR",
+                        help="also run the /v1 phases against run.py of another checkout (before a change)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run the /v1 phases this many times (with --baseline: alternately)")
+    parser.add_argument("--pin", action="store_true",
+                        help=f"the server on CPU {SERVER_CPU}, the clients and the mock on CPU {LOAD_CPU}")
+    args = parser.parse_args()
+    if args.pin:
+        os.sched_setaffinity(0, {LOAD_CPU})
+    uvloop.run(run(args))
 
 
 if __name__ == "__main__":

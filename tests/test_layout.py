@@ -75,11 +75,18 @@ def test_every_route_is_registered_in_app_py():
     assert offenders == []
 
 
+# the data modules holding a statement that writes two tables, the other one named here, where one round
+# trip replaces six on every /v1 answer's path: an API call stores its chat and its messages at once
+# (chats.insert_asked); reads across tables go through functions of the other table's (migrations)
+ACROSS = {"messages": {"chats.py"}}
+
+
 @pytest.mark.parametrize("table", TABLES)
 def test_sql_naming_a_table_lives_in_that_tables_data_module(table):
     home = PACKAGE / "data" / f"{table}.py"
     assert home.exists(), f"table {table} has no data module"
-    offenders = [name(p) for p in modules() if p != home
+    allowed = {PACKAGE / "data" / module for module in ACROSS.get(table, ())}
+    offenders = [name(p) for p in modules() if p != home and p not in allowed
                  and any(table in NAMES_TABLE.findall(text) for text in string_constants(TREES[p]))]
     assert offenders == []
 

@@ -17,6 +17,7 @@ from support.served_app import db_of
 
 from chatserver import appkeys
 from chatserver.ai.builtin import LEAD
+from chatserver.data import users
 
 QUESTION = [{"role": "user", "content": "Which plants grow well next to tomatoes?"}]
 
@@ -257,6 +258,23 @@ async def test_bad_key_is_an_authentication_error(client, sdk):
     assert caught.value.status_code == 401 and caught.value.code == "invalid_api_key"
     with pytest.raises(openai.AuthenticationError):
         await api.models.list()
+
+
+async def test_a_disabled_accounts_key_is_refused_as_such_and_a_deleted_key_as_revoked(client, sdk):
+    account = await register(client)
+    made = await (await client.post("/api/keys", json={"name": "k"}, headers=account.headers)).json()
+    api = await sdk(client, key=made["key"])
+    await users.set_disabled(db_of(client), account.email, True)
+    with pytest.raises(openai.AuthenticationError) as disabled:
+        await api.chat.completions.create(model="builtin", messages=QUESTION, stream=True)
+    await users.set_disabled(db_of(client), account.email, False)
+    assert (await client.delete(f"/api/keys/{made['id']}", headers=account.headers)).status == 204
+    with pytest.raises(openai.AuthenticationError) as deleted:
+        await api.chat.completions.create(model="builtin", messages=QUESTION, stream=True)
+    for caught in (disabled, deleted):
+        assert caught.value.status_code == 401 and caught.value.code == "invalid_api_key"
+    assert "disabled" in disabled.value.body["message"]
+    assert "revoked" in deleted.value.body["message"]
 
 
 async def test_unknown_model_is_not_found(client, sdk):

@@ -68,6 +68,21 @@ async def test_a_users_own_quota_overrides_the_default(make_client):
     assert (await post(client, account, chat["id"])).status == 201
 
 
+@pytest.mark.parametrize("through", ["v1", "rest"])
+async def test_a_users_own_quota_holds_for_their_api_keys(make_client, through):
+    client = await make_client(QUOTA_MESSAGES_PER_DAY=100)
+    account = await register(client)
+    await db_of(client).execute("UPDATE users SET quota_messages_per_day = 1 WHERE id = %s", (account.id,))
+    chat = await create_chat(client, account)
+    key = (await (await client.post("/api/keys", json={"name": "k"}, headers=account.headers)).json())["key"]
+    path, body = {"v1": ("/v1/chat/completions",
+                         {"model": "builtin", "messages": [{"role": "user", "content": "Hello there"}]}),
+                  "rest": (f"/api/chats/{chat['id']}/messages", {"content": "Hello there"})}[through]
+    first, second = [await client.post(path, json=body, headers={"Authorization": f"Bearer {key}"}) for _ in "12"]
+    assert first.status in (200, 201)
+    assert second.status == 429
+
+
 async def test_regenerating_takes_a_message_too(make_client):
     client = await make_client(QUOTA_MESSAGES_PER_DAY=1)
     account = await register(client)

@@ -203,8 +203,10 @@ async def build_context(db: Database, settings, message_id: str, vectors: Vector
     answer = await messages.get_question(db, message_id)
     if answer is None:
         return None
-    chat_settings = await chats.answer_settings(db, answer["chat_id"])
-    knowledge = await chats.knowledge(db, answer["chat_id"])
+    chat_settings = {name: answer[name] for name in chats.SETTINGS}
+    knowledge = answer["knowledge"]
+    # a chat's first question has no turns before it to read
+    first = answer["question_parent"] is None
     images: list[str] = []
     found = await attached_files(db, answer["user_id"], answer["file_ids"],
                                  settings.FILE_CONTEXT_CHAR_BUDGET, settings.FILE_WAIT_SECONDS, images)
@@ -223,11 +225,11 @@ async def build_context(db: Database, settings, message_id: str, vectors: Vector
                   - tokens.count(system_prompt(settings, chat_settings["system_prompt"])) - tokens.PER_MESSAGE)
         searched = fit_files(found, budget)
         budget -= sum(file_tokens(f) for f in found if f["content"])
-        rows = await messages.history(db, answer["question_id"], HISTORY_ROWS)
+        rows = [] if first else await messages.history(db, answer["question_id"], HISTORY_ROWS)
         chosen = fit_passages(await relevant([*knowledge, *searched], rows), budget)
         turns = fit_history(rows, budget - passages_tokens(chosen))
     else:
-        turns = await history(db, answer["question_id"], settings.HISTORY_CHAR_BUDGET)
+        turns = [] if first else await history(db, answer["question_id"], settings.HISTORY_CHAR_BUDGET)
         chosen = number_passages(await relevant([*knowledge, *cut_files(found)], turns[::-1]))
     return Context(
         **chat_settings,

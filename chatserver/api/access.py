@@ -10,16 +10,21 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from chatserver import appkeys
-from chatserver.api.endpoint import current_user_id
+from chatserver.api.endpoint import OWN_QUOTA, current_user_id
 from chatserver.data import chats, messages, users
 from chatserver.errors import AdminsOnly, NotFound, Unauthorized
 
+ACCOUNT_GONE = "the account of this token does not exist or is disabled"
+
 
 async def account_check(request: web.Request) -> None:
-    """For a `checks_account` handler whose queries found nothing: 401 when
-    that is because the account is gone or disabled."""
-    if not await users.is_active(request.app[appkeys.DB], current_user_id(request)):
-        raise Unauthorized("the account of this token does not exist or is disabled")
+    """401 when the current user's account is gone or disabled (also for a
+    `checks_account` handler whose queries found nothing: is that why?).
+    The account's own quotas come with the same read (OWN_QUOTA)."""
+    own = await users.active_quota(request.app[appkeys.DB], current_user_id(request))
+    if own is None:
+        raise Unauthorized(ACCOUNT_GONE)
+    request[OWN_QUOTA] = own
 
 
 async def admin_check(request: web.Request) -> None:

@@ -28,8 +28,8 @@ import jwt
 from aiohttp import web
 
 from chatserver import appkeys
-from chatserver.api.access import account_check
-from chatserver.api.endpoint import USER_ID, handler_endpoint
+from chatserver.api.access import ACCOUNT_GONE, account_check
+from chatserver.api.endpoint import OWN_QUOTA, USER_ID, handler_endpoint
 from chatserver.data import api_keys
 from chatserver.errors import KeyCannotManageKeys, Unauthorized
 from chatserver.live.revocation import Credential, announce
@@ -48,7 +48,8 @@ def key_hash(settings, key: str) -> bytes:
 
 
 async def key_of(app: web.Application, key: str) -> dict | None:
-    """The key's `id` and `user_id`, or None for an unknown (or deleted) key."""
+    """The key's `id` and `user_id`, with its user's account (`active` and
+    the own quotas), or None for an unknown (or deleted) key."""
     db = app[appkeys.DB]
     row = await api_keys.find(db, key_hash(app[appkeys.SETTINGS], key))
     if row is not None and row["stale"]:
@@ -101,11 +102,12 @@ async def authenticate(request: web.Request, user_id: uuid.UUID) -> None:
     """The check every credential (token, API key) ends in: the account must
     exist and not be disabled, read on every request so that disabling (or
     deleting) an account stops its credentials at once in every process. It is
-    one primary-key lookup (or part of the handler's own query, see
-    `checks_account`); a cache would have to be invalidated in every
-    process and would cost about as much as the lookup it saves."""
+    one primary-key lookup (part of an API key's lookup, or of the handler's
+    own query, see `checks_account`); a cache would have to be invalidated in
+    every process and would cost about as much as the lookup it saves."""
     request[USER_ID] = user_id
-    await account_check(request)
+    if OWN_QUOTA not in request:  # an API key's lookup read the account already
+        await account_check(request)
 
 
 async def user_of_credential(request: web.Request, credential: str) -> uuid.UUID:
@@ -120,6 +122,10 @@ async def user_of_credential(request: web.Request, credential: str) -> uuid.UUID
         row = await key_of(request.app, credential)
         if row is None:
             raise Unauthorized("invalid or revoked API key")
+        if not row["active"]:
+            raise Unauthorized(ACCOUNT_GONE)
+        request[OWN_QUOTA] = {"quota_tokens_per_day": row["quota_tokens_per_day"],
+                              "quota_messages_per_day": row["quota_messages_per_day"]}
         found = Credential(row["user_id"], key_id=row["id"])
     request[CREDENTIAL] = found
     return found.user_id

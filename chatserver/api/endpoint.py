@@ -18,6 +18,9 @@ from chatserver.errors import InvalidInput, InvalidJson, ValidationFailed
 M = TypeVar("M", bound=pydantic.BaseModel)
 # the authenticated user of a request (set by the credential check, authentication.py)
 USER_ID = web.RequestKey("user_id", uuid.UUID)
+# that user's own quotas (data/users.py, OWN_QUOTA), read with the account by the credential check: the
+# quota check of a post needs no read of its own (quota_check.py)
+OWN_QUOTA = web.RequestKey("own_quota", dict)
 
 
 def current_user_id(request: web.Request) -> uuid.UUID:

@@ -164,7 +164,6 @@ async def cancel_message(request: web.Request) -> web.Response:
         done = await request.app[ANSWERS].cancel(row)
     except AlreadyFinished:
         raise MessageFinished() from None
-    (done,) = await messages.get_many(request.app[appkeys.DB], [done["id"]])
     return json_response(message_out(done))
 
 

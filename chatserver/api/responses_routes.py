@@ -60,7 +60,7 @@ async def create_response(request: web.Request) -> web.StreamResponse:
         raise ModelNotFound(body.model)
     previous = await _previous(app, user_id, body.previous_response_id)
     await check_message_limit(request)
-    await check_quota(request, user_id, openai=True)
+    await check_quota(request, openai=True)
     row = await _start(app, user_id, body, given, previous)
     passed = {k: v for k, v in shapes.tools_for_model(body).items() if v}
     await queue_answer(app, row["message_id"], {"user": body.user, "client_tools": passed})

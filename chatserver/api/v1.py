@@ -73,7 +73,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     if not await is_known_model(request.app, body.model):
         raise ModelNotFound(body.model)
     await check_message_limit(request)
-    await check_quota(request, user_id, openai=True)
+    await check_quota(request, openai=True)
     answer = await _start(request.app, user_id, body, talk)
     call = Completion(request, answer, body, talk)
     try:
@@ -92,23 +92,15 @@ async def _start(app: web.Application, user_id: uuid.UUID, body: shapes.Completi
         raise InvalidImageUrl(str(exc)) from None
     settings = {"model": body.model, "system_prompt": talk.system_prompt, "temperature": body.temperature,
                 "max_tokens": body.max_completion_tokens or body.max_tokens}
-    chat = await chats.insert(db, user_id, talk.title, settings)
-    try:
-        file_ids = [await keep_image(app, user_id, chat["id"], data, n) for n, data in enumerate(images, 1)]
-        async with db.transaction() as cur:
-            # the turns as one branch, each following the one before
-            parent = None
-            for role, text in talk.turns:
-                if role == "user":
-                    parent = (await messages.insert_question(cur, chat["id"], user_id, text, [], parent))["id"]
-                else:
-                    parent = (await messages.insert_past_answer(cur, chat["id"], user_id, parent, text))["id"]
-            question = await messages.insert_question(cur, chat["id"], user_id, talk.question, file_ids, parent)
-            answer = await messages.insert_answer(cur, chat["id"], user_id, question["id"])
-            await chats.show(cur, chat["id"], answer["id"])
-    except BaseException:
-        await chats.delete(db, chat["id"])
-        raise
+    asked = await chats.insert_asked(db, user_id, talk.title, settings, talk.turns, talk.question)
+    if images:
+        try:
+            file_ids = [await keep_image(app, user_id, asked["chat_id"], data, n) for n, data in enumerate(images, 1)]
+            await messages.set_files(db, asked["question_id"], file_ids)
+        except BaseException:
+            await chats.delete(db, asked["chat_id"])
+            raise
+    answer = {"id": asked["answer_id"], "chat_id": asked["chat_id"]}
     await queue_answer(app, answer["id"], {"stop": body.stops, "user": body.user, "client_tools": talk.passed})
     return answer
 
@@ -123,9 +115,20 @@ class Completion:
         self.answer = answer
         self.body = body
         self.prompt = "\n".join([talk.system_prompt or "", *(t for _, t in talk.turns), talk.question])
-        self.text = ""
         self.stopped = False  # a stop sequence was reached: the rest is not the client's
         self.unwanted = body.store is False  # the chat goes once the answer has ended
+        # the client's text as pieces, joined only when read (growing one string
+        # would copy it whole with every piece), and its end where a stop
+        # sequence may begin: as long as the longest one, less a character
+        self.parts: list[str] = []
+        self.tail = ""
+        self.reach = max((len(s) for s in body.stops), default=1) - 1
+
+    @property
+    def text(self) -> str:
+        joined = "".join(self.parts)
+        self.parts = [joined]
+        return joined
 
     async def forget(self) -> None:
         """With `"store": false`, delete the call's chat (the first call does)."""
@@ -137,17 +140,24 @@ class Completion:
         """The part of `piece` the client gets, honouring `stop`."""
         if self.stopped or not piece:
             return ""
-        before = len(self.text)
-        self.text += piece
-        cut = min((i for i in (self.text.find(s, max(0, before - len(s) + 1)) for s in self.body.stops)
-                   if i >= 0), default=-1)
-        if cut >= 0:
-            self.stopped = True
-            self.text = self.text[:cut]
-        return self.text[before:]
+        window, before = self.tail + piece, len(self.tail)
+        cut = min((i for i in (window.find(s, max(0, before - len(s) + 1)) for s in self.body.stops) if i >= 0),
+                  default=-1)
+        if cut < 0:
+            self.parts.append(piece)
+            self.tail = window[max(0, len(window) - self.reach):]
+            return piece
+        self.stopped = True
+        if cut >= before:
+            self.parts.append(piece[:cut - before])
+            return piece[:cut - before]
+        # the stop sequence began in text already given: the answer ends before it
+        text = self.text
+        self.parts = [text[:len(text) - (before - cut)]]
+        return ""
 
     async def _follow(self, on_text: Callable[[str], Awaitable[None]]) -> End:
-        async for item in self.app[FOLLOWERS].follow(self.answer["id"]):
+        async for item in self.app[FOLLOWERS].follow(self.answer["id"], fresh=True):
             if isinstance(item, End):
                 return item
             # the answer's text only: reasoning and passing statuses have no place in OpenAI's shape
@@ -196,7 +206,7 @@ class Completion:
         if end.status != "complete":
             raise self.failure(end)
         if end.content is not None and not self.stopped:
-            self.text = ""
+            self.parts, self.tail = [], ""
             self.add(end.content)
         reason, counts = await self._ending(end)
         return web.json_response(shapes.completion(self.answer["id"], self.body.model, self.text, reason, counts,

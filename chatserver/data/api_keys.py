@@ -77,14 +77,18 @@ async def delete_any(db: Database, key_id: uuid.UUID) -> bool:
 
 
 async def find(db: Database, key_hash: bytes) -> dict | None:
-    """The key's id and user, and whether its last use is older than the
-    resolution (then the caller records this use)."""
+    """The key's id and user, whether its last use is older than the
+    resolution (then the caller records this use), and the user's account:
+    `active` (not disabled) and its own quotas, so that a request with a key
+    reads the account in the same probe."""
     return await db.fetchrow(
         """
-        SELECT id, user_id,
-               last_used_at IS NULL
-               OR last_used_at < clock_timestamp() - make_interval(secs => %s) AS stale
-        FROM api_keys WHERE key_hash = %s
+        SELECT k.id, k.user_id,
+               k.last_used_at IS NULL
+               OR k.last_used_at < clock_timestamp() - make_interval(secs => %s) AS stale,
+               coalesce(a.active, false) AS active, a.quota_tokens_per_day, a.quota_messages_per_day
+        FROM api_keys k, account_of(k.user_id) a
+        WHERE k.key_hash = %s
         """,
         (LAST_USED_RESOLUTION_SECONDS, key_hash),
     )

@@ -54,6 +54,35 @@ async def insert(db: Database, user_id: uuid.UUID, title: str, settings: dict | 
     return row
 
 
+async def insert_asked(db: Database, user_id: uuid.UUID, title: str, settings: dict,
+                       turns: list[tuple[str, str]], question: str) -> dict:
+    """A new chat with `settings` (names in SETTINGS) holding `turns` (role,
+    text; complete, each following the one before), then `question` and a
+    pending answer to it, the branch shown: one statement, as an API call
+    starts. The ids: `chat_id`, `question_id`, `answer_id`."""
+    chat_id, ids = uuid.uuid4(), [uuid.uuid4() for _ in range(len(turns) + 2)]
+    await db.execute(
+        """
+        WITH chat AS (
+            INSERT INTO chats (id, user_id, title, model, system_prompt, temperature, max_tokens, tools, shown_leaf)
+            VALUES (%(chat)s, %(user)s, %(title)s, %(model)s, %(system_prompt)s, %(temperature)s, %(max_tokens)s,
+                    coalesce(%(tools)s::text[], ARRAY[]::text[]), %(leaf)s)
+        )
+        INSERT INTO messages (id, chat_id, user_id, parent_id, reply_to, role, content, status, completed_at)
+        SELECT t.id, %(chat)s, %(user)s, t.parent_id, CASE WHEN t.role = 'assistant' THEN t.parent_id END,
+               t.role, t.content, CASE WHEN t.n < %(last)s THEN 'complete' ELSE 'pending' END,
+               CASE WHEN t.n < %(last)s THEN clock_timestamp() END
+        FROM unnest(%(ids)s::uuid[], %(parents)s::uuid[], %(roles)s::text[], %(contents)s::text[])
+             WITH ORDINALITY AS t (id, parent_id, role, content, n)
+        ORDER BY t.n
+        """,
+        {"chat": chat_id, "user": user_id, "title": title, **{k: settings.get(k) for k in SETTINGS},
+         "leaf": ids[-1], "last": len(ids), "ids": ids, "parents": [None, *ids[:-1]],
+         "roles": [role for role, _ in turns] + ["user", "assistant"],
+         "contents": [text for _, text in turns] + [question, ""]})
+    return {"chat_id": chat_id, "question_id": ids[-2], "answer_id": ids[-1]}
+
+
 async def page(db: Database, user_id: uuid.UUID, after: tuple[dt.datetime, uuid.UUID] | None,
                limit: int) -> list[dict]:
     """Most recently active first, after the (updated_at, id) of the previous page's last row;
@@ -118,18 +147,6 @@ async def update(db: Database, chat_id: uuid.UUID, changes: dict) -> dict | None
                                  {**{k: changes[k] for k in names}, "id": chat_id})
     except psycopg2.errors.ForeignKeyViolation as exc:
         raise _folder_gone(exc) from None
-
-
-async def answer_settings(db: Database, chat_id: uuid.UUID) -> dict:
-    """The chat's SETTINGS (all None when the chat is gone)."""
-    row = await db.fetchrow("SELECT model, system_prompt, temperature, max_tokens, tools FROM chats WHERE id = %s",
-                            (chat_id,))
-    return dict(row) if row else dict.fromkeys(SETTINGS)
-
-
-async def knowledge(db: Database, chat_id: uuid.UUID) -> list[uuid.UUID]:
-    """The files searched for every answer of the chat."""
-    return await db.fetchval("SELECT knowledge FROM chats WHERE id = %s", (chat_id,)) or []
 
 
 async def take_auto_title(cur, chat_id: uuid.UUID, title: str) -> dict | None:

@@ -97,6 +97,11 @@ async def insert_answer(cur, chat_id: uuid.UUID, user_id: uuid.UUID, reply_to: u
     return dict(await cur.fetchone())
 
 
+async def set_files(db: Database, message_id: uuid.UUID, file_ids: list[uuid.UUID]) -> None:
+    """The files a question carries, once they are stored (the /v1 API's images)."""
+    await db.execute("UPDATE messages SET file_ids = %s::uuid[] WHERE id = %s", (file_ids, message_id))
+
+
 def _branch_page(start: str) -> str:
     """The statement reading `start` and up to `limit - 1` of its ancestors,
     newest first: one walk up the tree by primary key, however many messages
@@ -197,15 +202,16 @@ async def finish(db: Database, message_id: uuid.UUID, status: str, content: str,
                  finish_reason: str | None = None, usage: dict | None = None,
                  tool_calls: list[dict] | None = None, steps: list[dict] | None = None) -> dict | None:
     """Store an answer's end (its whole text, with its tool steps; a trigger
-    drops its checkpoints' pieces); the stored message, or None if it had already ended."""
+    drops its checkpoints' pieces); the stored message with its siblings (as
+    get_many reads it), or None if it had already ended."""
     return await db.fetchrow(
         f"""
-        UPDATE messages
+        UPDATE messages m
         SET status = %(status)s, content = %(content)s, sources = %(sources)s, error = %(error)s,
             reasoning = %(reasoning)s, model = coalesce(%(model)s, model), finish_reason = %(finish_reason)s,
             usage = %(usage)s, tool_calls = %(tool_calls)s, steps = %(steps)s, completed_at = clock_timestamp()
         WHERE id = %(id)s AND {_IS_UNFINISHED}
-        RETURNING {COLUMNS}
+        RETURNING {COLUMNS}, {_SIBLINGS}
         """,
         {"status": status, "content": content, "sources": psycopg2.extras.Json(sources), "error": error,
          "reasoning": reasoning, "model": model, "finish_reason": finish_reason,
@@ -268,11 +274,15 @@ async def usage_of_everyone(db: Database, days: int, by: str) -> list[dict]:
 
 
 async def get_question(db: Database, answer_id: str) -> dict | None:
-    """An unfinished answer with the question it answers, or None if it is gone or finished."""
+    """An unfinished answer with the question it answers (`question_parent`:
+    the turn before it, None for a chat's first), and its chat's answer
+    settings (chats.SETTINGS) and knowledge; None if it is gone or finished."""
     return await db.fetchrow(
         f"""
-        SELECT a.id, a.chat_id, a.user_id, q.id AS question_id, q.content AS question, q.file_ids
-        FROM messages a JOIN messages q ON q.id = a.reply_to
+        SELECT a.id, a.chat_id, a.user_id, q.id AS question_id, q.content AS question, q.file_ids,
+               q.parent_id AS question_parent,
+               c.model, c.system_prompt, c.temperature, c.max_tokens, c.tools, c.knowledge
+        FROM messages a JOIN messages q ON q.id = a.reply_to, chat_answer_settings(a.chat_id) c
         WHERE a.id = %s AND a.role = 'assistant' AND a.{_IS_UNFINISHED}
         """,
         (answer_id,),

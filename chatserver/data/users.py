@@ -9,8 +9,10 @@ import psycopg2.errors
 from chatserver.db import Database
 
 COLUMNS = "id, email, display_name, created_at, role"
+# the account's own daily limits (nulls: the server's defaults)
+OWN_QUOTA = "quota_tokens_per_day, quota_messages_per_day"
 # what an admin sees of an account besides COLUMNS
-ADMIN_COLUMNS = f"{COLUMNS}, disabled_at, quota_tokens_per_day, quota_messages_per_day"
+ADMIN_COLUMNS = f"{COLUMNS}, disabled_at, {OWN_QUOTA}"
 
 
 class EmailTaken(Exception):
@@ -40,9 +42,11 @@ async def get_with_hash(db: Database, email: str) -> dict | None:
         (email,))
 
 
-async def is_active(db: Database, user_id: uuid.UUID) -> bool:
-    """Whether the account exists and is not disabled (a primary-key lookup)."""
-    return bool(await db.fetchval("SELECT disabled_at IS NULL FROM users WHERE id = %s", (user_id,)))
+async def active_quota(db: Database, user_id: uuid.UUID) -> dict | None:
+    """The account's own quotas (nulls: the server's defaults), None when it
+    does not exist or is disabled: one primary-key lookup tells both."""
+    return await db.fetchrow(
+        f"SELECT {OWN_QUOTA} FROM users WHERE id = %s AND disabled_at IS NULL", (user_id,))
 
 
 async def set_disabled(db: Database, email: str, disabled: bool) -> uuid.UUID | None:
@@ -152,8 +156,7 @@ async def admin_update(db: Database, user_id: uuid.UUID, changes: dict) -> dict 
 
 async def quota_of(db: Database, user_id: uuid.UUID) -> dict | None:
     """The account's own quotas (nulls: the server's defaults)."""
-    return await db.fetchrow("SELECT quota_tokens_per_day, quota_messages_per_day FROM users WHERE id = %s",
-                             (user_id,))
+    return await db.fetchrow(f"SELECT {OWN_QUOTA} FROM users WHERE id = %s", (user_id,))
 
 
 async def get(db: Database, user_id: uuid.UUID) -> dict | None:

@@ -59,7 +59,7 @@ class Answers:
             row = await _store_final(self.db, message_id, json.loads(result[2]), result[1], result[3],
                                      json.loads(result[4]))
             if row is not None:
-                await self.events.message_event("message_updated", [row["id"]])
+                await self.events.messages_event("message_updated", [row])
             return "final", row
         return outcome, None
 

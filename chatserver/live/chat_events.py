@@ -54,7 +54,12 @@ class ChatEvents:
 
     async def message_event(self, kind: str, message_ids: list[uuid.UUID]) -> None:
         """`message_created` or `message_updated` for each message, as stored now."""
-        for row in await live_content(self.state, await messages.get_many(self.db, message_ids)):
+        await self.messages_event(kind, await messages.get_many(self.db, message_ids))
+
+    async def messages_event(self, kind: str, rows: list[dict]) -> None:
+        """`message_created` or `message_updated` for messages just read (or
+        written) as messages.get_many reads them."""
+        for row in await live_content(self.state, rows):
             await self.publish(row["chat_id"], {"type": kind, "message": row})
 
     def watch(self, chat_id: uuid.UUID) -> contextlib.AbstractAsyncContextManager[AsyncIterator[dict]]:

@@ -46,11 +46,14 @@ class Followers:
         self.fanout = fanout
         self.db = db
 
-    async def _current(self, message_id: uuid.UUID) -> Snapshot:
-        """The answer's state from Redis, else from PostgreSQL (not started yet, or long finished)."""
+    async def _current(self, message_id: uuid.UUID, fresh: bool = False) -> Snapshot:
+        """The answer's state from Redis, else from PostgreSQL (not started yet,
+        or long finished); `fresh`: see `follow`."""
         snap = await self.state.snapshot(message_id, watch=True)
         if snap is not None:
             return snap
+        if fresh:
+            return Snapshot("", 0, None)
         row = await messages.get_state(self.db, message_id)
         if row is None:
             return Snapshot("", 0, {"status": "failed", "sources": [], "error": "the message was deleted"})
@@ -63,16 +66,22 @@ class Followers:
         snap = await self.state.snapshot(message_id, watch=True)
         return snap if snap is not None else Snapshot(row["content"], 0, None, row["reasoning"], row["steps"])
 
-    async def follow(self, message_id: uuid.UUID) -> AsyncGenerator[wire.Item, None]:
+    async def follow(self, message_id: uuid.UUID, *, fresh: bool = False) -> AsyncGenerator[wire.Item, None]:
         """The answer exactly: Text("content") with everything so far (and the
         reasoning and tool steps so far), then each later Text("chunk"),
         Text("reasoning"), Step and passing item (wire.PASSING) as published,
         then one End. Each state of a step (running, then done or failed) is
-        yielded once."""
+        yielded once.
+
+        `fresh`: the caller stored the answer as pending a moment ago (an API
+        call following its own answer). Until Redis holds a state for it, it
+        is then pending with no text, and PostgreSQL need not be asked: every
+        change of an answer, its end included, makes its state in Redis
+        first, and an ended one's stays there FINAL_GRACE_SECONDS."""
         # the end is yielded after the block: the subscription ends with the
         # answer, even if the caller never reads past the End
         async with self.fanout.subscribe(str(message_id)) as sub:
-            snap = await self._current(message_id)
+            snap = await self._current(message_id, fresh)
             yield Text("content", snap.content, snap.reasoning, tuple(snap.steps))
             sent, thought = _Sent(snap.content), _Sent(snap.reasoning)
             steps = {step["id"]: step["status"] for step in snap.steps}

@@ -13,9 +13,12 @@ from argon2.exceptions import InvalidHashError, VerificationError
 _hasher = PasswordHasher()
 # verified against when the email is unknown, so both failures cost the same
 DUMMY_HASH = _hasher.hash("not-a-real-password")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# An address as sent may have whitespace around it, stripped once it is checked: the schema's
+# pattern and length hold for what is sent (pydantic's strip_whitespace strips before checking).
+_EMAIL = re.compile(r"^\s*[^@\s]+@[^@\s]+\.[^@\s]+\s*$")
 
-Email = Annotated[str, pydantic.StringConstraints(strip_whitespace=True, max_length=254, pattern=_EMAIL.pattern)]
+Email = Annotated[str, pydantic.StringConstraints(max_length=254, pattern=_EMAIL.pattern),
+                  pydantic.AfterValidator(str.strip)]
 Password = Annotated[str, pydantic.StringConstraints(min_length=8, max_length=1024)]
 
 

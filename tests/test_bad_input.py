@@ -228,3 +228,19 @@ async def test_the_schema_says_what_the_server_does_with_a_cursor_it_did_not_giv
     for path in ("/api/chats", f"/api/chats/{chat['id']}/messages", "/api/keys"):
         resp = await client.get(path, params={"cursor": "0"}, headers=user.headers)
         await json_error(resp, 422, "invalid_cursor")
+
+
+async def test_a_string_past_its_documented_length_is_refused_even_when_whitespace_makes_the_excess(client, user):
+    # the schema's maxLength holds for the string as sent (schemathesis found padded ones taken)
+    resp = await client.post("/api/chats", json={"title": " " * 300 + "x"}, headers=user.headers)
+    await json_error(resp, 422, "validation_error")
+    resp = await client.post("/api/auth/register", json={"email": " " * 250 + "pad@example.com",
+                                                         "password": "password123"})
+    await json_error(resp, 422, "validation_error")
+
+
+async def test_whitespace_around_a_string_within_its_length_is_stripped(client, user):
+    resp = await client.post("/api/chats", json={"title": "  Trip plans \n"}, headers=user.headers)
+    assert resp.status == 201 and (await resp.json())["title"] == "Trip plans"
+    resp = await client.post("/api/chats", json={"title": " \t "}, headers=user.headers)
+    await json_error(resp, 422, "validation_error")

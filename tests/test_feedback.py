@@ -66,7 +66,9 @@ async def test_feedback_is_exported(fake_service, make_client):
 
 
 @pytest.mark.parametrize("body", [{}, {"rating": 0}, {"rating": 2}, {"rating": "1"}, {"rating": True},
-                                  {"rating": 1.0}, {"rating": 1, "comment": 5}, {"rating": 1, "comment": "x" * 2001}])
+                                  {"rating": 1.0}, {"rating": 1, "comment": 5}, {"rating": 1, "comment": "x" * 2001},
+                                  # past the documented maxLength as sent, though nothing is left once stripped
+                                  {"rating": -1, "comment": "\r" * 2001}])
 async def test_bad_feedback_is_422(fake_service, make_client, body):
     client, account, _, answer = await answered(fake_service, make_client)
     resp = await rate(client, account, answer["id"], body)

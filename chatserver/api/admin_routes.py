@@ -13,7 +13,7 @@ from aiohttp import web
 
 from chatserver import appkeys, outage
 from chatserver.api.access import admin_check, parse_id
-from chatserver.api.endpoint import current_user_id, endpoint, json_response, read_json, read_query
+from chatserver.api.endpoint import STRIPPED, current_user_id, endpoint, json_response, read_json, read_query
 from chatserver.api.pagination import Cursor, decode_cursor, encode_cursor
 from chatserver.api.user_shapes import AdminUser, admin_user_of
 from chatserver.data import api_keys, messages, users
@@ -27,7 +27,7 @@ QuotaValue = Annotated[int, pydantic.Field(ge=0, le=10**12)]
 
 class UsersQuery(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="ignore")
-    q: Annotated[str, pydantic.StringConstraints(strip_whitespace=True, max_length=254)] = ""
+    q: Annotated[str, pydantic.StringConstraints(max_length=254), STRIPPED] = ""
     limit: Annotated[int, pydantic.Field(ge=1, le=100)] = 50
     cursor: Cursor | None = None
 

@@ -15,7 +15,7 @@ from aiohttp import web
 from chatserver import appkeys, outage
 from chatserver.api.access import parse_id
 from chatserver.api.authentication import KEY_PREFIX, key_hash
-from chatserver.api.endpoint import current_user_id, endpoint, json_response, read_json, read_query
+from chatserver.api.endpoint import NOT_BLANK, current_user_id, endpoint, json_response, read_json, read_query
 from chatserver.api.pagination import decode_cursor, encode_cursor, page_query
 from chatserver.data import api_keys
 from chatserver.errors import InvalidCursor, NotFound, TooManyKeys
@@ -29,7 +29,7 @@ SHOWN_CHARACTERS = len(KEY_PREFIX) + 8
 
 class KeyIn(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="ignore", strict=True)
-    name: Annotated[str, pydantic.StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    name: Annotated[str, pydantic.StringConstraints(min_length=1, max_length=100), NOT_BLANK]
 
 
 class ApiKey(pydantic.BaseModel):

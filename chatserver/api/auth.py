@@ -12,7 +12,7 @@ from aiohttp import web
 
 from chatserver import appkeys
 from chatserver.api.authentication import credential_of, issue_token, revoke_token
-from chatserver.api.endpoint import current_user_id, endpoint, json_response, read_json, validate
+from chatserver.api.endpoint import NOT_BLANK, STRIPPED, current_user_id, endpoint, json_response, read_json, validate
 from chatserver.api.quota_check import limits_of
 from chatserver.api.ratelimit import TOO_MANY_REQUESTS, check_login_limit, check_register_limit, count_failed_login
 from chatserver.api.user_shapes import Me, QuotaToday, User, allowance
@@ -29,12 +29,12 @@ class RegisterIn(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="ignore", strict=True)
     email: Email
     password: Password
-    display_name: Annotated[str, pydantic.StringConstraints(strip_whitespace=True, max_length=100)] | None = None
+    display_name: Annotated[str, pydantic.StringConstraints(max_length=100), STRIPPED] | None = None
 
 
 class LoginIn(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="ignore", strict=True)
-    email: Annotated[str, pydantic.StringConstraints(strip_whitespace=True, min_length=1, max_length=254)]
+    email: Annotated[str, pydantic.StringConstraints(min_length=1, max_length=254), NOT_BLANK]
     password: Annotated[str, pydantic.StringConstraints(min_length=1, max_length=1024)]
 
 

@@ -14,7 +14,7 @@ from chatserver import appkeys
 from chatserver.ai.models import is_known_model
 from chatserver.api.access import account_check, owned_chat
 from chatserver.api.chat_shapes import DEFAULT_TITLE, Chat, ChatSettings, chat_updated
-from chatserver.api.endpoint import current_user_id, endpoint, json_response, read_json, read_query, shaped
+from chatserver.api.endpoint import NOT_BLANK, current_user_id, endpoint, json_response, read_json, read_query, shaped
 from chatserver.data import chats, files, folders, presets
 from chatserver.data import messages as message_rows
 from chatserver.errors import NotFound, UnknownFiles, UnknownFolder, UnknownModel, UnknownPreset, ValidationFailed
@@ -23,7 +23,7 @@ from chatserver.live.answers import ANSWERS
 from chatserver.live.chat_events import CHAT_EVENTS
 from chatserver.tools.toolbox import TOOLBOX
 
-Title = Annotated[str, pydantic.StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Title = Annotated[str, pydantic.StringConstraints(min_length=1, max_length=200), NOT_BLANK]
 
 
 MAX_KNOWLEDGE_FILES = 100
@@ -65,7 +65,7 @@ class ChatPatch(ChatSettings):
 
 class SearchQuery(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="ignore")
-    q: Annotated[str, pydantic.StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+    q: Annotated[str, pydantic.StringConstraints(min_length=1, max_length=500), NOT_BLANK]
     limit: Annotated[int, pydantic.Field(ge=1, le=100)] = 20
 
 

@@ -11,7 +11,7 @@ from typing import Annotated
 import pydantic
 from aiohttp import web
 
-from chatserver.api.endpoint import current_user_id
+from chatserver.api.endpoint import NOT_BLANK, current_user_id
 from chatserver.live.chat_events import CHAT_EVENTS
 
 DEFAULT_TITLE = "New chat"
@@ -19,7 +19,7 @@ DEFAULT_TITLE = "New chat"
 TITLE_WORDS_CHARS = 60
 
 
-ModelId = Annotated[str, pydantic.StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+ModelId = Annotated[str, pydantic.StringConstraints(min_length=1, max_length=200), NOT_BLANK]
 SystemPrompt = Annotated[str, pydantic.StringConstraints(max_length=20_000)]
 Temperature = Annotated[float, pydantic.Field(ge=0, le=2, allow_inf_nan=False)]
 MaxTokens = Annotated[int, pydantic.Field(ge=1, le=2**31 - 1)]

@@ -16,6 +16,20 @@ from aiohttp import web
 from chatserver.errors import InvalidInput, InvalidJson, ValidationFailed
 
 M = TypeVar("M", bound=pydantic.BaseModel)
+
+
+def _not_blank(text: str) -> str:
+    if not text.strip():
+        raise ValueError("must not be blank")
+    return text.strip()
+
+
+# Strings the API keeps without the whitespace around them: the schema's
+# length limits hold for the string as sent, and these strip afterwards.
+# (pydantic's own strip_whitespace strips before it counts, so a string
+# padded with whitespace past the schema's maxLength was taken.)
+STRIPPED = pydantic.AfterValidator(str.strip)
+NOT_BLANK = pydantic.AfterValidator(_not_blank)
 # the authenticated user of a request (set by the credential check, authentication.py)
 USER_ID = web.RequestKey("user_id", uuid.UUID)
 # that user's own quotas (data/users.py, OWN_QUOTA), read with the account by the credential check: the

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from chatserver import appkeys
 from chatserver.api.access import owned_message
-from chatserver.api.endpoint import endpoint, json_response, read_json
+from chatserver.api.endpoint import STRIPPED, endpoint, json_response, read_json
 from chatserver.api.message_shapes import Message, message_out
 from chatserver.data import messages
 from chatserver.errors import MessageUnfinished, NotAnAnswer, NotFound
@@ -23,7 +23,7 @@ MAX_COMMENT = 2000
 class FeedbackIn(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="ignore", strict=True)
     rating: Literal[1, -1]
-    comment: Annotated[str, pydantic.StringConstraints(strip_whitespace=True, max_length=MAX_COMMENT)] | None = None
+    comment: Annotated[str, pydantic.StringConstraints(max_length=MAX_COMMENT), STRIPPED] | None = None
 
     @pydantic.field_validator("rating", mode="before")
     @classmethod

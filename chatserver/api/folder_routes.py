@@ -14,12 +14,12 @@ from aiohttp import web
 from chatserver import appkeys
 from chatserver.api.access import parse_id
 from chatserver.api.chat_shapes import chat_updated
-from chatserver.api.endpoint import current_user_id, endpoint, json_response, read_json, shaped
+from chatserver.api.endpoint import NOT_BLANK, current_user_id, endpoint, json_response, read_json, shaped
 from chatserver.data import chats, folders
 from chatserver.errors import FolderExists, NotFound
 from chatserver.live.chat_events import CHAT_EVENTS
 
-FolderName = Annotated[str, pydantic.StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+FolderName = Annotated[str, pydantic.StringConstraints(min_length=1, max_length=100), NOT_BLANK]
 
 
 class FolderIn(pydantic.BaseModel):

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from chatserver import appkeys
 from chatserver.api.access import account_check
-from chatserver.api.endpoint import current_user_id, endpoint, json_response, read_query
+from chatserver.api.endpoint import NOT_BLANK, current_user_id, endpoint, json_response, read_query
 from chatserver.knowledge.retrieval import find_passages
 from chatserver.knowledge.vectors import VECTORS
 
@@ -19,7 +19,7 @@ MAX_FILE_IDS = 100
 
 class PassageQuery(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="ignore")
-    q: Annotated[str, pydantic.StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+    q: Annotated[str, pydantic.StringConstraints(min_length=1, max_length=500), NOT_BLANK]
     file_ids: Annotated[str, pydantic.Field(description="comma-separated file ids; all your files when absent")] = ""
     limit: Annotated[int, pydantic.Field(ge=1, le=50)] = 10
 

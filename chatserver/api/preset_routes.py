@@ -19,12 +19,12 @@ from chatserver import appkeys
 from chatserver.ai.models import is_known_model
 from chatserver.api.access import parse_id
 from chatserver.api.chat_shapes import ChatSettings
-from chatserver.api.endpoint import current_user_id, endpoint, json_response, read_json, shaped
+from chatserver.api.endpoint import NOT_BLANK, current_user_id, endpoint, json_response, read_json, shaped
 from chatserver.data import files, presets
 from chatserver.errors import NotFound, PresetExists, UnknownKnowledge, UnknownModel, ValidationFailed
 from chatserver.tools.toolbox import TOOLBOX
 
-PresetName = Annotated[str, pydantic.StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+PresetName = Annotated[str, pydantic.StringConstraints(min_length=1, max_length=100), NOT_BLANK]
 Ids = Annotated[list[Annotated[str, pydantic.StringConstraints(min_length=1, max_length=200)]],
                 pydantic.Field(max_length=100)]
 
